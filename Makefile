@@ -1,0 +1,30 @@
+# The two user commands: `make demo` and `make test`. Everything else here is their setup.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Setup reruns only when pyproject.toml changes: the stamps carry its hash.
+HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
+DEMO_STAMP := $(VENV)/.setup-all-$(HASH)
+TEST_STAMP := $(VENV)/.setup-all-dev-$(HASH)
+
+.PHONY: demo test
+
+demo: $(DEMO_STAMP)
+	$(BIN)/garagelab tour
+
+test: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(DEMO_STAMP): | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all]'
+	touch $@
+
+$(TEST_STAMP): | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]'
+	touch $@

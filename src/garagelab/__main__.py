@@ -1,0 +1,3 @@
+from garagelab.cli import main
+
+raise SystemExit(main())

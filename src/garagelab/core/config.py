@@ -1,0 +1,65 @@
+"""`--set key.sub=value` overrides for dataclass configs, with errors that list valid keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields, is_dataclass, replace
+from typing import Any, TypeVar
+
+from garagelab.core.errors import UserError
+
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def apply_overrides(config: T, assignments: Sequence[str]) -> T:
+    """A copy of `config` with each `key.sub=value` applied, typed like the current value."""
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected key=value, e.g. --set width=64")
+        config = _set(config, key.split("."), raw, key)
+    return config
+
+
+def _set(obj: Any, path: list[str], raw: str, full_key: str) -> Any:
+    if not is_dataclass(obj):
+        raise UserError(f"--set {full_key}: {'.'.join(path)} is not a group of settings")
+    names = [f.name for f in fields(obj)]
+    head = path[0]
+    if head not in names:
+        raise UserError(f"--set {full_key}: unknown key {head!r}; valid keys: {', '.join(names)}")
+    current = getattr(obj, head)
+    if len(path) > 1:
+        value = _set(current, path[1:], raw, full_key)
+    else:
+        value = parse_like(raw, current, full_key)
+    return replace(obj, **{head: value})
+
+
+def parse_like(raw: str, current: Any, key: str) -> Any:
+    """Parse `raw` into the type of `current` (bool, int, float, str, tuple, or JSON)."""
+    try:
+        if isinstance(current, bool):
+            lowered = raw.strip().lower()
+            if lowered in _TRUE | _FALSE:
+                return lowered in _TRUE
+            raise ValueError("expected true or false")
+        if isinstance(current, int):
+            return int(float(raw)) if "e" in raw.lower() else int(raw)
+        if isinstance(current, float):
+            return float(raw)
+        if isinstance(current, str):
+            return raw
+        if isinstance(current, tuple):
+            items = [s for s in raw.split(",") if s.strip()]
+            if current:
+                return tuple(parse_like(s, current[0], key) for s in items)
+            return tuple(json.loads(s) for s in items)
+        return json.loads(raw)
+    except (ValueError, json.JSONDecodeError) as exc:
+        expected = type(current).__name__
+        raise UserError(f"--set {key}={raw}: not a valid {expected} ({exc})") from exc

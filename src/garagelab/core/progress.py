@@ -1,0 +1,163 @@
+"""The one progress display every long loop uses: rate and ETA, in a terminal or a log.
+
+In a terminal it is a rich progress bar. When stderr is not a terminal (CI logs, `nohup`),
+a live bar would print nothing until the end, so a plain line with count, rate and ETA is
+written every `interval` seconds instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+T = TypeVar("T")
+
+
+class _RateColumn(ProgressColumn):
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{_format_rate(speed)} {self.unit}/s" if speed else f"? {self.unit}/s")
+
+
+def _format_rate(rate: float) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix}"
+    return f"{rate:.3g}"
+
+
+def _format_seconds(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class ProgressBar:
+    """A counter with a known total that shows rate and ETA; use as a context manager."""
+
+    def __init__(
+        self,
+        total: float,
+        description: str,
+        unit: str = "it",
+        interval: float = 10.0,
+        stream=None,
+    ) -> None:
+        self.total = total
+        self.description = description
+        self.unit = unit
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.done = 0.0
+        self.postfix = ""
+        self._start = time.monotonic()
+        self._last_line = self._start
+        self._rich: Progress | None = None
+        self._task = None
+        if self.stream.isatty():
+            self._rich = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                _RateColumn(unit),
+                TextColumn("elapsed"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[postfix]}"),
+                console=Console(file=self.stream),
+            )
+
+    def __enter__(self) -> ProgressBar:
+        self._start = time.monotonic()
+        self._last_line = self._start
+        if self._rich is not None:
+            self._rich.start()
+            self._task = self._rich.add_task(self.description, total=self.total, postfix="")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+        else:
+            self._write_line(final=True)
+
+    def advance(self, amount: float = 1, postfix: str | None = None) -> None:
+        """Count `amount` more units done; `postfix` is a short status such as a loss."""
+        self.done += amount
+        if postfix is not None:
+            self.postfix = postfix
+        if self._rich is not None:
+            self._rich.update(self._task, advance=amount, postfix=self.postfix)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self.interval:
+            self._last_line = now
+            self._write_line()
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self._start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def _write_line(self, final: bool = False) -> None:
+        elapsed = time.monotonic() - self._start
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        eta = self.eta_seconds()
+        parts = [
+            f"{self.description}: {self.done:g}/{self.total:g} ({percent:.0f}%)",
+            f"{_format_rate(self.rate)} {self.unit}/s",
+            f"elapsed {_format_seconds(elapsed)}",
+        ]
+        if not final:
+            parts.append(f"eta {_format_seconds(eta)}" if eta is not None else "eta ?")
+        if self.postfix:
+            parts.append(self.postfix)
+        print(", ".join(parts), file=self.stream, flush=True)
+
+
+def track(
+    iterable: Iterable[T],
+    description: str,
+    total: float | None = None,
+    unit: str = "it",
+) -> Iterator[T]:
+    """Iterate with a progress display (total taken from `len` when not given)."""
+    if total is None:
+        total = len(iterable)  # type: ignore[arg-type]
+    with ProgressBar(total, description, unit=unit) as bar:
+        for item in iterable:
+            yield item
+            bar.advance()

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from garagelab.cli import main
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "garagelab", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_help_lists_systems_and_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "tour" in result.stdout and "runs" in result.stdout
+
+
+def test_unknown_system_is_one_line_exit_2() -> None:
+    result = run_cli("nosuchsystem")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: ") and "nosuchsystem" in lines[0]
+
+
+def test_user_error_is_one_line_without_traceback() -> None:
+    result = run_cli("runs", "show", "424242")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: no run '424242'")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_adds_traceback() -> None:
+    result = run_cli("--debug", "runs", "show", "424242")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+
+
+def test_bad_flag_value_is_user_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runs", "list", "--nosuchflag"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unrecognized arguments: --nosuchflag")
+
+
+def test_missing_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: garagelab" in capsys.readouterr().err
