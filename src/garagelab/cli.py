@@ -51,9 +51,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--runs-dir", help="where runs are stored (default: ./runs)")
     parser.set_defaults(func=lambda args: _missing_command(parser))
-    sub = parser.add_subparsers(
-        dest="command", metavar="<system or command>", parser_class=ArgumentParser
-    )
+    sub = parser.add_subparsers(dest="command", metavar="<system or command>", parser_class=ArgumentParser)
     for name, blurb in systems.items():
         system_parser = sub.add_parser(name, help=blurb, description=blurb)
         system_parser.set_defaults(func=lambda args, p=system_parser: _missing_command(p))

@@ -9,15 +9,14 @@ from garagelab.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "garagelab", *args], capture_output=True, text=True, check=False
-    )
+    return subprocess.run([sys.executable, "-m", "garagelab", *args], capture_output=True, text=True, check=False)
 
 
 def test_help_lists_systems_and_commands() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
     assert "tour" in result.stdout and "runs" in result.stdout
+    assert "distill" in result.stdout
 
 
 def test_unknown_system_is_one_line_exit_2() -> None:

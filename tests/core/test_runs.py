@@ -66,9 +66,7 @@ def test_two_processes_write_runs_at_once(runs_dir: Path) -> None:
     assert len(records) == 30
     assert len({r.path for r in records}) == 30
     assert all(r.status == "done" for r in records)
-    assert sorted(r.name for r in records) == sorted(
-        f"w{w}-{i}" for w in range(2) for i in range(15)
-    )
+    assert sorted(r.name for r in records) == sorted(f"w{w}-{i}" for w in range(2) for i in range(15))
 
 
 def test_sigkilled_run_shows_interrupted(runs_dir: Path) -> None:
@@ -82,9 +80,7 @@ def test_sigkilled_run_shows_interrupted(runs_dir: Path) -> None:
         time.sleep(600)
         """
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script, str(runs_dir)], stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(runs_dir)], stdout=subprocess.PIPE, text=True)
     run_id = int(proc.stdout.readline())
     store = RunStore()
     assert store.get(run_id).status == "running"  # alive: its lock is held

@@ -33,10 +33,7 @@ def _set(obj: Any, path: list[str], raw: str, full_key: str) -> Any:
     if head not in names:
         raise UserError(f"--set {full_key}: unknown key {head!r}; valid keys: {', '.join(names)}")
     current = getattr(obj, head)
-    if len(path) > 1:
-        value = _set(current, path[1:], raw, full_key)
-    else:
-        value = parse_like(raw, current, full_key)
+    value = _set(current, path[1:], raw, full_key) if len(path) > 1 else parse_like(raw, current, full_key)
     return replace(obj, **{head: value})
 
 

@@ -64,19 +64,21 @@ class ProgressBar:
         unit: str = "it",
         interval: float = 10.0,
         stream=None,
+        enabled: bool = True,
     ) -> None:
         self.total = total
         self.description = description
         self.unit = unit
         self.interval = interval
         self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
         self.done = 0.0
         self.postfix = ""
         self._start = time.monotonic()
         self._last_line = self._start
         self._rich: Progress | None = None
         self._task = None
-        if self.stream.isatty():
+        if enabled and self.stream.isatty():
             self._rich = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -107,7 +109,7 @@ class ProgressBar:
     ) -> None:
         if self._rich is not None:
             self._rich.stop()
-        else:
+        elif self.enabled:
             self._write_line(final=True)
 
     def advance(self, amount: float = 1, postfix: str | None = None) -> None:
@@ -119,9 +121,13 @@ class ProgressBar:
             self._rich.update(self._task, advance=amount, postfix=self.postfix)
             return
         now = time.monotonic()
-        if now - self._last_line >= self.interval:
+        if self.enabled and now - self._last_line >= self.interval:
             self._last_line = now
             self._write_line()
+
+    def update_to(self, done: float, postfix: str | None = None) -> None:
+        """Set the count done (for loops that know their total progress, not increments)."""
+        self.advance(done - self.done, postfix)
 
     @property
     def rate(self) -> float:

@@ -68,9 +68,7 @@ class Report:
     def code(self, text: str) -> None:
         self._parts.append(f"<pre>{html.escape(text)}</pre>")
 
-    def table(
-        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
-    ) -> None:
+    def table(self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
         """A table from dict rows; `columns` picks and orders them (default: first row's keys)."""
         if not rows:
             self.text("(no rows)")
@@ -78,9 +76,7 @@ class Report:
         columns = list(columns or rows[0].keys())
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
         body = "".join(
-            "<tr>"
-            + "".join(f"<td>{html.escape(format_value(row.get(c, '')))}</td>" for c in columns)
-            + "</tr>"
+            "<tr>" + "".join(f"<td>{html.escape(format_value(row.get(c, '')))}</td>" for c in columns) + "</tr>"
             for row in rows
         )
         self._parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
@@ -108,16 +104,12 @@ class Report:
     def html(self) -> str:
         nav = ""
         if len(self._sections) > 1:
-            items = "".join(
-                f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self._sections
-            )
+            items = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>' for a, t in self._sections)
             nav = f"<nav><ul>{items}</ul></nav>"
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>"
-            f"<body><h1>{html.escape(self.title)}</h1>{nav}\n"
-            + "\n".join(self._parts)
-            + "\n</body></html>\n"
+            f"<body><h1>{html.escape(self.title)}</h1>{nav}\n" + "\n".join(self._parts) + "\n</body></html>\n"
         )
 
     def write(self) -> Path:

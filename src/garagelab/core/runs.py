@@ -164,9 +164,7 @@ class RunStore:
         except FileNotFoundError as exc:
             raise UserError(f"{path} is missing; the run directory was altered") from exc
         except json.JSONDecodeError as exc:
-            raise UserError(
-                f"{path} is not valid JSON ({exc}); restore the file or delete the run directory"
-            ) from exc
+            raise UserError(f"{path} is not valid JSON ({exc}); restore the file or delete the run directory") from exc
 
 
 class Run:
@@ -234,9 +232,7 @@ class Run:
             raise ValueError(f"unknown run status {status!r}")
         if self._lock is None:
             return
-        self.store._execute(
-            "UPDATE runs SET status=?, ended=? WHERE id=?", (status, _now(), self.id)
-        )
+        self.store._execute("UPDATE runs SET status=?, ended=? WHERE id=?", (status, _now(), self.id))
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
         self._lock = None

@@ -1,0 +1,338 @@
+"""`garagelab distill fit|predict|plan|plot|run`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from garagelab.core.errors import UserError
+
+SCENARIO_NAMES = (
+    "best-case",
+    "teacher-inference",
+    "teacher-pretraining",
+    "teacher-pretraining-inference",
+)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _starts(text: str) -> str | int:
+    if text == "paper":
+        return text
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use 'paper' or a number of starts") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("starts must be at least 1")
+    return value
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    fit = verbs.add_parser(
+        "fit",
+        help="fit the supervised and distillation laws to runs in a CSV",
+        description="Fit Eq. 1 and Eq. 8 as the paper does: summed Huber (delta 1e-4) on log "
+        "residuals, L-BFGS from the paper's grid of starts (9,600 / 43,200). CSV columns: N, D, "
+        "loss, and for distillation rows L_T or N_T, D_T (see README).",
+        epilog=_examples(
+            "garagelab distill fit runs.csv",
+            "garagelab distill fit runs.csv --starts 2000 --bootstrap 256",
+            "garagelab distill fit runs.csv --extrapolate-supervised 2.2 --extrapolate-distillation 2.3",
+            "garagelab distill fit distill_runs.csv --law distillation --supervised-from busbridge2025",
+        ),
+        formatter_class=fmt,
+    )
+    fit.add_argument("csv", type=Path, help="runs CSV (the schema `distill run` writes)")
+    fit.add_argument("--law", choices=("both", "supervised", "distillation"), default="both")
+    fit.add_argument(
+        "--starts",
+        type=_starts,
+        default="paper",
+        help="'paper' (full grid) or a number drawn from it",
+    )
+    fit.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)")
+    fit.add_argument(
+        "--supervised-from",
+        help="coefficients for Lt_S when fitting only the distillation law (built-in name or fit JSON)",
+    )
+    fit.add_argument(
+        "--extrapolate-supervised",
+        type=_positive,
+        help="also fit on runs with loss >= this, predict the rest",
+    )
+    fit.add_argument("--extrapolate-distillation", type=_positive, help="the same for the distillation law")
+    fit.add_argument("--backend", choices=("auto", "jax", "numpy"), default="auto")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--name", default="fit", help="run name (the fit goes to runs/distill/<time>-<name>/)")
+    fit.set_defaults(func=_fit)
+
+    predict = verbs.add_parser(
+        "predict",
+        help="losses, the best teacher and the supervised crossover for given sizes",
+        epilog=_examples(
+            "garagelab distill predict --N 546e6 --D 1.09e10",
+            "garagelab distill predict --N 1e9 --D 2e10 --teacher N_T=7.75e9,D_T=1.55e11",
+            "garagelab distill predict --input runs.csv --output predicted.csv --coefficients fit.json",
+        ),
+        formatter_class=fmt,
+    )
+    predict.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
+    predict.add_argument("--N", type=_positive, help="(student) parameters")
+    predict.add_argument("--D", type=_positive, help="(student) tokens")
+    predict.add_argument("--teacher", help="L_T=2.3 or N_T=7.75e9,D_T=1.55e11")
+    predict.add_argument("--input", type=Path, help="runs CSV to predict every row of")
+    predict.add_argument("--output", type=Path, help="where to write the predictions CSV (with --input)")
+    predict.set_defaults(func=_predict)
+
+    plan = verbs.add_parser(
+        "plan",
+        help="distil or pretrain? the best teacher, tokens and compute split",
+        epilog=_examples(
+            "garagelab distill plan --student 1e9 --compute 1e21",
+            "garagelab distill plan --student 1e9 --compute 1e22 --scenario teacher-inference "
+            "--teacher name=7B,N_T=7.75e9,D_T=1.55e11",
+            "garagelab distill plan --student 3e9 --tokens 6e10 --scenario best-case",
+            "garagelab distill plan --student 1e9 --compute 1e21 --students 8 --json",
+        ),
+        formatter_class=fmt,
+    )
+    plan.add_argument("--student", type=_positive, required=True, help="student parameters N_S")
+    budget = plan.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--compute", type=_positive, help="total FLOP budget")
+    budget.add_argument("--tokens", type=_positive, help="student token budget D_S")
+    plan.add_argument("--scenario", choices=SCENARIO_NAMES, default="teacher-pretraining-inference")
+    plan.add_argument("--teacher", action="append", default=[], help="an existing teacher (repeatable)")
+    plan.add_argument("--students", type=_positive, default=1.0, help="students sharing the teacher's pretraining")
+    plan.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
+    plan.add_argument("--samples", type=int, default=256, help="coefficient samples for the margin's interval")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    plan.set_defaults(func=_plan)
+
+    plot = verbs.add_parser(
+        "plot",
+        help="the paper's figures from a coefficient set, as PNGs and an HTML page",
+        epilog=_examples("garagelab distill plot", "garagelab distill plot --coefficients fit.json --student 3e5"),
+        formatter_class=fmt,
+    )
+    plot.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
+    plot.add_argument("--student", type=_positive, help="student size for the compute plots (default: mid-range)")
+    plot.add_argument("--runs", type=Path, help="runs CSV to overlay on the figures")
+    plot.set_defaults(func=_plot)
+
+    from garagelab.distill.experiment.cli import register as register_run
+
+    register_run(verbs, fmt)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from garagelab.core.report import Report
+    from garagelab.core.runs import RunStore
+    from garagelab.distill.data import read_runs
+    from garagelab.distill.fit import (
+        FitResult,
+        extrapolate_distillation,
+        extrapolate_supervised,
+        fit_distillation,
+        fit_supervised,
+        fitted_domain,
+    )
+    from garagelab.distill.reports import add_fit_section, law_fit_rows
+    from garagelab.distill.sources import load_coefficients
+
+    if args.bootstrap < 0:
+        raise UserError("--bootstrap must be 0 or more")
+    table = read_runs(args.csv)
+    options = {"starts": args.starts, "backend": args.backend, "seed": args.seed}
+    want_sup = args.law in ("both", "supervised")
+    want_dist = args.law in ("both", "distillation")
+    if want_sup and len(table.supervised) == 0:
+        raise UserError(f"{args.csv} has no supervised rows (rows without a teacher); use --law distillation")
+    if want_dist and len(table.distillation) == 0:
+        raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T); use --law supervised")
+    if want_dist and not want_sup and not args.supervised_from:
+        raise UserError("--law distillation needs --supervised-from (a built-in name or fit JSON) for Lt_S")
+
+    config = {**vars(args), "csv": str(args.csv)}
+    config.pop("func", None)
+    with RunStore().start("distill", args.name, config) as run:
+        sup_fit = fit_supervised(table.supervised, bootstrap=args.bootstrap, **options) if want_sup else None
+        supervised_law = sup_fit.to_law() if sup_fit else load_coefficients(args.supervised_from).supervised
+        table = table.with_teacher_losses(supervised_law)
+        dist_runs = table.distillation
+        dist_fit = (
+            fit_distillation(dist_runs, supervised_law, bootstrap=args.bootstrap, **options) if want_dist else None
+        )
+        result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs))
+        path = result.save(run.artifact("fit.json"))
+        extrapolations = []
+        if args.extrapolate_supervised and want_sup:
+            extrapolations.append(extrapolate_supervised(table.supervised, args.extrapolate_supervised, **options))
+        if args.extrapolate_distillation and want_dist:
+            extrapolations.append(
+                extrapolate_distillation(dist_runs, supervised_law, args.extrapolate_distillation, **options)
+            )
+        report = Report(run.path, f"distill fit: {args.csv.name}")
+        add_fit_section(report, result, table, extrapolations)
+        report.write()
+        headline = {}
+        for law_fit in (sup_fit, dist_fit):
+            if law_fit is None:
+                continue
+            headline[f"{law_fit.law}_objective"] = law_fit.objective
+            print(f"{law_fit.law} law ({law_fit.runs} runs, {law_fit.starts} starts, {law_fit.seconds:.1f} s):")
+            for row in law_fit_rows(law_fit):
+                print(f"  {row['coefficient']:>6} = {row['value']:.6g}  {row['90% interval']}")
+        for extrapolation in extrapolations:
+            summary = extrapolation.summary()
+            print(
+                f"extrapolation ({summary['law']}, fit on loss >= {summary['threshold']}): "
+                f"{summary['held_out_runs']} held-out runs, mean |rel. error| "
+                f"{100 * summary['mean_abs_rel_error']:.2f}%, max {100 * summary['max_abs_rel_error']:.2f}%"
+            )
+            headline[f"{summary['law']}_extrapolation_mean_err"] = summary["mean_abs_rel_error"]
+        run.set_headline(**headline)
+    print(f"fit saved to {path}; report {run.path / 'index.html'}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from garagelab.distill.planner import Teacher
+    from garagelab.distill.predict import crossover_tokens, optimal_teacher_loss
+    from garagelab.distill.sources import load_coefficients
+
+    coefficients = load_coefficients(args.coefficients)
+    if args.input is not None:
+        return _predict_csv(coefficients, args.input, args.output)
+    if args.N is None or args.D is None:
+        raise UserError("give --N and --D (or --input runs.csv)")
+    supervised = float(coefficients.supervised_loss(args.N, args.D))
+    best = optimal_teacher_loss(coefficients, args.N, args.D)
+    print(f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {supervised:.4f}")
+    print(f"best teacher loss L_T* = {best.teacher_loss:.4f}, giving a student loss of {best.student_loss:.4f}")
+    for note in coefficients.domain.warnings(args.N, args.D):
+        print(f"warning: extrapolation: {note}")
+    if args.teacher:
+        teacher = Teacher.parse(args.teacher)
+        lt = teacher.resolved_loss(coefficients)
+        student = float(coefficients.student_loss(args.N, args.D, lt))
+        crossover = crossover_tokens(coefficients, args.N, lt)
+        print(f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}")
+        if math.isnan(crossover):
+            print("supervised training does not overtake this teacher between 1M and 100P tokens")
+        else:
+            print(f"supervised training overtakes this teacher beyond {crossover:.4g} student tokens")
+    return 0
+
+
+def _predict_csv(coefficients, input_path: Path, output: Path | None) -> int:
+    import csv
+
+    import numpy as np
+
+    from garagelab.distill.data import read_runs
+
+    table = read_runs(input_path).with_teacher_losses(coefficients.supervised)
+    runs = table.distillation
+    rows = [
+        {"N": n, "D": d, "loss": y, "L_T": "", "predicted": p}
+        for n, d, y, p in zip(
+            table.supervised.n,
+            table.supervised.d,
+            table.supervised.loss,
+            coefficients.supervised_loss(table.supervised.n, table.supervised.d),
+            strict=True,
+        )
+    ]
+    rows += [
+        {"N": n, "D": d, "loss": y, "L_T": t, "predicted": p}
+        for n, d, y, t, p in zip(
+            runs.n,
+            runs.d,
+            runs.loss,
+            runs.teacher_loss,
+            coefficients.student_loss(runs.n, runs.d, runs.teacher_loss),
+            strict=True,
+        )
+    ]
+    output = output or input_path.with_name(input_path.stem + "-predicted.csv")
+    with output.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["N", "D", "loss", "L_T", "predicted", "relative_error"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "relative_error": (row["predicted"] - row["loss"]) / row["loss"]})
+    errors = np.array([abs(r["predicted"] - r["loss"]) / r["loss"] for r in rows])
+    print(f"{len(rows)} predictions written to {output}; mean |relative error| {100 * errors.mean():.2f}%")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from garagelab.distill.planner import Teacher, plan
+    from garagelab.distill.reports import plan_rows, plan_summary
+    from garagelab.distill.sources import coefficient_samples, load_coefficients
+
+    coefficients = load_coefficients(args.coefficients)
+    samples = coefficient_samples(args.coefficients, args.samples) if args.samples > 0 else []
+    result = plan(
+        coefficients,
+        args.student,
+        compute=args.compute,
+        tokens=args.tokens,
+        scenario=args.scenario,
+        teachers=[Teacher.parse(t) for t in args.teacher],
+        students=args.students,
+        samples=samples,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=float))
+        return 0
+    print(plan_summary(result))
+    for row in plan_rows(result):
+        print(
+            f"  {row['option']:>12}: loss {row['loss']:.4f}, student tokens {row['student tokens']:.3g}, "
+            f"compute {row['compute']:.3g} (student {row['student %']:.0f}%, logits {row['logits %']:.0f}%, "
+            f"teacher {row['teacher %']:.0f}%), teacher: {row['teacher']}"
+        )
+    for note in result.warnings:
+        print(f"warning: {note}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from garagelab.core.report import Report
+    from garagelab.core.runs import RunStore
+    from garagelab.distill.data import read_runs
+    from garagelab.distill.reports import add_law_figures
+    from garagelab.distill.sources import load_coefficients
+
+    coefficients = load_coefficients(args.coefficients)
+    runs = read_runs(args.runs) if args.runs else None
+    student = args.student or float(np.sqrt(coefficients.domain.n_min * coefficients.domain.n_max))
+    config = {"coefficients": args.coefficients, "student": student, "runs": str(args.runs or "")}
+    with RunStore().start("distill", "plot", config) as run:
+        report = Report(run.path, f"distill figures: {coefficients.name}")
+        report.text(coefficients.source)
+        add_law_figures(report, coefficients, student, runs=runs)
+        path = report.write()
+    print(f"figures in {run.path}; open {path}")
+    return 0

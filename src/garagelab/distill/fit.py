@@ -1,0 +1,369 @@
+"""Fitting both laws as the paper does (App. F), plus bootstrap intervals and extrapolation.
+
+Protocol: Huber loss (delta 1e-4) summed over log-space residuals, minimised by L-BFGS from
+every point of a grid of starts (9,600 supervised, 43,200 distillation); the best end point
+wins. All starts run together in `lbfgs.minimize_batch`; the best distinct end points are then
+polished in float64 by scipy's L-BFGS-B, so the answer does not depend on the float32 search.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from garagelab.core.errors import UserError
+from garagelab.core.progress import ProgressBar
+from garagelab.distill.data import DistillationRuns, SupervisedRuns
+from garagelab.distill.evaluate import make_evaluator, numpy_evaluator, resolve_backend
+from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
+from garagelab.distill.lbfgs import minimize_batch
+from garagelab.distill.objective import DISTILLATION, SUPERVISED, LawSpec
+
+CONFIDENCE = 0.90
+POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000, "maxls": 50}
+
+
+@dataclass(frozen=True)
+class LawFit:
+    """One fitted law: coefficients, objective, how the search went, and bootstrap spread."""
+
+    law: str
+    coefficients: dict[str, float]
+    theta: tuple[float, ...]
+    objective: float
+    runs: int
+    starts: int
+    status: dict[str, int]
+    backend: str
+    seconds: float
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bootstrap: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def spec(self) -> LawSpec:
+        return SUPERVISED if self.law == "supervised" else DISTILLATION
+
+    def to_law(self) -> SupervisedLaw | DistillationLaw:
+        return self.spec.to_law(np.asarray(self.theta))
+
+    def bootstrap_laws(self) -> list[SupervisedLaw | DistillationLaw]:
+        return [self.spec.to_law(np.asarray(t)) for t in self.bootstrap]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LawFit:
+        data = dict(data)
+        data["theta"] = tuple(data["theta"])
+        data["intervals"] = {k: tuple(v) for k, v in data.get("intervals", {}).items()}
+        data["bootstrap"] = tuple(tuple(t) for t in data.get("bootstrap", ()))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Both laws (either may be missing) and the data range they were fitted on."""
+
+    name: str
+    supervised: LawFit | None
+    distillation: LawFit | None
+    domain: Domain | None
+
+    def coefficient_set(self) -> CoefficientSet:
+        if self.supervised is None or self.distillation is None or self.domain is None:
+            missing = "supervised" if self.supervised is None else "distillation"
+            raise UserError(f"fit {self.name!r} has no {missing} law; predict and plan need both laws")
+        return CoefficientSet(
+            name=self.name,
+            source=f"fitted by garagelab on {self.supervised.runs} + {self.distillation.runs} runs",
+            supervised=self.supervised.to_law(),
+            distillation=self.distillation.to_law(),
+            domain=self.domain,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "supervised": asdict(self.supervised) if self.supervised else None,
+            "distillation": asdict(self.distillation) if self.distillation else None,
+            "domain": asdict(self.domain) if self.domain else None,
+        }
+
+    def save(self, path: Path | str) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str) -> FitResult:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                name=data["name"],
+                supervised=LawFit.from_dict(data["supervised"]) if data.get("supervised") else None,
+                distillation=LawFit.from_dict(data["distillation"]) if data.get("distillation") else None,
+                domain=Domain(**data["domain"]) if data.get("domain") else None,
+            )
+        except FileNotFoundError:
+            raise UserError(f"{path}: no such fit file; create one with `garagelab distill fit`") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise UserError(f"{path} is not a garagelab fit file ({exc}); refit with `garagelab distill fit`") from exc
+
+
+def start_points(spec: LawSpec, starts: str | int, seed: int = 0) -> np.ndarray:
+    """The paper's grid ("paper"), or `starts` points drawn from it at random."""
+    grid = spec.paper_grid()
+    if starts == "paper":
+        return grid
+    try:
+        count = int(starts)
+    except ValueError:
+        raise UserError(f"starts must be 'paper' or a number of starts, not {starts!r}") from None
+    if count < 1:
+        raise UserError(f"starts must be at least 1, not {count}")
+    if count >= len(grid):
+        return grid
+    return grid[np.random.default_rng(seed).choice(len(grid), count, replace=False)]
+
+
+def _polish(spec: LawSpec, columns: tuple[np.ndarray, ...], theta: np.ndarray) -> tuple[np.ndarray, float]:
+    """scipy L-BFGS-B in float64 from one point, with tight tolerances (no bounds, as in the paper)."""
+    evaluate = numpy_evaluator(spec, columns)
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = evaluate(x[None, :], np.zeros(1, dtype=int))
+        return float(f[0]), g[0]
+
+    # scipy's default ftol is absolute below |f| = 1 and stops a near-zero objective early
+    result = minimize(fun, theta, jac=True, method="L-BFGS-B", options=POLISH_OPTIONS)
+    return result.x, float(result.fun)
+
+
+def fit_law(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    starts: str | int = "paper",
+    backend: str = "auto",
+    polish: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[np.ndarray, float, dict[str, Any]]:
+    """Multi-start fit of one law; returns best theta, its objective, and search statistics."""
+    backend = resolve_backend(backend)
+    x0 = start_points(spec, starts, seed)
+    evaluate = make_evaluator(spec, columns, backend=backend)
+    t0 = time.perf_counter()
+    with ProgressBar(len(x0), f"fit {spec.name} law", unit="starts", enabled=progress) as bar:
+        result = minimize_batch(evaluate, x0, on_progress=lambda done, total: bar.update_to(done))
+    finite = np.flatnonzero(np.isfinite(result.f))
+    if not finite.size:
+        raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
+    # polish the best distinct end points in float64 and keep the best
+    order = finite[np.argsort(result.f[finite])]
+    _, first = np.unique(np.round(result.x[order], 3), axis=0, return_index=True)
+    candidates = order[np.sort(first)][:polish]
+    best_theta, best_f = result.x[order[0]], np.inf
+    for index in candidates:
+        theta, value = _polish(spec, columns, result.x[index])
+        if np.isfinite(value) and value < best_f:
+            best_theta, best_f = theta, value
+    stats = {
+        "starts": len(x0),
+        "status": result.status_counts(),
+        "backend": backend,
+        "seconds": time.perf_counter() - t0,
+        "evaluations": int(result.evaluations.sum()),
+    }
+    return best_theta, best_f, stats
+
+
+def bootstrap_fit(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    theta: np.ndarray,
+    resamples: int,
+    backend: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> np.ndarray:
+    """Refit on `resamples` bootstrap resamples (as integer weights), each started at `theta`."""
+    n_runs = len(columns[0])
+    weights = np.random.default_rng(seed).multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=resamples)
+    evaluate = make_evaluator(spec, columns, weights=weights, backend=backend)
+    x0 = np.repeat(theta[None, :], resamples, axis=0)
+    with ProgressBar(resamples, f"bootstrap {spec.name} law", unit="fits", enabled=progress) as bar:
+        result = minimize_batch(evaluate, x0, on_progress=lambda done, total: bar.update_to(done))
+    return result.x[np.isfinite(result.f)]
+
+
+def intervals_from_samples(
+    spec: LawSpec, samples: np.ndarray, confidence: float = CONFIDENCE
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of every law coefficient (natural units, e.g. A not log A)."""
+    if not len(samples):
+        return {}
+    laws = [spec.to_law(t).to_dict() for t in samples]
+    tail = 100 * (1 - confidence) / 2
+    return {
+        key: (
+            float(np.percentile([law[key] for law in laws], tail)),
+            float(np.percentile([law[key] for law in laws], 100 - tail)),
+        )
+        for key in laws[0]
+    }
+
+
+def _law_fit(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    starts: str | int,
+    bootstrap: int,
+    backend: str,
+    seed: int,
+    progress: bool,
+) -> LawFit:
+    theta, objective, stats = fit_law(spec, columns, starts, backend, seed=seed, progress=progress)
+    samples = (
+        bootstrap_fit(spec, columns, theta, bootstrap, backend, seed, progress)
+        if bootstrap
+        else np.empty((0, len(theta)))
+    )
+    return LawFit(
+        law=spec.name,
+        coefficients=spec.to_law(theta).to_dict(),
+        theta=tuple(float(v) for v in theta),
+        objective=objective,
+        runs=len(columns[0]),
+        starts=stats["starts"],
+        status=stats["status"],
+        backend=stats["backend"],
+        seconds=stats["seconds"],
+        intervals=intervals_from_samples(spec, samples),
+        bootstrap=tuple(tuple(float(v) for v in t) for t in samples),
+    )
+
+
+def distillation_columns(runs: DistillationRuns, supervised: SupervisedLaw) -> tuple[np.ndarray, ...]:
+    """(log N_S, log D_S, log L_T, log Lt_S, log L_S), with Lt_S from `supervised`."""
+    log_n, log_d = np.log(runs.n), np.log(runs.d)
+    return (
+        log_n,
+        log_d,
+        np.log(runs.teacher_loss),
+        supervised.log_loss(log_n, log_d),
+        np.log(runs.loss),
+    )
+
+
+def fit_supervised(
+    runs: SupervisedRuns,
+    starts: str | int = "paper",
+    bootstrap: int = 0,
+    backend: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> LawFit:
+    """Fit Eq. 1 to supervised runs."""
+    if len(runs) < len(SUPERVISED.params):
+        raise UserError(f"the supervised fit needs at least {len(SUPERVISED.params)} runs, got {len(runs)}")
+    return _law_fit(SUPERVISED, runs.log_columns(), starts, bootstrap, backend, seed, progress)
+
+
+def fit_distillation(
+    runs: DistillationRuns,
+    supervised: SupervisedLaw,
+    starts: str | int = "paper",
+    bootstrap: int = 0,
+    backend: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> LawFit:
+    """Fit Eq. 8 to distillation runs, with each student's supervised loss from `supervised`."""
+    if len(runs) < len(DISTILLATION.params):
+        raise UserError(f"the distillation fit needs at least {len(DISTILLATION.params)} runs, got {len(runs)}")
+    columns = distillation_columns(runs, supervised)
+    return _law_fit(DISTILLATION, columns, starts, bootstrap, backend, seed, progress)
+
+
+def fitted_domain(supervised: SupervisedRuns, distillation: DistillationRuns) -> Domain:
+    """The region covered by the data, used to flag extrapolation."""
+    n = np.concatenate([supervised.n, distillation.n])
+    ratio = np.concatenate([supervised.d / supervised.n, distillation.d / distillation.n])
+    lt = distillation.teacher_loss if len(distillation) else supervised.loss
+    return Domain(
+        n_min=float(n.min()),
+        n_max=float(n.max()),
+        tokens_per_param_min=float(ratio.min()),
+        tokens_per_param_max=float(ratio.max()),
+        teacher_loss_min=float(lt.min()),
+        teacher_loss_max=float(lt.max()),
+    )
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """Fit on the weaker runs (loss >= threshold), predict the stronger ones."""
+
+    law: str
+    threshold: float
+    fitted_runs: int
+    held_out: tuple[dict[str, float], ...]
+
+    @property
+    def errors(self) -> np.ndarray:
+        return np.array([row["relative_error"] for row in self.held_out])
+
+    def summary(self) -> dict[str, float]:
+        errors = np.abs(self.errors)
+        return {
+            "law": self.law,
+            "threshold": self.threshold,
+            "fitted_runs": self.fitted_runs,
+            "held_out_runs": len(errors),
+            "mean_abs_rel_error": float(errors.mean()) if len(errors) else float("nan"),
+            "max_abs_rel_error": float(errors.max()) if len(errors) else float("nan"),
+        }
+
+
+def extrapolate_supervised(runs: SupervisedRuns, threshold: float, **fit_options: Any) -> Extrapolation:
+    weak = runs.loss >= threshold
+    _check_split(weak, "supervised", threshold)
+    law = fit_supervised(runs.subset(weak), **fit_options).to_law()
+    strong = runs.subset(~weak)
+    predicted = law.loss(strong.n, strong.d)
+    rows = tuple(
+        {"N": n, "D": d, "loss": y, "predicted": p, "relative_error": (p - y) / y}
+        for n, d, y, p in zip(strong.n, strong.d, strong.loss, predicted, strict=True)
+    )
+    return Extrapolation("supervised", threshold, int(weak.sum()), rows)
+
+
+def extrapolate_distillation(
+    runs: DistillationRuns, supervised: SupervisedLaw, threshold: float, **fit_options: Any
+) -> Extrapolation:
+    weak = runs.loss >= threshold
+    _check_split(weak, "distillation", threshold)
+    law = fit_distillation(runs.subset(weak), supervised, **fit_options).to_law()
+    strong = runs.subset(~weak)
+    log_n, log_d, log_t, log_s, _ = distillation_columns(strong, supervised)
+    predicted = np.exp(law.log_loss(log_n, log_d, log_t, log_s))
+    rows = tuple(
+        {"N_S": n, "D_S": d, "L_T": t, "loss": y, "predicted": p, "relative_error": (p - y) / y}
+        for n, d, t, y, p in zip(strong.n, strong.d, strong.teacher_loss, strong.loss, predicted, strict=True)
+    )
+    return Extrapolation("distillation", threshold, int(weak.sum()), rows)
+
+
+def _check_split(weak: np.ndarray, law: str, threshold: float) -> None:
+    if weak.all() or not weak.any():
+        side = "above" if weak.all() else "below"
+        raise UserError(
+            f"every {law} run has loss {side} the extrapolation threshold {threshold}; "
+            "pick a threshold inside the range of losses"
+        )

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from garagelab.distill.evaluate import jax_evaluator, numpy_evaluator
+from garagelab.distill.fit import (
+    FitResult,
+    distillation_columns,
+    extrapolate_supervised,
+    fit_distillation,
+    fit_supervised,
+    fitted_domain,
+    start_points,
+)
+from garagelab.distill.laws import BUSBRIDGE2025
+from garagelab.distill.lbfgs import minimize_batch
+from garagelab.distill.objective import DISTILLATION, SUPERVISED, law_to_theta
+from garagelab.distill.simulate import simulate_distillation, simulate_supervised
+
+C = BUSBRIDGE2025
+
+
+def test_paper_grid_sizes() -> None:
+    assert SUPERVISED.paper_grid().shape == (9600, 6)
+    assert DISTILLATION.paper_grid().shape == (43200, 9)
+    assert start_points(DISTILLATION, 100, seed=3).shape == (100, 9)
+
+
+@pytest.mark.parametrize("spec", [SUPERVISED, DISTILLATION])
+def test_analytic_gradient_matches_finite_differences(spec) -> None:
+    sup = simulate_supervised(C, noise=0.01, seed=2)
+    dist = simulate_distillation(C, runs=80, noise=0.01, seed=2)
+    columns = sup.log_columns() if spec is SUPERVISED else distillation_columns(dist, C.supervised)
+    evaluate = numpy_evaluator(spec, columns, delta=0.05)  # a wide quadratic zone: smooth enough to difference
+    rng = np.random.default_rng(0)
+    truth = law_to_theta(C.supervised if spec is SUPERVISED else C.distillation)
+    theta = truth + rng.normal(0, 0.02, (3, truth.size))
+    _, grad = evaluate(theta, np.zeros(3, dtype=int))
+    for k in range(truth.size):
+        step = np.zeros_like(theta)
+        step[:, k] = 1e-6
+        up, _ = evaluate(theta + step, np.zeros(3, dtype=int))
+        down, _ = evaluate(theta - step, np.zeros(3, dtype=int))
+        np.testing.assert_allclose(grad[:, k], (up - down) / 2e-6, rtol=1e-4, atol=1e-9)
+
+
+def test_jax_and_numpy_evaluators_agree() -> None:
+    dist = simulate_distillation(C, runs=200, seed=4)
+    columns = distillation_columns(dist, C.supervised)
+    theta = start_points(DISTILLATION, 700, seed=1)
+    theta[:, 7] += 0.3  # keep f1 off zero so every value is finite
+    index = np.arange(len(theta))
+    f_np, g_np = numpy_evaluator(DISTILLATION, columns)(theta, index)
+    f_jax, g_jax = jax_evaluator(DISTILLATION, columns)(theta, index)
+    finite = np.isfinite(f_np) & (f_np < 1e3)
+    np.testing.assert_allclose(f_jax[finite], f_np[finite], rtol=2e-3, atol=1e-7)
+    scale = np.abs(g_np[finite]).max(axis=1, keepdims=True) + 1e-12
+    assert np.max(np.abs(g_jax[finite] - g_np[finite]) / scale) < 2e-2
+
+
+def test_batched_lbfgs_matches_scipy_on_rosenbrock() -> None:
+    def rosenbrock(x: np.ndarray, index: np.ndarray):
+        a, b = x[:, 0], x[:, 1]
+        f = (1 - a) ** 2 + 100 * (b - a * a) ** 2
+        g = np.stack([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)], axis=1)
+        return f, g
+
+    x0 = np.random.default_rng(0).uniform(-2, 2, (64, 2))
+    result = minimize_batch(rosenbrock, x0, gtol=1e-8, max_iter=2000)
+    assert (result.status <= 1).all()
+    np.testing.assert_allclose(result.x, 1.0, atol=1e-4)
+    reference = minimize(lambda x: tuple(v[0] for v in rosenbrock(x[None], None)), x0[0], jac=True, method="L-BFGS-B")
+    assert result.f[0] == pytest.approx(reference.fun, abs=1e-8)
+
+
+def test_fit_recovers_known_supervised_coefficients() -> None:
+    truth = C.supervised
+    runs = simulate_supervised(C, noise=0.0, budgets=tuple(np.geomspace(1e18, 1e23, 11)))
+    fit = fit_supervised(runs, starts="paper", progress=False)  # 400 random starts miss it
+    for key, value in truth.to_dict().items():
+        assert fit.coefficients[key] == pytest.approx(value, rel=2e-2), key
+    assert fit.objective < 1e-6
+
+
+def test_fit_recovers_distillation_law() -> None:
+    runs = simulate_distillation(C, runs=697, noise=0.0, seed=5)
+    fit = fit_distillation(runs, C.supervised, starts=1500, progress=False)
+    law = fit.to_law()
+    # predictions on unseen configurations agree with the true law
+    check = simulate_distillation(C, runs=300, noise=0.0, seed=6)
+    columns = distillation_columns(check, C.supervised)
+    predicted = np.exp(law.log_loss(*columns[:4]))
+    np.testing.assert_allclose(predicted, check.loss, rtol=2e-3)
+    # the teacher terms are recovered; the student power term (A', B', alpha', beta', gamma')
+    # is a ridge on this design: very different values give the same losses to 1e-5
+    for key in ("c0", "f1", "d1"):
+        assert fit.coefficients[key] == pytest.approx(C.distillation.to_dict()[key], rel=0.05), key
+
+
+def test_bootstrap_intervals_and_json_round_trip(tmp_path) -> None:
+    runs = simulate_supervised(C, noise=0.004, seed=3, budgets=tuple(np.geomspace(1e18, 1e23, 11)))
+    fit = fit_supervised(runs, starts=300, bootstrap=64, progress=False)
+    assert len(fit.bootstrap) == 64
+    lo, hi = fit.intervals["E"]
+    assert lo < fit.coefficients["E"] < hi
+    result = FitResult("t", fit, None, fitted_domain(runs, simulate_distillation(C, runs=20)))
+    loaded = FitResult.load(result.save(tmp_path / "fit.json"))
+    assert loaded == result
+
+
+def test_extrapolation_fits_weak_runs_and_predicts_strong_ones() -> None:
+    runs = simulate_supervised(C, noise=0.0, budgets=tuple(np.geomspace(1e18, 1e23, 11)))
+    report = extrapolate_supervised(runs, 2.5, starts="paper", progress=False)
+    summary = report.summary()
+    assert summary["fitted_runs"] == int((runs.loss >= 2.5).sum())
+    assert summary["held_out_runs"] == int((runs.loss < 2.5).sum()) > 0
+    assert summary["max_abs_rel_error"] < 0.01
