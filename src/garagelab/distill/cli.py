@@ -80,6 +80,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="also fit on runs with loss >= this, predict the rest",
     )
     fit.add_argument("--extrapolate-distillation", type=_positive, help="the same for the distillation law")
+    fit.add_argument(
+        "--bounds",
+        choices=("physical", "none"),
+        default="physical",
+        help="physical (default): exponents and gap coefficients >= 0; none: unbounded",
+    )
+    fit.add_argument("--min-E", type=_positive, help="lower bound on E, e.g. a known entropy rate of the data")
     fit.add_argument("--backend", choices=("auto", "jax", "numpy"), default="auto")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--name", default="fit", help="run name (the fit goes to runs/distill/<time>-<name>/)")
@@ -154,6 +161,7 @@ def _fit(args: argparse.Namespace) -> int:
         fit_distillation,
         fit_supervised,
         fitted_domain,
+        supervised_bounds,
     )
     from garagelab.distill.reports import add_fit_section, law_fit_rows
     from garagelab.distill.sources import load_coefficients
@@ -162,6 +170,8 @@ def _fit(args: argparse.Namespace) -> int:
         raise UserError("--bootstrap must be 0 or more")
     table = read_runs(args.csv)
     options = {"starts": args.starts, "backend": args.backend, "seed": args.seed}
+    dist_options = {**options, "bounds": args.bounds}
+    sup_options = {**options, "bounds": supervised_bounds(args.bounds, args.min_E)}
     want_sup = args.law in ("both", "supervised")
     want_dist = args.law in ("both", "distillation")
     if want_sup and len(table.supervised) == 0:
@@ -174,21 +184,21 @@ def _fit(args: argparse.Namespace) -> int:
     config = {**vars(args), "csv": str(args.csv)}
     config.pop("func", None)
     with RunStore().start("distill", args.name, config) as run:
-        sup_fit = fit_supervised(table.supervised, bootstrap=args.bootstrap, **options) if want_sup else None
+        sup_fit = fit_supervised(table.supervised, bootstrap=args.bootstrap, **sup_options) if want_sup else None
         supervised_law = sup_fit.to_law() if sup_fit else load_coefficients(args.supervised_from).supervised
         table = table.with_teacher_losses(supervised_law)
         dist_runs = table.distillation
         dist_fit = (
-            fit_distillation(dist_runs, supervised_law, bootstrap=args.bootstrap, **options) if want_dist else None
+            fit_distillation(dist_runs, supervised_law, bootstrap=args.bootstrap, **dist_options) if want_dist else None
         )
         result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs))
         path = result.save(run.artifact("fit.json"))
         extrapolations = []
         if args.extrapolate_supervised and want_sup:
-            extrapolations.append(extrapolate_supervised(table.supervised, args.extrapolate_supervised, **options))
+            extrapolations.append(extrapolate_supervised(table.supervised, args.extrapolate_supervised, **sup_options))
         if args.extrapolate_distillation and want_dist:
             extrapolations.append(
-                extrapolate_distillation(dist_runs, supervised_law, args.extrapolate_distillation, **options)
+                extrapolate_distillation(dist_runs, supervised_law, args.extrapolate_distillation, **dist_options)
             )
         report = Report(run.path, f"distill fit: {args.csv.name}")
         add_fit_section(report, result, table, extrapolations)

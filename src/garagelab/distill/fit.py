@@ -26,6 +26,8 @@ from garagelab.distill.lbfgs import minimize_batch
 from garagelab.distill.objective import DISTILLATION, SUPERVISED, LawSpec
 
 CONFIDENCE = 0.90
+# None or "none": unbounded, as the paper's protocol reads; "physical"; or {param: (low, high)}
+Bounds = str | dict[str, tuple[float, float]] | None
 POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000, "maxls": 50}
 
 
@@ -44,6 +46,7 @@ class LawFit:
     seconds: float
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     bootstrap: tuple[tuple[float, ...], ...] = ()
+    bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def spec(self) -> LawSpec:
@@ -61,6 +64,7 @@ class LawFit:
         data["theta"] = tuple(data["theta"])
         data["intervals"] = {k: tuple(v) for k, v in data.get("intervals", {}).items()}
         data["bootstrap"] = tuple(tuple(t) for t in data.get("bootstrap", ()))
+        data["bounds"] = {k: tuple(v) for k, v in data.get("bounds", {}).items()}
         return cls(**data)
 
 
@@ -132,8 +136,10 @@ def start_points(spec: LawSpec, starts: str | int, seed: int = 0) -> np.ndarray:
     return grid[np.random.default_rng(seed).choice(len(grid), count, replace=False)]
 
 
-def _polish(spec: LawSpec, columns: tuple[np.ndarray, ...], theta: np.ndarray) -> tuple[np.ndarray, float]:
-    """scipy L-BFGS-B in float64 from one point, with tight tolerances (no bounds, as in the paper)."""
+def _polish(
+    spec: LawSpec, columns: tuple[np.ndarray, ...], theta: np.ndarray, box: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, float]:
+    """scipy L-BFGS-B in float64 from one point, with tight tolerances and the same bounds."""
     evaluate = numpy_evaluator(spec, columns)
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -141,7 +147,8 @@ def _polish(spec: LawSpec, columns: tuple[np.ndarray, ...], theta: np.ndarray) -
         return float(f[0]), g[0]
 
     # scipy's default ftol is absolute below |f| = 1 and stops a near-zero objective early
-    result = minimize(fun, theta, jac=True, method="L-BFGS-B", options=POLISH_OPTIONS)
+    bounds = [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi) for lo, hi in zip(*box, strict=True)]
+    result = minimize(fun, theta, jac=True, method="L-BFGS-B", bounds=bounds, options=POLISH_OPTIONS)
     return result.x, float(result.fun)
 
 
@@ -153,14 +160,16 @@ def fit_law(
     polish: int = 16,
     seed: int = 0,
     progress: bool = True,
+    bounds: Bounds = None,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
     """Multi-start fit of one law; returns best theta, its objective, and search statistics."""
     backend = resolve_backend(backend)
+    box = spec.box(bounds)
     x0 = start_points(spec, starts, seed)
     evaluate = make_evaluator(spec, columns, backend=backend)
     t0 = time.perf_counter()
     with ProgressBar(len(x0), f"fit {spec.name} law", unit="starts", enabled=progress) as bar:
-        result = minimize_batch(evaluate, x0, on_progress=lambda done, total: bar.update_to(done))
+        result = minimize_batch(evaluate, x0, lower=box[0], upper=box[1], on_progress=lambda d, _: bar.update_to(d))
     finite = np.flatnonzero(np.isfinite(result.f))
     if not finite.size:
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
@@ -170,7 +179,7 @@ def fit_law(
     candidates = order[np.sort(first)][:polish]
     best_theta, best_f = result.x[order[0]], np.inf
     for index in candidates:
-        theta, value = _polish(spec, columns, result.x[index])
+        theta, value = _polish(spec, columns, result.x[index], box)
         if np.isfinite(value) and value < best_f:
             best_theta, best_f = theta, value
     stats = {
@@ -191,14 +200,16 @@ def bootstrap_fit(
     backend: str = "auto",
     seed: int = 0,
     progress: bool = True,
+    bounds: Bounds = None,
 ) -> np.ndarray:
     """Refit on `resamples` bootstrap resamples (as integer weights), each started at `theta`."""
+    box = spec.box(bounds)
     n_runs = len(columns[0])
     weights = np.random.default_rng(seed).multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=resamples)
     evaluate = make_evaluator(spec, columns, weights=weights, backend=backend)
     x0 = np.repeat(theta[None, :], resamples, axis=0)
     with ProgressBar(resamples, f"bootstrap {spec.name} law", unit="fits", enabled=progress) as bar:
-        result = minimize_batch(evaluate, x0, on_progress=lambda done, total: bar.update_to(done))
+        result = minimize_batch(evaluate, x0, lower=box[0], upper=box[1], on_progress=lambda d, _: bar.update_to(d))
     return result.x[np.isfinite(result.f)]
 
 
@@ -222,18 +233,21 @@ def intervals_from_samples(
 def _law_fit(
     spec: LawSpec,
     columns: tuple[np.ndarray, ...],
-    starts: str | int,
-    bootstrap: int,
-    backend: str,
-    seed: int,
-    progress: bool,
+    *,
+    starts: str | int = "paper",
+    bootstrap: int = 0,
+    backend: str = "auto",
+    seed: int = 0,
+    progress: bool = True,
+    bounds: Bounds = "physical",
 ) -> LawFit:
-    theta, objective, stats = fit_law(spec, columns, starts, backend, seed=seed, progress=progress)
+    theta, objective, stats = fit_law(spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds)
     samples = (
-        bootstrap_fit(spec, columns, theta, bootstrap, backend, seed, progress)
+        bootstrap_fit(spec, columns, theta, bootstrap, backend, seed, progress, bounds)
         if bootstrap
         else np.empty((0, len(theta)))
     )
+    lower, upper = spec.box(bounds)
     return LawFit(
         law=spec.name,
         coefficients=spec.to_law(theta).to_dict(),
@@ -246,6 +260,11 @@ def _law_fit(
         seconds=stats["seconds"],
         intervals=intervals_from_samples(spec, samples),
         bootstrap=tuple(tuple(float(v) for v in t) for t in samples),
+        bounds={
+            name: (None if np.isinf(lo) else float(lo), None if np.isinf(hi) else float(hi))
+            for name, lo, hi in zip(spec.params, lower, upper, strict=True)
+            if np.isfinite(lo) or np.isfinite(hi)
+        },
     )
 
 
@@ -261,34 +280,35 @@ def distillation_columns(runs: DistillationRuns, supervised: SupervisedLaw) -> t
     )
 
 
-def fit_supervised(
-    runs: SupervisedRuns,
-    starts: str | int = "paper",
-    bootstrap: int = 0,
-    backend: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> LawFit:
-    """Fit Eq. 1 to supervised runs."""
+def supervised_bounds(bounds: str, min_e: float | None = None) -> Bounds:
+    """`bounds` ("physical" or "none") for the supervised law, with E >= `min_e` if given."""
+    if min_e is None:
+        return bounds
+    box = dict(SUPERVISED.physical) if bounds == "physical" else {}
+    box["log_E"] = (float(np.log(min_e)), np.inf)
+    return box
+
+
+def fit_supervised(runs: SupervisedRuns, **options: Any) -> LawFit:
+    """Fit Eq. 1 to supervised runs.
+
+    Options: starts ("paper" or a count), bootstrap (resamples), backend, seed, progress, and
+    bounds ("physical", the default: exponents >= 0; None: unbounded; or {param: (lo, hi)}).
+    """
     if len(runs) < len(SUPERVISED.params):
         raise UserError(f"the supervised fit needs at least {len(SUPERVISED.params)} runs, got {len(runs)}")
-    return _law_fit(SUPERVISED, runs.log_columns(), starts, bootstrap, backend, seed, progress)
+    return _law_fit(SUPERVISED, runs.log_columns(), **options)
 
 
-def fit_distillation(
-    runs: DistillationRuns,
-    supervised: SupervisedLaw,
-    starts: str | int = "paper",
-    bootstrap: int = 0,
-    backend: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> LawFit:
-    """Fit Eq. 8 to distillation runs, with each student's supervised loss from `supervised`."""
+def fit_distillation(runs: DistillationRuns, supervised: SupervisedLaw, **options: Any) -> LawFit:
+    """Fit Eq. 8 to distillation runs, with each student's supervised loss from `supervised`.
+
+    Options as for `fit_supervised`.
+    """
     if len(runs) < len(DISTILLATION.params):
         raise UserError(f"the distillation fit needs at least {len(DISTILLATION.params)} runs, got {len(runs)}")
     columns = distillation_columns(runs, supervised)
-    return _law_fit(DISTILLATION, columns, starts, bootstrap, backend, seed, progress)
+    return _law_fit(DISTILLATION, columns, **options)
 
 
 def fitted_domain(supervised: SupervisedRuns, distillation: DistillationRuns) -> Domain:

@@ -9,6 +9,10 @@ without bounds would reach up to line-search details:
 * `ftol`: (f_k - f_{k+1}) <= ftol * max(|f_k|, |f_{k+1}|, 1)
 * `gtol`: max |grad| <= gtol
 * at most `max_iter` iterations and `max_ls` backtracking steps per line search.
+
+Optional box bounds are handled by projection: trial points are clipped into the box, the
+direction is zeroed along bounds it would cross, and the gradient tests use the projected
+gradient (a simple cousin of L-BFGS-B's active-set step).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def minimize_batch(
     max_iter: int = 1000,
     max_ls: int = 20,
     armijo: float = 1e-4,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> BatchResult:
     """Minimise from every row of `x0`; `on_progress(finished, total)` is called per iteration.
@@ -58,15 +64,18 @@ def minimize_batch(
     a start whose update fails the curvature test writes an empty pair (rho = 0), which the
     two-loop recursion skips. Shared slots keep every history access a contiguous slice.
     """
-    x_all = np.array(x0, dtype=float)
-    n_starts, n_params = x_all.shape
+    n_params = np.shape(x0)[1]
+    lower = np.full(n_params, -np.inf) if lower is None else np.asarray(lower, dtype=float)
+    upper = np.full(n_params, np.inf) if upper is None else np.asarray(upper, dtype=float)
+    x_all = np.clip(np.array(x0, dtype=float), lower, upper)
+    n_starts = x_all.shape[0]
     f_all, g_all = (np.asarray(a, dtype=float) for a in evaluate(x_all, np.arange(n_starts)))
     evaluations = np.ones(n_starts, dtype=np.int64)
     iterations = np.zeros(n_starts, dtype=np.int64)
     status = np.full(n_starts, -1, dtype=np.int64)
     bad = ~(np.isfinite(f_all) & np.isfinite(g_all).all(axis=1))
     status[bad] = NONFINITE
-    status[~bad & (np.abs(g_all).max(axis=1) <= gtol)] = CONVERGED_G
+    status[~bad & (np.abs(_projected(g_all, x_all, lower, upper)).max(axis=1) <= gtol)] = CONVERGED_G
 
     # the work set: starts still running, plus some finished ones until the next compaction
     work = np.flatnonzero(status < 0)
@@ -80,13 +89,13 @@ def minimize_batch(
         on_progress(n_starts - work.size, n_starts)
     iteration = 0
     while running.any():
-        direction = -_two_loop(g, s_hist, y_hist, rho, scale, iteration)
+        direction = _free(-_two_loop(g, s_hist, y_hist, rho, scale, iteration), x, lower, upper)
         slope = (direction * g).sum(axis=1)
         # not a descent direction (a broken history): restart from steepest descent
         reset = running & ~(slope < 0)
         if reset.any():
-            direction[reset] = -g[reset]
-            slope[reset] = -(g[reset] ** 2).sum(axis=1)
+            direction[reset] = -_projected(g[reset], x[reset], lower, upper)
+            slope[reset] = (direction[reset] * g[reset]).sum(axis=1)
             rho[:, reset] = 0.0
             scale[reset] = 1.0
         fresh = ~rho.any(axis=0)
@@ -98,9 +107,11 @@ def minimize_batch(
             work[rows],
             x[rows],
             f[rows],
+            g[rows],
             direction[rows],
             slope[rows],
             step[rows],
+            (lower, upper),
             max_ls,
             armijo,
             evaluations,
@@ -124,7 +135,7 @@ def minimize_batch(
         code = np.full(rows.size, -1)
         code[~ok] = LINE_SEARCH_FAILED
         f_small = (old_f - f[moved]) <= ftol * np.maximum(np.maximum(np.abs(old_f), np.abs(f[moved])), 1.0)
-        g_small = np.abs(g[moved]).max(axis=1) <= gtol
+        g_small = np.abs(_projected(g[moved], x[moved], lower, upper)).max(axis=1) <= gtol
         code[ok] = np.where(g_small, CONVERGED_G, np.where(f_small, CONVERGED_F, -1))
         code[(code < 0) & (iterations[work[rows]] >= max_iter)] = MAX_ITER
         done = rows[code >= 0]
@@ -141,6 +152,16 @@ def minimize_batch(
         if on_progress:
             on_progress(n_starts - int(running.sum()), n_starts)
     return BatchResult(x_all, f_all, iterations, evaluations, status)
+
+
+def _projected(g: np.ndarray, x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The gradient without the components that push against an active bound."""
+    return np.where(((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0)), 0.0, g)
+
+
+def _free(direction: np.ndarray, x: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """The direction without the components that would leave the box at an active bound."""
+    return np.where(((x <= lower) & (direction < 0)) | ((x >= upper) & (direction > 0)), 0.0, direction)
 
 
 def _two_loop(
@@ -171,14 +192,19 @@ def _line_search(
     index: np.ndarray,
     x: np.ndarray,
     f: np.ndarray,
+    g: np.ndarray,
     direction: np.ndarray,
     slope: np.ndarray,
     step: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
     max_ls: int,
     armijo: float,
     evaluations: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Backtracking (Armijo) with quadratic interpolation; only unsatisfied rows re-evaluate."""
+    """Backtracking (Armijo on the projected step) with quadratic interpolation.
+
+    Only unsatisfied rows are evaluated again.
+    """
     new_x = np.empty_like(x)
     new_f = np.full(f.shape, np.inf)
     new_g = np.zeros_like(x)
@@ -186,12 +212,13 @@ def _line_search(
     todo = np.arange(x.shape[0])
     step = step.copy()
     for _ in range(max_ls):
-        trial = x[todo] + step[todo, None] * direction[todo]
+        trial = np.clip(x[todo] + step[todo, None] * direction[todo], *box)
         tf, tg = evaluate(trial, index[todo])
         tf, tg = np.asarray(tf, dtype=float), np.asarray(tg, dtype=float)
         evaluations[index[todo]] += 1
         finite = np.isfinite(tf) & np.isfinite(tg).all(axis=1)
-        accept = finite & (tf <= f[todo] + armijo * step[todo] * slope[todo])
+        decrease = (g[todo] * (trial - x[todo])).sum(axis=1)
+        accept = finite & (tf <= f[todo] + armijo * decrease) & (decrease < 0)
         done = todo[accept]
         new_x[done], new_f[done], new_g[done], ok[done] = (
             trial[accept],

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.distill.laws import DistillationLaw, SupervisedLaw
 
 HUBER_DELTA = 1e-4
@@ -102,6 +103,24 @@ class LawSpec:
     objective: Objective
     grid: tuple[tuple[float, ...], ...]
     to_law: Callable[[np.ndarray], Any]
+    # "physical" bounds: exponents and gap coefficients non-negative, gamma and f1 off zero
+    physical: dict[str, tuple[float, float]]
+
+    def box(self, bounds: str | dict[str, tuple[float, float]] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) arrays from None (unbounded), "physical", or {param: (lo, hi)}."""
+        lower, upper = np.full(len(self.params), -np.inf), np.full(len(self.params), np.inf)
+        if bounds is None or bounds == "none":
+            return lower, upper
+        if bounds == "physical":
+            bounds = self.physical
+        if not isinstance(bounds, dict):
+            raise UserError(f"bounds must be 'none', 'physical' or a dict of (low, high), not {bounds!r}")
+        for name, (lo, hi) in bounds.items():
+            if name not in self.params:
+                raise UserError(f"bound on unknown {self.name} parameter {name!r}; known: {', '.join(self.params)}")
+            index = self.params.index(name)
+            lower[index], upper[index] = lo, hi
+        return lower, upper
 
     def paper_grid(self) -> np.ndarray:
         """Every starting point of the paper's grid, as an (S, P) array."""
@@ -117,6 +136,7 @@ SUPERVISED = LawSpec(
     objective=supervised_objective,
     # 5 * 5 * 6 * 4^3 = 9,600 starts (App. F)
     grid=(_LOG_AB, _LOG_AB, (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5), *[(0.0, 0.5, 1.0, 1.5)] * 3),
+    physical={"alpha": (0.0, np.inf), "beta": (0.0, np.inf), "gamma": (0.01, np.inf)},
     to_law=lambda t: SupervisedLaw(
         E=float(np.exp(t[2])),
         A=float(np.exp(t[0])),
@@ -136,6 +156,14 @@ DISTILLATION = LawSpec(
     # would make the grid five times larger, so log d1 starts at 0 (d1 = 1, the middle of
     # that list, where the gap term switches for a teacher as good as the student).
     grid=(_LOG_AB, _LOG_AB, *[(0.0, 0.5, 1.0)] * 3, *[(0.0, 0.5, 1.0, 1.5)] * 3, (0.0,)),
+    physical={
+        "alpha": (0.0, np.inf),
+        "beta": (0.0, np.inf),
+        "gamma": (0.01, np.inf),
+        "c0": (0.0, np.inf),
+        "c1": (0.0, np.inf),
+        "f1": (0.01, np.inf),
+    },
     to_law=lambda t: DistillationLaw(
         A=float(np.exp(t[0])),
         B=float(np.exp(t[1])),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
+from scipy.optimize import brentq, minimize, minimize_scalar
 
 from garagelab.core.errors import UserError
 from garagelab.distill.flops import (
@@ -151,6 +151,8 @@ def cheapest_teacher(
 
     log_n_min = math.log(law.A / need) / law.alpha + 1e-9
     lo = max(log_n_min, math.log(bounds[0]))
+    if lo >= math.log(bounds[1]):
+        raise UserError(f"no teacher within {bounds[1]:.3g} parameters reaches a loss of {target_loss:.4g}")
     result = minimize_scalar(
         lambda log_n: math.log(float(flops.train(math.exp(log_n), tokens(log_n)))) if tokens(log_n) < math.inf else 1e9,
         bounds=(lo, math.log(bounds[1])),
@@ -338,7 +340,9 @@ def plan(
         if tokens is not None or (chosen.delta_logits == 0 and chosen.delta_pretrain == 0):
             # no compute trade-off for the teacher: take the best teacher loss, cheapest teacher
             d_s = d_sup
-            best = optimal_teacher_loss(coefficients, n_s, d_s)
+            # the best teacher that fits the bounds: at most 100P parameters on 100P tokens
+            reachable = float(coefficients.supervised_loss(bounds[1], bounds[1]))
+            best = optimal_teacher_loss(coefficients, n_s, d_s, floor=reachable)
             n_t, d_t = cheapest_teacher(coefficients, best.teacher_loss, flops, bounds)
             label = f"any teacher with L_T={best.teacher_loss:.4g} (cheapest: N_T={n_t:.3g}, D_T={d_t:.3g})"
             candidates.append(
@@ -409,3 +413,28 @@ def _margin_spread(
     return (float(np.percentile(margins_array, 5)), float(np.percentile(margins_array, 95))), float(
         (margins_array > 0).mean()
     )
+
+
+def catch_up_compute(
+    coefficients: CoefficientSet,
+    student_size: float,
+    scenario: str,
+    budgets: tuple[float, float] = (1e17, 1e27),
+    students: float = 1.0,
+    flops: FlopModel = PAPER_FLOPS,
+) -> float:
+    """The compute beyond which supervised training matches compute-optimal distillation (Fig. 8).
+
+    NaN when distillation never wins in the range (or still wins at its top).
+    """
+
+    def margin(log_c: float) -> float:
+        return plan(coefficients, student_size, compute=math.exp(log_c), scenario=scenario, students=students).margin
+
+    grid = np.linspace(math.log(budgets[0]), math.log(budgets[1]), 41)
+    values = np.array([margin(c) for c in grid])
+    change = np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))
+    if not change.size:
+        return NAN
+    i = int(change[0])
+    return math.exp(brentq(margin, grid[i], grid[i + 1], xtol=1e-6))

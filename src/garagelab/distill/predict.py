@@ -20,14 +20,16 @@ class TeacherChoice:
     student_loss: float
 
 
-def optimal_teacher_loss(coefficients: CoefficientSet, n_s: float, d_s: float) -> TeacherChoice:
+def optimal_teacher_loss(
+    coefficients: CoefficientSet, n_s: float, d_s: float, floor: float | None = None
+) -> TeacherChoice:
     """argmin over L_T of L_S(N_S, D_S, L_T): the bottom of the capacity-gap U.
 
-    Teachers can be no better than the irreducible loss E, so L_T ranges over (E, 10 E]. A dense
-    grid finds the basin (the law switches sharply near L_T = d1 Lt_S), then a bounded scalar
-    search refines it.
+    Teachers can be no better than `floor` (default: the irreducible loss E), so L_T ranges over
+    (floor, 10 floor]. A dense grid finds the basin (the law switches sharply near
+    L_T = d1 Lt_S), then a bounded scalar search refines it.
     """
-    floor = coefficients.supervised.E
+    floor = coefficients.supervised.E if floor is None else floor
     grid = np.exp(np.linspace(np.log(floor * (1 + 1e-6)), np.log(10 * floor), 2001))
     losses = coefficients.student_loss(n_s, d_s, grid)
     i = int(np.argmin(losses))

@@ -40,7 +40,7 @@ def measured_figures(report: Report, table: RunTable, floor: float | None) -> No
 
 def add_sweep_section(report: Report, config: SweepConfig, csv_path: Path, fit: bool, starts: str) -> dict:
     """Figures of the runs and, with `fit`, both laws fitted to them. Returns headline numbers."""
-    from garagelab.distill.fit import FitResult, fit_distillation, fit_supervised, fitted_domain
+    from garagelab.distill.fit import FitResult, fit_distillation, fit_supervised, fitted_domain, supervised_bounds
     from garagelab.distill.reports import add_fit_section, add_law_figures
 
     table = read_runs(csv_path)
@@ -60,7 +60,8 @@ def add_sweep_section(report: Report, config: SweepConfig, csv_path: Path, fit: 
     if not fit:
         return headline
     options = {"starts": starts if starts == "paper" else int(starts)}
-    sup_fit = fit_supervised(table.supervised, **options)
+    # no model beats the source's entropy rate: where it is known, it bounds E from below
+    sup_fit = fit_supervised(table.supervised, bounds=supervised_bounds("physical", floor), **options)
     dist_fit = fit_distillation(table.distillation, sup_fit.to_law(), **options)
     result = FitResult("sweep", sup_fit, dist_fit, fitted_domain(table.supervised, table.distillation))
     result.save(report.directory / "fit.json")

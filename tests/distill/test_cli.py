@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from garagelab.cli import main
+from garagelab.core.runs import RunStore
+from garagelab.distill.data import write_runs
+from garagelab.distill.fit import FitResult
+from garagelab.distill.laws import BUSBRIDGE2025
+from garagelab.distill.simulate import simulate_distillation, simulate_supervised
+from tests.core.test_report import check_html
+
+
+@pytest.fixture
+def runs_csv(tmp_path: Path) -> Path:
+    sup = simulate_supervised(BUSBRIDGE2025, noise=0.002, seed=1)
+    dist = simulate_distillation(BUSBRIDGE2025, runs=120, noise=0.002, seed=1)
+    return write_runs(tmp_path / "runs.csv", sup, dist)
+
+
+def test_fit_writes_json_report_and_index(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["distill", "fit", str(runs_csv), "--starts", "300", "--bootstrap", "16", "--extrapolate-supervised", "2.3"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "supervised law" in out and "distillation law" in out and "extrapolation (supervised" in out
+    (record,) = RunStore().list("distill")
+    assert record.status == "done" and "supervised_objective" in record.headline
+    fit = FitResult.load(record.path / "fit.json")
+    assert fit.coefficient_set().supervised.E > 1.0
+    check_html(record.path / "index.html")
+    # the fit drives predict and plan
+    assert (
+        main(["distill", "predict", "--coefficients", str(record.path / "fit.json"), "--N", "1e9", "--D", "2e10"]) == 0
+    )
+    assert main(["distill", "plan", "--coefficients", str(record.path / "fit.json"), "--student", "1e9",
+                 "--compute", "1e21", "--samples", "8"]) == 0  # fmt: skip
+
+
+def test_predict_prints_teacher_and_crossover(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["distill", "predict", "--N", "546e6", "--D", "1.09e10", "--teacher", "N_T=7.75e9,D_T=1.55e11"]) == 0
+    out = capsys.readouterr().out
+    assert "supervised loss" in out and "best teacher loss" in out and "overtakes this teacher beyond" in out
+
+
+def test_predict_csv(runs_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_path = tmp_path / "pred.csv"
+    assert main(["distill", "predict", "--input", str(runs_csv), "--output", str(out_path)]) == 0
+    lines = out_path.read_text().splitlines()
+    assert lines[0] == "N,D,loss,L_T,predicted,relative_error" and len(lines) > 100
+    assert "mean |relative error| 0." in capsys.readouterr().out  # simulated from the same law
+
+
+def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["distill", "plan", "--student", "1e9", "--compute", "1e20", "--scenario", "teacher-inference",
+                 "--samples", "16", "--json"]) == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "distill" and data["margin"] > 0
+    assert data["distillation"]["compute"]["total"] == pytest.approx(1e20, rel=1e-6)
+
+
+def test_plot_writes_figures() -> None:
+    assert main(["distill", "plot"]) == 0
+    (record,) = RunStore().list("distill")
+    parser = check_html(record.path / "index.html")
+    assert len(parser.images) == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["distill", "plan", "--student", "-1", "--compute", "1e21"], "must be a positive number"),
+        (["distill", "plan", "--student", "1e9"], "one of the arguments --compute --tokens is required"),
+        (["distill", "predict", "--N", "1e9"], "give --N and --D"),
+        (["distill", "fit", "missing.csv"], "no such file"),
+        (["distill", "plan", "--student", "1e9", "--compute", "1e21", "--teacher", "L_T=x"], "not a number"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_bad_csv_through_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("N,D,loss\n1e9,2e10,2.5\n1e9,x,2.5\n")
+    assert main(["distill", "fit", str(path)]) == 2
+    assert "line 3, column D: 'x' is not a number" in capsys.readouterr().err
