@@ -19,27 +19,20 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-@dataclass(frozen=True)
-class SupervisedLaw:
-    """L(N, D) = E + (A / N^alpha + B / D^beta)^gamma."""
+class _PowerTerm:
+    """What both laws share: the term (A / N^alpha + B / D^beta)^gamma, in log form."""
 
-    E: float
     A: float
     B: float
     alpha: float
     beta: float
     gamma: float
 
-    def log_loss(self, log_n: ArrayLike, log_d: ArrayLike) -> np.ndarray:
-        power = np.logaddexp(
-            np.log(self.A) - self.alpha * np.asarray(log_n),
-            np.log(self.B) - self.beta * np.asarray(log_d),
+    def log_power(self, log_n: ArrayLike, log_d: ArrayLike) -> np.ndarray:
+        """log(A / N^alpha + B / D^beta), by log-sum-exp."""
+        return np.logaddexp(
+            np.log(self.A) - self.alpha * np.asarray(log_n), np.log(self.B) - self.beta * np.asarray(log_d)
         )
-        return np.logaddexp(np.log(self.E), self.gamma * power)
-
-    def loss(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
-        """Cross-entropy of a model with `n` parameters trained on `d` tokens (vectorised)."""
-        return np.exp(self.log_loss(np.log(n), np.log(d)))
 
     @property
     def a(self) -> float:
@@ -52,11 +45,30 @@ class SupervisedLaw:
         return self.alpha / (self.alpha + self.beta)
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
-class DistillationLaw:
+class SupervisedLaw(_PowerTerm):
+    """L(N, D) = E + (A / N^alpha + B / D^beta)^gamma."""
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+    gamma: float
+
+    def log_loss(self, log_n: ArrayLike, log_d: ArrayLike) -> np.ndarray:
+        return np.logaddexp(np.log(self.E), self.gamma * self.log_power(log_n, log_d))
+
+    def loss(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
+        """Cross-entropy of a model with `n` parameters trained on `d` tokens (vectorised)."""
+        return np.exp(self.log_loss(np.log(n), np.log(d)))
+
+
+@dataclass(frozen=True)
+class DistillationLaw(_PowerTerm):
     """Eq. 8: the student's loss given its size, its tokens and its teacher's loss."""
 
     A: float
@@ -76,23 +88,10 @@ class DistillationLaw:
         log_teacher: ArrayLike,
         log_supervised: ArrayLike,
     ) -> np.ndarray:
-        log_n, log_d = np.asarray(log_n), np.asarray(log_d)
         log_t, log_s = np.asarray(log_teacher), np.asarray(log_supervised)
-        power = np.logaddexp(np.log(self.A) - self.alpha * log_n, np.log(self.B) - self.beta * log_d)
         gap = np.logaddexp(0.0, (log_t - log_s - np.log(self.d1)) / self.f1)
-        inner = -self.c0 * log_t - self.c1 * self.f1 * gap + self.gamma * power
+        inner = -self.c0 * log_t - self.c1 * self.f1 * gap + self.gamma * self.log_power(log_n, log_d)
         return np.logaddexp(log_t, inner)
-
-    @property
-    def a(self) -> float:
-        return self.beta / (self.alpha + self.beta)
-
-    @property
-    def b(self) -> float:
-        return self.alpha / (self.alpha + self.beta)
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
