@@ -19,7 +19,9 @@ from garagelab.distill.lbfgs import Evaluator
 from garagelab.distill.objective import HUBER_DELTA, LawSpec
 
 BACKENDS = ("auto", "jax", "numpy")
-_JAX_BUCKETS = (64, 512)  # chunks of 512 starts keep intermediates in cache: 4x faster than 4096
+# On a CPU, chunks of 512 starts keep the intermediates in cache (4x faster than 4096 here);
+# an accelerator wants the whole batch in one launch.
+_JAX_BUCKETS = {"cpu": (64, 512), "accelerator": (1024, 65536)}
 _NUMPY_CHUNK = 2048
 
 
@@ -87,9 +89,10 @@ def jax_evaluator(
     shared = w_host.shape[0] == 1
     w_shared = jnp.asarray(w_host) if shared else None
     kernel = jax.jit(partial(spec.objective, jnp, delta=delta))
+    buckets = _JAX_BUCKETS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
 
     def run(theta: np.ndarray, index: np.ndarray):
-        size = next((b for b in _JAX_BUCKETS if b >= theta.shape[0]), _JAX_BUCKETS[-1])
+        size = next((b for b in buckets if b >= theta.shape[0]), buckets[-1])
         outs = []
         for lo in range(0, theta.shape[0], size):
             chunk = theta[lo : lo + size]
