@@ -64,7 +64,8 @@ def main() -> None:
     print(f"data: {len(runs)} simulated runs; starts: {len(grid)} (the paper's grid)")
     print(
         f"garagelab ({stats['backend']}): {ours_seconds:.1f} s for all {len(grid)} starts "
-        f"+ float64 polish; best objective {ours_best:.6g}; outcomes {stats['status']}"
+        f"+ float64 polish ({stats['evaluations']:,} start-evaluations); best objective {ours_best:.6g}; "
+        f"outcomes {stats['status']}"
     )
     scaled = "" if len(sample) == len(grid) else f", scaled to {len(grid)} starts: {base_full:.0f} s"
     print(

@@ -18,7 +18,7 @@ from garagelab.core.errors import UserError
 from garagelab.core.runs import RunStore
 from garagelab.distill.data import read_runs
 from garagelab.distill.experiment.corpus import MarkovSource, load_text_corpus
-from garagelab.distill.experiment.models import MLPLM, gather_windows, model_for_params, window_starts
+from garagelab.distill.experiment.models import MLPLM, TransformerLM, gather_windows, model_for_params, window_starts
 from garagelab.distill.experiment.sweep import PRESETS, Sweep
 from garagelab.distill.experiment.train import TrainConfig, evaluate, train
 from tests.core.test_report import check_html
@@ -59,12 +59,14 @@ def test_models_count_their_parameters(kind: str) -> None:
     assert logits.shape == (6, model.predictions, 16)
 
 
-def test_training_learns_the_source() -> None:
+@pytest.mark.parametrize(
+    "model", [MLPLM(vocab=8, width=32, context=2, embed=8), TransformerLM(vocab=8, width=32, layers=1, context=16)]
+)
+def test_training_learns_the_source(model) -> None:
     source = MarkovSource(vocab=8, order=1, support=2, seed=0)
-    model = MLPLM(vocab=8, width=32, context=2, embed=8)
-    stream = source.stream("student", 60_000)
-    params = train(model, stream, 50_000, TrainConfig(), seed=0)
-    loss = evaluate(model, params, source.stream("eval", 9_000), 8192)
+    stream = source.stream("student", 80_000)
+    params = train(model, stream, 60_000, TrainConfig(), seed=0)
+    loss = evaluate(model, params, source.stream("eval", 12_000), 8192)
     assert loss < source.entropy_rate() + 0.05 < np.log(8)
 
 

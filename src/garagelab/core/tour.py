@@ -28,10 +28,6 @@ class TourContext:
     run: Run
     quick: bool
 
-    @property
-    def directory(self) -> Path:
-        return self.run.path
-
 
 @dataclass(frozen=True)
 class TourResult:
