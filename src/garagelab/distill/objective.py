@@ -37,28 +37,33 @@ def _huber(xp: Any, r: Any, weights: Any, delta: float) -> tuple[Any, Any]:
     return (weights * loss).sum(axis=1), weights * xp.clip(r, -delta, delta)
 
 
+def _power_term(xp: Any, log_a: Any, log_b: Any, alpha: Any, beta: Any, log_n: Any, log_d: Any) -> tuple[Any, Any]:
+    """log(A / N^alpha + B / D^beta) and the share of its first term, for both laws."""
+    return _lse_sigmoid(xp, log_a - alpha * log_n, log_b - beta * log_d)
+
+
+def _power_gradient(k: Any, gamma: Any, share: Any, power: Any, log_n: Any, log_d: Any) -> list[Any]:
+    """d/d(log A, log B, alpha, beta, gamma) of gamma * power, weighted by k and summed over runs."""
+    k1, k2 = k * gamma * share, k * gamma * (1.0 - share)
+    return [
+        k1.sum(axis=1),
+        k2.sum(axis=1),
+        -(k1 * log_n).sum(axis=1),
+        -(k2 * log_d).sum(axis=1),
+        (k * power).sum(axis=1),
+    ]
+
+
 def supervised_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, delta: float) -> tuple[Any, Any]:
     """theta = (log A, log B, log E, alpha, beta, gamma); data = (log N, log D, log L)."""
     log_n, log_d, log_y = data
     log_a, log_b, log_e, alpha, beta, gamma = (theta[:, k : k + 1] for k in range(6))
-    u1, u2 = log_a - alpha * log_n, log_b - beta * log_d
-    power, p1 = _lse_sigmoid(xp, u1, u2)
-    inner = gamma * power
-    out, q = _lse_sigmoid(xp, inner, log_e)
+    power, share = _power_term(xp, log_a, log_b, alpha, beta, log_n, log_d)
+    out, q = _lse_sigmoid(xp, gamma * power, log_e)
     f, dr = _huber(xp, out - log_y, weights, delta)
     k = dr * q
-    k1, k2 = k * gamma * p1, k * gamma * (1.0 - p1)
-    grad = xp.stack(
-        [
-            k1.sum(axis=1),
-            k2.sum(axis=1),
-            (dr - k).sum(axis=1),
-            -(k1 * log_n).sum(axis=1),
-            -(k2 * log_d).sum(axis=1),
-            (k * power).sum(axis=1),
-        ],
-        axis=1,
-    )
+    d_log_a, d_log_b, d_alpha, d_beta, d_gamma = _power_gradient(k, gamma, share, power, log_n, log_d)
+    grad = xp.stack([d_log_a, d_log_b, (dr - k).sum(axis=1), d_alpha, d_beta, d_gamma], axis=1)
     return f, grad
 
 
@@ -67,22 +72,16 @@ def distillation_objective(xp: Any, theta: Any, data: Sequence[Any], weights: An
     data = (log N_S, log D_S, log L_T, log Lt_S, log L_S)."""
     log_n, log_d, log_t, log_s, log_y = data
     log_a, log_b, alpha, beta, gamma, c0, c1, f1, log_d1 = (theta[:, k : k + 1] for k in range(9))
-    u1, u2 = log_a - alpha * log_n, log_b - beta * log_d
-    power, p1 = _lse_sigmoid(xp, u1, u2)
+    power, share = _power_term(xp, log_a, log_b, alpha, beta, log_n, log_d)
     z = (log_t - log_s - log_d1) / f1
     gap, sz = _lse_sigmoid(xp, z, 0.0)
     inner = -c0 * log_t - c1 * f1 * gap + gamma * power
     out, q = _lse_sigmoid(xp, inner, log_t)
     f, dr = _huber(xp, out - log_y, weights, delta)
     k = dr * q
-    k1, k2 = k * gamma * p1, k * gamma * (1.0 - p1)
     grad = xp.stack(
         [
-            k1.sum(axis=1),
-            k2.sum(axis=1),
-            -(k1 * log_n).sum(axis=1),
-            -(k2 * log_d).sum(axis=1),
-            (k * power).sum(axis=1),
+            *_power_gradient(k, gamma, share, power, log_n, log_d),
             -(k * log_t).sum(axis=1),
             -(k * f1 * gap).sum(axis=1),
             -(k * c1 * (gap - sz * z)).sum(axis=1),
