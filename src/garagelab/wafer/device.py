@@ -1,0 +1,147 @@
+"""Device models: a wafer-scale mesh (PLMR) and GPU rooflines.
+
+A mesh device is described by what the PLMR model of the paper needs: a 2-D grid of cores
+with private SRAM, a per-hop latency alpha, a per-routing-stage cost beta, a link bandwidth, a
+per-core route budget, and a clock. Some constants are not published; those marked
+"calibrated" start at the values fitted by `garagelab wafer calibrate` against the paper's
+Tables 3, 4 and 6 (see docs/wafer/README.md) and can be overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from garagelab.core.errors import UserError
+
+KB = 1024
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """A mesh of cores with local SRAM, as the PLMR model sees it."""
+
+    name: str
+    fabric: tuple[int, int]  # (rows, columns) of processing elements
+    usable: tuple[int, int]  # the region programs may use (the rest serves I/O)
+    sram_bytes: int  # per core
+    sram_reserved: int  # per core, taken by code, stack and the runtime
+    clock_hz: float
+    macs_per_cycle: float  # fp16 multiply-accumulates per core per cycle (calibrated)
+    link_words_per_cycle: float  # 32-bit words per cycle on each link
+    alpha: float  # cycles per hop (hardware forwarding)
+    beta: float  # cycles per routing stage (software receive, add, forward) (calibrated)
+    op_overhead: float  # cycles to start a kernel step on a core (calibrated)
+    route_budget: int  # routes (colours) a core's router can hold
+    power_watts: float
+    bytes_per_element: int = 2  # fp16
+
+    @property
+    def usable_cores(self) -> int:
+        return self.usable[0] * self.usable[1]
+
+    @property
+    def sram_usable(self) -> int:
+        return self.sram_bytes - self.sram_reserved
+
+    @property
+    def elements_per_cycle(self) -> float:
+        """fp16 elements a link moves per cycle."""
+        return self.link_words_per_cycle * 4 / self.bytes_per_element
+
+    def seconds(self, cycles: float) -> float:
+        return cycles / self.clock_hz
+
+    def with_overrides(self, **changes: object) -> DeviceModel:
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise UserError(
+                f"unknown device parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}"
+            )
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GPUModel:
+    """A GPU as a roofline, plus what tensor parallelism over NVLink / InfiniBand costs."""
+
+    name: str
+    peak_flops: float  # dense fp16 tensor FLOP/s
+    hbm_bytes_per_s: float
+    memory_bytes: float
+    power_watts: float
+    nvlink_bytes_per_s: float  # per GPU, within a node of 8
+    network_bytes_per_s: float  # per GPU, between nodes
+    flops_efficiency: float = 0.6  # calibrated against the paper's SGLang rows
+    bandwidth_efficiency: float = 0.8  # calibrated
+    layer_overhead_s: float = 20e-6  # kernel launches and framework time per layer (calibrated)
+    allreduce_latency_s: float = 15e-6  # per all-reduce inside a node (calibrated)
+    network_latency_s: float = 40e-6  # per all-reduce across nodes (calibrated)
+
+    def with_overrides(self, **changes: object) -> GPUModel:
+        unknown = set(changes) - set(asdict(self))
+        if unknown:
+            raise UserError(f"unknown GPU parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}")
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# Cerebras WSE-2: 757x996 PEs, of which the memcpy infrastructure takes 7 columns and 2 rows;
+# 48 KB SRAM per PE; the paper's code converts cycles at 1.1 GHz; one 32-bit wavelet per cycle
+# per link and about one cycle per hop; 24 routable colours. Power: 37.5x an A100, the ratio
+# that reproduces every energy entry of the paper's Tables 6-8.
+WSE2 = DeviceModel(
+    name="WSE-2",
+    fabric=(757, 996),
+    usable=(750, 994),
+    sram_bytes=48 * KB,
+    sram_reserved=4 * KB,
+    clock_hz=1.1e9,
+    macs_per_cycle=4.0,
+    link_words_per_cycle=1.0,
+    alpha=1.0,
+    beta=12.0,
+    op_overhead=60.0,
+    route_budget=24,
+    power_watts=37.5 * 400.0,
+)
+
+# Cerebras WSE-3: 762x1172 PEs (the same memcpy margins), same core; power of a CS-3 system.
+WSE3 = replace(WSE2, name="WSE-3", fabric=(762, 1172), usable=(755, 1170), power_watts=23_000.0)
+
+A100 = GPUModel(
+    name="A100",
+    peak_flops=312e12,
+    hbm_bytes_per_s=2.039e12,
+    memory_bytes=80e9,
+    power_watts=400.0,
+    nvlink_bytes_per_s=300e9,
+    network_bytes_per_s=25e9,
+)
+H100 = GPUModel(
+    name="H100",
+    peak_flops=989e12,
+    hbm_bytes_per_s=3.35e12,
+    memory_bytes=80e9,
+    power_watts=700.0,
+    nvlink_bytes_per_s=450e9,
+    network_bytes_per_s=50e9,
+)
+
+DEVICES = {d.name: d for d in (WSE2, WSE3)}
+GPUS = {g.name: g for g in (A100, H100)}
+
+
+def get_device(name: str) -> DeviceModel:
+    for key, device in DEVICES.items():
+        if key.lower() == name.lower():
+            return device
+    raise UserError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+
+
+def get_gpu(name: str) -> GPUModel:
+    for key, gpu in GPUS.items():
+        if key.lower() == name.lower():
+            return gpu
+    raise UserError(f"unknown GPU {name!r}; choose one of {', '.join(GPUS)}")
