@@ -91,7 +91,7 @@ def allreduce(
             program.add(Reduce(buffer, axis, chains, label=f"{k}-tree phase {number + 1} {buffer}"))
         root = phases[-1][0][-1]
     elif method == "ring":
-        _ring_allreduce(program, buffer, axis)
+        _ring_allreduce(program, buffer, axis)  # every core ends with the sum either way
         return 0
     else:
         raise UserError(f"unknown allreduce method {method!r}; choose one of {', '.join(ALLREDUCE_METHODS)}")

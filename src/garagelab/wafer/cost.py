@@ -2,7 +2,7 @@
 
 - `closed_form`: each step costs its slowest core (compute, or the slowest message, or the
   longest reduction chain); steps add up; `Parallel` steps overlap (max). Exact for regular
-  programs, and fast: ring shifts are priced per distinct offset, repeated steps once.
+  programs; a program compiles once to a `Form` that prices any device in microseconds.
 - `timestamps`: a clock per logical core, advanced step by step (vectorised): a message
   arrives at max(receiver free, sender ready + latency), a reduction chain stage starts when
   both the running sum and the local tile are ready. Captures skew between cores.
@@ -67,13 +67,12 @@ ZERO = Cost(0.0, 0.0, 0.0)
 
 
 class _Pricing:
-    """Per-step latencies of one program on one device, cached across repeated steps."""
+    """Per-core message latencies of one program on one device (for the timestamp model)."""
 
     def __init__(self, program: MeshProgram, device: DeviceModel) -> None:
         self.program = program
         self.device = device
         self._ring: dict[tuple[int, float, int], np.ndarray] = {}
-        self._steps: dict[int, tuple[float, float]] = {}
 
     def compute(self, step: Compute) -> float:
         """A physical core works through the tiles of every logical core it hosts."""
@@ -113,12 +112,6 @@ class _Pricing:
         hops = np.abs(position[source] - position[np.arange(n)])
         return self._message(hops, source != np.arange(n), words, relay=isinstance(step, Multicast) and step.relay)
 
-    def move_max(self, step: Shift | Multicast) -> float:
-        if isinstance(step, Shift) and step.offsets is not None:
-            words = self.words(step)
-            return max(float(self._ring_latency(step.axis, words, int(v)).max()) for v in np.unique(step.offsets))
-        return float(self.move(step).max(initial=0.0))
-
     def chain_stages(self, step: Reduce) -> tuple[np.ndarray, np.ndarray]:
         """Chains padded at the front with -1, and the cost of the stage into each position."""
         length = max(len(c) for c in step.chains)
@@ -132,41 +125,120 @@ class _Pricing:
         stage = np.where(hops > 0, self.device.beta + hops * self.device.alpha, 0.0)
         return index, stage
 
-    def step(self, step: Step) -> tuple[float, float]:
-        """(cycles, of which compute) for one step on every core at once."""
-        key = id(step)
-        if key not in self._steps:
-            self._steps[key] = self._price(step)
-        return self._steps[key]
-
-    def _price(self, step: Step) -> tuple[float, float]:
-        if isinstance(step, Compute):
-            cycles = self.compute(step)
-            return cycles, cycles
-        if isinstance(step, Shift | Multicast):
-            return self.move_max(step), 0.0
-        if isinstance(step, Reduce):
-            _, stage = self.chain_stages(step)
-            return float(stage.sum(axis=1).max()) + self.words(step) / self.device.link_words_per_cycle, 0.0
-        if isinstance(step, Parallel):
-            parts = [self.step(s) for s in step.steps]
-            return max(p[0] for p in parts), max(p[1] for p in parts)
-        return 0.0, 0.0
-
 
 def _macs(program: MeshProgram) -> float:
     return program.hosted * sum(s.macs for s in program.flat_steps() if isinstance(s, Compute))
 
 
+# The closed form is linear in the device constants within each step, and a step costs the
+# max of its terms: a program compiles once to (terms x constants) coefficients and is then
+# priced for any device with one matrix-vector product.
+CONSTANTS = ("1/macs_per_cycle", "op_overhead", "beta", "alpha", "1/link_words_per_cycle")
+
+
+def constants_of(device: DeviceModel) -> np.ndarray:
+    return np.array(
+        [1.0 / device.macs_per_cycle, device.op_overhead, device.beta, device.alpha, 1.0 / device.link_words_per_cycle]
+    )
+
+
+@dataclass(frozen=True)
+class Form:
+    """A program's closed form: step cost = max over its terms of coef . constants."""
+
+    coef: np.ndarray  # (terms, 5)
+    group: np.ndarray  # (terms,) the step each term belongs to
+    compute: np.ndarray  # (terms,) whether the term is computation
+    weight: np.ndarray  # (steps,) how many times each step runs
+    macs: float
+
+    def evaluate(self, device: DeviceModel) -> Cost:
+        value = self.coef @ constants_of(device)
+        steps = np.zeros(len(self.weight))
+        np.maximum.at(steps, self.group, value)
+        work = np.zeros(len(self.weight))
+        np.maximum.at(work, self.group[self.compute], value[self.compute])
+        return Cost(float(self.weight @ steps), float(self.weight @ work), self.macs)
+
+    def __add__(self, other: Form) -> Form:
+        return Form(
+            np.concatenate([self.coef, other.coef]),
+            np.concatenate([self.group, other.group + len(self.weight)]),
+            np.concatenate([self.compute, other.compute]),
+            np.concatenate([self.weight, other.weight]),
+            self.macs + other.macs,
+        )
+
+    def scaled(self, factor: float) -> Form:
+        return Form(self.coef, self.group, self.compute, self.weight * factor, self.macs * factor)
+
+
+EMPTY_FORM = Form(np.zeros((0, 5)), np.zeros(0, dtype=int), np.zeros(0, dtype=bool), np.zeros(0), 0.0)
+
+
+def _terms(step: Step, program: MeshProgram) -> list[tuple[tuple[float, ...], bool]]:
+    """(coefficients, is compute) of each term of one step."""
+    if isinstance(step, Compute):
+        return [((program.hosted * step.macs, 1.0, 0.0, 0.0, 0.0), True)]
+    if isinstance(step, Shift | Multicast):
+        n = program.grid[step.axis]
+        words = program.buffers[step.buffer].words * program.placement[1 - step.axis].hosted
+        position = program.placement[step.axis].position
+        if isinstance(step, Shift) and step.offsets is not None:
+            # a ring shift: the distinct offsets are the distinct rows of the move map
+            offsets = np.unique(np.asarray(step.offsets) % n)
+            source = (np.arange(n)[None, :] + offsets[:, None]) % n
+        else:
+            source = step.source_map(n)
+        moved = source != np.arange(n)
+        if not moved.any():
+            return []
+        hops = np.abs(position[source] - position[np.arange(n)])[moved]
+        far = float(hops.max())
+        relay = isinstance(step, Multicast) and step.relay
+        terms = [((0.0, 0.0, far if relay else 1.0, far, words), False)] if far > 0 else []
+        if (hops == 0).any():
+            terms.append(((0.0, 0.0, 0.0, 0.0, words), False))
+        return terms
+    if isinstance(step, Reduce):
+        words = program.buffers[step.buffer].words * program.placement[1 - step.axis].hosted
+        position = program.placement[step.axis].position
+        chains = set()
+        for chain in step.chains:
+            hops = np.abs(np.diff(position[list(chain)]))
+            chains.add((float((hops > 0).sum()), float(hops.sum())))
+        return [((0.0, 0.0, stages, hops, words), False) for stages, hops in chains]
+    if isinstance(step, Parallel):
+        return [term for sub in step.steps for term in _terms(sub, program)]
+    return []
+
+
+def compile_form(program: MeshProgram) -> Form:
+    """The closed form of a program, independent of the device (see `Form.evaluate`)."""
+    coef, group, compute, weight = [], [], [], []
+    index: dict[int, int] = {}
+    for step in program.steps:
+        key = id(step)
+        if key in index:  # the same step object again (a loop): count it, do not re-derive it
+            weight[index[key]] += 1
+            continue
+        terms = _terms(step, program)
+        if not terms:
+            continue
+        index[key] = len(weight)
+        weight.append(1.0)
+        for values, is_compute in terms:
+            coef.append(values)
+            group.append(index[key])
+            compute.append(is_compute)
+    if not weight:
+        return Form(EMPTY_FORM.coef, EMPTY_FORM.group, EMPTY_FORM.compute, EMPTY_FORM.weight, _macs(program))
+    return Form(np.array(coef), np.array(group), np.array(compute), np.array(weight), _macs(program))
+
+
 def closed_form(program: MeshProgram, device: DeviceModel) -> Cost:
     """Sum over steps of each step's slowest core."""
-    pricing = _Pricing(program, device)
-    total = compute = 0.0
-    for step in program.steps:
-        cycles, work = pricing.step(step)
-        total += cycles
-        compute += work
-    return Cost(total, compute, _macs(program))
+    return compile_form(program).evaluate(device)
 
 
 def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
@@ -204,10 +276,9 @@ def timestamps(program: MeshProgram, device: DeviceModel, clock: np.ndarray | No
     pricing = _Pricing(program, device)
     clock = np.zeros(program.grid) if clock is None else clock
     start = float(clock.max())
-    compute = 0.0
     for step in program.steps:
         clock = _advance(step, clock, pricing)
-        compute += pricing.step(step)[1]
+    compute = compile_form(program).evaluate(device).compute_cycles  # the critical path's computation
     return Cost(float(clock.max()) - start, compute, _macs(program)), clock
 
 

@@ -227,12 +227,15 @@ def gemm_t(m: int, k: int, n: int, grid: tuple[int, int]) -> Kernel:
 # -- GEMV ------------------------------------------------------------------------------------
 
 
-def gemv(method: str, k: int, n: int, grid: tuple[int, int], tree_k: int = 2, k_axis: int = 0) -> Kernel:
+def gemv(
+    method: str, k: int, n: int, grid: tuple[int, int], tree_k: int = 2, k_axis: int = 0, broadcast: bool = True
+) -> Kernel:
     """y = x @ W with x (k) and W (k x n): W 2-D tiled, x split along `k_axis` and replicated
-    across it; a local GEMV, then an allreduce of the partial outputs along `k_axis`.
+    across it; a local GEMV, then a reduction of the partial outputs along `k_axis`.
 
-    The result ends split across the other axis and replicated along `k_axis`, which is the
-    input layout of a GEMV with the axes swapped, so consecutive GEMVs need no transpose.
+    With `broadcast` (an allreduce) the result ends split across the other axis and replicated
+    along `k_axis`, the input layout of a GEMV with the axes swapped, so consecutive GEMVs need
+    no transpose. Without it, the result stays on the reduction's root line.
     """
     if method not in GEMV_METHODS:
         raise UserError(f"unknown GEMV method {method!r}; choose one of {', '.join(GEMV_METHODS)}")
@@ -245,7 +248,7 @@ def gemv(method: str, k: int, n: int, grid: tuple[int, int], tree_k: int = 2, k_
     program.buffer("x", (bk,))
     program.buffer("y", (bn,))
     program.add(Compute("y", ("x", "W"), lambda x, w: (x[..., None, :] @ w)[..., 0, :], macs=bk * bn, label="y = x W"))
-    allreduce(program, "y", k_axis, method=method, k=tree_k)
+    root = allreduce(program, "y", k_axis, method=method, k=tree_k, broadcast=broadcast)
 
     def scatter(x: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
         if x.shape != (k,) or w.shape != (k, n):
@@ -268,7 +271,7 @@ def gemv(method: str, k: int, n: int, grid: tuple[int, int], tree_k: int = 2, k_
 
     def gather(state: dict[str, np.ndarray]) -> np.ndarray:
         y = state["y"]
-        line = y[0] if k_axis == 0 else y[:, 0]  # every line holds the whole (replicated) result
+        line = y[root] if k_axis == 0 else y[:, root]  # the root line (every line, if broadcast)
         return line.reshape(-1)[:n]
 
     return Kernel(program, scatter, gather)

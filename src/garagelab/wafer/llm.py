@@ -1,0 +1,381 @@
+"""LLM inference on a simulated wafer: place the model, then price prefill and decode.
+
+Placement (`plan`): a phase runs on square regions of P x P cores. Every weight matrix is
+2-D tiled over a region (dimensions padded to multiples of P); as many layers as fit in a
+core's SRAM share a region (with the KV cache they need), and the model spans as many
+regions as it takes, layer after layer (pipeline parallelism across regions, the paper's
+answer to 48 KB per core). A model needing more regions than the wafer holds is priced per
+layer and scaled, as the paper does for Qwen2-72B, and flagged.
+
+Decode (batch 1, layout B E_y L^x): per layer RMSNorm, fused QKV GEMV, RoPE, attention over
+the KV cache (tokens split over one axis), O GEMV, RMSNorm, fused up/gate GEMV, SiLU, down
+GEMV, residuals; GEMVs alternate their split axis so no transpose is needed, and every
+allreduce is a K-tree. Prefill (layout B L_y E_x): the same layer with MeshGEMM, and GEMM-T
+for Q K^T. Every operation is a mesh program priced by a cost model; identical operations
+are priced once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from garagelab.core.errors import UserError
+from garagelab.wafer.collectives import allreduce
+from garagelab.wafer.cost import COST_MODELS, EMPTY_FORM, ZERO, Cost, Form, compile_form, timestamps
+from garagelab.wafer.device import DeviceModel
+from garagelab.wafer.kernels import gemm, gemm_t, gemv
+from garagelab.wafer.kvcache import capacity, slots_per_core, tokens_per_core
+from garagelab.wafer.models import LLMConfig
+from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift
+
+PHASES = ("prefill", "decode")
+
+
+# -- operations (each a mesh program, built and compiled once per shape) ----------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    """A mesh program and its compiled closed form."""
+
+    program: MeshProgram
+    form: Form
+
+
+def _op(program: MeshProgram) -> Op:
+    return Op(program, compile_form(program))
+
+
+@lru_cache(maxsize=4096)
+def gemv_op(k: int, n: int, side: int, k_axis: int) -> Op:
+    return _op(gemv("ktree", k, n, (side, side), k_axis=k_axis).program)
+
+
+@lru_cache(maxsize=4096)
+def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False) -> Op:
+    kernel = gemm_t(m, k, n, (side, side)) if transposed else gemm("meshgemm", m, k, n, (side, side))
+    return _op(kernel.program)
+
+
+@lru_cache(maxsize=4096)
+def local_op(elements: int, side: int) -> Op:
+    """An element-wise pass over `elements` per core (one operation per element)."""
+    program = MeshProgram.on("elementwise", (side, side))
+    program.add(Compute("x", (), lambda: None, macs=elements))
+    return _op(program)
+
+
+@lru_cache(maxsize=4096)
+def allreduce_op(words: int, side: int, axis: int) -> Op:
+    """A K-tree allreduce of `words` elements per core along one axis of a side x side region."""
+    program = MeshProgram.on("allreduce", (side, side))
+    program.buffer("v", (max(1, words),))
+    allreduce(program, "v", axis, method="ktree", k=2)
+    return _op(program)
+
+
+@lru_cache(maxsize=4096)
+def region_hop_op(words: int, side: int) -> Op:
+    """Activations crossing from one region to the next: `side` hops along a row."""
+    program = MeshProgram("region hop", (1, 2), (Placement(np.zeros(1, dtype=int)), Placement(np.array([0, side]))))
+    program.buffer("v", (max(1, words),))
+    program.add(Shift("v", 1, offsets=np.array([1])))
+    return _op(program)
+
+
+Work = list[tuple[Op, float]]  # operations and how many times each runs
+
+
+def price(work: Work, device: DeviceModel, cost_model: str = "closed") -> Cost:
+    """The cost of a list of operations run one after another."""
+    if cost_model == "closed":
+        return sum((op.form.evaluate(device).scaled(count) for op, count in work), ZERO)
+    if cost_model == "timestamps":
+        return sum((timestamps(op.program, device)[0].scaled(count) for op, count in work), ZERO)
+    raise UserError(f"unknown cost model {cost_model!r}; choose one of {', '.join(COST_MODELS)}")
+
+
+def compile_work(work: Work) -> Form:
+    """All operations as one closed form (price it for many devices in microseconds)."""
+    return sum((op.form.scaled(count) for op, count in work), EMPTY_FORM)
+
+
+# -- placement ---------------------------------------------------------------------------------
+
+
+def _tile_bytes(k: int, n: int, side: int, device: DeviceModel) -> int:
+    return math.ceil(k / side) * math.ceil(n / side) * device.bytes_per_element
+
+
+def layer_weight_bytes(model: LLMConfig, side: int, device: DeviceModel) -> int:
+    """Per-core SRAM for one layer's weights on a side x side region (padded tiles)."""
+    e, f = model.hidden, model.ffn
+    return (
+        _tile_bytes(e, model.q_dim + 2 * model.kv_dim, side, device)
+        + _tile_bytes(model.q_dim, e, side, device)
+        + _tile_bytes(e, 2 * f, side, device)
+        + _tile_bytes(f, e, side, device)
+        + 2 * math.ceil(e / side) * device.bytes_per_element
+    )
+
+
+@dataclass(frozen=True)
+class WaferPlan:
+    """Where a phase runs: region size, layers per region, regions, and what the SRAM holds."""
+
+    phase: str
+    side: int
+    layers_per_region: int
+    regions: int
+    regions_available: int
+    weight_bytes_per_layer: int
+    kv_bytes_per_layer: int
+    kv_method: str
+    kv_capacity_tokens: int
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def fits(self) -> bool:
+        return self.regions <= self.regions_available
+
+    @property
+    def cores(self) -> int:
+        return self.side * self.side * min(self.regions, self.regions_available)
+
+
+def plan(
+    model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int, kv_method: str = "shift"
+) -> WaferPlan:
+    """Place `model` for one phase on side x side regions, with a KV cache for `context` tokens."""
+    if phase not in PHASES:
+        raise UserError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
+    rows, cols = device.usable
+    if not 1 <= side <= min(rows, cols):
+        raise UserError(f"region side {side} does not fit the {rows}x{cols} usable mesh of {device.name}")
+    weights = layer_weight_bytes(model, side, device)
+    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element  # one token, one layer
+    kv_tokens = tokens_per_core(kv_method, side, context) if phase == "decode" else math.ceil(context / side)
+    kv = kv_tokens * kv_row
+    # the LM head shares the regions: count it as extra layer-equivalents of weights
+    head = _tile_bytes(model.hidden, model.vocab, side, device)
+    per_layer = weights + kv
+    if per_layer > device.sram_usable:
+        raise UserError(
+            f"{model.name} {phase} on {side}x{side} regions: one layer needs {per_layer:,} bytes per core "
+            f"({weights:,} weights + {kv:,} KV cache for {context} tokens) but a core has {device.sram_usable:,}; "
+            "use a larger region or a shorter context"
+        )
+    layers_per_region = device.sram_usable // per_layer
+    regions = math.ceil((model.layers + head / per_layer) / layers_per_region)
+    # regions are counted by area: a region need not be an aligned square on the wafer
+    available = (rows * cols) // (side * side)
+    free = device.sram_usable - layers_per_region * weights
+    slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element)
+    notes = []
+    if regions > available:
+        notes.append(
+            f"needs {regions} regions of {side}x{side} but the wafer holds {available}: priced per layer and "
+            "scaled to all layers, as the paper does for models larger than one chip"
+        )
+    return WaferPlan(
+        phase=phase,
+        side=side,
+        layers_per_region=int(layers_per_region),
+        regions=regions,
+        regions_available=available,
+        weight_bytes_per_layer=weights,
+        kv_bytes_per_layer=kv,
+        kv_method=kv_method,
+        kv_capacity_tokens=capacity(kv_method, side, slots),
+        notes=tuple(notes),
+    )
+
+
+# -- decode ----------------------------------------------------------------------------------
+
+
+def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str = "shift") -> Work:
+    """One decoder layer for one new token with `context` tokens in the KV cache."""
+    e, p = model.hidden, side
+    tokens = tokens_per_core(kv_method, p, context)
+    chunk_q = math.ceil(model.q_dim / p)
+    norm = [(local_op(math.ceil(e / p), p), 1), (allreduce_op(1, p, 0), 1)]
+    return [
+        *norm,  # RMSNorm: sum of squares, allreduce, scale
+        (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0), 1),  # fused QKV
+        (local_op(math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
+        (local_op(tokens * chunk_q, p), 1),  # scores: K tile (tokens x q chunk) times q ...
+        (allreduce_op(tokens, p, 1), 1),  # ... summed along x
+        (local_op(tokens, p), 2),  # softmax: local max, then exponentials and their sum
+        (allreduce_op(1, p, 0), 2),  # ... global max and sum along y
+        (local_op(tokens * chunk_q, p), 1),  # P V: probabilities times the V tile ...
+        (allreduce_op(chunk_q, p, 0), 1),  # ... summed along y
+        (gemv_op(model.q_dim, e, p, 1), 1),  # O projection
+        (local_op(math.ceil(e / p), p), 1),  # residual
+        *norm,  # RMSNorm
+        (gemv_op(e, 2 * model.ffn, p, 0), 1),  # fused up and gate
+        (local_op(math.ceil(model.ffn / p), p), 1),  # SiLU(gate) * up
+        (gemv_op(model.ffn, e, p, 1), 1),  # down
+        (local_op(math.ceil(e / p), p), 1),  # residual
+    ]
+
+
+def _hops(model: LLMConfig, wafer: WaferPlan, tokens: int, device_bytes: int) -> Work:
+    words = math.ceil(math.ceil(tokens * model.hidden / wafer.side) * device_bytes / 4)
+    return [(region_hop_op(words, wafer.side), max(wafer.regions - 1, 0))]
+
+
+def decode_token_work(model: LLMConfig, wafer: WaferPlan, context: int, bytes_per_element: int = 2) -> Work:
+    """One output token: every layer, the LM head, and the hops between regions."""
+    layer = decode_layer_work(model, wafer.side, context, wafer.kv_method)
+    return (
+        [(op, count * model.layers) for op, count in layer]
+        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0), 1)]
+        + _hops(model, wafer, 1, bytes_per_element)
+    )
+
+
+def prefill_layer_work(model: LLMConfig, side: int, length: int) -> Work:
+    """One decoder layer over a prompt of `length` tokens (MeshGEMM, GEMM-T for Q K^T)."""
+    e, p, f = model.hidden, side, model.ffn
+    rows = math.ceil(length / p)
+    norm = [(local_op(rows * math.ceil(e / p), p), 1), (allreduce_op(rows, p, 1), 1)]
+    return [
+        *norm,  # RMSNorm
+        (gemm_op(length, e, model.q_dim + 2 * model.kv_dim, p), 1),  # QKV
+        (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
+        (gemm_op(length, model.q_dim, length, p, transposed=True), 1),  # Q K^T
+        (local_op(rows * rows, p), 2),  # softmax: max, exponentials and sum ...
+        (allreduce_op(rows, p, 1), 2),  # ... along each row of scores
+        (gemm_op(length, length, model.q_dim, p), 1),  # S V
+        (gemm_op(length, model.q_dim, e, p), 1),  # O
+        (local_op(rows * math.ceil(e / p), p), 1),  # residual
+        *norm,  # RMSNorm
+        (gemm_op(length, e, 2 * f, p), 1),  # up and gate
+        (local_op(rows * math.ceil(f / p), p), 1),  # SiLU(gate) * up
+        (gemm_op(length, f, e, p), 1),  # down
+        (local_op(rows * math.ceil(e / p), p), 1),  # residual
+    ]
+
+
+def prefill_work(model: LLMConfig, wafer: WaferPlan, length: int, bytes_per_element: int = 2) -> Work:
+    layer = prefill_layer_work(model, wafer.side, length)
+    return (
+        [(op, count * model.layers) for op, count in layer]
+        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0), 1)]  # the last token's logits
+        + _hops(model, wafer, length, bytes_per_element)
+    )
+
+
+# -- the whole request -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A request of `input_len` tokens in and `output_len` out, on the wafer."""
+
+    model: str
+    device: str
+    input_len: int
+    output_len: int
+    prefill: WaferPlan
+    decode: WaferPlan
+    ttft_s: float
+    tpot_s: float
+    power_watts: float
+    decode_communication_share: float
+    cost_model: str
+
+    @property
+    def prefill_tpr(self) -> float:
+        return self.input_len / self.ttft_s
+
+    @property
+    def decode_tpr(self) -> float:
+        return 1.0 / self.tpot_s
+
+    @property
+    def total_s(self) -> float:
+        return self.ttft_s + self.output_len * self.tpot_s
+
+    @property
+    def end_to_end_tpr(self) -> float:
+        return self.output_len / self.total_s
+
+    @property
+    def energy_per_token_j(self) -> float:
+        return self.power_watts * self.tpot_s
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.prefill.notes + self.decode.notes))
+
+
+DEFAULT_SIDES = tuple(range(120, 751, 60))
+
+
+def best_side(model: LLMConfig, device: DeviceModel, phase: str, context: int, kv_method: str, cost_model: str,
+              sides: tuple[int, ...] = DEFAULT_SIDES) -> int:  # fmt: skip
+    """The region side with the fastest phase among those the SRAM allows (offline autotuning)."""
+    best, best_time = None, math.inf
+    for side in sides:
+        if side > min(device.usable):
+            continue
+        try:
+            wafer = plan(model, device, phase, side, context, kv_method)
+        except UserError:
+            continue
+        work = decode_token_work(model, wafer, context) if phase == "decode" else prefill_work(model, wafer, context)
+        time = price(work, device, cost_model).cycles
+        if time < best_time:
+            best, best_time = side, time
+    if best is None:
+        raise UserError(f"{model.name} {phase}: no region size from {sides[0]} to {sides[-1]} fits its layers in SRAM")
+    return best
+
+
+def simulate(
+    model: LLMConfig,
+    device: DeviceModel,
+    input_len: int,
+    output_len: int,
+    prefill_side: int | None = None,
+    decode_side: int | None = None,
+    kv_method: str = "shift",
+    cost_model: str = "closed",
+) -> Simulation:
+    """Time to first token, time per output token, and energy for one request."""
+    if input_len < 1 or output_len < 1:
+        raise UserError(f"input and output lengths must be at least 1, got {input_len} and {output_len}")
+    final = input_len + output_len
+    prefill_side = prefill_side or best_side(model, device, "prefill", input_len, kv_method, cost_model)
+    decode_side = decode_side or best_side(model, device, "decode", final, kv_method, cost_model)
+    prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method)
+    decode_plan = plan(model, device, "decode", decode_side, final, kv_method)
+    if decode_plan.kv_capacity_tokens < final:
+        raise UserError(
+            f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
+            f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
+        )
+    ttft = price(prefill_work(model, prefill_plan, input_len), device, cost_model)
+    # attention grows linearly with the context, so the mean of the first and last token is exact
+    first = price(decode_token_work(model, decode_plan, input_len + 1), device, cost_model)
+    last = price(decode_token_work(model, decode_plan, final), device, cost_model)
+    tpot_cycles = (first.cycles + last.cycles) / 2
+    return Simulation(
+        model=model.name,
+        device=device.name,
+        input_len=input_len,
+        output_len=output_len,
+        prefill=prefill_plan,
+        decode=decode_plan,
+        ttft_s=device.seconds(ttft.cycles),
+        tpot_s=device.seconds(tpot_cycles),
+        power_watts=device.power_watts,
+        decode_communication_share=(first.communication_share + last.communication_share) / 2,
+        cost_model=cost_model,
+    )
