@@ -37,8 +37,23 @@ def test_fit_writes_json_report_and_index(runs_csv: Path, capsys: pytest.Capture
     assert (
         main(["distill", "predict", "--coefficients", str(record.path / "fit.json"), "--N", "1e9", "--D", "2e10"]) == 0
     )
-    assert main(["distill", "plan", "--coefficients", str(record.path / "fit.json"), "--student", "1e9",
-                 "--compute", "1e21", "--samples", "8"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "distill",
+                "plan",
+                "--coefficients",
+                str(record.path / "fit.json"),
+                "--student",
+                "1e9",
+                "--compute",
+                "1e21",
+                "--samples",
+                "8",
+            ]
+        )
+        == 0
+    )
 
 
 def test_predict_prints_teacher_and_crossover(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,8 +71,24 @@ def test_predict_csv(runs_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["distill", "plan", "--student", "1e9", "--compute", "1e20", "--scenario", "teacher-inference",
-                 "--samples", "16", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "distill",
+                "plan",
+                "--student",
+                "1e9",
+                "--compute",
+                "1e20",
+                "--scenario",
+                "teacher-inference",
+                "--samples",
+                "16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["verdict"] == "distill" and data["margin"] > 0
     assert data["distillation"]["compute"]["total"] == pytest.approx(1e20, rel=1e-6)

@@ -121,8 +121,11 @@ def test_sweep_survives_sigkill_and_resumes(runs_dir: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "garagelab", "distill", "run", "--resume", str(record.id)],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     with csv_path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -92,33 +92,53 @@ def wse_targets(base: DeviceModel = WSE2) -> list[Target]:
     targets = []
     for n in paper.GEMV_SIZES:
         forms = [compile_form(gemv("ktree", n, n, (s, s), broadcast=False).program) for s in GEMV_SIDES]
-        targets.append(Target("table6", f"GEMV {n // 1024}K (us)", paper.GEMV_WSE_US[n],
-                              lambda d, f=forms: _fastest(f, d) / d.clock_hz * 1e6))  # fmt: skip
+        targets.append(
+            Target(
+                "table6",
+                f"GEMV {n // 1024}K (us)",
+                paper.GEMV_WSE_US[n],
+                lambda d, f=forms: _fastest(f, d) / d.clock_hz * 1e6,
+            )
+        )
     for name, model in MODELS.items():
         for side, value in zip(paper.DECODE_GRIDS, paper.DECODE_TPR[name]["wse"], strict=True):
             wafer = plan(model, base, "decode", side, paper.DECODE_CONTEXT)
             form = compile_work(decode_token_work(model, wafer, paper.DECODE_CONTEXT))
-            targets.append(Target("table4", f"{name} decode {side}x{side}", value,
-                                  lambda d, f=form: d.clock_hz / f.evaluate(d).cycles))  # fmt: skip
+            targets.append(
+                Target(
+                    "table4", f"{name} decode {side}x{side}", value, lambda d, f=form: d.clock_hz / f.evaluate(d).cycles
+                )
+            )
         for side, value in zip(paper.PREFILL_GRIDS, paper.PREFILL_TPR[name]["wse"], strict=True):
             wafer = plan(model, base, "prefill", side, paper.PREFILL_INPUT)
             form = compile_work(prefill_work(model, wafer, paper.PREFILL_INPUT))
-            targets.append(Target("table3", f"{name} prefill {side}x{side}", value,
-                                  lambda d, f=form: paper.PREFILL_INPUT * d.clock_hz / f.evaluate(d).cycles))  # fmt: skip
+            throughput = lambda d, f=form: paper.PREFILL_INPUT * d.clock_hz / f.evaluate(d).cycles  # noqa: E731
+            targets.append(Target("table3", f"{name} prefill {side}x{side}", value, throughput))
     # Fig. 9: compute efficiency of an 8K GEMM on 720x720, as the text states it
     for algorithm, value in paper.FIG9_EFFICIENCY_720.items():
         form = compile_form(gemm(algorithm, 8192, 8192, 8192, (720, 720)).program)
-        targets.append(Target("fig9", f"{algorithm} 8K GEMM efficiency at 720x720", value,
-                              lambda d, f=form: _efficiency(f, d)))  # fmt: skip
+        targets.append(
+            Target("fig9", f"{algorithm} 8K GEMM efficiency at 720x720", value, lambda d, f=form: _efficiency(f, d))
+        )
     # Fig. 10: MeshGEMV over the pipeline-allreduce GEMV, geometric mean over sizes and grids
     pairs = [
-        (compile_form(gemv("pipeline", n, n, (s, s), broadcast=False).program),
-         compile_form(gemv("ktree", n, n, (s, s), broadcast=False).program))
-        for n in paper.FIG10_SIZES for s in paper.FIG10_GRIDS
-    ]  # fmt: skip
-    targets.append(Target("fig10", "MeshGEMV speed-up over pipeline GEMV", paper.FIG10_SPEEDUP,
-                          lambda d, p=pairs: float(np.exp(np.mean([np.log(a.evaluate(d).cycles / b.evaluate(d).cycles)
-                                                                   for a, b in p])))))  # fmt: skip
+        (
+            compile_form(gemv("pipeline", n, n, (s, s), broadcast=False).program),
+            compile_form(gemv("ktree", n, n, (s, s), broadcast=False).program),
+        )
+        for n in paper.FIG10_SIZES
+        for s in paper.FIG10_GRIDS
+    ]
+    targets.append(
+        Target(
+            "fig10",
+            "MeshGEMV speed-up over pipeline GEMV",
+            paper.FIG10_SPEEDUP,
+            lambda d, p=pairs: float(
+                np.exp(np.mean([np.log(a.evaluate(d).cycles / b.evaluate(d).cycles) for a, b in p]))
+            ),
+        )
+    )
     return targets
 
 
@@ -160,8 +180,14 @@ def _gpu_predictions(gpu: GPUModel) -> list[tuple[str, str, float, float]]:
     out = []
     for size in paper.GEMV_SIZES:
         for count, value in zip(paper.DECODE_GPUS, paper.GEMV_A100_US[size], strict=True):
-            out.append(("table6", f"GEMV {size // 1024}K, {count} A100 (us)", value,
-                        gpu_model.gemv_seconds(size, gpu, count) * 1e6))  # fmt: skip
+            out.append(
+                (
+                    "table6",
+                    f"GEMV {size // 1024}K, {count} A100 (us)",
+                    value,
+                    gpu_model.gemv_seconds(size, gpu, count) * 1e6,
+                )
+            )
     for name, model in MODELS.items():
         for count, value in zip(paper.DECODE_GPUS, paper.DECODE_TPR[name]["a100"], strict=True):
             if value is not None:

@@ -46,8 +46,9 @@ def execute_jax(program: MeshProgram, state: dict[str, np.ndarray]) -> dict[str,
             local.update(_apply(step, local, program, jax, jnp))
         return tuple(local[name] for name in names)
 
-    run = jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(spec,) * len(names), out_specs=(spec,) * len(names),
-                                check_vma=False))  # fmt: skip
+    run = jax.jit(
+        jax.shard_map(body, mesh=mesh, in_specs=(spec,) * len(names), out_specs=(spec,) * len(names), check_vma=False)
+    )
     results = run(*(jnp.asarray(state[name]) for name in names))
     return {name: np.asarray(value) for name, value in zip(names, results, strict=True)}
 

@@ -197,8 +197,7 @@ def gemm_t(m: int, k: int, n: int, grid: tuple[int, int]) -> Kernel:
     program.buffer("B.next", (bn, bk))
     lines = np.arange(size)
     program.add(*rotate(program, "B", 0, lines))  # B block (i + j, j) to core (i, j)
-    product = Compute("P", ("A", "B"), lambda a, b: a @ b.swapaxes(-1, -2), macs=bm * bk * bn,
-                      label="P = A B^T")  # fmt: skip
+    product = Compute("P", ("A", "B"), lambda a, b: a @ b.swapaxes(-1, -2), macs=bm * bk * bn, label="P = A B^T")
     add = Compute("C", ("P",), lambda p: p, macs=bm * bn, accumulate=True, label="C += P")
     ring = ((np.arange(size) + 1) % size)[None, :]
     for step in range(size):

@@ -18,7 +18,7 @@ are priced once.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -51,8 +51,21 @@ def _op(program: MeshProgram) -> Op:
 
 
 @lru_cache(maxsize=4096)
-def gemv_op(k: int, n: int, side: int, k_axis: int) -> Op:
-    return _op(gemv("ktree", k, n, (side, side), k_axis=k_axis).program)
+def gemv_op(k: int, n: int, side: int, k_axis: int, batch: int = 1) -> Op:
+    """A K-tree GEMV; with batch > 1, B vectors at once (B x the MACs and the reduced words)."""
+    program = gemv("ktree", k, n, (side, side), k_axis=k_axis).program
+    if batch > 1:
+        program = _batched(program, batch)
+    return _op(program)
+
+
+def _batched(program: MeshProgram, batch: int) -> MeshProgram:
+    """The same steps on `batch` times the data per core (buffers widened, MACs multiplied)."""
+    widened = MeshProgram(program.name + f" x{batch}", program.grid, program.placement)
+    for name, buffer in program.buffers.items():
+        widened.buffer(name, (*buffer.shape[:-1], buffer.shape[-1] * batch) if name != "W" else buffer.shape)
+    widened.steps = [replace(s, macs=s.macs * batch) if isinstance(s, Compute) else s for s in program.steps]
+    return widened
 
 
 @lru_cache(maxsize=4096)
@@ -148,9 +161,16 @@ class WaferPlan:
 
 
 def plan(
-    model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int, kv_method: str = "shift"
+    model: LLMConfig,
+    device: DeviceModel,
+    phase: str,
+    side: int,
+    context: int,
+    kv_method: str = "shift",
+    batch: int = 1,
 ) -> WaferPlan:
-    """Place `model` for one phase on side x side regions, with a KV cache for `context` tokens."""
+    """Place `model` for one phase on side x side regions, with a KV cache for `batch`
+    requests of `context` tokens."""
     if phase not in PHASES:
         raise UserError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
     rows, cols = device.usable
@@ -159,7 +179,7 @@ def plan(
     weights = layer_weight_bytes(model, side, device)
     kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element  # one token, one layer
     kv_tokens = tokens_per_core(kv_method, side, context) if phase == "decode" else math.ceil(context / side)
-    kv = kv_tokens * kv_row
+    kv = batch * kv_tokens * kv_row
     # the LM head shares the regions: count it as extra layer-equivalents of weights
     head = _tile_bytes(model.hidden, model.vocab, side, device)
     per_layer = weights + kv
@@ -174,7 +194,7 @@ def plan(
     # regions are counted by area: a region need not be an aligned square on the wafer
     available = (rows * cols) // (side * side)
     free = device.sram_usable - layers_per_region * weights
-    slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element)
+    slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element) // batch
     notes = []
     if regions > available:
         notes.append(
@@ -198,29 +218,30 @@ def plan(
 # -- decode ----------------------------------------------------------------------------------
 
 
-def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str = "shift") -> Work:
-    """One decoder layer for one new token with `context` tokens in the KV cache."""
-    e, p = model.hidden, side
+def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str = "shift", batch: int = 1) -> Work:
+    """One decoder layer for one new token of each of `batch` requests with `context` tokens
+    in the KV cache (batch > 1 turns each GEMV into a skinny GEMM: B x the work per core)."""
+    e, p, b = model.hidden, side, batch
     tokens = tokens_per_core(kv_method, p, context)
     chunk_q = math.ceil(model.q_dim / p)
-    norm = [(local_op(math.ceil(e / p), p), 1), (allreduce_op(1, p, 0), 1)]
+    norm = [(local_op(b * math.ceil(e / p), p), 1), (allreduce_op(b, p, 0), 1)]
     return [
         *norm,  # RMSNorm: sum of squares, allreduce, scale
-        (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0), 1),  # fused QKV
-        (local_op(math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
-        (local_op(tokens * chunk_q, p), 1),  # scores: K tile (tokens x q chunk) times q ...
-        (allreduce_op(tokens, p, 1), 1),  # ... summed along x
-        (local_op(tokens, p), 2),  # softmax: local max, then exponentials and their sum
-        (allreduce_op(1, p, 0), 2),  # ... global max and sum along y
-        (local_op(tokens * chunk_q, p), 1),  # P V: probabilities times the V tile ...
-        (allreduce_op(chunk_q, p, 0), 1),  # ... summed along y
-        (gemv_op(model.q_dim, e, p, 1), 1),  # O projection
-        (local_op(math.ceil(e / p), p), 1),  # residual
+        (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0, b), 1),  # fused QKV
+        (local_op(b * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
+        (local_op(b * tokens * chunk_q, p), 1),  # scores: K tile (tokens x q chunk) times q ...
+        (allreduce_op(b * tokens, p, 1), 1),  # ... summed along x
+        (local_op(b * tokens, p), 2),  # softmax: local max, then exponentials and their sum
+        (allreduce_op(b, p, 0), 2),  # ... global max and sum along y
+        (local_op(b * tokens * chunk_q, p), 1),  # P V: probabilities times the V tile ...
+        (allreduce_op(b * chunk_q, p, 0), 1),  # ... summed along y
+        (gemv_op(model.q_dim, e, p, 1, b), 1),  # O projection
+        (local_op(b * math.ceil(e / p), p), 1),  # residual
         *norm,  # RMSNorm
-        (gemv_op(e, 2 * model.ffn, p, 0), 1),  # fused up and gate
-        (local_op(math.ceil(model.ffn / p), p), 1),  # SiLU(gate) * up
-        (gemv_op(model.ffn, e, p, 1), 1),  # down
-        (local_op(math.ceil(e / p), p), 1),  # residual
+        (gemv_op(e, 2 * model.ffn, p, 0, b), 1),  # fused up and gate
+        (local_op(b * math.ceil(model.ffn / p), p), 1),  # SiLU(gate) * up
+        (gemv_op(model.ffn, e, p, 1, b), 1),  # down
+        (local_op(b * math.ceil(e / p), p), 1),  # residual
     ]
 
 
@@ -229,13 +250,15 @@ def _hops(model: LLMConfig, wafer: WaferPlan, tokens: int, device_bytes: int) ->
     return [(region_hop_op(words, wafer.side), max(wafer.regions - 1, 0))]
 
 
-def decode_token_work(model: LLMConfig, wafer: WaferPlan, context: int, bytes_per_element: int = 2) -> Work:
-    """One output token: every layer, the LM head, and the hops between regions."""
-    layer = decode_layer_work(model, wafer.side, context, wafer.kv_method)
+def decode_token_work(
+    model: LLMConfig, wafer: WaferPlan, context: int, bytes_per_element: int = 2, batch: int = 1
+) -> Work:
+    """One output token (per request of the batch): every layer, the LM head, the region hops."""
+    layer = decode_layer_work(model, wafer.side, context, wafer.kv_method, batch)
     return (
         [(op, count * model.layers) for op, count in layer]
-        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0), 1)]
-        + _hops(model, wafer, 1, bytes_per_element)
+        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0, batch), 1)]
+        + _hops(model, wafer, batch, bytes_per_element)
     )
 
 
@@ -289,6 +312,7 @@ class Simulation:
     power_watts: float
     decode_communication_share: float
     cost_model: str
+    batch: int = 1
 
     @property
     def prefill_tpr(self) -> float:
@@ -307,8 +331,13 @@ class Simulation:
         return self.output_len / self.total_s
 
     @property
+    def throughput(self) -> float:
+        """Output tokens per second over the whole batch."""
+        return self.batch / self.tpot_s
+
+    @property
     def energy_per_token_j(self) -> float:
-        return self.power_watts * self.tpot_s
+        return self.power_watts * self.tpot_s / self.batch
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -318,18 +347,29 @@ class Simulation:
 DEFAULT_SIDES = tuple(range(120, 751, 60))
 
 
-def best_side(model: LLMConfig, device: DeviceModel, phase: str, context: int, kv_method: str, cost_model: str,
-              sides: tuple[int, ...] = DEFAULT_SIDES) -> int:  # fmt: skip
+def best_side(
+    model: LLMConfig,
+    device: DeviceModel,
+    phase: str,
+    context: int,
+    kv_method: str,
+    cost_model: str,
+    sides: tuple[int, ...] = DEFAULT_SIDES,
+    batch: int = 1,
+) -> int:
     """The region side with the fastest phase among those the SRAM allows (offline autotuning)."""
     best, best_time = None, math.inf
     for side in sides:
         if side > min(device.usable):
             continue
         try:
-            wafer = plan(model, device, phase, side, context, kv_method)
+            wafer = plan(model, device, phase, side, context, kv_method, batch if phase == "decode" else 1)
         except UserError:
             continue
-        work = decode_token_work(model, wafer, context) if phase == "decode" else prefill_work(model, wafer, context)
+        if phase == "decode":
+            work = decode_token_work(model, wafer, context, batch=batch)
+        else:
+            work = prefill_work(model, wafer, context)
         time = price(work, device, cost_model).cycles
         if time < best_time:
             best, best_time = side, time
@@ -347,15 +387,17 @@ def simulate(
     decode_side: int | None = None,
     kv_method: str = "shift",
     cost_model: str = "closed",
+    batch: int = 1,
 ) -> Simulation:
-    """Time to first token, time per output token, and energy for one request."""
-    if input_len < 1 or output_len < 1:
-        raise UserError(f"input and output lengths must be at least 1, got {input_len} and {output_len}")
+    """Time to first token, time per output token, and energy, for `batch` requests decoded
+    together (prefill is priced per request)."""
+    if input_len < 1 or output_len < 1 or batch < 1:
+        raise UserError(f"input, output and batch must be at least 1, got {input_len}, {output_len}, {batch}")
     final = input_len + output_len
     prefill_side = prefill_side or best_side(model, device, "prefill", input_len, kv_method, cost_model)
-    decode_side = decode_side or best_side(model, device, "decode", final, kv_method, cost_model)
+    decode_side = decode_side or best_side(model, device, "decode", final, kv_method, cost_model, batch=batch)
     prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method)
-    decode_plan = plan(model, device, "decode", decode_side, final, kv_method)
+    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch)
     if decode_plan.kv_capacity_tokens < final:
         raise UserError(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
@@ -363,8 +405,8 @@ def simulate(
         )
     ttft = price(prefill_work(model, prefill_plan, input_len), device, cost_model)
     # attention grows linearly with the context, so the mean of the first and last token is exact
-    first = price(decode_token_work(model, decode_plan, input_len + 1), device, cost_model)
-    last = price(decode_token_work(model, decode_plan, final), device, cost_model)
+    first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)
+    last = price(decode_token_work(model, decode_plan, final, batch=batch), device, cost_model)
     tpot_cycles = (first.cycles + last.cycles) / 2
     return Simulation(
         model=model.name,
@@ -378,4 +420,5 @@ def simulate(
         power_watts=device.power_watts,
         decode_communication_share=(first.communication_share + last.communication_share) / 2,
         cost_model=cost_model,
+        batch=batch,
     )

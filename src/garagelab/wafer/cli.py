@@ -1,0 +1,326 @@
+"""`garagelab wafer simulate|table|calibrate|explore`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from garagelab.core.errors import UserError
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    return [_positive_int(part) for part in text.split(",") if part.strip()]
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    simulate = verbs.add_parser(
+        "simulate",
+        help="time to first token, time per token and energy of a request on a simulated wafer",
+        epilog=_examples(
+            "garagelab wafer simulate --model llama3-8b --input 2048 --output 128",
+            "garagelab wafer simulate --model path/to/config.json --decode-grid 420 --kv concat",
+            "garagelab wafer simulate --model llama3-8b --batch 8 --set sram_bytes=98304",
+            "garagelab wafer simulate --model llama3-8b --cost-model timestamps --json",
+        ),
+        formatter_class=fmt,
+    )
+    simulate.add_argument("--model", default="llama3-8b", help="llama3-8b, llama2-13b, qwen2-72b or a config.json")
+    simulate.add_argument("--device", default="WSE-2", help="WSE-2 or WSE-3")
+    simulate.add_argument("--input", type=_positive_int, default=2048, help="prompt tokens")
+    simulate.add_argument("--output", type=_positive_int, default=128, help="generated tokens")
+    simulate.add_argument("--batch", type=_positive_int, default=1, help="requests decoded together")
+    simulate.add_argument("--prefill-grid", type=_positive_int, help="prefill region side (default: autotuned)")
+    simulate.add_argument("--decode-grid", type=_positive_int, help="decode region side (default: autotuned)")
+    simulate.add_argument("--kv", choices=("shift", "concat"), default="shift", help="KV cache method")
+    simulate.add_argument("--cost-model", choices=("closed", "timestamps"), default="closed")
+    simulate.add_argument("--gpu", default="A100", help="GPU baseline: A100 or H100")
+    simulate.add_argument("--gpus", type=_int_list, default=[1, 8, 16], help="GPU counts, e.g. 1,8,16")
+    simulate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a device constant")
+    simulate.add_argument("--json", action="store_true")
+    simulate.set_defaults(func=_simulate)
+
+    table = verbs.add_parser(
+        "table",
+        help="one of the paper's tables or figures: paper, ours, ratio",
+        epilog=_examples("garagelab wafer table 4", "garagelab wafer table fig10 --csv fig10.csv"),
+        formatter_class=fmt,
+    )
+    table.add_argument("name", choices=("2", "3", "4", "5", "6", "fig9", "fig10"))
+    table.add_argument("--csv", help="also write the rows to this CSV file")
+    table.set_defaults(func=_table)
+
+    calibrate = verbs.add_parser(
+        "calibrate",
+        help="fit the unpublished device constants to the paper's tables; report the fit error",
+        epilog=_examples("garagelab wafer calibrate", "garagelab wafer calibrate --free-alpha --clock 0.85e9"),
+        formatter_class=fmt,
+    )
+    calibrate.add_argument("--clock", type=float, action="append", help="clock(s) in Hz (default: 1.1e9 and 0.85e9)")
+    calibrate.add_argument("--free-alpha", action="store_true", help="fit alpha too (default: 1 cycle per hop)")
+    calibrate.set_defaults(func=_calibrate)
+
+    explore = verbs.add_parser(
+        "explore",
+        help="sweep SRAM per core, region size, routing costs and batch; heat-maps in an HTML report",
+        epilog=_examples("garagelab wafer explore", "garagelab wafer explore --model llama2-13b --quick"),
+        formatter_class=fmt,
+    )
+    explore.add_argument("--model", default="llama3-8b")
+    explore.add_argument("--device", default="WSE-2")
+    explore.add_argument("--gpu", default="A100")
+    explore.add_argument("--context", type=_positive_int, default=4096)
+    explore.add_argument("--quick", action="store_true", help="coarser sweeps")
+    explore.set_defaults(func=_explore)
+
+
+def _device(name: str, assignments: list[str]):
+    from garagelab.core.config import parse_like
+    from garagelab.wafer.device import get_device
+
+    device = get_device(name)
+    changes = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not hasattr(device, key):
+            raise UserError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(device.to_dict())}")
+        changes[key] = parse_like(raw, getattr(device, key), key)
+    return device.with_overrides(**changes)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from garagelab.wafer import gpu as gpus
+    from garagelab.wafer.device import get_gpu
+    from garagelab.wafer.llm import simulate
+    from garagelab.wafer.models import load_model
+
+    model = load_model(args.model)
+    device = _device(args.device, args.set)
+    gpu = get_gpu(args.gpu)
+    result = simulate(
+        model,
+        device,
+        args.input,
+        args.output,
+        args.prefill_grid,
+        args.decode_grid,
+        args.kv,
+        args.cost_model,
+        args.batch,
+    )
+    baseline = {}
+    for count in args.gpus:
+        tpot = gpus.decode_seconds(model, gpu, count, args.input + args.output // 2, args.batch)
+        ttft = gpus.prefill_seconds(model, gpu, count, args.input)
+        baseline[f"{count}x{gpu.name}"] = {
+            "ttft_s": ttft,
+            "tpot_s": tpot,
+            "decode_tpr": 1 / tpot,
+            "energy_per_token_j": count * gpu.power_watts * tpot / args.batch,
+        }
+    if args.json:
+        summary = {
+            "model": model.name,
+            "device": device.name,
+            "input": args.input,
+            "output": args.output,
+            "batch": args.batch,
+            "ttft_s": result.ttft_s,
+            "tpot_s": result.tpot_s,
+            "decode_tpr": result.decode_tpr,
+            "prefill_tpr": result.prefill_tpr,
+            "end_to_end_tpr": result.end_to_end_tpr,
+            "throughput": result.throughput,
+            "energy_per_token_j": result.energy_per_token_j,
+            "prefill_grid": result.prefill.side,
+            "decode_grid": result.decode.side,
+            "decode_regions": result.decode.regions,
+            "kv_capacity_tokens": result.decode.kv_capacity_tokens,
+            "decode_communication_share": result.decode_communication_share,
+            "notes": result.notes,
+            "gpus": baseline,
+        }
+        print(json.dumps(summary, indent=2))
+        return 0
+    d = result.decode
+    print(
+        f"{model.name} on {device.name}, {args.input} in / {args.output} out, batch {args.batch}, "
+        f"{args.cost_model} cost model, {args.kv} KV cache"
+    )
+    print(
+        f"  prefill on {result.prefill.side}x{result.prefill.side} regions: TTFT {result.ttft_s * 1e3:.2f} ms "
+        f"({result.prefill_tpr:,.0f} tokens/s)"
+    )
+    print(
+        f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layers each, {d.regions} regions): "
+        f"TPOT {result.tpot_s * 1e6:.1f} us, {result.decode_tpr:,.0f} tokens/s per request, "
+        f"{result.throughput:,.0f} tokens/s in all, {result.decode_communication_share:.0%} communication"
+    )
+    print(
+        f"  energy {result.energy_per_token_j:.3f} J per token at {device.power_watts / 1e3:.1f} kW; "
+        f"KV cache holds {d.kv_capacity_tokens:,} tokens; end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
+    )
+    for name, row in baseline.items():
+        print(
+            f"  {name}: TTFT {row['ttft_s'] * 1e3:.1f} ms, {row['decode_tpr']:,.1f} tokens/s per request, "
+            f"{row['energy_per_token_j']:.3f} J per token; wafer decode {result.decode_tpr / row['decode_tpr']:.1f}x "
+            f"faster, {row['energy_per_token_j'] / result.energy_per_token_j:.2f}x the energy"
+        )
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    import csv
+
+    from garagelab.core.report import format_value
+    from garagelab.wafer.tables import TABLES, summary
+
+    rows = TABLES[args.name]()
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(format_value(r[c])) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in rows:
+        print("  ".join(format_value(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+    stats = summary(rows)
+    if stats:
+        print(f"mean error {stats['mean error']:.1%}, worst {stats['worst error']:.1%} (over published entries)")
+    if args.csv:
+        with open(args.csv, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"written to {args.csv}")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from garagelab.core.report import Report
+    from garagelab.core.runs import RunStore
+    from garagelab.wafer.calibrate import WSE_FITTED, error_by_table, fit_gpu, fit_wse, wse_targets
+
+    clocks = args.clock or [1.1e9, 0.85e9]
+    for clock in clocks:
+        if not (1e6 <= clock <= 1e11):
+            raise UserError(f"--clock {clock}: give the clock in Hz, e.g. 1.1e9")
+    with RunStore().start("wafer", "calibrate", {"clocks": clocks, "free_alpha": args.free_alpha}) as run:
+        targets = wse_targets()
+        report = Report(run.path, "wafer calibration")
+        results = {}
+        for clock in clocks:
+            device, comparisons = fit_wse(clock_hz=clock, free_alpha=args.free_alpha, targets=targets)
+            errors = error_by_table(comparisons)
+            fitted = {name: getattr(device, name) for name in (*WSE_FITTED, "alpha")}
+            results[f"{clock:g}"] = {"constants": fitted, "error_by_table": errors}
+            print(f"clock {clock / 1e9:.2f} GHz: " + ", ".join(f"{k} = {v:.4g}" for k, v in fitted.items()))
+            print("  mean error by table: " + ", ".join(f"{k} {v:.1%}" for k, v in errors.items()))
+            report.section(f"WSE-2 at {clock / 1e9:.2f} GHz")
+            report.text(", ".join(f"{k} = {v:.4g}" for k, v in fitted.items()))
+            report.table(
+                [
+                    {"table": c.table, "target": c.label, "paper": c.paper, "ours": c.ours, "ratio": c.ratio}
+                    for c in comparisons
+                ]
+            )
+        gpu, gpu_comparisons = fit_gpu()
+        gpu_errors = error_by_table(gpu_comparisons)
+        print("A100 (SGLang rows): mean error by table: " + ", ".join(f"{k} {v:.1%}" for k, v in gpu_errors.items()))
+        report.section("A100 baseline")
+        report.table(
+            [
+                {"table": c.table, "target": c.label, "paper": c.paper, "ours": c.ours, "ratio": c.ratio}
+                for c in gpu_comparisons
+            ]
+        )
+        results["A100"] = {"constants": asdict(gpu), "error_by_table": gpu_errors}
+        run.artifact("calibration.json").write_text(json.dumps(results, indent=2))
+        report.write()
+        run.set_headline(**{f"error_{k}": v for k, v in error_by_table(comparisons).items()})
+    print(f"calibration saved to {run.path / 'calibration.json'}; report {run.path / 'index.html'}")
+    return 0
+
+
+def _explore(args: argparse.Namespace) -> int:
+    from garagelab.core import plots
+    from garagelab.core.report import Report
+    from garagelab.core.runs import RunStore
+    from garagelab.wafer import explore
+    from garagelab.wafer.device import get_device, get_gpu
+    from garagelab.wafer.models import load_model
+
+    model = load_model(args.model)
+    device = get_device(args.device)
+    gpu = get_gpu(args.gpu)
+    sides = [240, 360, 480, 600, 720] if args.quick else list(range(240, 751, 60))
+    srams = [32, 48, 96, 192] if args.quick else [32, 48, 64, 96, 128, 192, 288]
+    config = {"model": model.name, "device": device.name, "gpu": gpu.name, "context": args.context, "quick": args.quick}
+    with RunStore().start("wafer", "explore", config) as run:
+        report = Report(run.path, f"wafer design space: {model.name} on {device.name}")
+        for phase in ("decode", "prefill"):
+            values = explore.sram_by_side(model, device, phase, args.context, srams, sides)
+            report.section(f"{phase}: SRAM per core against region size")
+            report.text("Blank cells: a layer does not fit in a core's SRAM at that region size.")
+            report.figure(
+                explore.heatmap(values, srams, sides, "SRAM per core (KB)", "region side", f"{phase} TPR"),
+                f"{phase}-sram",
+            )
+        alphas, betas = [0.5, 1, 2, 4], [1, 4, 8, 16, 32]
+        side = 420
+        report.section(f"decode: hop latency alpha against routing-stage cost beta ({side}x{side})")
+        report.figure(
+            explore.heatmap(
+                explore.alpha_by_beta(model, device, side, args.context, alphas, betas),
+                alphas,
+                betas,
+                "alpha (cycles/hop)",
+                "beta (cycles/stage)",
+                "decode TPR",
+            ),
+            "alpha-beta",
+        )
+        mesh_sides = [8, 16, 32, 64] if args.quick else [8, 16, 32, 64, 128]
+        needed = explore.routes_needed(mesh_sides)
+        fig, (ax,) = plots.figure()
+        for algorithm, counts in needed.items():
+            ax.plot(mesh_sides, counts, "o-", label=algorithm)
+        ax.axhline(device.route_budget, color="k", ls="--", label=f"route budget ({device.route_budget})")
+        ax.set(xscale="log", yscale="log", xlabel="mesh side", ylabel="routes per core", title="Routes each GEMM needs")
+        ax.legend(fontsize=7)
+        report.section("Route budget")
+        report.figure(fig, "routes", "SUMMA and allgather need a route per core on the line; MeshGEMM and Cannon O(1).")
+        batches = [1, 2, 4, 8, 16] if args.quick else [1, 2, 4, 8, 16, 32, 64]
+        curves = explore.batch_curves(model, device, gpu, batches, args.context)
+        fig, (ax_tpr, ax_total) = plots.figure(ncols=2)
+        for name, points in curves.items():
+            ax_tpr.plot(batches, [p[0] for p in points], "o-", label=name)
+            ax_total.plot(batches, [p[1] for p in points], "o-", label=name)
+        ax_tpr.set(xscale="log", yscale="log", xlabel="batch", ylabel="tokens/s per request", title="Per request")
+        ax_total.set(xscale="log", yscale="log", xlabel="batch", ylabel="tokens/s", title="Throughput")
+        ax_tpr.legend(fontsize=7)
+        report.section("Batch > 1 against the GPU roofline")
+        report.figure(fig, "batch")
+        path = report.write()
+        best = max((v for p in curves[device.name] for v in p[1:] if math.isfinite(v)), default=math.nan)
+        run.set_headline(best_throughput=best)
+    print(f"exploration report: {path}")
+    return 0

@@ -1,0 +1,220 @@
+"""The paper's tables and figures, side by side with the simulator (paper, ours, ratio).
+
+Each function returns rows (dicts) for one table; `garagelab wafer table NAME` prints them and
+`experiments/wafer/*.py` writes them as CSV and markdown with plots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from garagelab.wafer import gpu as gpus
+from garagelab.wafer import paper
+from garagelab.wafer.cost import closed_form
+from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
+from garagelab.wafer.kernels import gemm, gemv
+from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.models import MODELS
+
+NAN = float("nan")
+
+
+def _ratio(ours: float, published: float | None) -> float:
+    return ours / published if published else NAN
+
+
+def table6(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """GEMV [1, n] x [n, n]: MeshGEMV on its best grid, A100 x1/8/16, energy ratios."""
+    rows = []
+    for n in paper.GEMV_SIZES:
+        best = min(
+            (closed_form(gemv("ktree", n, n, (s, s), broadcast=False).program, device).cycles, s)
+            for s in range(240, min(device.usable) + 1, 30)
+        )
+        wse_us = device.seconds(best[0]) * 1e6
+        rows.append(
+            {
+                "system": f"{device.name} ({best[1]}x{best[1]})",
+                "n": n,
+                "paper": paper.GEMV_WSE_US[n],
+                "ours": wse_us,
+                "ratio": _ratio(wse_us, paper.GEMV_WSE_US[n]),
+                "energy ratio paper": "",
+                "energy ratio ours": "",
+            }
+        )
+        for count, published, energy in zip(
+            paper.DECODE_GPUS, paper.GEMV_A100_US[n], paper.GEMV_ENERGY_RATIO[n], strict=True
+        ):
+            ours = gpus.gemv_seconds(n, gpu, count) * 1e6
+            ours_energy = count * gpu.power_watts * ours / (device.power_watts * wse_us)
+            rows.append(
+                {
+                    "system": f"{count} x {gpu.name}",
+                    "n": n,
+                    "paper": published,
+                    "ours": ours,
+                    "ratio": _ratio(ours, published),
+                    "energy ratio paper": energy,
+                    "energy ratio ours": ours_energy,
+                }
+            )
+    return rows
+
+
+def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
+    grids = paper.DECODE_GRIDS if phase == "decode" else paper.PREFILL_GRIDS
+    published = paper.DECODE_TPR if phase == "decode" else paper.PREFILL_TPR
+    length = paper.DECODE_CONTEXT if phase == "decode" else paper.PREFILL_INPUT
+    rows = []
+    for name, model in MODELS.items():
+        for side, value in zip(grids, published[name]["wse"], strict=True):
+            wafer = plan(model, device, phase, side, length)
+            work = decode_token_work(model, wafer, length) if phase == "decode" else prefill_work(model, wafer, length)
+            seconds = device.seconds(price(work, device).cycles)
+            ours = 1 / seconds if phase == "decode" else length / seconds
+            rows.append(
+                {
+                    "model": name,
+                    "system": f"{device.name} {side}x{side}",
+                    "paper TPR": value,
+                    "ours TPR": ours,
+                    "ratio": _ratio(ours, value),
+                    "note": "" if wafer.fits else "scaled (larger than one chip)",
+                }
+            )
+        for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
+            if phase == "decode":
+                ours = 1 / gpus.decode_seconds(model, gpu, count, length)
+            else:
+                ours = length / gpus.prefill_seconds(model, gpu, count, length)
+            rows.append(
+                {
+                    "model": name,
+                    "system": f"{count} x {gpu.name}",
+                    "paper TPR": value if value else NAN,
+                    "ours TPR": ours,
+                    "ratio": _ratio(ours, value),
+                    "note": "",
+                }
+            )
+    return rows
+
+
+def table3(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """Prefill TPR, 4K input."""
+    return _phase_table("prefill", device, gpu)
+
+
+def table4(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """Decode TPR."""
+    return _phase_table("decode", device, gpu)
+
+
+def fig9(device: DeviceModel = WSE2, sizes=(2048, 4096, 8192), sides=(180, 360, 540, 720)) -> list[dict]:
+    """GEMM compute efficiency (ideal compute cycles / total) per algorithm and mesh size."""
+    rows = []
+    for n in sizes:
+        for side in sides:
+            row: dict = {"GEMM": f"{n // 1024}K", "mesh": f"{side}x{side}"}
+            for algorithm in ("meshgemm", "summa", "cannon"):
+                cost = closed_form(gemm(algorithm, n, n, n, (side, side)).program, device)
+                row[f"{algorithm} cycles"] = cost.cycles
+                row[f"{algorithm} efficiency"] = cost.macs_per_core / device.macs_per_cycle / cost.cycles
+            rows.append(row)
+    return rows
+
+
+def fig10(device: DeviceModel = WSE2, sizes=(4096, 8192, 16384), sides=(120, 240, 360, 480, 600, 720)) -> list[dict]:
+    """MeshGEMV (K-tree) against the pipeline-allreduce GEMV: time and communication share."""
+    rows = []
+    for n in sizes:
+        for side in sides:
+            tree = closed_form(gemv("ktree", n, n, (side, side), broadcast=False).program, device)
+            pipe = closed_form(gemv("pipeline", n, n, (side, side), broadcast=False).program, device)
+            rows.append(
+                {
+                    "GEMV": f"{n // 1024}K",
+                    "mesh": f"{side}x{side}",
+                    "MeshGEMV us": device.seconds(tree.cycles) * 1e6,
+                    "pipeline us": device.seconds(pipe.cycles) * 1e6,
+                    "speed-up": pipe.cycles / tree.cycles,
+                    "MeshGEMV comm share": tree.communication_share,
+                    "pipeline comm share": pipe.communication_share,
+                }
+            )
+    return rows
+
+
+TABLE2_SHAPES = ((2048, 128), (2048, 2048), (4096, 128), (4096, 4096))
+
+
+def table2(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """Predicted end-to-end TPR (output tokens / whole request time) with autotuned grids."""
+    rows = []
+    for name, model in MODELS.items():
+        for inputs, outputs in TABLE2_SHAPES:
+            result = simulate(model, device, inputs, outputs)
+            best_gpu = max(
+                outputs
+                / (
+                    gpus.prefill_seconds(model, gpu, n, inputs)
+                    + outputs * gpus.decode_seconds(model, gpu, n, inputs + outputs // 2)
+                )
+                for n in paper.DECODE_GPUS
+            )
+            rows.append(
+                {
+                    "model": name,
+                    "input/output": f"{inputs}/{outputs}",
+                    "grids (prefill, decode)": f"{result.prefill.side}, {result.decode.side}",
+                    "ours TPR": result.end_to_end_tpr,
+                    f"best {gpu.name} cluster TPR": best_gpu,
+                    "speed-up": result.end_to_end_tpr / best_gpu,
+                    "note": "scaled (larger than one chip)" if result.notes else "",
+                }
+            )
+    return rows
+
+
+def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660), prompt: int = 1) -> list[dict]:
+    """Predicted maximum decode length (tokens in the KV cache) with shift vs concat."""
+    rows = []
+    for name in ("llama3-8b", "llama2-13b"):
+        model = MODELS[name]
+        for side in sides:
+            shift = plan(model, device, "decode", side, prompt, "shift").kv_capacity_tokens
+            concat = plan(model, device, "decode", side, prompt, "concat").kv_capacity_tokens
+            rows.append(
+                {
+                    "model": name,
+                    "mesh": f"{side}x{side}",
+                    "shift": shift,
+                    "concat": concat,
+                    "shift / concat": shift / concat if concat else NAN,
+                }
+            )
+    return rows
+
+
+TABLES: dict[str, Callable[..., list[dict]]] = {
+    "2": table2,
+    "3": table3,
+    "4": table4,
+    "5": table5,
+    "6": table6,
+    "fig9": fig9,
+    "fig10": fig10,
+}
+
+
+def summary(rows: list[dict], column: str = "ratio") -> dict[str, float]:
+    """Mean and worst |log ratio| of a table's published entries, as relative errors."""
+    ratios = np.array([r[column] for r in rows if isinstance(r.get(column), float) and math.isfinite(r[column])])
+    if not len(ratios):
+        return {}
+    logs = np.abs(np.log(ratios))
+    return {"mean error": float(np.expm1(logs.mean())), "worst error": float(np.expm1(logs.max()))}
