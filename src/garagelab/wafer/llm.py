@@ -394,10 +394,16 @@ def simulate(
     if input_len < 1 or output_len < 1 or batch < 1:
         raise UserError(f"input, output and batch must be at least 1, got {input_len}, {output_len}, {batch}")
     final = input_len + output_len
-    prefill_side = prefill_side or best_side(model, device, "prefill", input_len, kv_method, cost_model)
-    decode_side = decode_side or best_side(model, device, "decode", final, kv_method, cost_model, batch=batch)
-    prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method)
-    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch)
+    # explicit grids are checked before the (slower) autotuning of the others
+    prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method) if prefill_side else None
+    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch) if decode_side else None
+    if prefill_plan is None:
+        side = best_side(model, device, "prefill", input_len, kv_method, cost_model)
+        prefill_plan = plan(model, device, "prefill", side, input_len, kv_method)
+    if decode_plan is None:
+        side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch)
+        decode_plan = plan(model, device, "decode", side, final, kv_method, batch)
+    decode_side = decode_plan.side
     if decode_plan.kv_capacity_tokens < final:
         raise UserError(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "

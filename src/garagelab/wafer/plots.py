@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 from matplotlib.figure import Figure
 
 from garagelab.core import plots
@@ -72,8 +69,3 @@ def fig10_figure(rows: list[dict]) -> Figure:
     ax.set(yscale="log", xlabel="mesh side", ylabel="microseconds", title="GEMV latency")
     ax.legend(fontsize=7)
     return fig
-
-
-def finite_max(values) -> float:
-    finite = [v for v in np.ravel(values) if math.isfinite(v)]
-    return max(finite) if finite else math.nan

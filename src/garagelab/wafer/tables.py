@@ -218,3 +218,27 @@ def summary(rows: list[dict], column: str = "ratio") -> dict[str, float]:
         return {}
     logs = np.abs(np.log(ratios))
     return {"mean error": float(np.expm1(logs.mean())), "worst error": float(np.expm1(logs.max()))}
+
+
+def write_table(rows: list[dict], directory, name: str, title: str) -> str:
+    """Write rows as `name`.csv and `name`.md in `directory`; returns the markdown."""
+    import csv
+    from pathlib import Path
+
+    from garagelab.core.report import format_value
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0])
+    with (directory / f"{name}.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(format_value(row[c]) for c in columns) + " |" for row in rows]
+    stats = summary(rows)
+    if stats:
+        lines += ["", f"Mean error {stats['mean error']:.1%}, worst {stats['worst error']:.1%} over published entries."]
+    text = "\n".join(lines) + "\n"
+    (directory / f"{name}.md").write_text(text)
+    return text

@@ -50,8 +50,10 @@ def run(ctx: TourContext) -> dict[str, float]:
     )
     if not ctx.quick:
         report.figure(
-            mesh_heatmap_figure(gemv("ktree", 4096, 4096, (60, 60)).program, WSE2, "K-tree GEMV on 60x60"),
+            mesh_heatmap_figure(
+                gemv("ktree", 4096, 4096, (60, 60), broadcast=False).program, WSE2, "K-tree reduce, 60x60"
+            ),
             "wafer-ktree-heatmap",
-            "When each core finishes a K-tree GEMV: the group roots and the final broadcast show up.",
+            "When each core is done with a K-tree GEMV reduction: chains into group roots, then across roots.",
         )
     return {"decode_tpr": result.decode_tpr}

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from garagelab.cli import main
+from garagelab.core.runs import RunStore
+from tests.core.test_report import check_html
+
+
+def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wafer", "simulate", "--model", "llama3-8b", "--input", "256", "--output", "16", "--gpus", "1,8"]) == 0
+    out = capsys.readouterr().out
+    assert "decode on" in out and "1xA100" in out and "8xA100" in out and "faster" in out
+
+
+def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["wafer", "simulate", "--input", "128", "--output", "8", "--decode-grid", "360", "--json"]
+    assert main(argv) == 0
+    base = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--set", "beta=40"]) == 0
+    slower = json.loads(capsys.readouterr().out)
+    assert slower["decode_grid"] == base["decode_grid"] == 360
+    assert slower["tpot_s"] > base["tpot_s"]
+
+
+def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert main(["wafer", "table", "6", "--csv", str(tmp_path / "t6.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "WSE-2" in out and "mean error" in out
+    assert (tmp_path / "t6.csv").read_text().startswith("system,n,paper,ours,ratio")
+
+
+@pytest.mark.slow
+def test_explore_quick_writes_report() -> None:
+    assert main(["wafer", "explore", "--quick", "--context", "1024"]) == 0
+    (record,) = RunStore().list("wafer")
+    parser = check_html(record.path / "index.html")
+    assert len(parser.images) == 5
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["wafer", "simulate", "--model", "nosuch"], "not a built-in"),
+        (["wafer", "simulate", "--input", "0"], "must be at least 1"),
+        (["wafer", "simulate", "--set", "gamma=3"], "expected KEY=VALUE with KEY one of"),
+        (["wafer", "simulate", "--set", "beta=abc"], "not a valid float"),
+        (["wafer", "simulate", "--device", "WSE-9"], "unknown device"),
+        (["wafer", "simulate", "--decode-grid", "2000"], "does not fit"),
+    ],
+)
+def test_user_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from garagelab.core.errors import UserError
+from garagelab.wafer import gpu as gpus
+from garagelab.wafer import paper
+from garagelab.wafer.device import A100, WSE2
+from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
+from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.models import MODELS, from_hf_config, load_model
+from garagelab.wafer.program import PLMRViolation
+from garagelab.wafer.tables import summary, table4, table6
+
+LLAMA = MODELS["llama3-8b"]
+
+
+def test_hf_config_loading(tmp_path: Path) -> None:
+    config = {
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 128256,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model = load_model(str(tmp_path))
+    assert (model.kv_dim, model.q_dim, model.layers) == (1024, 4096, 32)
+    assert model.params() == pytest.approx(8.03e9, rel=0.01)
+    assert from_hf_config({**config, "num_key_value_heads": None}).kv_heads == 32  # MHA
+    with pytest.raises(UserError, match="missing hidden_size"):
+        from_hf_config({k: v for k, v in config.items() if k != "hidden_size"}, source="cfg.json")
+    with pytest.raises(UserError, match="do not split"):
+        from_hf_config({**config, "num_key_value_heads": 5})
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_model(str(tmp_path / "bad.json"))
+
+
+def test_kv_cache_methods_store_every_token_and_fill_as_the_formula_says() -> None:
+    rng = np.random.default_rng(0)
+    for method in ("shift", "concat"):
+        cache = KVCache(method, (4, 6), kv_dim=10, slots=3)
+        keys, values = [], []
+        with pytest.raises(PLMRViolation, match=f"KV cache \\({method}\\) is full after"):
+            while True:
+                key, value = rng.normal(size=10), rng.normal(size=10)
+                cache.append(key, value)
+                keys.append(key)
+                values.append(value)
+                if method == "shift":
+                    assert cache.count.max() <= np.ceil(len(cache) / 6) + 1  # spread evenly
+        assert len(cache) == capacity(method, 6, 3) == (18 if method == "shift" else 3)
+        stored_k, stored_v = cache.tokens()
+        np.testing.assert_allclose(stored_k, keys)
+        np.testing.assert_allclose(stored_v, values)
+        query = rng.normal(size=10)
+        scores = np.array(keys) @ query / np.sqrt(10)
+        weights = np.exp(scores - scores.max())
+        np.testing.assert_allclose(cache.attention(query), weights / weights.sum() @ np.array(values))
+    assert slots_per_core(4096, kv_dim=1024, rows=256, layers=2) == 4096 // (2 * 2 * 4 * 2)
+
+
+def test_plan_packs_layers_under_sram_and_flags_models_larger_than_the_wafer() -> None:
+    wafer = plan(LLAMA, WSE2, "decode", 360, 4096)
+    per_layer = wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer
+    assert wafer.layers_per_region * per_layer <= WSE2.sram_usable < (wafer.layers_per_region + 1) * per_layer
+    assert wafer.fits and wafer.kv_capacity_tokens >= 4096
+    big = plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096)
+    assert not big.fits and "scaled" in big.notes[0]
+    with pytest.raises(UserError, match=r"one layer needs .* bytes per core"):
+        plan(LLAMA, WSE2, "decode", 60, 4096)
+
+
+def test_decode_slows_and_prefill_speeds_up_with_the_grid_as_in_the_paper() -> None:
+    decode = [
+        1 / price(decode_token_work(LLAMA, plan(LLAMA, WSE2, "decode", s, 4096), 4096), WSE2).cycles
+        for s in paper.DECODE_GRIDS
+    ]
+    prefill = [
+        1 / price(prefill_work(LLAMA, plan(LLAMA, WSE2, "prefill", s, 4096), 4096), WSE2).cycles
+        for s in paper.PREFILL_GRIDS
+    ]
+    assert decode[0] > decode[1] > decode[2]
+    assert prefill[0] < prefill[1] < prefill[2]
+
+
+def test_calibrated_defaults_reproduce_the_papers_tables() -> None:
+    assert summary(table4())["mean error"] < 0.10
+    assert summary(table6())["mean error"] < 0.20
+
+
+def test_simulate_request_and_gpu_baseline() -> None:
+    result = simulate(LLAMA, WSE2, 512, 64)
+    assert result.ttft_s > 0 and result.tpot_s > 0
+    assert result.total_s == pytest.approx(result.ttft_s + 64 * result.tpot_s)
+    assert result.energy_per_token_j == pytest.approx(WSE2.power_watts * result.tpot_s)
+    one_gpu = 1 / gpus.decode_seconds(LLAMA, A100, 1, 576)
+    assert 20 < result.decode_tpr / one_gpu < 60  # the paper: 30-40x over one A100
+    batched = simulate(LLAMA, WSE2, 512, 64, batch=8)
+    assert batched.throughput > result.throughput and batched.decode_tpr < result.decode_tpr
+    concat = simulate(LLAMA, WSE2, 8, 4, kv_method="concat", decode_side=360)
+    assert concat.decode.kv_capacity_tokens < result.decode.kv_capacity_tokens
+    with pytest.raises(UserError, match=r"KV cache for 4100 tokens\) but a core has"):
+        simulate(LLAMA, WSE2, 4000, 100, kv_method="concat", decode_side=360)
+
+
+def test_timestamp_cost_model_prices_decode_like_the_closed_form() -> None:
+    wafer = plan(LLAMA, WSE2, "decode", 240, 2048)
+    work = decode_token_work(LLAMA, wafer, 2048)
+    closed, stamped = price(work, WSE2, "closed"), price(work, WSE2, "timestamps")
+    assert stamped.cycles == pytest.approx(closed.cycles, rel=0.02)
