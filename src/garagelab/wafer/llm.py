@@ -215,6 +215,30 @@ def plan(
     )
 
 
+def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift") -> int:
+    """The longest context a decode placement supports: layers and KV cache in SRAM, and the
+    whole model on the wafer (if it fits there at all; otherwise one layer per core's SRAM)."""
+
+    def ok(tokens: int) -> bool:
+        try:
+            wafer = plan(model, device, "decode", side, tokens, kv_method)
+        except UserError:
+            return False
+        return wafer.fits or not whole_model_fits
+
+    try:
+        whole_model_fits = plan(model, device, "decode", side, 1, kv_method).fits
+    except UserError:
+        return 0
+    lo, hi = 1, 2
+    while ok(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo
+
+
 # -- decode ----------------------------------------------------------------------------------
 
 

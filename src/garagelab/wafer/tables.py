@@ -16,7 +16,7 @@ from garagelab.wafer import paper
 from garagelab.wafer.cost import closed_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
-from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.llm import decode_token_work, max_context, plan, prefill_work, price, simulate
 from garagelab.wafer.models import MODELS
 
 NAN = float("nan")
@@ -180,14 +180,15 @@ def table2(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
     return rows
 
 
-def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660), prompt: int = 1) -> list[dict]:
-    """Predicted maximum decode length (tokens in the KV cache) with shift vs concat."""
+def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660)) -> list[dict]:
+    """Predicted maximum decode length (tokens of context) with shift vs concat KV caches."""
     rows = []
     for name in ("llama3-8b", "llama2-13b"):
         model = MODELS[name]
         for side in sides:
-            shift = plan(model, device, "decode", side, prompt, "shift").kv_capacity_tokens
-            concat = plan(model, device, "decode", side, prompt, "concat").kv_capacity_tokens
+            shift = max_context(model, device, side, "shift")
+            concat = max_context(model, device, side, "concat")
+            whole = plan(model, device, "decode", side, 1).fits
             rows.append(
                 {
                     "model": name,
@@ -195,6 +196,7 @@ def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660), prompt: int =
                     "shift": shift,
                     "concat": concat,
                     "shift / concat": shift / concat if concat else NAN,
+                    "limit": "wafer (whole model)" if whole else "one layer per core (model larger than chip)",
                 }
             )
     return rows
