@@ -119,11 +119,8 @@ def gemm(algorithm: str, m: int, k: int, n: int, grid: tuple[int, int]) -> Kerne
         program.add(*_in_parallel(rotate(program, "A", 1, lines), rotate(program, "B", 0, lines)))
         shift_a = Shift("A", 1, offsets=np.array([1]), label="shift A")
         shift_b = Shift("B", 0, offsets=np.array([1]), label="shift B")
-        for step in range(size):
-            if step < size - 1:
-                program.add(Parallel((multiply, shift_a, shift_b)))
-            else:
-                program.add(multiply)
+        overlapped = Parallel((multiply, shift_a, shift_b))  # one object: the cost model prices it once
+        program.add(*[overlapped] * (size - 1), multiply)
     elif algorithm == "summa":
         program.buffer("A.bcast", (bm, bk))
         program.buffer("B.bcast", (bk, bn))
@@ -199,15 +196,13 @@ def gemm_t(m: int, k: int, n: int, grid: tuple[int, int]) -> Kernel:
     program.add(*rotate(program, "B", 0, lines))  # B block (i + j, j) to core (i, j)
     product = Compute("P", ("A", "B"), lambda a, b: a @ b.swapaxes(-1, -2), macs=bm * bk * bn, label="P = A B^T")
     add = Compute("C", ("P",), lambda p: p, macs=bm * bn, accumulate=True, label="C += P")
-    ring = ((np.arange(size) + 1) % size)[None, :]
-    for step in range(size):
-        if step < size - 1:
-            # the next B block travels while this one is used; the updated sum then moves on
-            program.add(
-                Parallel((product, Shift("B", 0, ring, label="shift B"))), add, Shift("C", 1, ring, label="shift C")
-            )
-        else:
-            program.add(product, add)
+    shift_b = Shift("B", 0, offsets=np.array([1]), label="shift B")
+    shift_c = Shift("C", 1, offsets=np.array([1]), label="shift C")
+    # the next B block travels while this one is used; the updated sum then moves on
+    overlapped = Parallel((product, shift_b))
+    for _ in range(size - 1):
+        program.add(overlapped, add, shift_c)
+    program.add(product, add)
     # after the last multiply core (i, j) holds C block (i, i + j + size - 1): rotate row i home
     program.add(*rotate(program, "C", 1, -(lines + size - 1)))
 

@@ -30,7 +30,7 @@ from garagelab.wafer.device import DeviceModel
 from garagelab.wafer.kernels import gemm, gemm_t, gemv
 from garagelab.wafer.kvcache import capacity, slots_per_core, tokens_per_core
 from garagelab.wafer.models import LLMConfig
-from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift
+from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, check_plmr
 
 PHASES = ("prefill", "decode")
 
@@ -433,6 +433,10 @@ def simulate(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
             f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
         )
+    for op, _ in prefill_work(model, prefill_plan, input_len) + decode_token_work(
+        model, decode_plan, final, batch=batch
+    ):
+        check_plmr(op.program, device.sram_usable, device.route_budget)  # every kernel within PLMR limits
     ttft = price(prefill_work(model, prefill_plan, input_len), device, cost_model)
     # attention grows linearly with the context, so the mean of the first and last token is exact
     first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)

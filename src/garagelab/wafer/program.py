@@ -307,9 +307,9 @@ def route_usage(program: MeshProgram) -> np.ndarray:
     for axis in (0, 1):
         along, across = program.placement[axis], program.placement[1 - axis]
         n, lines = program.grid[axis], program.grid[1 - axis]
-        ring_moves: set[tuple[int, int]] = set()  # (line, offset)
-        pairs: set[tuple[int, int]] = set()  # (src, dst) used on every line
-        edges: list[np.ndarray] = []  # (line, src, dst) logical, from general maps
+        ring = [set() for _ in range(lines)]  # per line: ring-shift offsets used
+        links = [set() for _ in range(lines)]  # per line: other (src, dst) links
+        common: set[tuple[int, int]] = set()  # (src, dst) links used on every line (reductions)
         trees: list[np.ndarray] = []  # (line, root, lo, hi) logical
         seen: set[tuple] = set()
         for step in program.flat_steps():
@@ -320,36 +320,55 @@ def route_usage(program: MeshProgram) -> np.ndarray:
                 continue
             seen.add(key)
             if isinstance(step, Reduce):
-                pairs.update((a, b) for chain in step.chains for a, b in itertools.pairwise(chain))
+                common.update(pair for chain in step.chains for pair in itertools.pairwise(chain))
             elif isinstance(step, Shift) and step.offsets is not None:
                 offsets = np.broadcast_to(np.asarray(step.offsets).reshape(-1), (lines,)) % n
-                moving = np.nonzero(offsets)[0]
-                ring_moves.update(zip(moving.tolist(), offsets[moving].tolist(), strict=True))
-            else:
+                for value in np.unique(offsets[offsets != 0]):
+                    for line in np.flatnonzero(offsets == value):
+                        ring[line].add(int(value))
+            elif isinstance(step, Shift):
                 source = np.broadcast_to(step.source_map(n), (lines, n))
                 line, dst = np.nonzero(source != np.arange(n))
-                if isinstance(step, Shift):
-                    edges.append(np.stack([line, source[line, dst], dst], axis=1))
-                else:
-                    trees.append(_tree_spans(line, source[line, dst], dst))
-        if ring_moves:
-            moves = np.array(sorted(ring_moves))
-            i = np.arange(n)
-            line = np.repeat(moves[:, 0], n)
-            edges.append(
-                np.stack([line, ((i[None, :] + moves[:, 1:2]) % n).reshape(-1), np.tile(i, len(moves))], axis=1)
-            )
-        if pairs:
-            src, dst = np.array(sorted(pairs)).T
-            line = np.repeat(np.arange(lines), len(src))
-            edges.append(np.stack([line, np.tile(src, lines), np.tile(dst, lines)], axis=1))
+                for ln, a, b in zip(line, source[line, dst], dst, strict=True):
+                    links[ln].add((int(a), int(b)))
+            else:
+                source = step.source_map(n)
+                line, dst = np.nonzero(source != np.arange(n))
+                spans = _tree_spans(line, source[line, dst], dst)
+                if source.shape[0] == 1:  # the same trees on every line
+                    spans = np.concatenate([spans + np.array([line, 0, 0, 0]) for line in range(lines)])
+                trees.append(spans)
         count = np.zeros((across.physical, along.physical), dtype=int)
-        if edges:
-            count += _edge_count(np.concatenate(edges), along, across)
+        # lines with the same routes have the same count: work it out once per distinct set
+        by_signature: dict[tuple, np.ndarray] = {}
+        for line in range(lines):
+            signature = (frozenset(ring[line]), frozenset(links[line]))
+            if signature not in by_signature:
+                edges = set(common) | links[line]
+                edges |= {((i + o) % n, i) for o in ring[line] for i in range(n)}
+                by_signature[signature] = _line_count(edges, along)
+            count[across.position[line]] += by_signature[signature]
         if trees:
             count += _tree_count(np.concatenate(trees), along, across)
         usage += count if axis == 1 else count.T
     return usage
+
+
+def _line_count(edges: set[tuple[int, int]], along: Placement) -> np.ndarray:
+    """Routes at each physical position of one line for a set of logical links."""
+    count = np.zeros(along.physical + 1, dtype=int)
+    if not edges:
+        return count[:-1]
+    src, dst = np.array(sorted(edges)).T
+    physical = np.unique(np.stack([along.position[src], along.position[dst]], axis=1), axis=0)
+    physical = physical[physical[:, 0] != physical[:, 1]]  # tiles of one physical core: no route
+    lo, hi = physical.min(axis=1), physical.max(axis=1)
+    np.add.at(count, lo + 1, 1)
+    np.add.at(count, hi, -1)
+    count = np.cumsum(count)[:-1]
+    np.add.at(count, physical[:, 0], 1)
+    np.add.at(count, physical[:, 1], 1)
+    return count
 
 
 def _tree_spans(line: np.ndarray, root: np.ndarray, receiver: np.ndarray) -> np.ndarray:
@@ -360,25 +379,6 @@ def _tree_spans(line: np.ndarray, root: np.ndarray, receiver: np.ndarray) -> np.
     np.minimum.at(lo, inverse, receiver)
     np.maximum.at(hi, inverse, receiver)
     return np.stack([keys[:, 0], keys[:, 1], lo, hi], axis=1)
-
-
-def _edge_count(edges: np.ndarray, along: Placement, across: Placement) -> np.ndarray:
-    line = across.position[edges[:, 0]]
-    src, dst = along.position[edges[:, 1]], along.position[edges[:, 2]]
-    width = along.physical
-    unique = np.unique((line * width + src) * width + dst)
-    line, rest = np.divmod(unique, width * width)
-    src, dst = np.divmod(rest, width)
-    keep = src != dst  # a message between tiles of one physical core uses no route
-    line, src, dst = line[keep], src[keep], dst[keep]
-    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
-    diff = np.zeros((across.physical, width + 1), dtype=int)
-    np.add.at(diff, (line, lo + 1), 1)
-    np.add.at(diff, (line, hi), -1)
-    count = np.cumsum(diff, axis=1)[:, :-1]
-    np.add.at(count, (line, src), 1)
-    np.add.at(count, (line, dst), 1)
-    return count
 
 
 def _tree_count(trees: np.ndarray, along: Placement, across: Placement) -> np.ndarray:
