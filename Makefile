@@ -13,7 +13,10 @@ TEST_STAMP := $(VENV)/.setup-all-dev-$(HASH)
 demo: $(DEMO_STAMP)
 	$(BIN)/garagelab tour
 
+# the local model stack (llama-server + a small GGUF) lives in ~/.cache/garagelab, outside the
+# clone: built once (about 10 min on 2 cores), a no-op check afterwards
 test: $(TEST_STAMP)
+	$(BIN)/python -m garagelab.llm.install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

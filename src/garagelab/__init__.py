@@ -9,3 +9,9 @@ SYSTEMS: dict[str, str] = {
     "cogsearch": "LLM-guided program search for cognitive models (CogFunSearch)",
     "wafer": "LLM inference on a simulated wafer-scale mesh (WaferLLM)",
 }
+
+# shared parts with their own verbs (used by the systems above, also usable on their own)
+SHARED: dict[str, str] = {
+    "evolve": "program search: islands, sandboxed evaluation, LLM and offline proposers",
+    "llm": "model clients and the local llama.cpp server",
+}

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
-from garagelab import SYSTEMS, __version__
+from garagelab import SHARED, SYSTEMS, __version__
 from garagelab.core import cli as core_cli
 from garagelab.core.errors import UserError
 
@@ -28,11 +28,11 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message} (see `{self.prog} --help`)")
 
 
-def available_systems() -> dict[str, str]:
-    """The systems built into this installation, with their one-line descriptions."""
+def available_systems(catalogue: dict[str, str] = SYSTEMS) -> dict[str, str]:
+    """The systems (or shared parts) built into this installation, with their descriptions."""
     return {
         name: blurb
-        for name, blurb in SYSTEMS.items()
+        for name, blurb in catalogue.items()
         if importlib.util.find_spec(f"garagelab.{name}") is not None
         and importlib.util.find_spec(f"garagelab.{name}.cli") is not None
     }
@@ -40,7 +40,9 @@ def available_systems() -> dict[str, str]:
 
 def build_parser() -> ArgumentParser:
     systems = available_systems()
+    shared = available_systems(SHARED)
     epilog = "systems:\n" + "\n".join(f"  {n:<12}{b}" for n, b in systems.items())
+    epilog += "\n\nshared tools:\n" + "\n".join(f"  {n:<12}{b}" for n, b in shared.items())
     parser = ArgumentParser(
         prog="garagelab",
         description="AI research that runs on one machine.",
@@ -52,7 +54,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--runs-dir", help="where runs are stored (default: ./runs)")
     parser.set_defaults(func=lambda args: _missing_command(parser))
     sub = parser.add_subparsers(dest="command", metavar="<system or command>", parser_class=ArgumentParser)
-    for name, blurb in systems.items():
+    for name, blurb in {**systems, **shared}.items():
         system_parser = sub.add_parser(name, help=blurb, description=blurb)
         system_parser.set_defaults(func=lambda args, p=system_parser: _missing_command(p))
         importlib.import_module(f"garagelab.{name}.cli").register(system_parser)

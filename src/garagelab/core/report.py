@@ -45,10 +45,11 @@ def format_value(value: Any) -> str:
 class Report:
     """An HTML page being assembled in `directory`; `write()` produces `index.html`."""
 
-    def __init__(self, directory: Path | str, title: str) -> None:
+    def __init__(self, directory: Path | str, title: str, refresh_seconds: int | None = None) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.title = title
+        self.refresh_seconds = refresh_seconds  # a live page reloads itself this often
         self._parts: list[str] = []
         self._sections: list[tuple[str, str]] = []
 
@@ -108,11 +109,15 @@ class Report:
             nav = f"<nav><ul>{items}</ul></nav>"
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>"
+            + (f'<meta http-equiv="refresh" content="{self.refresh_seconds}">' if self.refresh_seconds else "")
+            + f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>"
             f"<body><h1>{html.escape(self.title)}</h1>{nav}\n" + "\n".join(self._parts) + "\n</body></html>\n"
         )
 
-    def write(self) -> Path:
-        path = self.directory / "index.html"
-        path.write_text(self.html(), encoding="utf-8")
+    def write(self, name: str = "index.html") -> Path:
+        """Write the page atomically (a browser reloading a live page never sees half of it)."""
+        path = self.directory / name
+        partial = path.with_suffix(".partial")
+        partial.write_text(self.html(), encoding="utf-8")
+        partial.replace(path)
         return path

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from garagelab import SYSTEMS
+from garagelab import SHARED, SYSTEMS
 from garagelab.core.report import Report
 from garagelab.core.runs import Run, RunStore
 
@@ -36,9 +36,9 @@ class TourResult:
 
 
 def discover_steps() -> list[tuple[str, ModuleType]]:
-    """The systems that ship a tour step, in the order of `SYSTEMS`."""
+    """The systems (then shared parts) that ship a tour step, in the order of `SYSTEMS`."""
     steps = []
-    for system in SYSTEMS:
+    for system in [*SYSTEMS, *SHARED]:
         name = f"garagelab.{system}.tour"
         if importlib.util.find_spec(f"garagelab.{system}") and importlib.util.find_spec(name):
             steps.append((system, importlib.import_module(name)))

@@ -13,7 +13,6 @@ any other UTF-8 text file can be given by path.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from garagelab.core.errors import UserError
+from garagelab.core.paths import cache_dir
 
 # purposes get disjoint streams, like the paper's separate teacher and student splits
 PURPOSES = {"teacher": 1, "student": 2, "eval": 3}
@@ -141,10 +141,6 @@ class TextCorpus:
         part = self.split(purpose)
         repeats = -(-tokens // len(part))
         return np.tile(part, max(repeats, 1))[None, :]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GARAGELAB_CACHE", Path.home() / ".cache" / "garagelab"))
 
 
 def shakespeare_text() -> str:

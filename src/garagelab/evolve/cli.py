@@ -1,0 +1,217 @@
+"""`garagelab evolve run|resume|status|best|export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from garagelab.core.errors import UserError
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from garagelab.evolve.tasks import TASKS
+
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    run = verbs.add_parser(
+        "run",
+        help="start a program search (offline mutations, a local or remote model, or a replay)",
+        description="Start a search. Its directory holds programs.sqlite (every program, evaluation and model "
+        "call) and index.html, a live view that reloads itself while the search runs.",
+        epilog=_examples(
+            "garagelab evolve run --task fit-points --budget 200",
+            "garagelab evolve run --proposers mutation,llm --llm local",
+            "garagelab evolve run --proposers llm --llm https://api.deepseek.com/v1 --model deepseek-chat "
+            "--api-key-env DEEPSEEK_API_KEY",
+            "garagelab evolve run --proposers replay --replay runs/evolve/20261127-101500-fit-points",
+            "garagelab evolve run --pool ray --workers 8 --map-elites mse",
+        ),
+        formatter_class=fmt,
+    )
+    run.add_argument("--task", default="fit-points", choices=sorted(TASKS), help="what to evolve")
+    run.add_argument("--name", default="", help="run name (default: the task)")
+    run.add_argument("--budget", type=_positive_int, default=200, help="evaluations, the template's included")
+    run.add_argument("--proposers", default="mutation", help="comma-separated: mutation, llm, replay")
+    run.add_argument("--islands", type=_positive_int, default=4)
+    run.add_argument("--workers", type=_positive_int, default=2, help="evaluations in parallel")
+    run.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
+    run.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
+    run.add_argument("--model", default="", help="local: smollm2-135m or a .gguf path; remote: the model id")
+    run.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
+    run.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
+    run.add_argument("--completion", action="store_true", help="completion prompts (base models)")
+    run.add_argument("--temperature", type=float, default=0.8)
+    run.add_argument("--replay", default="", help="run directory, programs.sqlite or .jsonl to replay calls from")
+    run.add_argument("--pool", choices=("local", "ray"), default="local")
+    run.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
+    run.set_defaults(func=_run)
+
+    resume = verbs.add_parser(
+        "resume",
+        help="continue an interrupted search; nothing evaluated is lost",
+        epilog=_examples("garagelab evolve resume 12", "garagelab evolve resume 12 --budget 500"),
+        formatter_class=fmt,
+    )
+    resume.add_argument("run", help="run id or directory name (`garagelab runs list --system evolve`)")
+    resume.add_argument("--budget", type=_positive_int, help="a new total budget of evaluations")
+    resume.set_defaults(func=_resume)
+
+    status = verbs.add_parser(
+        "status",
+        help="a search's progress: best score, islands, proposer yield, failures",
+        epilog=_examples("garagelab evolve status 12", "garagelab evolve status 12 --watch"),
+        formatter_class=fmt,
+    )
+    status.add_argument("run", help="run id, directory name, or path to a run directory")
+    status.add_argument("--watch", action="store_true", help="refresh every 2 s until Ctrl-C")
+    status.set_defaults(func=_status)
+
+    best = verbs.add_parser("best", help="print the best program of a search with its score")
+    best.add_argument("run", help="run id, directory name, or path to a run directory")
+    best.add_argument("--top", type=_positive_int, default=1, help="the best N programs")
+    best.set_defaults(func=_best)
+
+    export = verbs.add_parser(
+        "export",
+        help="write a search's programs (and model calls) as JSON lines, or its best program as a .py",
+        epilog=_examples("garagelab evolve export 12 --out programs.jsonl", "garagelab evolve export 12 --out best.py"),
+        formatter_class=fmt,
+    )
+    export.add_argument("run", help="run id, directory name, or path to a run directory")
+    export.add_argument("--out", required=True, help="*.py: the best program; *.jsonl: every program and call")
+    export.set_defaults(func=_export)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from garagelab.evolve.engine import EngineConfig
+    from garagelab.evolve.search import SearchConfig, start
+
+    config = SearchConfig(
+        task=args.task,
+        proposers=tuple(p.strip() for p in args.proposers.split(",") if p.strip()),
+        engine=EngineConfig(
+            budget=args.budget,
+            islands=args.islands,
+            workers=args.workers,
+            reset_every=args.reset_every,
+            map_elites=args.map_elites,
+            seed=args.seed,
+        ),
+        llm=args.llm,
+        model=args.model,
+        api_key_env=args.api_key_env,
+        llm_mode=args.llm_mode,
+        completion=args.completion,
+        temperature=args.temperature,
+        replay=args.replay,
+        pool=args.pool,
+        ray_address=args.ray_address,
+    )
+    path = start(config, args.name)
+    _report(path)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from garagelab.evolve.search import resume
+
+    _report(resume(args.run, budget=args.budget))
+    return 0
+
+
+def _report(path: Path) -> None:
+    from garagelab.evolve.live import summarize
+    from garagelab.evolve.search import open_db
+
+    db = open_db(str(path))
+    summary = summarize(db)
+    db.close()
+    best = f"best score {summary.best.score:.6g} (program {summary.best.id})" if summary.best else "no score"
+    print(f"{summary.evaluated} evaluations, {best}\nrun: {path}\nview: {path / 'index.html'}")
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    from garagelab.evolve.live import status_table, summarize
+    from garagelab.evolve.search import open_db
+
+    db = open_db(args.run)
+    try:
+        if not args.watch:
+            Console().print(status_table(summarize(db)))
+            return 0
+        with Live(status_table(summarize(db)), refresh_per_second=1) as live:
+            try:
+                while True:
+                    time.sleep(2)
+                    live.update(status_table(summarize(db)))
+            except KeyboardInterrupt:
+                return 0
+    finally:
+        db.close()
+
+
+def _ranked(run: str) -> list:
+    from garagelab.evolve.search import open_db
+
+    db = open_db(run)
+    try:
+        programs = [p for p in db.programs() if p.score is not None and not p.failure]
+    finally:
+        db.close()
+    if not programs:
+        raise UserError(f"run {run} has no successfully evaluated program yet")
+    return sorted(programs, key=lambda p: (-p.score, p.size, p.id))
+
+
+def _best(args: argparse.Namespace) -> int:
+    for program in _ranked(args.run)[: args.top]:
+        print(f"# program {program.id}: score {program.score:.6g}, size {program.size}, from {program.proposer}")
+        print(program.source.rstrip() + "\n")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from garagelab.evolve.search import open_db
+
+    out = Path(args.out)
+    if out.suffix == ".py":
+        best = _ranked(args.run)[0]
+        out.write_text(f"# score {best.score:.6g} (program {best.id})\n{best.source.rstrip()}\n")
+    elif out.suffix == ".jsonl":
+        db = open_db(args.run)
+        try:
+            with out.open("w") as handle:
+                for program in db.programs():
+                    handle.write(json.dumps({"kind": "program", **asdict(program)}) + "\n")
+                for call in db.calls():
+                    handle.write(json.dumps({"kind": "llm_call", **asdict(call)}) + "\n")
+        finally:
+            db.close()
+    else:
+        raise UserError(f"--out {out}: give a .py (best program) or .jsonl (everything) path")
+    print(f"wrote {out}")
+    return 0

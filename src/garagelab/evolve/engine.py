@@ -1,0 +1,209 @@
+"""The search loop: propose, deduplicate, evaluate in parallel, store, select. One writer.
+
+Every proposal is written to the database before it is evaluated and every evaluation the
+moment it ends, so a run killed at any point resumes with nothing evaluated lost (programs
+proposed but not evaluated are evaluated on resume). Programs with a known normalised AST are
+never evaluated again; programs whose outputs match an evaluated one stop at the evaluator's
+cheap probe ("duplicate").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+
+import numpy as np
+
+from garagelab.core.errors import UserError
+from garagelab.core.progress import ProgressBar
+from garagelab.evolve.code import CodeError, normalized_hash, program_size
+from garagelab.evolve.database import Program, ProgramDB
+from garagelab.evolve.islands import Islands, MapElites, Member
+from garagelab.evolve.pool import Pool
+from garagelab.evolve.proposers import Bandit, Proposer
+from garagelab.evolve.sandbox import Outcome
+from garagelab.evolve.task import Task
+from garagelab.llm.client import LLMError
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    budget: int = 200  # evaluations, the template's included
+    islands: int = 4
+    workers: int = 2
+    parents: int = 2  # programs shown to a proposer
+    temperature: float = 0.1
+    temperature_period: int = 100
+    reset_every: int = 100  # evaluations between resets of the weakest islands (0: never)
+    map_elites: str = ""  # a metric name: select parents from a MAP-Elites grid instead
+    max_size: int = 400
+    max_failed_proposals: int = 200  # give up when proposers keep failing in a row
+    seed: int = 0
+
+
+@dataclass
+class EngineStats:
+    proposed: int = 0
+    duplicates: int = 0
+    failed_proposals: int = 0
+    started: float = 0.0
+
+
+class Engine:
+    def __init__(
+        self,
+        task: Task,
+        db: ProgramDB,
+        config: EngineConfig,
+        proposers: dict[str, Proposer],
+        pool: Pool,
+        on_evaluation: Callable[[Engine, Program, Outcome], None] | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.task = task
+        self.db = db
+        self.config = config
+        self.proposers = proposers
+        self.pool = pool
+        self.on_evaluation = on_evaluation  # called after each stored evaluation (live view, metrics)
+        self.progress = progress
+        self.rng = np.random.default_rng(config.seed)
+        self.islands = Islands(config.islands, config.temperature, config.temperature_period)
+        self.elites = MapElites(config.map_elites) if config.map_elites else None
+        self.bandit = Bandit(list(proposers))
+        self.stats = EngineStats(started=time.time())
+        self.hashes: set[str] = set()
+        self.fingerprints: set[str] = set()
+        self.history: list[tuple[int, float]] = []  # (evaluation number, best score so far)
+
+    # -- state -------------------------------------------------------------------------------
+    def _admit(self, program: Program, score: float, metrics: dict | None) -> bool:
+        member = Member(program.id, score, program.size, program.source)
+        improved = self.islands.add(program.island, member)
+        if self.elites is not None:
+            self.elites.add(member, metrics or {})
+        return improved
+
+    def _restore(self) -> list[Program]:
+        """Rebuild islands, hashes and history from the database; returns unevaluated programs."""
+        pending = []
+        best = -np.inf
+        for program in self.db.programs():
+            self.hashes.add(program.ast_hash)
+            if not program.evaluated:
+                pending.append(program)
+                continue
+            if program.score is not None and not program.failure:
+                best = max(best, program.score)
+                for island in range(self.config.islands) if program.proposer == "template" else [program.island]:
+                    self._admit(Program(**{**program.__dict__, "island": island}), program.score, program.metrics)
+            self.history.append((len(self.history) + 1, best))
+        self.fingerprints = self.db.fingerprints()
+        return pending
+
+    def evaluated(self) -> int:
+        return len(self.history)
+
+    def best(self) -> Member | None:
+        return self.islands.best()
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> Member | None:
+        pending = self._restore()
+        if not self.db.programs():
+            source = self.task.template
+            pid = self.db.add_program(source, (), 0, "template", normalized_hash(source), program_size(source))
+            self.hashes.add(normalized_hash(source))
+            pending = [self.db.program(pid)]
+        in_flight: dict[Future, Program] = {}
+        for program in pending:
+            in_flight[self.pool.submit(self.task, program.source, frozenset(self.fingerprints))] = program
+        budget = self.config.budget
+        with ProgressBar(budget, f"evolve {self.task.name}", unit="evals", enabled=self.progress) as bar:
+            bar.update_to(self.evaluated())
+            island_cursor = 0
+            while self.evaluated() < budget:
+                # keep the pool busy: at most `workers` evaluations in flight
+                while len(in_flight) < self.config.workers and self.evaluated() + len(in_flight) < budget:
+                    if self.islands.best() is None or self.stats.failed_proposals >= self.config.max_failed_proposals:
+                        break  # nothing to build on until the template is scored, or proposers are stuck
+                    island = island_cursor % self.config.islands
+                    island_cursor += 1
+                    proposal = self._propose(island)
+                    if proposal is None:
+                        continue
+                    in_flight[self.pool.submit(self.task, proposal.source, frozenset(self.fingerprints))] = proposal
+                if not in_flight:
+                    if self.stats.failed_proposals >= self.config.max_failed_proposals:
+                        break  # the proposers keep failing or repeating themselves
+                    continue
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for future in done:
+                    program, outcome = in_flight.pop(future), future.result()
+                    self._finish(program, outcome)
+                    best = self.best()
+                    bar.update_to(self.evaluated(), postfix=f"best {best.score:.4g}" if best else "")
+                    if self.on_evaluation is not None:
+                        self.on_evaluation(self, program, outcome)
+        for future in in_flight:
+            future.cancel()  # programs stay in the database and are evaluated on resume
+        return self.best()
+
+    def _propose(self, island: int) -> Program | None:
+        temperature = self.islands.temperature_at(self.evaluated())
+        if self.elites is not None:
+            parents = self.elites.sample(self.config.parents, self.rng)
+        else:
+            parents = self.islands.islands[island].sample(self.config.parents, temperature, self.rng)
+        if not parents:
+            return None
+        arm = self.bandit.choose()
+        self.stats.proposed += 1
+        try:
+            proposal = self.proposers[arm].propose(parents, self.rng)
+            ast_hash = normalized_hash(proposal.source)
+        except (CodeError, LLMError) as exc:  # an unusable answer or an unreachable model
+            self.stats.failed_proposals += 1
+            self.bandit.update(arm, 0.0)
+            call = getattr(exc, "call", None)
+            if call is not None:
+                self.db.add_call(call)
+            return None
+        if ast_hash in self.hashes:  # the same program again: never evaluated twice
+            self.stats.duplicates += 1
+            self.stats.failed_proposals += 1
+            self.bandit.update(arm, 0.0)
+            if proposal.call is not None:
+                self.db.add_call(proposal.call)
+            return None
+        self.hashes.add(ast_hash)
+        size = program_size(proposal.source)
+        pid = self.db.add_program(proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
+        if proposal.call is not None:
+            self.db.add_call(proposal.call, pid)
+        self.stats.failed_proposals = 0
+        return Program(pid, proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
+
+    def _finish(self, program: Program, outcome: Outcome) -> None:
+        self.db.add_evaluation(program.id, outcome)
+        if program.proposer == "template" and not outcome.ok:
+            raise UserError(
+                f"task {self.task.name}: its template fails ({outcome.failure}: {outcome.message[:300]}); fix the task"
+            )
+        improved = False
+        if outcome.ok:
+            if outcome.fingerprint:
+                self.fingerprints.add(outcome.fingerprint)
+            islands = range(self.config.islands) if program.proposer == "template" else [program.island]
+            for island in islands:
+                improved |= self._admit(
+                    Program(**{**program.__dict__, "island": island}), outcome.score, outcome.metrics
+                )
+        if program.proposer in self.bandit.pulls:
+            self.bandit.update(program.proposer, 1.0 if improved else 0.0)
+        best = self.best()
+        self.history.append((self.evaluated() + 1, best.score if best else -np.inf))
+        if self.config.reset_every and self.evaluated() % self.config.reset_every == 0:
+            self.islands.reset_weakest(self.rng)

@@ -1,0 +1,61 @@
+"""Where evaluations run: a local pool (default) or a Ray cluster, both behind `submit`."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from garagelab.core.errors import UserError
+from garagelab.evolve.sandbox import Outcome, evaluate
+from garagelab.evolve.task import Task
+
+
+class Pool(Protocol):
+    workers: int
+
+    def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalPool:
+    """`workers` sandboxed evaluations at once (threads that each wait on a subprocess)."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = workers
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate")
+
+    def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
+        return self._executor.submit(
+            evaluate, source, task.evaluator, task.limits, task.allowed_imports, task.check_lint, fingerprints
+        )
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class RayPool:
+    """The same sandboxed evaluation as Ray tasks: on a cluster (`address`) or a local Ray."""
+
+    def __init__(self, workers: int = 2, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise UserError("the Ray pool needs Ray: pip install 'garagelab[ray]'") from exc
+        self.workers = workers
+        self._ray = ray
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+            else:
+                ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+        self._remote = ray.remote(num_cpus=1)(evaluate)
+
+    def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
+        reference = self._remote.remote(
+            source, task.evaluator, task.limits, task.allowed_imports, task.check_lint, fingerprints
+        )
+        return reference.future()
+
+    def shutdown(self) -> None:
+        self._ray.shutdown()

@@ -1,0 +1,273 @@
+"""Proposers: where new programs come from. One interface, three kinds, and a bandit.
+
+- `MutationProposer`: offline AST edits (constants, operators, subtree crossover, splicing in a
+  mechanism from the task's library, pruning), with a size cap: the engine improves programs
+  with no model at all.
+- `LLMProposer`: FunSearch's best-shot prompt (the island's sampled programs, worse to better,
+  as versions _v0, _v1, ...) asking for the next version, as a whole function or as
+  SEARCH/REPLACE edits; chat mode for instruction-tuned models, completion mode for base ones.
+- `ReplayProposer`: the LLM proposer answered from a recording (deterministic reruns, CI).
+- `Bandit`: UCB1 over proposers, rewarded when a proposal beats its island's best.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from garagelab.evolve.code import (
+    CodeError,
+    apply_diff,
+    extract_function,
+    find_function,
+    parse,
+    program_size,
+    replace_function,
+)
+from garagelab.evolve.islands import Member
+from garagelab.evolve.task import Task
+from garagelab.llm.client import LLMClient, ReplayClient
+from garagelab.llm.records import CallRecord, Replay
+
+
+@dataclass(frozen=True)
+class Proposal:
+    source: str
+    parents: tuple[int, ...]
+    proposer: str
+    call: CallRecord | None = None
+
+
+class Proposer(Protocol):
+    name: str
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal: ...
+
+
+# -- offline mutations -------------------------------------------------------------------------
+
+_BINOPS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+_COMPARES = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+def _expressions(node: ast.AST) -> list[ast.expr]:
+    """Expression nodes that may be replaced (not assignment targets, not function names)."""
+    out = []
+    for child in ast.walk(node):
+        if isinstance(child, ast.expr) and not isinstance(getattr(child, "ctx", None), ast.Store):
+            out.append(child)
+    return out
+
+
+def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is old:
+                setattr(parent, name, new)
+                return
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    if item is old:
+                        value[index] = new
+                        return
+
+
+class MutationProposer:
+    """Random AST edits of the best sampled parent (or a crossover of two)."""
+
+    name = "mutation"
+
+    def __init__(self, task: Task, max_size: int = 400) -> None:
+        self.task = task
+        self.max_size = max_size
+        self.mechanisms = [ast.parse(m, mode="eval").body for m in task.mechanisms]
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
+        base = parents[-1]
+        operators = ["constant", "operator", "mechanism", "prune"] + (["crossover"] if len(parents) > 1 else [])
+        for _ in range(20):
+            tree = parse(base.source)
+            function = find_function(tree, self.task.function)
+            operator = str(rng.choice(operators))
+            if not getattr(self, f"_{operator}")(function, parents, rng):
+                continue
+            source = ast.unparse(ast.fix_missing_locations(tree))
+            if source != base.source and program_size(source) <= self.max_size:
+                return Proposal(source, tuple(p.program_id for p in parents), self.name)
+        raise CodeError("no applicable mutation")
+
+    def _constant(self, function: ast.FunctionDef, parents, rng) -> bool:
+        constants = [n for n in ast.walk(function) if isinstance(n, ast.Constant) and type(n.value) in (int, float)]
+        if not constants:
+            return False
+        node = constants[int(rng.integers(len(constants)))]
+        value = float(node.value)
+        if rng.random() < 0.2 or value == 0:
+            node.value = float(np.round(value + rng.normal(0, 0.5), 4))
+        else:
+            node.value = float(np.round(value * math.exp(rng.normal(0, 0.3)), 4))
+        return True
+
+    def _operator(self, function: ast.FunctionDef, parents, rng) -> bool:
+        nodes = [n for n in ast.walk(function) if isinstance(n, ast.BinOp | ast.Compare)]
+        if not nodes:
+            return False
+        node = nodes[int(rng.integers(len(nodes)))]
+        if isinstance(node, ast.BinOp):
+            node.op = _BINOPS[int(rng.integers(len(_BINOPS)))]()
+        else:
+            node.ops = [_COMPARES[int(rng.integers(len(_COMPARES)))]() for _ in node.ops]
+        return True
+
+    def _mechanism(self, function: ast.FunctionDef, parents, rng) -> bool:
+        targets = _returned(function)
+        if not targets or not self.mechanisms:
+            return False
+        target = targets[int(rng.integers(len(targets)))]
+        mechanism = copy.deepcopy(self.mechanisms[int(rng.integers(len(self.mechanisms)))])
+        if rng.random() < 0.7:  # add a weighted term: target + w * mechanism
+            weight = ast.Constant(float(np.round(rng.normal(0, 0.5), 3)))
+            edited = ast.BinOp(copy.deepcopy(target), ast.Add(), ast.BinOp(weight, ast.Mult(), mechanism))
+        else:  # modulate: target * mechanism
+            edited = ast.BinOp(copy.deepcopy(target), ast.Mult(), mechanism)
+        _replace(function, target, edited)
+        return True
+
+    def _prune(self, function: ast.FunctionDef, parents, rng) -> bool:
+        """Parsimony: replace an operation by one of its operands."""
+        nodes = [n for n in ast.walk(function) if isinstance(n, ast.BinOp)]
+        if not nodes:
+            return False
+        node = nodes[int(rng.integers(len(nodes)))]
+        _replace(function, node, node.left if rng.random() < 0.5 else node.right)
+        return True
+
+    def _crossover(self, function: ast.FunctionDef, parents, rng) -> bool:
+        donor = find_function(parse(parents[int(rng.integers(len(parents) - 1))].source), self.task.function)
+        ours, theirs = _returned(function), _returned(donor)
+        if not ours or not theirs:
+            return False
+        _replace(function, ours[int(rng.integers(len(ours)))], copy.deepcopy(theirs[int(rng.integers(len(theirs)))]))
+        return True
+
+
+def _returned(function: ast.FunctionDef) -> list[ast.expr]:
+    """Sub-expressions of the function's return values (where edits change the output)."""
+    out = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.Return) and node.value is not None:
+            out.extend(_expressions(node.value))
+    return out
+
+
+# -- language models ---------------------------------------------------------------------------
+
+SYSTEM = (
+    "You improve Python functions for a program search. Reply with exactly one ```python code block "
+    "that contains only the improved function, keeping its name and arguments."
+)
+
+
+@dataclass
+class LLMProposer:
+    client: LLMClient
+    task: Task
+    mode: str = "whole"  # or "diff": SEARCH/REPLACE edits of the best program
+    chat: bool = True  # False: completion mode (FunSearch's function-header continuation)
+    name: str = "llm"
+    settings: dict = field(default_factory=dict)
+
+    def _versions(self, parents: list[Member]) -> str:
+        blocks = []
+        for index, parent in enumerate(parents):
+            function = find_function(parse(parent.source), self.task.function)
+            function.name = f"{self.task.function}_v{index}"
+            blocks.append(f"# score {parent.score:.6g}\n{ast.unparse(function)}")
+        return "\n\n".join(blocks)
+
+    def request(self, parents: list[Member]) -> tuple[str, dict]:
+        """(mode, request body): what the model is asked."""
+        fn, k = self.task.function, len(parents)
+        if not self.chat:
+            header = f'"""{self.task.description}"""\nimport numpy as np\n\n{self._versions(parents)}\n\n'
+            return "completion", {"prompt": header + f"def {fn}_v{k}("}
+        if self.mode == "diff":
+            question = (
+                f"{self.task.description}\n\nThe current best program (score {parents[-1].score:.6g}):\n"
+                f"```python\n{parents[-1].source}\n```\nPropose an improvement as one or more blocks:\n"
+                "<<<<<<< SEARCH\n(exact lines of the program)\n=======\n(replacement)\n>>>>>>> REPLACE"
+            )
+        else:
+            question = (
+                f"{self.task.description}\n\nVersions of `{fn}` from worse to better (higher score is better):\n\n"
+                f"```python\n{self._versions(parents)}\n```\n\nWrite `{fn}_v{k}`, better than all of them."
+            )
+        return "chat", {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]}
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
+        mode, body = self.request(parents)
+        if mode == "chat":
+            call = self.client.chat(body["messages"], **self.settings)
+        else:
+            call = self.client.complete(body["prompt"], **self.settings)
+        fn, k = self.task.function, len(parents)
+        base = parents[-1].source
+        try:
+            if self.mode == "diff" and self.chat:
+                source = apply_diff(base, call.text)
+            else:
+                text = f"def {fn}_v{k}(" + call.text if mode == "completion" else call.text
+                # the version asked for, then the bare name, later versions, and last the parents' copies
+                later = tuple(f"{fn}_v{i}" for i in range(k + 1, k + 4))
+                accept = (f"{fn}_v{k}", fn, *later, *(f"{fn}_v{i}" for i in reversed(range(k))))
+                source = replace_function(base, extract_function(text, fn, accept), fn)
+        except CodeError as exc:
+            raise ProposalError(str(exc), call) from exc
+        return Proposal(source, tuple(p.program_id for p in parents), self.name, call)
+
+
+class ProposalError(CodeError):
+    """A model answer that yields no program; the call is kept for the record."""
+
+    def __init__(self, message: str, call: CallRecord | None = None) -> None:
+        super().__init__(message)
+        self.call = call
+
+
+def replay_proposer(records: list[CallRecord], task: Task, **options) -> LLMProposer:
+    """An LLM proposer that answers from a recording (the same prompts get the same answers)."""
+    return LLMProposer(ReplayClient(Replay(records)), task, name="replay", **options)
+
+
+class Bandit:
+    """UCB1 over proposers: pulls the arm with the best mean reward plus an exploration bonus."""
+
+    def __init__(self, arms: list[str], exploration: float = 1.0) -> None:
+        self.arms = arms
+        self.exploration = exploration
+        self.pulls = dict.fromkeys(arms, 0)
+        self.rewards = dict.fromkeys(arms, 0.0)
+
+    def choose(self) -> str:
+        for arm in self.arms:
+            if self.pulls[arm] == 0:
+                return arm
+        total = sum(self.pulls.values())
+        return max(
+            self.arms,
+            key=lambda a: (
+                self.rewards[a] / self.pulls[a] + self.exploration * math.sqrt(2 * math.log(total) / self.pulls[a])
+            ),
+        )
+
+    def update(self, arm: str, reward: float) -> None:
+        self.pulls[arm] += 1
+        self.rewards[arm] += reward
+
+    def yields(self) -> dict[str, float]:
+        return {arm: (self.rewards[arm] / self.pulls[arm] if self.pulls[arm] else 0.0) for arm in self.arms}

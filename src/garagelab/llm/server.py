@@ -1,0 +1,110 @@
+"""A llama.cpp server on 127.0.0.1, started and stopped by garagelab."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from garagelab.core.errors import UserError
+from garagelab.llm.client import ClientConfig
+from garagelab.llm.install import DEFAULT_MODEL, llm_dir, model_path, server_path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalServer:
+    """`with LocalServer() as server: LLMClient(server.client_config())...`"""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        context: int = 2048,
+        threads: int | None = None,
+        port: int | None = None,
+        startup_timeout_s: float = 120.0,
+    ) -> None:
+        self.binary = server_path()
+        self.model = model_path(model)
+        for path, what in ((self.binary, "llama-server"), (self.model, "model")):
+            if not path.exists():
+                raise UserError(f"{what} not found at {path}; run `python -m garagelab.llm.install` (make test does)")
+        self.context = context
+        self.threads = threads or max(1, (os.cpu_count() or 2))
+        self.port = port or _free_port()
+        self.startup_timeout_s = startup_timeout_s
+        self.log = llm_dir() / "logs" / f"server-{self.port}.log"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def client_config(self, **changes) -> ClientConfig:
+        return ClientConfig(base_url=self.base_url, model=self.model.stem, **changes)
+
+    def start(self) -> LocalServer:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(self.binary),
+            "-m",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "-c",
+            str(self.context),
+            "-t",
+            str(self.threads),
+            "--no-webui",
+        ]
+        with self.log.open("w") as handle:
+            self._process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                tail = "\n".join(self.log.read_text().splitlines()[-5:])
+                raise UserError(f"llama-server exited with code {self._process.returncode}; see {self.log}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise UserError(f"llama-server did not become healthy within {self.startup_timeout_s:.0f} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def available() -> bool:
+    """Whether the local stack is installed (the server binary and the default model)."""
+    return server_path().exists() and Path(model_path(DEFAULT_MODEL)).exists()

@@ -1,0 +1,129 @@
+"""The search loop: it improves with offline mutations alone, never evaluates a program twice,
+survives hostile proposals, and resumes after kill -9 with nothing evaluated lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from garagelab.core.runs import RunStore
+from garagelab.evolve.database import ProgramDB
+from garagelab.evolve.engine import Engine, EngineConfig
+from garagelab.evolve.islands import Member
+from garagelab.evolve.live import summarize
+from garagelab.evolve.pool import LocalPool
+from garagelab.evolve.proposers import Proposal
+from garagelab.evolve.search import SearchConfig, execute
+from garagelab.evolve.tasks.fit_points import FIT_POINTS
+from tests.evolve.test_sandbox import HOSTILE
+
+
+def test_mutation_alone_improves_the_toy_task(tmp_path: Path) -> None:
+    config = SearchConfig(engine=EngineConfig(budget=80, islands=2, workers=2, seed=3))
+    best = execute(config, tmp_path / "programs.sqlite", progress=False)
+    db = ProgramDB(tmp_path / "programs.sqlite")
+    summary = summarize(db)
+    template_score = summary.curve[0][1]
+    assert summary.evaluated == 80
+    assert best is not None and best.score > template_score + 0.3  # mse falls by a good margin
+    assert [row["proposer"] for row in summary.proposers] == ["template", "mutation"]
+    hashes = [p.ast_hash for p in db.programs()]
+    assert len(hashes) == len(set(hashes)), "a program was stored (and evaluated) twice"
+
+
+@dataclass
+class Scripted:
+    """A test double proposer: hands out the given sources in turn."""
+
+    sources: list[str]
+    name: str = "scripted"
+    index: int = 0
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
+        source = self.sources[self.index % len(self.sources)]
+        self.index += 1
+        return Proposal(source, tuple(p.program_id for p in parents), self.name)
+
+
+def _engine(tmp_path: Path, proposer: Scripted, budget: int, **config) -> Engine:
+    db = ProgramDB(tmp_path / "programs.sqlite")
+    db.start_run("test", FIT_POINTS.name, {})
+    engine_config = EngineConfig(budget=budget, islands=2, workers=2, **config)
+    return Engine(FIT_POINTS, db, engine_config, {proposer.name: proposer}, LocalPool(2), progress=False)
+
+
+def test_duplicates_are_not_evaluated(tmp_path: Path) -> None:
+    same_ast = FIT_POINTS.template.replace("return 0.5 * x", "return 0.5 * x  # again").replace("(x)", "(z)")
+    same_ast = same_ast.replace("0.5 * x", "0.5 * z")
+    same_outputs = FIT_POINTS.template.replace("return 0.5 * x", "return x * 0.5")
+    engine = _engine(tmp_path, Scripted([same_ast, same_outputs]), budget=5, max_failed_proposals=10)
+    engine.run()
+    programs = engine.db.programs()
+    assert [p.proposer for p in programs] == ["template", "scripted"]  # the renamed copy never stored
+    assert programs[1].failure == "duplicate"  # same outputs: stopped at the evaluator's probe
+    assert engine.stats.duplicates >= 5
+
+
+def test_hostile_proposals_cost_one_evaluation_each(tmp_path: Path) -> None:
+    sources = [source for _, source, *_ in HOSTILE if "while True" not in source and "sleep" not in source]
+    sources.append(FIT_POINTS.template.replace("0.5 * x", "np.sin(x) * x + 0.5 * x"))
+    # the unparsable one is refused when proposed; every other one costs one evaluation
+    engine = _engine(tmp_path, Scripted(sources), budget=len(sources), max_failed_proposals=5)
+    best = engine.run()
+    failures = engine.db.failure_counts()
+    assert engine.evaluated() == len(sources)
+    assert failures.pop("ok") == 2
+    assert sum(failures.values()) == len(sources) - 2
+    assert {"lint", "memory", "output_limit", "exception", "invalid"} <= set(failures)
+    assert best is not None and best.score == 0.0
+
+
+def _garagelab(*args: str, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "garagelab", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+
+
+def _evaluations(db_path: Path) -> dict[int, tuple]:
+    if not db_path.exists():
+        return {}
+    with sqlite3.connect(db_path, timeout=30) as con:
+        return {row[0]: row[1:] for row in con.execute("SELECT program_id, score, failure, created FROM evaluations")}
+
+
+def test_kill_9_and_resume_loses_nothing(runs_dir: Path) -> None:
+    env = {**os.environ, "GARAGELAB_RUNS": str(runs_dir)}
+    process = _garagelab("evolve", "run", "--budget", "70", "--islands", "2", "--seed", "5", env=env)
+    db_path = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list(runs_dir.glob("evolve/*/programs.sqlite"))
+        if found and len(_evaluations(found[0])) >= 25:
+            db_path = found[0]
+            break
+        time.sleep(0.05)
+    assert db_path is not None, "the search did not get going"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _evaluations(db_path)
+    assert 25 <= len(before) < 70
+    record = RunStore(runs_dir).list("evolve")[0]
+    assert record.status == "interrupted"
+
+    resumed = _garagelab("evolve", "resume", str(record.id), env=env)
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    after = _evaluations(db_path)
+    assert len(after) == 70
+    assert all(after[pid] == row for pid, row in before.items()), "an evaluation was lost or redone"
+    assert RunStore(runs_dir).list("evolve")[0].status == "done"
+    config = json.loads((db_path.parent / "config.json").read_text())
+    assert config["engine"]["budget"] == 70

@@ -1,0 +1,107 @@
+"""Searches end to end: with the local model server, replayed from its recording, on a local
+Ray instance; the live view and the CLI verbs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from garagelab.cli import main
+from garagelab.evolve.database import ProgramDB
+from garagelab.evolve.engine import EngineConfig
+from garagelab.evolve.live import summarize
+from garagelab.evolve.search import SearchConfig, execute
+from garagelab.evolve.tasks.fit_points import FIT_POINTS
+from garagelab.llm.server import available
+
+
+@pytest.fixture(scope="module")
+def llm_search(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small search whose proposals all come from the local model."""
+    if not available():
+        pytest.fail("the local model stack is missing: run `python -m garagelab.llm.install` (make test does)")
+    path = tmp_path_factory.mktemp("llm") / "programs.sqlite"
+    engine = EngineConfig(budget=7, islands=2, workers=2, seed=2, max_failed_proposals=12)
+    execute(SearchConfig(proposers=("llm",), engine=engine, max_tokens=200), path, progress=False)
+    return path
+
+
+def test_a_search_with_the_local_model_goes_end_to_end(llm_search: Path) -> None:
+    db = ProgramDB(llm_search)
+    calls, programs = db.calls(), db.programs()
+    assert len(calls) >= len(programs) - 1 >= 1  # every proposal came from a recorded model call
+    assert all(c.completion_tokens > 0 and c.latency_s > 0 for c in calls)
+    assert {p.proposer for p in programs} == {"template", "llm"}
+    assert all(p.evaluated for p in programs)
+    assert "Versions of `f`" in calls[0].request["messages"][1]["content"]
+
+
+def test_a_recorded_search_replays_without_a_model(llm_search: Path, tmp_path: Path) -> None:
+    recorded = ProgramDB(llm_search).programs()
+    engine = EngineConfig(budget=3, islands=2, workers=1, seed=2, max_failed_proposals=12)
+    config = SearchConfig(proposers=("replay",), replay=str(llm_search), engine=engine, max_tokens=200)
+    execute(config, tmp_path / "programs.sqlite", progress=False)
+    replayed = ProgramDB(tmp_path / "programs.sqlite").programs()
+    assert {p.proposer for p in replayed} <= {"template", "replay"} and len(replayed) >= 2
+    recorded_sources = {p.source for p in recorded}
+    assert all(p.source in recorded_sources for p in replayed)
+
+
+def test_the_ray_pool_evaluates_in_the_same_sandbox() -> None:
+    pytest.importorskip("ray")
+    from garagelab.evolve.pool import RayPool
+
+    pool = RayPool(workers=2)
+    try:
+        good = pool.submit(FIT_POINTS, FIT_POINTS.template, frozenset())
+        loop = FIT_POINTS.template.replace("return 0.5 * x", "while True:\n        pass")
+        hostile = pool.submit(FIT_POINTS, loop, frozenset())
+        assert good.result(timeout=120).ok
+        assert hostile.result(timeout=120).failure == "timeout"
+    finally:
+        pool.shutdown()
+
+
+def test_a_search_on_a_local_ray_instance(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    config = SearchConfig(pool="ray", engine=EngineConfig(budget=12, islands=2, workers=2, seed=4))
+    best = execute(config, tmp_path / "programs.sqlite", progress=False)
+    assert best is not None and summarize(ProgramDB(tmp_path / "programs.sqlite")).evaluated == 12
+
+
+def test_cli_run_status_best_export_and_the_live_page(runs_dir: Path, tmp_path: Path, capsys) -> None:
+    assert main(["evolve", "run", "--budget", "15", "--islands", "2", "--name", "cli"]) == 0
+    run_dir = next(runs_dir.glob("evolve/*-cli"))
+    page = (run_dir / "index.html").read_text()
+    assert "progress.png" in page and "Best program" in page and 'http-equiv="refresh"' not in page
+    assert (run_dir / "metrics.csv").read_text().count("\n") == 1 + 15  # header and one row per evaluation
+    capsys.readouterr()
+    assert main(["evolve", "status", str(run_dir)]) == 0
+    assert "islands" in capsys.readouterr().out
+    assert main(["evolve", "best", "1", "--top", "2"]) == 0
+    assert capsys.readouterr().out.count("# program") == 2
+    assert main(["evolve", "export", "1", "--out", str(tmp_path / "best.py")]) == 0
+    assert "def f(x)" in (tmp_path / "best.py").read_text()
+    assert main(["evolve", "export", "1", "--out", str(tmp_path / "all.jsonl")]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    assert len(lines) == 15 and all(line["kind"] == "program" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evolve", "run", "--task", "nope"], "invalid choice"),
+        (["evolve", "run", "--proposers", "mutation,magic"], "proposers magic"),
+        (["evolve", "run", "--proposers", "replay"], "needs --replay"),
+        (["evolve", "run", "--proposers", "llm", "--llm", "ftp://x"], "base URL"),
+        (["evolve", "run", "--proposers", "replay", "--replay", "/nonexistent"], "no recording"),
+        (["evolve", "status", "42"], "no run '42'"),
+        (["evolve", "export", "1", "--out", "x.txt"], "give a .py"),
+    ],
+)
+def test_bad_input_is_one_clear_line(argv: list[str], message: str, capsys) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err

@@ -1,0 +1,136 @@
+"""The client against the real local llama.cpp server, plus retries against a flaky endpoint
+(a clearly named test double: an HTTP server that fails on purpose)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from garagelab.llm.client import ClientConfig, LLMClient, LLMError, ReplayClient
+from garagelab.llm.records import JsonlRecorder, Replay, read_jsonl
+from garagelab.llm.server import LocalServer, available
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalServer]:
+    if not available():
+        pytest.fail("the local model stack is missing: run `python -m garagelab.llm.install` (make test does)")
+    with LocalServer(context=1024) as running:
+        yield running
+
+
+def test_chat_with_the_local_model(server: LocalServer) -> None:
+    client = LLMClient(server.client_config(max_tokens=24, temperature=0.0))
+    call = client.chat([{"role": "user", "content": "Write a Python function that doubles x."}])
+    assert call.text.strip()
+    assert call.prompt_tokens > 5 and 0 < call.completion_tokens <= 24
+    assert call.mode == "chat" and call.request["messages"][0]["role"] == "user"
+    assert client.usage.calls == 1 and client.usage.completion_tokens == call.completion_tokens
+
+
+def test_completion_mode_is_deterministic_at_temperature_zero(server: LocalServer) -> None:
+    client = LLMClient(server.client_config(max_tokens=16, temperature=0.0))
+    first, second = (client.complete("def add(a, b):\n    return") for _ in range(2))
+    assert first.text == second.text and first.text.strip()
+    assert first.finish_reason in ("length", "stop")
+
+
+def test_concurrent_calls_share_the_server(server: LocalServer) -> None:
+    client = LLMClient(server.client_config(max_tokens=8, concurrency=2))
+    with ThreadPoolExecutor(4) as pool:
+        calls = list(pool.map(lambda i: client.complete(f"{i} + {i} ="), range(4)))
+    assert len(calls) == 4 and client.usage.calls == 4
+
+
+def test_calls_are_recorded_and_replayed(server: LocalServer, tmp_path: Path) -> None:
+    path = tmp_path / "calls.jsonl"
+    live = LLMClient(server.client_config(max_tokens=12), recorder=JsonlRecorder(path))
+    messages = [{"role": "user", "content": "Name a prime number."}]
+    original = live.chat(messages)
+    records = read_jsonl(path)
+    assert [r.text for r in records] == [original.text]
+    replayed = ReplayClient(Replay(records)).chat(messages)
+    assert replayed.text == original.text and replayed.prompt_tokens == original.prompt_tokens
+
+
+def test_a_client_error_is_not_retried(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts = _count_attempts(monkeypatch)
+    client = LLMClient(server.client_config(retries=3, backoff_s=0.0))
+    with pytest.raises(LLMError, match="HTTP 400"):
+        client.chat("not a list of messages")  # type: ignore[arg-type]
+    assert attempts == [1]
+
+
+def test_an_unreachable_endpoint_is_retried_then_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts = _count_attempts(monkeypatch)
+    client = LLMClient(ClientConfig(base_url="http://127.0.0.1:9/v1", retries=2, backoff_s=0.0, timeout_s=2))
+    with pytest.raises(LLMError, match=r"127\.0\.0\.1:9/v1/chat/completions.*3 attempt"):
+        client.chat([{"role": "user", "content": "hi"}])
+    assert attempts == [3]
+
+
+def test_a_missing_api_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GARAGELAB_TEST_KEY", raising=False)
+    client = LLMClient(ClientConfig(api_key_env="GARAGELAB_TEST_KEY"))
+    with pytest.raises(LLMError, match="GARAGELAB_TEST_KEY"):
+        client.chat([{"role": "user", "content": "hi"}])
+
+
+class FlakyEndpoint(http.server.BaseHTTPRequestHandler):
+    """Test double: answers 503 twice, then a valid OpenAI-style reply; checks the API key."""
+
+    failures_left = 2
+    keys: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        FlakyEndpoint.keys.append(self.headers.get("Authorization", ""))
+        if FlakyEndpoint.failures_left > 0:
+            FlakyEndpoint.failures_left -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        body = {"model": "flaky", "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1}}  # fmt: skip
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_server_errors_are_retried_with_the_key_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GARAGELAB_TEST_KEY", "sk-test")
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyEndpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{endpoint.server_address[1]}/v1"
+        client = LLMClient(ClientConfig(base_url=url, api_key_env="GARAGELAB_TEST_KEY", retries=3, backoff_s=0.0))
+        call = client.chat([{"role": "user", "content": "hi"}])
+    finally:
+        endpoint.shutdown()
+    assert call.text == "ok" and call.completion_tokens == 1
+    assert FlakyEndpoint.keys == ["Bearer sk-test"] * 3
+
+
+def _count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    attempts = [0]
+    real = urllib.request.urlopen
+
+    def counting(*args, **kwargs):
+        attempts[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", counting)
+    return attempts
