@@ -88,8 +88,14 @@ def test_hostile_proposals_cost_one_evaluation_each(tmp_path: Path) -> None:
 
 
 def _garagelab(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "garagelab", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "garagelab", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _evaluations(db_path: Path) -> dict[int, tuple]:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from garagelab.evolve import sandbox
 from garagelab.evolve.sandbox import Limits, evaluate, lint
 from garagelab.evolve.tasks.fit_points import FIT_POINTS
 
@@ -135,8 +137,21 @@ def test_no_sandbox_process_outlives_its_evaluation() -> None:
     )
     time.sleep(0.5)
     listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    assert "garagelab.evolve._runner" not in listing
+    zygotes = [z for z in sandbox._ALL_ZYGOTES if z.alive]
+    assert listing.count("garagelab.evolve._runner") == len(zygotes)  # only the fork servers remain
     assert "sleep 100" not in listing
+
+
+def test_zygotes_stop_with_their_process() -> None:
+    code = (
+        "from garagelab.evolve.sandbox import evaluate; evaluate('def f(x):\\n    return x', "
+        "'garagelab.evolve.tasks.fit_points:evaluate')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    time.sleep(0.5)
+    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    zygotes = [z for z in sandbox._ALL_ZYGOTES if z.alive]
+    assert listing.count("garagelab.evolve._runner") == len(zygotes)
 
 
 def test_the_lint_names_what_it_refuses() -> None:

@@ -105,3 +105,12 @@ def test_bad_input_is_one_clear_line(argv: list[str], message: str, capsys) -> N
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_the_live_page_reloads_itself_while_running(tmp_path: Path) -> None:
+    from garagelab.evolve.live import write_live
+
+    execute(SearchConfig(engine=EngineConfig(budget=4, islands=1, workers=1)), tmp_path / "p.sqlite", progress=False)
+    db = ProgramDB(tmp_path / "p.sqlite")
+    page = write_live(db, tmp_path, "search", live=True).read_text()
+    assert 'http-equiv="refresh"' in page and "running" in page and (tmp_path / "progress.png").stat().st_size > 0

@@ -98,8 +98,11 @@ class FlakyEndpoint(http.server.BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        body = {"model": "flaky", "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1}}  # fmt: skip
+        body = {
+            "model": "flaky",
+            "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+        }
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))

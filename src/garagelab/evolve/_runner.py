@@ -1,20 +1,29 @@
-"""The child side of a sandboxed evaluation (run by `sandbox.evaluate`, never imported).
+"""The zygote (fork server) side of a sandboxed evaluation; run by `sandbox.Zygote`.
 
-Reads its job as JSON from stdin, runs the candidate's source as a fresh module, calls the
-task's evaluator on it, and writes the result as JSON to the file descriptor the parent
-passed. Everything the candidate does happens in this process, under the parent's limits.
+Protocol, one JSON line each way on stdin/stdout: first the setup (evaluator, modules to
+preload), answered with {"ready": true} or a task_error; then one line per job (source, limits,
+working directory, environment), answered with how the child ended: exit status, timed out or
+not, peak memory, seconds, and the raw result the child wrote to its pipe. Candidates run only
+in forked children (their own session; as root also their own PID and network namespaces and
+the unprivileged user `nobody`), never in the zygote.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import json
 import math
 import os
+import select
+import signal
 import sys
+import time
 import traceback
 import types
+
+from garagelab.evolve.sandbox import Limits, die_with_parent, drop_privileges, isolate
 
 # the sandbox said no: not permitted, access denied, no network, no address, process limit
 _DENIED = (errno.EPERM, errno.EACCES, errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EAGAIN)
@@ -40,22 +49,24 @@ def _relay(pid: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def main() -> None:
-    job = json.loads(sys.stdin.read())
-    fd = int(job["result_fd"])
-    from garagelab.evolve.sandbox import Limits, die_with_parent, drop_privileges, isolate
-
+def _child(job: dict, evaluator, fd: int) -> None:
+    """In the forked child: its own files, environment and limits, then the candidate."""
+    workdir = job["workdir"]
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    out = os.open(os.path.join(workdir, "stdout.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    err = os.open(os.path.join(workdir, "stderr.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
+    for source, target in ((null, 0), (out, 1), (err, 2)):  # the zygote's pipes are out of reach
+        os.dup2(source, target)
+        os.close(source)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(job["env"])
     drop_to = tuple(job["drop_to"]) if job.get("drop_to") else None
-    namespaced = isolate(Limits(**job["limits"]), private_namespaces=drop_to is not None)
-    module_name, function_name = job["evaluator"].split(":")
-    try:
-        evaluator = getattr(importlib.import_module(module_name), function_name)
-        for name in job.get("preload", ()):  # what the candidate may import, loaded while readable
-            importlib.import_module(name)
-    except Exception as exc:  # the task, not the candidate, is broken
-        _write(fd, {"failure": "task_error", "message": f"cannot load evaluator {job['evaluator']}: {exc}"})
-        return
-    if namespaced:
+    if drop_to is not None:
+        os.chown(os.path.join(workdir, "stdout.txt"), *drop_to)
+        os.chown(os.path.join(workdir, "stderr.txt"), *drop_to)
+    if isolate(Limits(**job["limits"]), private_namespaces=drop_to is not None):
         # this process stays outside; its child is the first process of the new PID namespace
         # and only relays; the grandchild runs the candidate. When the first process ends (or
         # is killed with this one), the kernel kills everything the candidate left behind.
@@ -106,6 +117,81 @@ def _run_candidate(job: dict, evaluator, fd: int) -> None:
         report({"failure": "task_error", "message": f"the evaluator returned {type(result).__name__}, not a dict"})
         return
     report({key: _jsonable(value) for key, value in result.items()})
+
+
+def supervise(job: dict, evaluator) -> dict:
+    """Fork a child for the job; collect its result, kill its group at the deadline."""
+    limits = Limits(**job["limits"])
+    read_fd, write_fd = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            _child(job, evaluator, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    chunks, size, limit = [], 0, limits.result_kb * 1024
+    deadline, timed_out, open_ = start + limits.wall_s, False, True
+    while True:
+        if open_ and select.select([read_fd], [], [], 0.002)[0]:
+            chunk = os.read(read_fd, 65536)
+            open_ = bool(chunk)
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+        elif not open_:
+            time.sleep(0.002)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            _, status, usage = os.wait4(pid, 0)
+            timed_out = True
+            break
+    _kill_group(pid)  # anything the candidate left in its group
+    while open_ and select.select([read_fd], [], [], 0.05)[0]:  # what was written just before the end
+        chunk = os.read(read_fd, 65536)
+        open_ = bool(chunk)
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+    os.close(read_fd)
+    result = b"".join(chunks).decode(errors="replace") if size <= limit else ""
+    return {
+        "status": status,
+        "timed_out": timed_out,
+        "max_rss_kb": int(usage.ru_maxrss),
+        "seconds": time.monotonic() - start,
+        "result": result,
+    }
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _answer(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    setup = json.loads(sys.stdin.readline())
+    module_name, function_name = setup["evaluator"].split(":")
+    try:
+        evaluator = getattr(importlib.import_module(module_name), function_name)
+        for name in setup.get("preload", ()):  # what candidates may import, loaded while readable
+            importlib.import_module(name)
+    except Exception as exc:  # the task, not a candidate, is broken
+        _answer({"failure": "task_error", "message": f"cannot load evaluator {setup['evaluator']}: {exc}"})
+        return
+    _answer({"ready": True})
+    for line in sys.stdin:
+        _answer(supervise(json.loads(line), evaluator))
 
 
 if __name__ == "__main__":

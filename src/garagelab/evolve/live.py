@@ -93,7 +93,8 @@ def progress_figure(summary: Summary):
     ax.set_xlabel("evaluations")
     ax.set_ylabel("score (higher is better)")
     ax.set_title(f"{summary.task}: best score over the search")
-    ax.legend(loc="lower right")
+    if summary.scores:
+        ax.legend(loc="lower right")
     return fig
 
 

@@ -17,19 +17,21 @@ syntax, lint, timeout, memory, crash, output_limit, forbidden, exception, invali
 from __future__ import annotations
 
 import ast
+import atexit
 import contextlib
 import ctypes
 import json
 import os
 import pwd
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +73,16 @@ FORBIDDEN_CALLS = frozenset(
         "type",
     }
 )
+_SCRUBBED_ENV = {  # all a candidate sees of the environment: no keys, one thread per library
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+ZYGOTE_START_S = 120.0  # importing the evaluator and its modules (JAX is slow on 2 cores)
+ZYGOTE_GRACE_S = 30.0  # beyond the wall-clock limit before the zygote itself is given up
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
@@ -230,55 +242,28 @@ def evaluate(
     drop_to = _unprivileged()
     if drop_to is not None:
         os.chown(workdir, *drop_to)
-    read_end, write_end = os.pipe()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir),
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    job = {
+        "source": source,
+        "fingerprints": sorted(fingerprints),
+        "limits": asdict(limits),
+        "drop_to": drop_to,
+        "workdir": str(workdir),
+        "env": {**_SCRUBBED_ENV, "HOME": str(workdir), "TMPDIR": str(workdir)},
     }
-    job = json.dumps(
-        {
-            "source": source,
-            "evaluator": evaluator,
-            "result_fd": write_end,
-            "fingerprints": sorted(fingerprints),
-            "limits": asdict(limits),
-            "drop_to": drop_to,
-            "preload": list(allowed_imports),
-        }
-    )
-    start = time.monotonic()
-    with (workdir / "stdout.txt").open("wb") as out, (workdir / "stderr.txt").open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "garagelab.evolve._runner"],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=err,
-            cwd=workdir,
-            env=env,
-            pass_fds=(write_end,),
-            start_new_session=True,
-        )
-    os.close(write_end)
-    reader = _PipeReader(read_end, limits.result_kb * 1024)
     try:
-        process.stdin.write(job.encode())
-        process.stdin.close()
-    except BrokenPipeError:
-        pass
-    status, usage, timed_out = _wait(process.pid, start + limits.wall_s)
-    seconds = time.monotonic() - start
-    raw = reader.result()
-    stderr = _tail(workdir / "stderr.txt")
-    shutil.rmtree(workdir, ignore_errors=True)
-    rss = int(usage.ru_maxrss) if usage is not None else 0
-    if timed_out:
+        reply = _zygote(evaluator, tuple(allowed_imports)).run(job, limits.wall_s + ZYGOTE_GRACE_S)
+        stderr = _tail(workdir / "stderr.txt")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return _outcome(reply, limits, stderr)
+
+
+def _outcome(reply: dict, limits: Limits, stderr: str) -> Outcome:
+    """What the zygote reported, as an Outcome."""
+    seconds, rss = float(reply.get("seconds", 0.0)), int(reply.get("max_rss_kb", 0))
+    if "failure" in reply:  # the evaluator could not be loaded, or the zygote itself failed
+        return Outcome(None, failure=reply["failure"], message=reply["message"], seconds=seconds, max_rss_kb=rss)
+    if reply["timed_out"]:
         return Outcome(
             None,
             failure="timeout",
@@ -287,12 +272,13 @@ def evaluate(
             max_rss_kb=rss,
         )
     result = None
-    if raw:
+    if reply.get("result"):
         try:
-            result = json.loads(raw)
+            result = json.loads(reply["result"])
         except json.JSONDecodeError:
             result = None
-    if result is None:
+    status = int(reply["status"])
+    if not isinstance(result, dict):
         number = _signal_of(status)
         if number:
             kind = _classify_signal(number)
@@ -317,49 +303,90 @@ def evaluate(
     )
 
 
-def _wait(pid: int, deadline: float):
-    """(status, rusage, timed out): waits for the child, killing its whole group at the deadline."""
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            _kill_group(pid)  # anything it left behind in its group
-            return status, usage, False
-        if time.monotonic() > deadline:
-            _kill_group(pid)
-            _, status, usage = os.wait4(pid, 0)
-            return status, usage, True
-        time.sleep(0.005)
+class Zygote:
+    """A fork server: a process that has imported the evaluator and the modules candidates may
+    use once, and forks a fresh child per candidate. An evaluation then costs a fork instead of
+    an interpreter start and the imports (numpy alone takes ~0.1 s, JAX over a second). The
+    zygote supervises each child (wall clock, whole-group kill, rusage) and reports one JSON
+    line per job; candidates never run in it, so nothing they do can reach it."""
+
+    def __init__(self, evaluator: str, preload: tuple[str, ...]) -> None:
+        env = {**_SCRUBBED_ENV, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "garagelab.evolve._runner"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=tempfile.gettempdir(),
+            start_new_session=True,
+        )
+        self.ready = self._exchange({"evaluator": evaluator, "preload": list(preload)}, ZYGOTE_START_S)
+
+    def _exchange(self, message: dict, timeout_s: float) -> dict:
+        """Send one JSON line, wait up to `timeout_s` for the one-line answer."""
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode())
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return {"failure": "crash", "message": "the evaluation process died"}
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout_s)
+        line = self.process.stdout.readline() if ready else b""
+        if not line:
+            self.close()
+            return {
+                "failure": "timeout" if not ready else "crash",
+                "message": "the evaluation process stopped answering",
+            }
+        return json.loads(line)
+
+    def run(self, job: dict, timeout_s: float) -> dict:
+        if "failure" in self.ready:
+            return self.ready
+        return self._exchange(job, timeout_s)
+
+    def __del__(self) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            _kill_group(self.process.pid)
+            self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+_ZYGOTES = threading.local()  # one per thread: each pool worker has its own, used one job at a time
+_ALL_ZYGOTES: weakref.WeakSet[Zygote] = weakref.WeakSet()  # a zygote stops when its thread ends
+
+
+def _zygote(evaluator: str, preload: tuple[str, ...]) -> Zygote:
+    cache = _ZYGOTES.__dict__.setdefault("by_key", {})
+    key = (evaluator, preload)
+    zygote = cache.get(key)
+    if zygote is None or not zygote.alive:
+        if zygote is not None:
+            zygote.close()
+        zygote = cache[key] = Zygote(evaluator, preload)
+        _ALL_ZYGOTES.add(zygote)
+    return zygote
+
+
+@atexit.register
+def close_zygotes() -> None:
+    """Stop every zygote this process started."""
+    for zygote in list(_ALL_ZYGOTES):
+        zygote.close()
 
 
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-
-
-class _PipeReader:
-    """Drains the result pipe in a thread (a result over the pipe buffer must not block the
-    child), keeping at most `limit` bytes."""
-
-    def __init__(self, fd: int, limit: int) -> None:
-        self.fd = fd
-        self.limit = limit
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.thread = threading.Thread(target=self._drain, daemon=True)
-        self.thread.start()
-
-    def _drain(self) -> None:
-        try:
-            while chunk := os.read(self.fd, 65536):
-                if self.size < self.limit:
-                    self.chunks.append(chunk)
-                self.size += len(chunk)
-        finally:
-            os.close(self.fd)
-
-    def result(self) -> bytes:
-        self.thread.join(timeout=5)
-        return b"".join(self.chunks)[: self.limit] if self.size <= self.limit else b""
 
 
 def _tail(path: Path, size: int = 2000) -> str:

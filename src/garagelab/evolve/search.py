@@ -104,7 +104,7 @@ def _model_client(config: SearchConfig) -> Iterator[LLMClient]:
         from garagelab.llm.install import DEFAULT_MODEL
         from garagelab.llm.server import LocalServer
 
-        with LocalServer(config.model or DEFAULT_MODEL) as server:
+        with LocalServer(config.model or DEFAULT_MODEL, slots=config.engine.workers) as server:
             yield LLMClient(server.client_config(**settings))
         return
     if not config.llm.startswith(("http://", "https://")):
@@ -144,6 +144,7 @@ class _Observer:
         self.directory = directory
         self.title = title
         self.last_write = 0.0
+        self.interval = LIVE_EVERY_S  # grows so that drawing the page takes at most a tenth of the time
 
     def __call__(self, engine: Engine, program: Program, outcome: Outcome) -> None:
         best = engine.best()
@@ -157,14 +158,17 @@ class _Observer:
                 seconds=round(outcome.seconds, 3),
                 best=best.score if best else "",
             )
-        if time.monotonic() - self.last_write > LIVE_EVERY_S:
+        if time.monotonic() - self.last_write > self.interval:
             self.write(engine, live=True)
 
     def write(self, engine: Engine, live: bool) -> Path:
-        self.last_write = time.monotonic()
+        start = time.monotonic()
         if self.run is not None and (best := engine.best()) is not None:
             self.run.set_headline(best=round(best.score, 6), evaluations=engine.evaluated())
-        return write_live(engine.db, self.directory, self.title, live=live, bandit=engine.bandit)
+        page = write_live(engine.db, self.directory, self.title, live=live, bandit=engine.bandit)
+        self.last_write = time.monotonic()
+        self.interval = max(LIVE_EVERY_S, 10 * (self.last_write - start))
+        return page
 
 
 def execute(

