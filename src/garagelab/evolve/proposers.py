@@ -56,12 +56,16 @@ _COMPARES = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 def _expressions(node: ast.AST) -> list[ast.expr]:
-    """Expression nodes that may be replaced (not assignment targets, not function names)."""
-    out = []
-    for child in ast.walk(node):
-        if isinstance(child, ast.expr) and not isinstance(getattr(child, "ctx", None), ast.Store):
-            out.append(child)
-    return out
+    """Expression nodes that may be replaced: not assignment targets, not the functions called
+    (replacing `np.sin` in `np.sin(x)` by a number only makes a program that cannot run)."""
+    callees = {id(n) for call in ast.walk(node) if isinstance(call, ast.Call) for n in ast.walk(call.func)}
+    return [
+        child
+        for child in ast.walk(node)
+        if isinstance(child, ast.expr)
+        and id(child) not in callees
+        and not isinstance(getattr(child, "ctx", None), ast.Store)
+    ]
 
 
 def _replace(tree: ast.AST, old: ast.AST, new: ast.AST) -> None:
