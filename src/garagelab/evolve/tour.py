@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from garagelab.core.tour import TourContext
 
-TITLE = "evolve: program search with sandboxed evaluation (no model needed)"
+TITLE = "program search with sandboxed evaluation (no model needed)"
 
 
 def run(ctx: TourContext) -> dict[str, float]:
