@@ -160,3 +160,22 @@ def test_the_lint_names_what_it_refuses() -> None:
     assert any("import of os" in p for p in problems)
     assert any("subprocess" in p for p in problems)
     assert any("getattr" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        (fn("while True:\n    pass"), "timeout"),
+        (fn("a = [0] * (10 ** 10)\nreturn x"), "memory"),
+        (fn("os._exit(3)", "import os"), "crash"),
+        (fn("subprocess.Popen(['sleep', '100'])\nwhile True:\n    pass", "import subprocess"), "timeout"),
+    ],
+    ids=["loop", "memory bomb", "exit code", "subprocess left behind"],
+)
+def test_without_root_the_process_layer_still_holds(source: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user without root gets (no namespaces, no user switch): limits and the group kill."""
+    monkeypatch.setattr(sandbox, "_unprivileged", lambda: None)
+    outcome = run(source, check_lint=False, imports=("numpy", "os", "subprocess"))
+    assert outcome.failure == kind, outcome.message
+    time.sleep(0.3)
+    assert "sleep 100" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
