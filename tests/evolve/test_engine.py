@@ -102,7 +102,11 @@ def _evaluations(db_path: Path) -> dict[int, tuple]:
     if not db_path.exists():
         return {}
     with sqlite3.connect(db_path, timeout=30) as con:
-        return {row[0]: row[1:] for row in con.execute("SELECT program_id, score, failure, created FROM evaluations")}
+        try:
+            rows = con.execute("SELECT program_id, score, failure, created FROM evaluations").fetchall()
+        except sqlite3.OperationalError:  # the file exists a moment before its tables do
+            return {}
+        return {row[0]: row[1:] for row in rows}
 
 
 def test_kill_9_and_resume_loses_nothing(runs_dir: Path) -> None:

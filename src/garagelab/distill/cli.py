@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from garagelab.core.cliargs import examples
 from garagelab.core.errors import UserError
 
 SCENARIO_NAMES = (
@@ -39,10 +40,6 @@ def _starts(text: str) -> str | int:
     return value
 
 
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
 def register(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
     fmt = argparse.RawDescriptionHelpFormatter
@@ -53,7 +50,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         description="Fit Eq. 1 and Eq. 8 as the paper does: summed Huber (delta 1e-4) on log "
         "residuals, L-BFGS from the paper's grid of starts (9,600 / 43,200). CSV columns: N, D, "
         "loss, and for distillation rows L_T or N_T, D_T (see README).",
-        epilog=_examples(
+        epilog=examples(
             "garagelab distill fit runs.csv",
             "garagelab distill fit runs.csv --starts 2000 --bootstrap 256",
             "garagelab distill fit runs.csv --extrapolate-supervised 2.2 --extrapolate-distillation 2.3",
@@ -95,7 +92,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     predict = verbs.add_parser(
         "predict",
         help="losses, the best teacher and the supervised crossover for given sizes",
-        epilog=_examples(
+        epilog=examples(
             "garagelab distill predict --N 546e6 --D 1.09e10",
             "garagelab distill predict --N 1e9 --D 2e10 --teacher N_T=7.75e9,D_T=1.55e11",
             "garagelab distill predict --input runs.csv --output predicted.csv --coefficients fit.json",
@@ -113,7 +110,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     plan = verbs.add_parser(
         "plan",
         help="distil or pretrain? the best teacher, tokens and compute split",
-        epilog=_examples(
+        epilog=examples(
             "garagelab distill plan --student 1e9 --compute 1e21",
             "garagelab distill plan --student 1e9 --compute 1e22 --scenario teacher-inference "
             "--teacher name=7B,N_T=7.75e9,D_T=1.55e11",
@@ -137,7 +134,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     plot = verbs.add_parser(
         "plot",
         help="the paper's figures from a coefficient set, as PNGs and an HTML page",
-        epilog=_examples("garagelab distill plot", "garagelab distill plot --coefficients fit.json --student 3e5"),
+        epilog=examples("garagelab distill plot", "garagelab distill plot --coefficients fit.json --student 3e5"),
         formatter_class=fmt,
     )
     plot.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")

@@ -92,6 +92,7 @@ def _run_candidate(job: dict, evaluator, fd: int) -> None:
         _write(fd, result)
 
     program = types.ModuleType("candidate")
+    program.__dict__.update(job.get("globals", {}))
     try:
         code = compile(job["source"], "candidate.py", "exec")
         exec(code, program.__dict__)
@@ -184,6 +185,8 @@ def main() -> None:
     module_name, function_name = setup["evaluator"].split(":")
     try:
         evaluator = getattr(importlib.import_module(module_name), function_name)
+        if setup.get("context"):  # a factory: load the task's data once, here
+            evaluator = evaluator(**setup["context"])
         for name in setup.get("preload", ()):  # what candidates may import, loaded while readable
             importlib.import_module(name)
     except Exception as exc:  # the task, not a candidate, is broken
@@ -191,7 +194,7 @@ def main() -> None:
         return
     _answer({"ready": True})
     for line in sys.stdin:
-        _answer(supervise(json.loads(line), evaluator))
+        _answer(supervise({**json.loads(line), "globals": setup.get("globals", {})}, evaluator))
 
 
 if __name__ == "__main__":

@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
 
-
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+if TYPE_CHECKING:
+    from garagelab.evolve.engine import EngineConfig
+    from garagelab.evolve.search import SearchConfig
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +28,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="start a program search (offline mutations, a local or remote model, or a replay)",
         description="Start a search. Its directory holds programs.sqlite (every program, evaluation and model "
         "call) and index.html, a live view that reloads itself while the search runs.",
-        epilog=_examples(
+        epilog=examples(
             "garagelab evolve run --task fit-points --budget 200",
             "garagelab evolve run --proposers mutation,llm --llm local",
             "garagelab evolve run --proposers llm --llm https://api.deepseek.com/v1 --model deepseek-chat "
@@ -47,38 +40,23 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--task", default="fit-points", choices=sorted(TASKS), help="what to evolve")
     run.add_argument("--name", default="", help="run name (default: the task)")
-    run.add_argument("--budget", type=_positive_int, default=200, help="evaluations, the template's included")
-    run.add_argument("--proposers", default="mutation", help="comma-separated: mutation, llm, replay")
-    run.add_argument("--islands", type=_positive_int, default=4)
-    run.add_argument("--workers", type=_positive_int, default=2, help="evaluations in parallel")
-    run.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
-    run.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
-    run.add_argument("--model", default="", help="local: smollm2-135m or a .gguf path; remote: the model id")
-    run.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
-    run.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
-    run.add_argument("--completion", action="store_true", help="completion prompts (base models)")
-    run.add_argument("--temperature", type=float, default=0.8)
-    run.add_argument("--replay", default="", help="run directory, programs.sqlite or .jsonl to replay calls from")
-    run.add_argument("--pool", choices=("local", "ray"), default="local")
-    run.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
+    add_search_arguments(run)
     run.set_defaults(func=_run)
 
     resume = verbs.add_parser(
         "resume",
         help="continue an interrupted search; nothing evaluated is lost",
-        epilog=_examples("garagelab evolve resume 12", "garagelab evolve resume 12 --budget 500"),
+        epilog=examples("garagelab evolve resume 12", "garagelab evolve resume 12 --budget 500"),
         formatter_class=fmt,
     )
     resume.add_argument("run", help="run id or directory name (`garagelab runs list --system evolve`)")
-    resume.add_argument("--budget", type=_positive_int, help="a new total budget of evaluations")
+    resume.add_argument("--budget", type=positive_int, help="a new total budget of evaluations")
     resume.set_defaults(func=_resume)
 
     status = verbs.add_parser(
         "status",
         help="a search's progress: best score, islands, proposer yield, failures",
-        epilog=_examples("garagelab evolve status 12", "garagelab evolve status 12 --watch"),
+        epilog=examples("garagelab evolve status 12", "garagelab evolve status 12 --watch"),
         formatter_class=fmt,
     )
     status.add_argument("run", help="run id, directory name, or path to a run directory")
@@ -87,13 +65,13 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     best = verbs.add_parser("best", help="print the best program of a search with its score")
     best.add_argument("run", help="run id, directory name, or path to a run directory")
-    best.add_argument("--top", type=_positive_int, default=1, help="the best N programs")
+    best.add_argument("--top", type=positive_int, default=1, help="the best N programs")
     best.set_defaults(func=_best)
 
     export = verbs.add_parser(
         "export",
         help="write a search's programs (and model calls) as JSON lines, or its best program as a .py",
-        epilog=_examples("garagelab evolve export 12 --out programs.jsonl", "garagelab evolve export 12 --out best.py"),
+        epilog=examples("garagelab evolve export 12 --out programs.jsonl", "garagelab evolve export 12 --out best.py"),
         formatter_class=fmt,
     )
     export.add_argument("run", help="run id, directory name, or path to a run directory")
@@ -101,21 +79,44 @@ def register(parser: argparse.ArgumentParser) -> None:
     export.set_defaults(func=_export)
 
 
-def _run(args: argparse.Namespace) -> int:
-    from garagelab.evolve.engine import EngineConfig
-    from garagelab.evolve.search import SearchConfig, start
+def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, islands: int = 4) -> None:
+    """The engine, proposer and model options (shared with the systems that search: cogsearch)."""
+    parser.add_argument("--budget", type=positive_int, default=budget, help="evaluations, the template's included")
+    parser.add_argument("--proposers", default="mutation", help="comma-separated: mutation, llm, replay")
+    parser.add_argument("--islands", type=positive_int, default=islands)
+    parser.add_argument("--workers", type=positive_int, default=2, help="evaluations in parallel")
+    parser.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
+    parser.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
+    parser.add_argument("--model", default="", help="local: smollm2-135m or a .gguf path; remote: the model id")
+    parser.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
+    parser.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
+    parser.add_argument("--completion", action="store_true", help="completion prompts (base models)")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--replay", default="", help="run directory, programs.sqlite or .jsonl to replay calls from")
+    parser.add_argument("--pool", choices=("local", "ray"), default="local")
+    parser.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
 
-    config = SearchConfig(
-        task=args.task,
+
+def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | None = None) -> SearchConfig:
+    """A SearchConfig from `add_search_arguments` options, over a task's engine defaults."""
+    from garagelab.evolve.engine import EngineConfig
+    from garagelab.evolve.search import SearchConfig
+
+    engine = replace(
+        engine or EngineConfig(),
+        budget=args.budget,
+        islands=args.islands,
+        workers=args.workers,
+        reset_every=args.reset_every,
+        map_elites=args.map_elites,
+        seed=args.seed,
+    )
+    return SearchConfig(
+        task=task,
         proposers=tuple(p.strip() for p in args.proposers.split(",") if p.strip()),
-        engine=EngineConfig(
-            budget=args.budget,
-            islands=args.islands,
-            workers=args.workers,
-            reset_every=args.reset_every,
-            map_elites=args.map_elites,
-            seed=args.seed,
-        ),
+        engine=engine,
         llm=args.llm,
         model=args.model,
         api_key_env=args.api_key_env,
@@ -126,19 +127,24 @@ def _run(args: argparse.Namespace) -> int:
         pool=args.pool,
         ray_address=args.ray_address,
     )
-    path = start(config, args.name)
-    _report(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from garagelab.evolve.search import start
+
+    path = start(search_config(args, args.task), args.name)
+    report_search(path)
     return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
     from garagelab.evolve.search import resume
 
-    _report(resume(args.run, budget=args.budget))
+    report_search(resume(args.run, budget=args.budget))
     return 0
 
 
-def _report(path: Path) -> None:
+def report_search(path: Path) -> None:
     from garagelab.evolve.live import summarize
     from garagelab.evolve.search import open_db
 

@@ -26,9 +26,7 @@ class LocalPool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate")
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
-        return self._executor.submit(
-            evaluate, source, task.evaluator, task.limits, task.allowed_imports, task.check_lint, fingerprints
-        )
+        return self._executor.submit(evaluate, source, fingerprints=fingerprints, **task.sandbox())
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -52,9 +50,7 @@ class RayPool:
         self._remote = ray.remote(num_cpus=1)(evaluate)
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
-        reference = self._remote.remote(
-            source, task.evaluator, task.limits, task.allowed_imports, task.check_lint, fingerprints
-        )
+        reference = self._remote.remote(source, fingerprints=fingerprints, **task.sandbox())
         return reference.future()
 
     def shutdown(self) -> None:

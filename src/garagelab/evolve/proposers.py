@@ -89,16 +89,20 @@ class MutationProposer:
     def __init__(self, task: Task, max_size: int = 400) -> None:
         self.task = task
         self.max_size = max_size
-        self.mechanisms = [ast.parse(m, mode="eval").body for m in task.mechanisms]
+        self.mechanisms = [Mechanism.parse(m) for m in task.mechanisms]
 
     def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
         base = parents[-1]
         operators = ["constant", "operator", "mechanism", "prune"] + (["crossover"] if len(parents) > 1 else [])
+        weights = dict(self.task.mutation_weights)
+        chances = np.array([weights.get(op, 1.0 if not weights else 0.0) for op in operators])
         for _ in range(20):
             tree = parse(base.source)
             function = find_function(tree, self.task.function)
-            operator = str(rng.choice(operators))
+            operator = str(rng.choice(operators, p=chances / chances.sum()))
             if not getattr(self, f"_{operator}")(function, parents, rng):
+                continue
+            if operator == "mechanism" and not self._number_parameters(tree):
                 continue
             source = ast.unparse(ast.fix_missing_locations(tree))
             if source != base.source and program_size(source) <= self.max_size:
@@ -106,7 +110,12 @@ class MutationProposer:
         raise CodeError("no applicable mutation")
 
     def _constant(self, function: ast.FunctionDef, parents, rng) -> bool:
-        constants = [n for n in ast.walk(function) if isinstance(n, ast.Constant) and type(n.value) in (int, float)]
+        indices = {id(n) for sub in ast.walk(function) if isinstance(sub, ast.Subscript) for n in ast.walk(sub.slice)}
+        constants = [
+            n
+            for n in ast.walk(function)
+            if isinstance(n, ast.Constant) and type(n.value) in (int, float) and id(n) not in indices
+        ]
         if not constants:
             return False
         node = constants[int(rng.integers(len(constants)))]
@@ -129,17 +138,52 @@ class MutationProposer:
         return True
 
     def _mechanism(self, function: ast.FunctionDef, parents, rng) -> bool:
+        if not self.mechanisms:
+            return False
+        mechanism = self.mechanisms[int(rng.integers(len(self.mechanisms)))]
+        if mechanism.target:  # rewrite the value of the function's last assignment to the name
+            assigned = [n for n in ast.walk(function) if isinstance(n, ast.Assign) and _assigns(n, mechanism.target)]
+            if not assigned or not mechanism.fits(function, assigned[-1]):
+                return False
+            assigned[-1].value = mechanism.fill(assigned[-1].value)
+            return True
         targets = _returned(function)
-        if not targets or not self.mechanisms:
+        if not targets:
             return False
         target = targets[int(rng.integers(len(targets)))]
-        mechanism = copy.deepcopy(self.mechanisms[int(rng.integers(len(self.mechanisms)))])
-        if rng.random() < 0.7:  # add a weighted term: target + w * mechanism
+        if mechanism.hole:  # the mechanism says how it wraps the target
+            _replace(function, target, mechanism.fill(target))
+        elif rng.random() < 0.7:  # add a weighted term: target + w * mechanism
             weight = ast.Constant(float(np.round(rng.normal(0, 0.5), 3)))
-            edited = ast.BinOp(copy.deepcopy(target), ast.Add(), ast.BinOp(weight, ast.Mult(), mechanism))
+            edited = ast.BinOp(copy.deepcopy(target), ast.Add(), ast.BinOp(weight, ast.Mult(), mechanism.fill(target)))
+            _replace(function, target, edited)
         else:  # modulate: target * mechanism
-            edited = ast.BinOp(copy.deepcopy(target), ast.Mult(), mechanism)
-        _replace(function, target, edited)
+            _replace(function, target, ast.BinOp(copy.deepcopy(target), ast.Mult(), mechanism.fill(target)))
+        return True
+
+    def _number_parameters(self, tree: ast.Module) -> bool:
+        """Give each new `PARAM` the next free index of the task's parameter vector and count it
+        in the module's count (`Task.parameters` = "vector:count"); False if the task has none."""
+        params = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == PARAM]
+        if not params:
+            return True
+        if not self.task.parameters:
+            return False
+        vector, count_name = self.task.parameters.split(":")
+        counts = [
+            n
+            for n in tree.body
+            if isinstance(n, ast.Assign)
+            and _assigns(n, count_name)
+            and isinstance(n.value, ast.Constant)
+            and isinstance(n.value.value, int)
+        ]
+        if not counts:
+            return False
+        for node in params:
+            index = counts[-1].value.value
+            counts[-1].value.value = index + 1
+            _replace(tree, node, ast.Subscript(ast.Name(vector, ast.Load()), ast.Constant(index), ast.Load()))
         return True
 
     def _prune(self, function: ast.FunctionDef, parents, rng) -> bool:
@@ -160,12 +204,65 @@ class MutationProposer:
         return True
 
 
+HOLE, PARAM = "HOLE", "PARAM"
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """An entry of a task's mechanism library: an expression, optionally `name = expression`.
+
+    In the expression, `HOLE` stands for the expression being rewritten and `PARAM` for a fresh
+    fitted parameter. With a name, the rewrite applies to the value of the function's last
+    assignment to that name (`logits = HOLE + PARAM * chosen` adds perseveration to whatever
+    the program computed as logits); without one, to a returned sub-expression.
+    """
+
+    target: str
+    expression: ast.expr
+
+    @classmethod
+    def parse(cls, text: str) -> Mechanism:
+        statement = ast.parse(text).body[0]
+        if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
+            return cls(statement.targets[0].id, statement.value)
+        return cls("", ast.parse(text, mode="eval").body)
+
+    @property
+    def hole(self) -> bool:
+        return any(isinstance(n, ast.Name) and n.id == HOLE for n in ast.walk(self.expression))
+
+    def fill(self, old: ast.expr) -> ast.expr:
+        new = copy.deepcopy(self.expression)
+        holes = [n for n in ast.walk(new) if isinstance(n, ast.Name) and n.id == HOLE]
+        if new in holes:
+            return copy.deepcopy(old)
+        for hole in holes:
+            _replace(new, hole, copy.deepcopy(old))
+        return new
+
+    def fits(self, function: ast.FunctionDef, at: ast.stmt) -> bool:
+        """Whether every local name the mechanism reads is an argument or assigned before `at`."""
+        known = {a.arg for a in function.args.args} | {
+            n.id
+            for n in ast.walk(function)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.lineno < at.lineno
+        }
+        local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        read = {n.id for n in ast.walk(self.expression) if isinstance(n, ast.Name)} - {HOLE, PARAM}
+        return all(name in known for name in read & (local | {a.arg for a in function.args.args}))
+
+
+def _assigns(statement: ast.Assign, name: str) -> bool:
+    return any(isinstance(t, ast.Name) and t.id == name for t in statement.targets)
+
+
 def _returned(function: ast.FunctionDef) -> list[ast.expr]:
-    """Sub-expressions of the function's return values (where edits change the output)."""
+    """Sub-expressions of the function's return values (where edits change the output); a
+    returned tuple is a bundle of outputs, not a value, so only its items count."""
     out = []
     for node in ast.walk(function):
         if isinstance(node, ast.Return) and node.value is not None:
-            out.extend(_expressions(node.value))
+            out.extend(e for e in _expressions(node.value) if not isinstance(e, ast.Tuple))
     return out
 
 

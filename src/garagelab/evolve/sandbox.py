@@ -80,6 +80,7 @@ _SCRUBBED_ENV = {  # all a candidate sees of the environment: no keys, one threa
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
 ZYGOTE_START_S = 120.0  # importing the evaluator and its modules (JAX is slow on 2 cores)
 ZYGOTE_GRACE_S = 30.0  # beyond the wall-clock limit before the zygote itself is given up
@@ -118,13 +119,15 @@ class Outcome:
         return not self.failure and self.score is not None
 
 
-def lint(source: str, allowed_imports: tuple[str, ...]) -> list[str]:
-    """Why the candidate may not run (empty if it may)."""
+def lint(source: str, allowed_imports: tuple[str, ...], forbidden: tuple[str, ...] = ()) -> list[str]:
+    """Why the candidate may not run (empty if it may). `forbidden`: names and attributes the
+    task rules out on top of the usual ones (e.g. `random` where results must be deterministic)."""
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
         return [f"syntax error at line {exc.lineno}: {exc.msg}"]
     problems = []
+    banned = set(forbidden)
 
     def allowed(module: str) -> bool:
         return any(module == name or module.startswith(name + ".") for name in allowed_imports)
@@ -132,9 +135,13 @@ def lint(source: str, allowed_imports: tuple[str, ...]) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             problems += [f"line {node.lineno}: import of {a.name}" for a in node.names if not allowed(a.name)]
+            problems += [f"line {node.lineno}: use of {a.name}" for a in node.names if set(a.name.split(".")) & banned]
         elif isinstance(node, ast.ImportFrom):
             if node.level or not allowed(node.module or ""):
                 problems.append(f"line {node.lineno}: import from {node.module or '.'}")
+            problems += [f"line {node.lineno}: use of {a.name}" for a in node.names if a.name in banned]
+        elif isinstance(node, ast.Name | ast.Attribute) and getattr(node, "id", getattr(node, "attr", "")) in banned:
+            problems.append(f"line {node.lineno}: use of {getattr(node, 'id', getattr(node, 'attr', ''))}")
         elif isinstance(node, ast.Name) and (node.id in FORBIDDEN_CALLS or _dunder(node.id)):
             problems.append(f"line {node.lineno}: use of {node.id}")
         elif isinstance(node, ast.Attribute) and _dunder(node.attr):
@@ -226,10 +233,16 @@ def evaluate(
     allowed_imports: tuple[str, ...] = ("math", "numpy"),
     check_lint: bool = True,
     fingerprints: frozenset[str] = frozenset(),
+    forbidden: tuple[str, ...] = (),
+    context: dict | None = None,
+    module_globals: dict | None = None,
 ) -> Outcome:
-    """Run `evaluator` ("module:function") on the candidate `source` in a sandbox."""
+    """Run `evaluator` ("module:function") on the candidate `source` in a sandbox. With a
+    `context`, the evaluator is a factory: `module.function(**context)` is called once in the
+    zygote (data loaded there, before any candidate runs) and returns the evaluating function.
+    `module_globals` are defined in the candidate's module before its code runs."""
     if check_lint:
-        problems = lint(source, allowed_imports)
+        problems = lint(source, allowed_imports, forbidden)
         if problems:
             kind = "syntax" if problems[0].startswith("syntax") else "lint"
             return Outcome(None, failure=kind, message="; ".join(problems[:5]))
@@ -251,7 +264,9 @@ def evaluate(
         "env": {**_SCRUBBED_ENV, "HOME": str(workdir), "TMPDIR": str(workdir)},
     }
     try:
-        reply = _zygote(evaluator, tuple(allowed_imports)).run(job, limits.wall_s + ZYGOTE_GRACE_S)
+        setup = {"evaluator": evaluator, "preload": list(allowed_imports), "context": context or {},
+                 "globals": module_globals or {}}  # fmt: skip
+        reply = _zygote(setup).run(job, limits.wall_s + ZYGOTE_GRACE_S)
         stderr = _tail(workdir / "stderr.txt")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -310,7 +325,7 @@ class Zygote:
     zygote supervises each child (wall clock, whole-group kill, rusage) and reports one JSON
     line per job; candidates never run in it, so nothing they do can reach it."""
 
-    def __init__(self, evaluator: str, preload: tuple[str, ...]) -> None:
+    def __init__(self, setup: dict) -> None:
         env = {**_SCRUBBED_ENV, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p)}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "garagelab.evolve._runner"],
@@ -321,7 +336,7 @@ class Zygote:
             cwd=tempfile.gettempdir(),
             start_new_session=True,
         )
-        self.ready = self._exchange({"evaluator": evaluator, "preload": list(preload)}, ZYGOTE_START_S)
+        self.ready = self._exchange(setup, ZYGOTE_START_S)
 
     def _exchange(self, message: dict, timeout_s: float) -> dict:
         """Send one JSON line, wait up to `timeout_s` for the one-line answer."""
@@ -365,14 +380,14 @@ _ZYGOTES = threading.local()  # one per thread: each pool worker has its own, us
 _ALL_ZYGOTES: weakref.WeakSet[Zygote] = weakref.WeakSet()  # a zygote stops when its thread ends
 
 
-def _zygote(evaluator: str, preload: tuple[str, ...]) -> Zygote:
+def _zygote(setup: dict) -> Zygote:
     cache = _ZYGOTES.__dict__.setdefault("by_key", {})
-    key = (evaluator, preload)
+    key = json.dumps(setup, sort_keys=True)
     zygote = cache.get(key)
     if zygote is None or not zygote.alive:
         if zygote is not None:
             zygote.close()
-        zygote = cache[key] = Zygote(evaluator, preload)
+        zygote = cache[key] = Zygote(setup)
         _ALL_ZYGOTES.add(zygote)
     return zygote
 

@@ -172,17 +172,23 @@ class _Observer:
 
 
 def execute(
-    config: SearchConfig, db_path: Path, run: Run | None = None, progress: bool = True, name: str = ""
+    config: SearchConfig,
+    db_path: Path,
+    run: Run | None = None,
+    progress: bool = True,
+    name: str = "",
+    task: Task | None = None,
 ) -> Member | None:
-    """Run (or continue) the search stored at `db_path` until its budget of evaluations."""
-    task = get_task(config.task)
+    """Run (or continue) the search stored at `db_path` until its budget of evaluations.
+    `task`: one built for this run (a system's task bound to its data) instead of a registered one."""
+    task = task or get_task(config.task)
     db = ProgramDB(db_path)
     db.start_run(name, task.name, config.to_dict())
     stored = db.config()["config"]
     if SearchConfig.from_dict(stored).task != config.task:
         raise UserError(f"{db_path} holds a search for task {stored['task']}, not {config.task}")
     pool = _pool(config)
-    observer = _Observer(run, db_path.parent, f"evolve: {task.name}")
+    observer = _Observer(run, db_path.parent, f"search: {task.name}")
     try:
         with _proposers(config, task) as proposers:
             engine = Engine(task, db, config.engine, proposers, pool, on_evaluation=observer, progress=progress)

@@ -24,8 +24,25 @@ class Task:
     evaluator: str  # "module:function"
     allowed_imports: tuple[str, ...] = ("math", "numpy")
     limits: Limits = field(default_factory=Limits)
-    mechanisms: tuple[str, ...] = ()  # expressions the mutation proposer may insert
+    mechanisms: tuple[str, ...] = ()  # expressions the mutation proposer may insert (see proposers.py)
     check_lint: bool = True
+    forbidden: tuple[str, ...] = ()  # names and attributes the lint refuses for this task
+    context: dict = field(default_factory=dict)  # with it, `evaluator` is a factory called with it
+    module_globals: dict = field(default_factory=dict)  # defined in each candidate before it runs
+    parameters: str = ""  # "vector:count": where a mechanism's PARAM gets its fresh parameter
+    mutation_weights: tuple[tuple[str, float], ...] = ()  # (operator, weight) for the mutation proposer
+
+    def sandbox(self) -> dict:
+        """The keyword arguments of `sandbox.evaluate` for this task."""
+        return {
+            "evaluator": self.evaluator,
+            "limits": self.limits,
+            "allowed_imports": self.allowed_imports,
+            "check_lint": self.check_lint,
+            "forbidden": self.forbidden,
+            "context": self.context,
+            "module_globals": self.module_globals,
+        }
 
 
 def get_task(name: str) -> Task:

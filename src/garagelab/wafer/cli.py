@@ -6,25 +6,12 @@ import argparse
 import json
 import math
 
+from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
 
 
-def _examples(*lines: str) -> str:
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
 def _int_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
+    return [positive_int(part) for part in text.split(",") if part.strip()]
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +21,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     simulate = verbs.add_parser(
         "simulate",
         help="time to first token, time per token and energy of a request on a simulated wafer",
-        epilog=_examples(
+        epilog=examples(
             "garagelab wafer simulate --model llama3-8b --input 2048 --output 128",
             "garagelab wafer simulate --model path/to/config.json --decode-grid 420 --kv concat",
             "garagelab wafer simulate --model llama3-8b --batch 8 --set sram_bytes=98304",
@@ -44,11 +31,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     simulate.add_argument("--model", default="llama3-8b", help="llama3-8b, llama2-13b, qwen2-72b or a config.json")
     simulate.add_argument("--device", default="WSE-2", help="WSE-2 or WSE-3")
-    simulate.add_argument("--input", type=_positive_int, default=2048, help="prompt tokens")
-    simulate.add_argument("--output", type=_positive_int, default=128, help="generated tokens")
-    simulate.add_argument("--batch", type=_positive_int, default=1, help="requests decoded together")
-    simulate.add_argument("--prefill-grid", type=_positive_int, help="prefill region side (default: autotuned)")
-    simulate.add_argument("--decode-grid", type=_positive_int, help="decode region side (default: autotuned)")
+    simulate.add_argument("--input", type=positive_int, default=2048, help="prompt tokens")
+    simulate.add_argument("--output", type=positive_int, default=128, help="generated tokens")
+    simulate.add_argument("--batch", type=positive_int, default=1, help="requests decoded together")
+    simulate.add_argument("--prefill-grid", type=positive_int, help="prefill region side (default: autotuned)")
+    simulate.add_argument("--decode-grid", type=positive_int, help="decode region side (default: autotuned)")
     simulate.add_argument("--kv", choices=("shift", "concat"), default="shift", help="KV cache method")
     simulate.add_argument("--cost-model", choices=("closed", "timestamps"), default="closed")
     simulate.add_argument("--gpu", default="A100", help="GPU baseline: A100 or H100")
@@ -60,7 +47,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     table = verbs.add_parser(
         "table",
         help="one of the paper's tables or figures: paper, ours, ratio",
-        epilog=_examples("garagelab wafer table 4", "garagelab wafer table fig10 --csv fig10.csv"),
+        epilog=examples("garagelab wafer table 4", "garagelab wafer table fig10 --csv fig10.csv"),
         formatter_class=fmt,
     )
     table.add_argument("name", choices=("2", "3", "4", "5", "6", "fig9", "fig10"))
@@ -70,7 +57,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     calibrate = verbs.add_parser(
         "calibrate",
         help="fit the unpublished device constants to the paper's tables; report the fit error",
-        epilog=_examples("garagelab wafer calibrate", "garagelab wafer calibrate --free-alpha --clock 0.85e9"),
+        epilog=examples("garagelab wafer calibrate", "garagelab wafer calibrate --free-alpha --clock 0.85e9"),
         formatter_class=fmt,
     )
     calibrate.add_argument("--clock", type=float, action="append", help="clock(s) in Hz (default: 1.1e9 and 0.85e9)")
@@ -80,13 +67,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     explore = verbs.add_parser(
         "explore",
         help="sweep SRAM per core, region size, routing costs and batch; heat-maps in an HTML report",
-        epilog=_examples("garagelab wafer explore", "garagelab wafer explore --model llama2-13b --quick"),
+        epilog=examples("garagelab wafer explore", "garagelab wafer explore --model llama2-13b --quick"),
         formatter_class=fmt,
     )
     explore.add_argument("--model", default="llama3-8b")
     explore.add_argument("--device", default="WSE-2")
     explore.add_argument("--gpu", default="A100")
-    explore.add_argument("--context", type=_positive_int, default=4096)
+    explore.add_argument("--context", type=positive_int, default=4096)
     explore.add_argument("--quick", action="store_true", help="coarser sweeps")
     explore.set_defaults(func=_explore)
 

@@ -1,0 +1,179 @@
+"""`garagelab cogsearch data|baselines|run|resume|report`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from garagelab.core.cliargs import examples, positive_int
+
+DATA_HELP = "fly folder, rat .json, long .csv, .npz, or synthetic:GENERATOR[:SUBJECTS] (afp, q-learning, ...)"
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    from garagelab.evolve.cli import add_search_arguments
+
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    data = verbs.add_parser(
+        "data",
+        help="load a data set, show its search / held-out split, optionally write it out",
+        epilog=examples(
+            "garagelab cogsearch data ../shared/data/fly/mohanta2022",
+            "garagelab cogsearch data synthetic:afp:60 --out afp/   # search.csv and heldout.csv",
+        ),
+        formatter_class=fmt,
+    )
+    data.add_argument("source", help=DATA_HELP)
+    data.add_argument("--heldout", type=float, default=1 / 3, help="fraction of subjects held out")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--out", help="a folder to write search.csv and heldout.csv (long format) into")
+    data.set_defaults(func=_data)
+
+    baselines = verbs.add_parser(
+        "baselines",
+        help="fit every built-in model (and the GRU) to the held-out subjects of a data set",
+        epilog=examples("garagelab cogsearch baselines ../shared/data/fly/mohanta2022 --gru"),
+        formatter_class=fmt,
+    )
+    baselines.add_argument("source", help=DATA_HELP)
+    baselines.add_argument("--heldout", type=float, default=1 / 3, help="fraction of subjects held out")
+    baselines.add_argument("--split", choices=("search", "heldout"), default="heldout", help="subjects to fit")
+    baselines.add_argument("--gru", action="store_true", help="also train the population GRU")
+    baselines.add_argument("--seed", type=int, default=0)
+    baselines.set_defaults(func=_baselines)
+
+    run = verbs.add_parser(
+        "run",
+        help="search for a cognitive model of a data set; writes a live page, then the held-out report",
+        description="Start a search. Its run directory holds the search / held-out split, programs.sqlite, "
+        "index.html (live) and, at the end, report.html comparing the best programs with every baseline "
+        "on subjects the search never saw.",
+        epilog=examples(
+            "garagelab cogsearch run --data synthetic:afp --budget 150",
+            "garagelab cogsearch run --data ../shared/data/fly/mohanta2022 --proposers mutation,llm --llm local",
+            "garagelab cogsearch run --data rats.json --proposers llm --llm http://localhost:8080/v1 --model m",
+        ),
+        formatter_class=fmt,
+    )
+    run.add_argument("--data", required=True, help=DATA_HELP)
+    run.add_argument("--name", default="", help="run name")
+    run.add_argument("--heldout", type=float, default=1 / 3, help="fraction of subjects held out")
+    run.add_argument("--restarts", type=positive_int, default=2, help="fits per subject from random starts")
+    run.add_argument("--max-steps", type=positive_int, default=500, help="optimiser steps per fit")
+    run.add_argument("--no-report", action="store_true", help="skip the held-out report at the end")
+    add_search_arguments(run, budget=200, islands=2)
+    run.set_defaults(func=_run)
+
+    resume = verbs.add_parser(
+        "resume",
+        help="continue an interrupted search; nothing evaluated is lost",
+        epilog=examples("garagelab cogsearch resume 12 --budget 400"),
+        formatter_class=fmt,
+    )
+    resume.add_argument("run", help="run id or directory name (`garagelab runs list --system cogsearch`)")
+    resume.add_argument("--budget", type=positive_int, help="a new total budget of evaluations")
+    resume.add_argument("--no-report", action="store_true", help="skip the held-out report at the end")
+    resume.set_defaults(func=_resume)
+
+    report = verbs.add_parser(
+        "report",
+        help="fit the best programs and every baseline on the held-out subjects; write report.html",
+        epilog=examples("garagelab cogsearch report 12 --top 5"),
+        formatter_class=fmt,
+    )
+    report.add_argument("run", help="run id, directory name, or path to a run directory")
+    report.add_argument("--top", type=positive_int, default=3, help="how many of the best programs to compare")
+    report.add_argument("--no-gru", action="store_true", help="skip the GRU")
+    report.set_defaults(func=_report)
+
+
+def _data(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from garagelab.cogsearch.data import load_source, save_long_csv
+
+    search, heldout = load_source(args.source, args.heldout, args.seed)
+    table = Table("", "search", "held out")
+    for key, value in search.summary().items():
+        table.add_row(key, str(value), str(heldout.summary()[key]))
+    Console().print(table)
+    if args.out:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(
+            f"wrote {save_long_csv(search, folder / 'search.csv')} and {save_long_csv(heldout, folder / 'heldout.csv')}"
+        )
+    return 0
+
+
+def _baselines(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from garagelab.cogsearch.data import load_source
+    from garagelab.cogsearch.gru import fit_gru
+    from garagelab.cogsearch.programs import BASELINES
+    from garagelab.cogsearch.report import score_program
+    from garagelab.core.progress import track
+
+    search, heldout = load_source(args.source, args.heldout, args.seed)
+    data = heldout if args.split == "heldout" else search
+    rows = [
+        score_program(name, "baseline", source, data)
+        for name, source in track(list(BASELINES.items()), "fitting baselines", unit="models")
+    ]
+    table = Table("model", "parameters", "normalised likelihood", title=f"{data.name}: {data.n_subjects} subjects")
+    for model in sorted(rows, key=lambda m: -m.heldout):
+        table.add_row(model.name, str(model.num_params), f"{model.heldout:.4f}")
+    if args.gru:
+        if args.split != "heldout":
+            print("note: the GRU is scored on held-out subjects only (it trains on the search subjects)")
+        result = fit_gru(search, heldout)
+        table.add_row("GRU (population, held out)", str(result.num_params), f"{result.normalized_likelihood:.4f}")
+    Console().print(table)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from garagelab.cogsearch.search import ENGINE, CogSearchConfig, start
+    from garagelab.evolve.cli import search_config
+
+    config = CogSearchConfig(
+        data=args.data,
+        heldout=args.heldout,
+        restarts=args.restarts,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        search=search_config(args, "cogsearch", ENGINE),
+    )
+    return _finish(start(config, args.name), args.no_report)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from garagelab.cogsearch.search import resume
+
+    return _finish(resume(args.run, budget=args.budget), args.no_report)
+
+
+def _finish(path: Path, skip_report: bool) -> int:
+    from garagelab.cogsearch.report import build_report
+    from garagelab.evolve.cli import report_search
+
+    report_search(path)
+    if not skip_report:
+        print(f"report: {build_report(path)}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from garagelab.cogsearch.report import build_report
+    from garagelab.core.runs import RunStore
+
+    path = Path(args.run)
+    if not path.is_dir():
+        path = RunStore().get(args.run).path
+    print(f"report: {build_report(path, args.top, gru=not args.no_gru)}")
+    return 0

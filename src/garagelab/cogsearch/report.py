@@ -1,0 +1,230 @@
+"""The report of a search: the best programs against every baseline on subjects it never saw.
+
+Each model (the baselines, the GRU, and the search's best distinct programs) is fitted per
+held-out subject with the same two-fold cross-validation as the search score. The table pairs
+every model with the best discovered program subject by subject (Wilcoxon signed-rank test on
+per-subject normalised likelihoods). Plots: score over evaluations with the baselines' search
+scores, and score against program size with its Pareto front.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import wilcoxon
+
+from garagelab.cogsearch.data import BehaviourDataset, load_npz
+from garagelab.cogsearch.evaluate import used_parameters
+from garagelab.cogsearch.fit import FitConfig, fit
+from garagelab.cogsearch.gru import GRUConfig, fit_gru
+from garagelab.cogsearch.programs import BASELINES, load_program
+from garagelab.cogsearch.search import HELDOUT_DATA, SEARCH_DATA
+from garagelab.cogsearch.simulate import GENERATORS
+from garagelab.core.errors import UserError
+from garagelab.core.progress import ProgressBar
+from garagelab.core.report import Report
+from garagelab.evolve.database import ProgramDB
+from garagelab.evolve.search import DB_NAME
+
+REPORT_FIT = FitConfig(restarts=2, max_steps=500)  # as the search fits, so scores are comparable
+
+
+@dataclass
+class ModelScore:
+    name: str
+    kind: str  # baseline, generator (synthetic data), gru or discovered
+    num_params: int
+    size: int
+    heldout: float  # normalised likelihood on the held-out subjects
+    per_subject: np.ndarray = field(repr=False)
+    search_score: float | None = None
+    source: str = ""
+    params_median: list[float] = field(default_factory=list)
+
+    def row(self, reference: ModelScore | None) -> dict:
+        row = {
+            "model": self.name,
+            "kind": self.kind,
+            "parameters": self.num_params,
+            "size (AST nodes)": self.size or "",
+            "held-out likelihood": round(self.heldout, 4),
+        }
+        if reference is not None and reference is not self:
+            diff = reference.per_subject - self.per_subject
+            row["best - this (mean per subject)"] = round(float(diff.mean()), 4)
+            row["Wilcoxon p"] = paired_p(reference.per_subject, self.per_subject)
+        return row
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "num_params": self.num_params,
+            "size": self.size,
+            "heldout": self.heldout,
+            "per_subject": self.per_subject.tolist(),
+            "search_score": self.search_score,
+            "source": self.source,
+            "params_median": self.params_median,
+        }
+
+
+def paired_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p across subjects (1.0 when the two never differ)."""
+    if np.allclose(a, b):
+        return 1.0
+    return float(wilcoxon(a, b).pvalue)
+
+
+def score_program(
+    name: str, kind: str, source: str, data: BehaviourDataset, config: FitConfig = REPORT_FIT
+) -> ModelScore:
+    program = load_program(source, data.n_actions, name)
+    used = used_parameters(program.agent, data.n_actions)
+    if used.size:
+        program = replace(program, num_params=max(program.num_params, int(used.max()) + 1))
+    result = fit(program, data, config)
+    return ModelScore(
+        name,
+        kind,
+        int(used.size) or program.num_params,
+        program.size,
+        result.normalized_likelihood,
+        result.per_subject,
+        source=source,
+        params_median=np.median(result.params, axis=(0, 1)).round(3).tolist(),
+    )
+
+
+def best_programs(db: ProgramDB, count: int) -> list:
+    """The highest-scoring programs (distinct behaviours: the evaluator refuses a program that
+    behaves like one already scored)."""
+    scored = [p for p in db.programs() if p.score is not None]
+    return sorted(scored, key=lambda p: -p.score)[:count]
+
+
+def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool = True) -> Path:
+    """Fit and compare on the held-out subjects; write report.html, report.json and plots."""
+    directory = Path(directory)
+    for name in (SEARCH_DATA, HELDOUT_DATA, DB_NAME):
+        if not (directory / name).is_file():
+            raise UserError(f"{directory / name} is missing: is {directory} a cogsearch run that has started?")
+    search, heldout = load_npz(directory / SEARCH_DATA), load_npz(directory / HELDOUT_DATA)
+    db = ProgramDB(directory / DB_NAME)
+    try:
+        found = best_programs(db, top)
+        from garagelab.evolve.live import summarize
+
+        summary = summarize(db)
+        programs = [p for p in db.programs() if p.score is not None]
+    finally:
+        db.close()
+    if not found:
+        raise UserError(f"{directory}: no program has been scored yet; run or resume the search first")
+    jobs = [(name, "baseline", source) for name, source in BASELINES.items()]
+    generator = _generator(directory)
+    if generator:
+        jobs.append((f"{generator} (generated the data)", "generator", GENERATORS[generator][0]))
+    jobs += [(f"discovered #{i + 1} (program {p.id})", "discovered", p.source) for i, p in enumerate(found)]
+    scores: list[ModelScore] = []
+    baseline_search: dict[str, float] = {}
+    with ProgressBar(len(jobs) + len(BASELINES) + int(gru), "cogsearch report", unit="fits", enabled=progress) as bar:
+        for name, kind, source in jobs:
+            model = score_program(name, kind, source, heldout)
+            if kind == "discovered":
+                model.search_score = next(p.score for p in found if p.source == source)
+            elif kind == "baseline":
+                baseline_search[name] = score_program(name, kind, source, search).heldout
+                bar.advance()
+            scores.append(model)
+            bar.advance()
+        if gru:
+            result = fit_gru(search, heldout, GRUConfig())
+            scores.append(
+                ModelScore(
+                    "GRU (population)", "gru", result.num_params, 0, result.normalized_likelihood, result.per_subject
+                )
+            )
+            bar.advance()
+    discovered = [s for s in scores if s.kind == "discovered"]
+    reference = max(discovered, key=lambda s: s.heldout)
+    report = Report(directory, f"cogsearch report: {search.name}")
+    report.section("Data")
+    report.table([search.summary() | {"role": "search"}, heldout.summary() | {"role": "held out"}])
+    report.section("Held-out comparison")
+    report.text(
+        f"Every model fitted per held-out subject ({heldout.n_subjects} subjects never seen by the search), two-fold "
+        "cross-validation within subject; normalised likelihood = exp(mean log-likelihood per held-out choice). "
+        f"Paired test: {reference.name} against each model, subject by subject (two-sided Wilcoxon)."
+    )
+    ranked = sorted(scores, key=lambda s: -s.heldout)
+    report.table([s.row(reference) for s in ranked])
+    report.section("Search")
+    figure = _progress_with_baselines(summary, baseline_search)
+    report.figure(figure, "cogsearch-progress", "Search score of every program, the best so far, and the baselines.")
+    report.figure(_pareto_figure(programs, baseline_search), "cogsearch-pareto", "Score against program size.")
+    report.section("Best programs")
+    for model in discovered:
+        report.heading(
+            f"{model.name}: search {model.search_score:.4f}, held-out {model.heldout:.4f}, "
+            f"{model.num_params} parameters (median fitted: {model.params_median})"
+        )
+        report.code(model.source)
+    page = report.write("report.html")
+    payload = {
+        "search_subjects": search.n_subjects,
+        "heldout_subjects": heldout.n_subjects,
+        "evaluations": summary.evaluated,
+        "reference": reference.name,
+        "models": [s.to_dict() for s in ranked],
+        "baselines_on_search": baseline_search,
+    }
+    (directory / "report.json").write_text(json.dumps(payload, indent=2))
+    return page
+
+
+def _generator(directory: Path) -> str:
+    """The ground-truth agent of a run on synthetic data ("" otherwise)."""
+    try:
+        data = json.loads((directory / "config.json").read_text()).get("data", "")
+    except (OSError, json.JSONDecodeError):
+        return ""
+    name = data.removeprefix("synthetic:").partition(":")[0] if data.startswith("synthetic:") else ""
+    return name if name in GENERATORS else ""
+
+
+def _progress_with_baselines(summary, baselines: dict[str, float]):
+    from garagelab.evolve.live import progress_figure
+
+    fig = progress_figure(summary)
+    ax = fig.axes[0]
+    for index, (name, value) in enumerate(sorted(baselines.items(), key=lambda kv: -kv[1])[:4]):
+        ax.axhline(value, linestyle="--", linewidth=1, color=f"C{index + 1}", label=name)
+    ax.set_ylabel("normalised likelihood (search subjects)")
+    ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def _pareto_figure(programs: list, baselines: dict[str, float]):
+    from garagelab.core.plots import figure
+
+    fig, (ax,) = figure(width=6, height=4)
+    sizes = np.array([p.size for p in programs])
+    values = np.array([p.score for p in programs])
+    ax.scatter(sizes, values, s=10, alpha=0.4, color="tab:gray", label="evaluated program")
+    front, best = [], -np.inf
+    for index in np.argsort(sizes, kind="stable"):
+        if values[index] > best:
+            best = values[index]
+            front.append((sizes[index], values[index]))
+    ax.step(*zip(*front, strict=True), where="post", color="tab:red", label="Pareto front")
+    top = max(baselines.values())
+    ax.axhline(top, linestyle="--", linewidth=1, color="tab:green", label="best baseline")
+    ax.set_xlabel("program size (AST nodes)")
+    ax.set_ylabel("normalised likelihood (search subjects)")
+    ax.set_ylim(bottom=max(values.min(), min(baselines.values())) - 0.01)
+    ax.legend(loc="lower right", fontsize=7)
+    return fig

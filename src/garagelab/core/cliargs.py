@@ -1,0 +1,21 @@
+"""Argument helpers every system's CLI uses: example epilogs and checked numbers."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def examples(*lines: str) -> str:
+    """An epilog listing example command lines."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value

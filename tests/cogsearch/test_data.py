@@ -1,0 +1,93 @@
+"""Loaders on the real fly data and on files the tests write; one-line errors for bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from garagelab.cogsearch.data import load_fly, load_fly_folder, load_long_csv, load_rat_json, load_source, save_long_csv
+from garagelab.cogsearch.simulate import generate
+from garagelab.core.errors import UserError
+from tests.conftest import SHARED
+
+FLY = SHARED / "data" / "fly" / "mohanta2022"
+
+
+@pytest.mark.skipif(not FLY.is_dir(), reason="needs ../shared/data/fly")
+def test_fly_folder_brings_its_own_split() -> None:
+    search, heldout = load_source(str(FLY))
+    assert (search.n_subjects, heldout.n_subjects) == (88, 44)
+    assert search.n_trials == 160 and search.n_scored == 88 * 160
+    assert set(np.unique(search.choices)) == {0, 1}
+    assert search.new_session[:, 0].all() and search.new_session.sum() == 88
+
+
+def test_fly_padding_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("0,1,1,nan\n1,0,,\n")
+    (tmp_path / "r.csv").write_text("1,0,1,nan\n0,0,,\n")
+    data = load_fly(tmp_path / "c.csv", tmp_path / "r.csv")
+    assert data.choices.tolist() == [[0, 1, 1, -1], [1, 0, -1, -1]]
+    assert data.scored.sum() == 5
+    (tmp_path / "c.csv").write_text("0,1,2\n")
+    (tmp_path / "r.csv").write_text("1,0,1\n")
+    with pytest.raises(UserError, match=r"c.csv row 1 column 3: 2.0 is not 0 or 1"):
+        load_fly(tmp_path / "c.csv", tmp_path / "r.csv")
+    (tmp_path / "c.csv").write_text("0,x\n")
+    with pytest.raises(UserError, match=r"row 1 column 2: 'x' is not a number"):
+        load_fly(tmp_path / "c.csv", tmp_path / "r.csv")
+    with pytest.raises(UserError, match="no such file"):
+        load_fly_folder(tmp_path)
+
+
+def test_rat_json_marks_forced_and_violation_trials(tmp_path: Path) -> None:
+    rats = [
+        {"sides": "llrv", "trial_types": "flff", "rewards": [1, 0, 1, 0], "new_sess": [1, 0, 1, 0]},
+        {"sides": "rr", "trial_types": "ff", "rewards": [0, 1], "new_sess": [1, 0]},
+    ]
+    path = tmp_path / "rats.json"
+    path.write_text(json.dumps(rats))
+    data = load_rat_json(path)
+    assert data.choices.tolist() == [[0, 0, 1, -1], [1, 1, -1, -1]]
+    assert data.scored.tolist() == [[True, False, True, False], [True, True, False, False]]
+    assert data.new_session[0].tolist() == [True, False, True, False]
+    rats[1]["sides"] = "rx"
+    path.write_text(json.dumps(rats))
+    with pytest.raises(UserError, match=r"rats.json rat 1 trial 1: side 'x'"):
+        load_rat_json(path)
+    path.write_text("[{")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_rat_json(path)
+
+
+def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:
+    data = generate("q-learning", subjects=3, sessions=2, trials=20, seed=3)
+    path = save_long_csv(data, tmp_path / "long.csv")
+    back = load_long_csv(path)
+    assert back.subjects == data.subjects
+    np.testing.assert_array_equal(back.choices, data.choices)
+    np.testing.assert_array_equal(back.new_session, data.new_session)
+    np.testing.assert_allclose(back.rewards, data.rewards)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("subject,session,trial,choice,reward\na,0,0,1,1\na,0,1,one,0\n")
+    with pytest.raises(UserError, match=r"bad.csv row 3"):
+        load_long_csv(bad)
+    bad.write_text("subject,session,choice\n")
+    with pytest.raises(UserError, match="missing column"):
+        load_long_csv(bad)
+
+
+def test_split_and_folds() -> None:
+    data = generate("q-learning", subjects=9, sessions=2, trials=30, seed=1)
+    search, heldout = data.split_subjects(1 / 3)
+    assert search.n_subjects == 6 and heldout.n_subjects == 3
+    assert not set(search.subjects) & set(heldout.subjects)
+    folds = data.folds()
+    assert not (folds[0] & folds[1]).any() and ((folds[0] | folds[1]) == data.scored).all()
+    assert folds[0, :, :30].all() and not folds[0, :, 30:].any()  # alternate sessions
+    with pytest.raises(UserError, match="unknown generator"):
+        load_source("synthetic:nothing")
+    with pytest.raises(UserError, match="give a fly folder"):
+        load_source("data.xlsx")

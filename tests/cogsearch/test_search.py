@@ -1,0 +1,49 @@
+"""A search as a run through the CLI: start, resume, report; the prompt a model would get."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from garagelab.cli import main
+from garagelab.cogsearch.programs import BASELINES, SEED
+from garagelab.cogsearch.simulate import generate
+from garagelab.cogsearch.task import build_task
+from garagelab.evolve.database import ProgramDB
+from garagelab.evolve.islands import Member
+from garagelab.evolve.proposers import LLMProposer
+
+TINY = ["--restarts", "1", "--max-steps", "100", "--no-report", "--seed", "3"]
+
+
+def test_run_resume_report(runs_dir: Path, capsys) -> None:
+    assert main(["cogsearch", "run", "--data", "synthetic:q-learning:6", "--budget", "4", "--name", "t", *TINY]) == 0
+    (directory,) = (runs_dir / "cogsearch").iterdir()
+    assert {"search_data.npz", "heldout_data.npz", "programs.sqlite", "index.html"} <= {
+        p.name for p in directory.iterdir()
+    }
+    assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 4
+    assert main(["cogsearch", "resume", directory.name, "--budget", "6", "--no-report"]) == 0
+    assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 6
+    assert main(["cogsearch", "report", str(directory), "--top", "1", "--no-gru"]) == 0
+    report = json.loads((directory / "report.json").read_text())
+    names = {m["name"] for m in report["models"]}
+    assert set(BASELINES) <= names and any(m["kind"] == "discovered" for m in report["models"])
+    assert all(0 < m["heldout"] < 1 and len(m["per_subject"]) == report["heldout_subjects"] for m in report["models"])
+    assert (directory / "report.html").is_file() and (directory / "cogsearch-pareto.png").is_file()
+
+
+def test_bad_data_is_one_line(capsys) -> None:
+    assert main(["cogsearch", "run", "--data", "missing.json", "--budget", "2"]) == 2
+    assert capsys.readouterr().err.strip() == "error: missing.json: no such file"
+    assert main(["cogsearch", "report", "/nonexistent"]) == 2
+
+
+def test_prompt_describes_the_experiment_and_shows_programs(tmp_path: Path) -> None:
+    data = generate("q-learning", subjects=3, sessions=1, trials=20)
+    task = build_task(data.save_npz(tmp_path / "d.npz"), data)
+    parents = [Member(1, 0.61, 50, SEED), Member(2, 0.7, 80, BASELINES["forgetting-perseveration"])]
+    _, body = LLMProposer(None, task).request(parents)
+    prompt = body["messages"][1]["content"]
+    assert "2-armed bandit" in prompt and "3 subjects" in prompt and "agent_state=None" in prompt
+    assert "def agent_v0(" in prompt and "def agent_v1(" in prompt and "# score 0.7" in prompt
