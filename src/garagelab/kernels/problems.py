@@ -1,0 +1,139 @@
+"""Problems in KernelBench's format, from any folder, with size presets.
+
+A problem is a Python file defining `class Model(nn.Module)`, `get_inputs()` and
+`get_init_inputs()`, with its sizes as module-level constants (KernelBench's layout, so a user's
+KernelBench checkout works as is). A candidate defines `class ModelNew` with the same interface.
+
+Sizes: KernelBench's shipped sizes need GBs (a median Level 1 footprint of 4.3 GB), so each
+problem may carry presets that override its constants before `get_inputs` runs: a module-level
+`PRESETS = {"cpu": {"N": 256}, "gpu": {...}}` (our problems) or a sidecar `<stem>.json` with the
+same mapping (for unchanged KernelBench files). Without a preset for the requested size, the
+`cpu` size is found by halving the largest size constant until inputs, parameters and output
+hold at most 2^20 elements. A preset may also set `atol` and `rtol`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from garagelab.core.errors import UserError
+
+CPU_ELEMENTS = 1 << 20
+SIZES = ("cpu", "gpu", "full")  # full: the file's own constants
+TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 1e-2}
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    source: str
+    path: Path
+    presets: dict = field(default_factory=dict)  # size -> {constant: value, "atol": .., "rtol": ..}
+
+    def constants(self, size: str) -> dict:
+        """The module-level constants a size overrides (tolerances left out); `cpu` without a
+        preset is found by shrinking the file's own sizes."""
+        if size not in SIZES:
+            raise UserError(f"size {size!r}: choose {', '.join(SIZES)}")
+        if size == "full":
+            return {}
+        if size not in self.presets:
+            return shrink(self) if size == "cpu" else {}
+        return {k: v for k, v in self.presets[size].items() if k not in ("atol", "rtol")}
+
+    def tolerance(self, size: str, dtype: str = "float32") -> tuple[float, float]:
+        preset = self.presets.get(size, {})
+        default = TOLERANCE.get(dtype, 1e-4)
+        return float(preset.get("atol", default)), float(preset.get("rtol", default))
+
+
+def load_module(source: str, name: str, overrides: dict | None = None) -> types.ModuleType:
+    """Execute a problem (or candidate) file as a module, its constants overridden afterwards
+    (`get_inputs` reads them when called, so the override sets the sizes)."""
+    module = types.ModuleType(name)
+    module.__file__ = f"<{name}>"
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    for key, value in (overrides or {}).items():
+        if not hasattr(module, key):
+            raise UserError(f"{name}: the preset sets {key}, which the problem does not define")
+        setattr(module, key, value)
+    return module
+
+
+def _module_presets(source: str) -> dict:
+    match = re.search(r"^PRESETS\s*=", source, re.M)
+    if not match:
+        return {}
+    import ast
+
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PRESETS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def load_problem(path: Path | str) -> Problem:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such problem file")
+    source = path.read_text()
+    if "class Model" not in source or "def get_inputs" not in source:
+        raise UserError(f"{path}: not a KernelBench problem (needs class Model and get_inputs())")
+    presets = _module_presets(source)
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            presets = {**presets, **json.loads(sidecar.read_text())}
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{sidecar}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return Problem(path.stem, source, path, presets)
+
+
+def load_folder(folder: Path | str) -> list[Problem]:
+    """Every problem file in a folder (KernelBench's levelN/ or ours), in name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder of problems")
+    problems = [load_problem(p) for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
+    if not problems:
+        raise UserError(f"{folder}: no problem files (*.py with class Model and get_inputs())")
+    return problems
+
+
+def footprint(problem: Problem, overrides: dict) -> int:
+    """Elements in inputs, parameters and output at the given sizes, on PyTorch's meta device
+    (shapes only: nothing is allocated or computed)."""
+    import torch
+
+    module = load_module(problem.source, problem.name, overrides)
+    with torch.device("meta"):
+        model = module.Model(*module.get_init_inputs())
+        inputs = module.get_inputs()
+        output = model(*inputs)
+    tensors = [t for t in (*inputs, *model.parameters(), *_flatten(output)) if isinstance(t, torch.Tensor)]
+    return sum(t.numel() for t in tensors)
+
+
+def _flatten(value) -> list:
+    return [x for item in value for x in _flatten(item)] if isinstance(value, list | tuple) else [value]
+
+
+def shrink(problem: Problem, limit: int = CPU_ELEMENTS) -> dict:
+    """Halve the largest integer constant (>= 2) until the footprint fits in `limit` elements."""
+    module = load_module(problem.source, problem.name)
+    sizes = {k: v for k, v in vars(module).items() if not k.startswith("_") and type(v) is int and v >= 2}
+    overrides: dict = {}
+    for _ in range(64):
+        if footprint(problem, overrides) <= limit:
+            return overrides
+        candidates = {k: overrides.get(k, v) for k, v in sizes.items() if overrides.get(k, v) >= 2}
+        if not candidates:
+            break
+        largest = max(candidates, key=candidates.get)
+        overrides[largest] = candidates[largest] // 2
+    raise UserError(f"{problem.name}: cannot shrink to {limit} elements; give it a cpu preset")
