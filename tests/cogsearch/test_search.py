@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from garagelab.cli import main
+from garagelab.cogsearch.data import load_source
 from garagelab.cogsearch.programs import BASELINES, SEED
+from garagelab.cogsearch.search import ENGINE, CogSearchConfig, prepare
 from garagelab.cogsearch.simulate import generate
 from garagelab.cogsearch.task import build_task
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.islands import Member
 from garagelab.evolve.proposers import LLMProposer
+from garagelab.evolve.search import SearchConfig, execute
 
 TINY = ["--restarts", "1", "--max-steps", "100", "--no-report", "--seed", "3"]
 
@@ -47,3 +53,19 @@ def test_prompt_describes_the_experiment_and_shows_programs(tmp_path: Path) -> N
     prompt = body["messages"][1]["content"]
     assert "2-armed bandit" in prompt and "3 subjects" in prompt and "agent_state=None" in prompt
     assert "def agent_v0(" in prompt and "def agent_v1(" in prompt and "# score 0.7" in prompt
+
+
+@pytest.mark.slow
+def test_the_offline_proposer_improves_on_the_seed(tmp_path: Path) -> None:
+    """One worker and a fixed seed: the same search every time. Data with forgetting and
+    perseveration that Q-learning, the seed, lacks; the mechanism library brings them in."""
+    engine = replace(ENGINE, budget=25, islands=1, workers=1, seed=4)
+    config = CogSearchConfig(
+        data="synthetic:afp:12", max_steps=300, search=SearchConfig(task="cogsearch", engine=engine)
+    )
+    task = prepare(tmp_path, config, load_source(config.data, config.heldout, config.seed))
+    best = execute(config.search, tmp_path / "programs.sqlite", progress=False, task=task)
+    db = ProgramDB(tmp_path / "programs.sqlite")
+    seed = next(p for p in db.programs() if p.proposer == "template")
+    assert best.score > seed.score + 0.03
+    assert "params[2]" in best.source  # a mechanism with a new fitted parameter did it

@@ -186,6 +186,25 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     return page
 
 
+def markdown_table(directory: Path) -> str:
+    """The held-out comparison of a reported run as a Markdown table (for READMEs)."""
+    report = json.loads((Path(directory) / "report.json").read_text())
+    models = report["models"]
+    reference = next(m for m in models if m["name"] == report["reference"])
+    best = np.array(reference["per_subject"])
+    lines = [
+        f"| model | parameters | held-out likelihood | {reference['name']} - model, mean per subject | Wilcoxon p |",
+        "|---|---|---|---|---|",
+    ]
+    for model in models:
+        per = np.array(model["per_subject"])
+        same = model is reference
+        diff = "" if same else f"{(best - per).mean():+.4f}"
+        p = "" if same else f"{paired_p(best, per):.2g}"
+        lines.append(f"| {model['name']} | {model['num_params']} | {model['heldout']:.4f} | {diff} | {p} |")
+    return "\n".join(lines)
+
+
 def _generator(directory: Path) -> str:
     """The ground-truth agent of a run on synthetic data ("" otherwise)."""
     try:

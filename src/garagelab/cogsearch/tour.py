@@ -16,7 +16,7 @@ def run(ctx: TourContext) -> dict[str, float]:
     from garagelab.cogsearch.search import ENGINE, CogSearchConfig, prepare
     from garagelab.evolve.search import DB_NAME, SearchConfig, execute
 
-    subjects, budget = (16, 16) if ctx.quick else (30, 60)
+    subjects, budget = (16, 16) if ctx.quick else (24, 40)
     data = f"synthetic:afp:{subjects}"
     engine = replace(ENGINE, budget=budget, seed=1)
     config = CogSearchConfig(data=data, search=SearchConfig(task="cogsearch", engine=engine))

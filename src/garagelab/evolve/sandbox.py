@@ -20,6 +20,7 @@ import ast
 import atexit
 import contextlib
 import ctypes
+import importlib
 import json
 import os
 import pwd
@@ -38,6 +39,7 @@ from pathlib import Path
 FAILURE_KINDS = (
     "syntax",
     "lint",
+    "static",
     "timeout",
     "memory",
     "crash",
@@ -69,7 +71,6 @@ FORBIDDEN_CALLS = frozenset(
         "memoryview",
         "classmethod",
         "staticmethod",
-        "super",
         "type",
     }
 )
@@ -152,7 +153,12 @@ def lint(source: str, allowed_imports: tuple[str, ...], forbidden: tuple[str, ..
 
 
 def _dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")
+    return name.startswith("__") and name.endswith("__") and name != "__init__"  # super().__init__() is fine
+
+
+def _function(spec: str):
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def isolate(limits: Limits, private_namespaces: bool) -> bool:
@@ -236,16 +242,21 @@ def evaluate(
     forbidden: tuple[str, ...] = (),
     context: dict | None = None,
     module_globals: dict | None = None,
+    checks: str = "",
 ) -> Outcome:
     """Run `evaluator` ("module:function") on the candidate `source` in a sandbox. With a
     `context`, the evaluator is a factory: `module.function(**context)` is called once in the
     zygote (data loaded there, before any candidate runs) and returns the evaluating function.
-    `module_globals` are defined in the candidate's module before its code runs."""
+    `module_globals` are defined in the candidate's module before its code runs. `checks`
+    ("module:function", source -> list of problems) are the task's own static rules, applied
+    after the lint and, like it, before anything runs."""
     if check_lint:
         problems = lint(source, allowed_imports, forbidden)
         if problems:
             kind = "syntax" if problems[0].startswith("syntax") else "lint"
             return Outcome(None, failure=kind, message="; ".join(problems[:5]))
+        if checks and (problems := _function(checks)(source)):
+            return Outcome(None, failure="static", message="; ".join(problems[:5]))
     else:
         try:
             ast.parse(source)

@@ -31,6 +31,7 @@ class Task:
     module_globals: dict = field(default_factory=dict)  # defined in each candidate before it runs
     parameters: str = ""  # "vector:count": where a mechanism's PARAM gets its fresh parameter
     mutation_weights: tuple[tuple[str, float], ...] = ()  # (operator, weight) for the mutation proposer
+    checks: str = ""  # "module:function": the task's static rules, source -> problems (sandbox.evaluate)
 
     def sandbox(self) -> dict:
         """The keyword arguments of `sandbox.evaluate` for this task."""
@@ -42,6 +43,7 @@ class Task:
             "forbidden": self.forbidden,
             "context": self.context,
             "module_globals": self.module_globals,
+            "checks": self.checks,
         }
 
 

@@ -1,0 +1,54 @@
+"""The verifier in the real sandbox: correct kernels pass, every hostile one is refused for
+the reason it cheats (tests/kernels/hacks/: one file per trick, its expected verdict inside)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from garagelab.evolve.sandbox import evaluate
+from garagelab.kernels.static import check
+from garagelab.kernels.task import build_task
+
+HERE = Path(__file__).resolve().parent
+SUITE = HERE.parents[1] / "src" / "garagelab" / "kernels" / "suite"
+
+
+def header(path: Path, key: str) -> str:
+    return re.search(rf"^# {key}: (\S+)", path.read_text(), re.M).group(1)
+
+
+def verify(path: Path, timing: bool = False):
+    task = build_task(SUITE / f"{header(path, 'problem')}.py", timing=timing)
+    return evaluate(path.read_text(), fingerprints=frozenset(), **task.sandbox())
+
+
+@pytest.mark.parametrize("path", sorted((HERE / "good").glob("*.py")), ids=lambda p: p.stem)
+def test_correct_kernels_are_accepted(path: Path) -> None:
+    outcome = verify(path)
+    assert outcome.ok, outcome.message
+    assert outcome.metrics["relative_error"] < 1e-5 and not outcome.metrics["degenerate"]
+
+
+@pytest.mark.parametrize("path", sorted((HERE / "hacks").glob("*.py")), ids=lambda p: p.stem)
+def test_every_hack_is_refused_for_its_reason(path: Path) -> None:
+    outcome = verify(path)
+    assert outcome.failure == header(path, "expect"), outcome.message
+
+
+def test_a_timed_kernel_reports_its_speed() -> None:
+    outcome = verify(HERE / "good" / "relu_cpp.py", timing=True)
+    assert outcome.ok, outcome.message
+    metrics = outcome.metrics
+    assert metrics["candidate_ms"] > metrics["floor_ms"] > 0 and metrics["speedup"] == outcome.score
+
+
+def test_static_rules_name_the_line() -> None:
+    problems = check("import torch\n\nclass ModelNew:\n    def forward(self, a, b):\n        return a @ b\n")
+    assert "line 5: the @ operator computes with PyTorch" in problems
+    assert any("no kernel" in p for p in problems)
+    # a loaded library's functions may be called anything, even relu
+    ok = "from garagelab.kernels.backends.cpp import load\nlib = load('')\nclass ModelNew:\n    x = lib.relu(1)\n"
+    assert check(ok) == []
