@@ -52,3 +52,15 @@ def test_static_rules_name_the_line() -> None:
     # a loaded library's functions may be called anything, even relu
     ok = "from garagelab.kernels.backends.cpp import load\nlib = load('')\nclass ModelNew:\n    x = lib.relu(1)\n"
     assert check(ok) == []
+
+
+def test_cli_verify_and_problems(capsys) -> None:
+    from garagelab.cli import main
+
+    assert main(["kernels", "verify", str(HERE / "good" / "relu_cpp.py"), "--problem", "relu", "--no-timing"]) == 0
+    assert "kernels:01_relu: correct" in capsys.readouterr().out
+    assert main(["kernels", "verify", str(HERE / "hacks" / "in_place.py"), "--problem", "01_relu"]) == 1
+    assert "changed its inputs" in capsys.readouterr().out
+    assert main(["kernels", "verify", "x.py", "--problem", "max"]) == 2
+    assert main(["kernels", "problems"]) == 0
+    assert "07_document_mask" in capsys.readouterr().out
