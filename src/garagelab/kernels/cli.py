@@ -61,12 +61,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _problems(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
 
     from garagelab.kernels.problems import footprint, load_folder
 
     folders = [Path(args.folder)] if args.folder else [SUITE, SUITE / "attention"]
-    table = Table("problem", f"{args.size} sizes", "elements", "tolerance")
+    table = Table(Column("problem", no_wrap=True), f"{args.size} sizes", "elements", "tolerance")
     for folder in folders:
         for problem in load_folder(folder):
             sizes = problem.constants(args.size)
