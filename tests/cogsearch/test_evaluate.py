@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from garagelab.cogsearch.evaluate import used_parameters
+from garagelab.cogsearch.fit import counted
 from garagelab.cogsearch.programs import BASELINES, SEED, load_program
 from garagelab.cogsearch.simulate import generate
 from garagelab.cogsearch.task import build_task
@@ -45,6 +45,12 @@ def test_non_finite_choices_are_invalid(task) -> None:
 
 
 def test_forgotten_num_params_is_counted() -> None:
+    data = generate("q-learning", subjects=2, sessions=1, trials=30)
     source = BASELINES["forgetting-perseveration"].replace("num_params = 4", "num_params = 2")
-    assert used_parameters(load_program(source).agent, 2).tolist() == [0, 1, 2, 3]
-    assert used_parameters(load_program(BASELINES["bias"]).agent, 2).tolist() == [0]
+    _, _, used = counted(load_program(source), data)
+    assert used.tolist() == [0, 1, 2, 3]
+    _, _, used = counted(load_program(BASELINES["bias"]), data)
+    assert used.tolist() == [0]
+    whole = SEED.replace("logits = beta * q", "logits = beta * q + jnp.sum(params)")  # the whole vector
+    _, _, used = counted(load_program(whole), data)
+    assert used.tolist() == [0, 1]

@@ -11,7 +11,7 @@ choice), of the trials each fit did not see: within-subject two-fold cross-valid
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +19,10 @@ import numpy as np
 import optax
 
 from garagelab.cogsearch.data import BehaviourDataset
-from garagelab.cogsearch.programs import Program
+from garagelab.cogsearch.programs import MAX_PARAMS, Program
 
 BLOCK = 100
+SPARE = 4  # parameters beyond the declared count, to catch a forgotten `num_params`
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ class Likelihood:
             grads = jnp.where(jnp.isfinite(grads), grads, 0.0)
             updates, state = optimizer.update(grads, state, params)
             updates = updates * active[..., None]  # a converged problem stops where it is
-            return optax.apply_updates(params, updates), state, values
+            reach = jnp.abs(grads).sum(axis=(0, 1, 2))  # per parameter index: zero where unused
+            return optax.apply_updates(params, updates), state, values, reach
 
         self._step = step
         self.masks = jnp.asarray(self.folds)
@@ -121,16 +123,21 @@ class Likelihood:
     def losses(self, params: jax.Array, heldout: bool = False) -> np.ndarray:
         """[folds, restarts, subjects] minus the log-likelihood of each fold's trials (or, with
         `heldout`, of the other fold's)."""
+        return self._idle(params, heldout)[0]
+
+    def _idle(self, params: jax.Array, heldout: bool = False) -> tuple[np.ndarray, np.ndarray]:
         masks = self.masks[::-1] if heldout else self.masks
         idle = jnp.zeros(self.shape, dtype=params.dtype)
-        _, _, values = self._step(params, self.optimizer.init(params), idle, masks)
-        return np.asarray(values, dtype=np.float64)
+        _, _, values, reach = self._step(params, self.optimizer.init(params), idle, masks)
+        return np.asarray(values, dtype=np.float64), np.asarray(reach)
 
-    def probe(self) -> np.ndarray:
-        """[folds, subjects] losses at a fixed point away from zero (a parameter that only
-        enters multiplied by itself would hide at zero): a behavioural fingerprint."""
+    def probe(self) -> tuple[np.ndarray, np.ndarray]:
+        """([folds, subjects] losses, indices of the parameters the losses depend on) at a
+        fixed point away from zero (a parameter that only enters multiplied by itself would
+        hide at zero). The losses are a behavioural fingerprint."""
         point = np.random.default_rng(12345).normal(0.0, 0.5, self.n_params).astype(np.float32)
-        return self.losses(jnp.broadcast_to(jnp.asarray(point), (*self.shape, self.n_params)))[:, 0]
+        values, reach = self._idle(jnp.broadcast_to(jnp.asarray(point), (*self.shape, self.n_params)))
+        return values[:, 0], np.flatnonzero(reach)
 
     def fit(self) -> FitResult:
         """Fit every subject on each fold of its trials; score each fit on the other fold."""
@@ -145,7 +152,7 @@ class Likelihood:
         while steps < config.max_steps:
             active = jnp.asarray(~converged, dtype=params.dtype)
             for _ in range(BLOCK):
-                params, state, values = self._step(params, state, active, self.masks)
+                params, state, values, _ = self._step(params, state, active, self.masks)
             steps += BLOCK
             values = np.asarray(values)
             with np.errstate(invalid="ignore"):
@@ -168,6 +175,23 @@ class Likelihood:
         total_n = int(heldout_n.sum())
         value = math.exp(heldout_ll.sum() / total_n) if total_n and np.isfinite(heldout_ll).all() else math.nan
         return FitResult(value, heldout_ll, heldout_n, chosen[..., : self.program.num_params], steps, converged)
+
+
+def counted(program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()):
+    """(likelihood, probe losses [folds, subjects], indices of the parameters used) for a
+    program whose `num_params` may be wrong: a model that edits the function can forget it, and
+    JAX indexing past a vector's end clamps silently. The likelihood gets a few parameters more
+    than declared; the probe's gradient is non-zero exactly at the parameters used, and the
+    rest stay where they start. One compile serves the probe, the count and the fit; only a
+    program reaching the last spare parameter is compiled again, wider (and one using the whole
+    vector, summed say, with its declared count: all there is to go on)."""
+    for width in sorted({min(program.num_params + SPARE, MAX_PARAMS), MAX_PARAMS}):
+        likelihood = Likelihood(replace(program, num_params=width), data, config)
+        values, used = likelihood.probe()
+        if width - 1 not in used:
+            return likelihood, values, used
+    likelihood = Likelihood(program, data, config)
+    return likelihood, likelihood.probe()[0], np.arange(program.num_params)
 
 
 def fit(program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()) -> FitResult:

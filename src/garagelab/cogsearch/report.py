@@ -10,15 +10,14 @@ scores, and score against program size with its Pareto front.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import wilcoxon
 
 from garagelab.cogsearch.data import BehaviourDataset, load_npz
-from garagelab.cogsearch.evaluate import used_parameters
-from garagelab.cogsearch.fit import FitConfig, fit
+from garagelab.cogsearch.fit import FitConfig, counted
 from garagelab.cogsearch.gru import GRUConfig, fit_gru
 from garagelab.cogsearch.programs import BASELINES, load_program
 from garagelab.cogsearch.search import HELDOUT_DATA, SEARCH_DATA
@@ -83,19 +82,17 @@ def score_program(
     name: str, kind: str, source: str, data: BehaviourDataset, config: FitConfig = REPORT_FIT
 ) -> ModelScore:
     program = load_program(source, data.n_actions, name)
-    used = used_parameters(program.agent, data.n_actions)
-    if used.size:
-        program = replace(program, num_params=max(program.num_params, int(used.max()) + 1))
-    result = fit(program, data, config)
+    likelihood, _, used = counted(program, data, config)
+    result = likelihood.fit()
     return ModelScore(
         name,
         kind,
-        int(used.size) or program.num_params,
+        int(used.size),
         program.size,
         result.normalized_likelihood,
         result.per_subject,
         source=source,
-        params_median=np.median(result.params, axis=(0, 1)).round(3).tolist(),
+        params_median=np.median(result.params[..., used], axis=(0, 1)).round(3).tolist(),
     )
 
 
