@@ -111,6 +111,10 @@ def _run_candidate(job: dict, evaluator, fd: int) -> None:
         report({"failure": "exception", "message": f"RecursionError: {exc}"})
         return
     except BaseException as exc:  # the candidate's own failure, whatever it raised
+        kind = getattr(exc, "failure_kind", "")  # a task's own error type may name its kind (kernels: compile)
+        if isinstance(kind, str) and kind:
+            report({"failure": kind, "message": str(exc)[-2000:]})
+            return
         tail = traceback.format_exception(exc)[-3:]
         report({"failure": "exception", "message": "".join(tail)[-800:]})
         return

@@ -123,8 +123,8 @@ def make_verifier(problem: str, size: str = "cpu", seeds: int = 5, timing: bool 
             return {"failure": "invalid", "message": "the candidate defines no class ModelNew"}
         try:
             ref_model, new_model = build(candidate, reference)
-        except CompileError as exc:
-            return {"failure": "compile", "message": "; ".join(exc.errors[:5]) or exc.log[-800:]}
+        except CompileError as exc:  # a build in __init__ (one at import is reported by the sandbox)
+            return {"failure": "compile", "message": str(exc)}
         metrics: dict = {"problem": spec.name, "size": size}
         with torch.no_grad():
             try:

@@ -27,10 +27,13 @@ _ERROR = re.compile(r"^[^:\n]*:(\d+):(\d+): (?:fatal )?error: (.*)$", re.M)
 
 
 class CompileError(Exception):
-    """A build that failed, with the compiler's first errors as `line:column: message`."""
+    """A build that failed, with the compiler's first errors as `line:column: message`
+    (in the sandbox, the evaluation's failure kind is `compile`, wherever the build ran)."""
+
+    failure_kind = "compile"
 
     def __init__(self, errors: list[str], log: str) -> None:
-        super().__init__("; ".join(errors[:3]) or log[-500:])
+        super().__init__("\n".join(errors[:5]) or log[-800:])
         self.errors = errors
         self.log = log
 
