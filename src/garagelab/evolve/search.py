@@ -93,7 +93,7 @@ def recorded_calls(source: str) -> list[CallRecord]:
 
 
 @contextlib.contextmanager
-def _model_client(config: SearchConfig) -> Iterator[LLMClient]:
+def model_client(config: SearchConfig) -> Iterator[LLMClient]:
     """A client for the configured endpoint; for "local", a llama-server run for the search."""
     settings = {
         "temperature": config.temperature,
@@ -129,7 +129,7 @@ def _proposers(config: SearchConfig, task: Task) -> Iterator[dict[str, Proposer]
     if "replay" in config.proposers:
         proposers["replay"] = replay_proposer(recorded_calls(config.replay), task, **options)
     if "llm" in config.proposers:
-        with _model_client(config) as client:
+        with model_client(config) as client:
             proposers["llm"] = LLMProposer(client, task, **options)
             yield proposers
         return

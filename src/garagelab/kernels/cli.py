@@ -1,14 +1,16 @@
-"""`garagelab kernels problems|verify` (search and report follow with the loop)."""
+"""`garagelab kernels problems|verify|search`."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from garagelab.core.cliargs import examples
+from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
+from garagelab.kernels.loop import STRATEGIES
 
 SUITE = Path(__file__).resolve().parent / "suite"
+SEEDS = Path(__file__).resolve().parent / "seeds"
 
 
 def resolve_problem(name: str) -> Path:
@@ -58,6 +60,33 @@ def register(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--no-timing", action="store_true", help="correctness and honesty only")
     verify.set_defaults(func=_verify)
 
+    search = verbs.add_parser(
+        "search",
+        help="the closed loop on one problem for a wall-clock budget: propose, verify, feed the verdict back",
+        description="Runs in runs/kernels/<stamp>-<problem>/: programs.sqlite holds every attempt, verdict and "
+        "model call (`garagelab evolve status|best|export` read it); best.py is the fastest correct kernel.",
+        epilog=examples(
+            "garagelab kernels search --problem matmul --proposer tune --budget-s 120",
+            "garagelab kernels search --problem softmax --proposer llm --llm local --budget-s 900",
+            "garagelab kernels search --problem relu --proposer llm --llm https://api.deepseek.com/v1 "
+            "--model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY --strategy best-of-n",
+        ),
+        formatter_class=fmt,
+    )
+    search.add_argument("--problem", required=True, help="one of ours (name or number_name) or a problem file")
+    search.add_argument("--proposer", choices=("llm", "tune"), default="llm")
+    search.add_argument("--seed-kernel", help="tune: a kernel with `# tune:` knobs (default: ours for the problem)")
+    search.add_argument("--strategy", choices=STRATEGIES, default="refine")
+    search.add_argument("--budget-s", type=float, default=900.0, help="wall-clock seconds (NVIDIA: 15 minutes)")
+    search.add_argument("--max-attempts", type=positive_int, default=100)
+    search.add_argument("--size", default="cpu", choices=("cpu", "gpu", "full"))
+    search.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
+    search.add_argument("--model", default="", help="local: a built-in GGUF name or a .gguf path; remote: the model id")
+    search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
+    search.add_argument("--max-tokens", type=positive_int, default=2048)
+    search.add_argument("--name", default="")
+    search.set_defaults(func=_search)
+
 
 def _problems(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -93,3 +122,36 @@ def _verify(args: argparse.Namespace) -> int:
     for key, value in outcome.metrics.items():
         print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     return 0 if outcome.ok else 1
+
+
+def _search(args: argparse.Namespace) -> int:
+    from garagelab.core.runs import RunStore
+    from garagelab.evolve.search import DB_NAME, SearchConfig, model_client
+    from garagelab.kernels.loop import LoopConfig, ModelProposer, TuneProposer, run_loop
+
+    problem = resolve_problem(args.problem)
+    config = LoopConfig(args.budget_s, args.max_attempts, args.strategy, args.size)
+    settings = {"problem": str(problem), "proposer": args.proposer, **vars(config)}
+    with RunStore().start("kernels", args.name or problem.stem, settings) as run:
+        if args.proposer == "tune":
+            seed = Path(args.seed_kernel) if args.seed_kernel else SEEDS / problem.name
+            if not seed.is_file():
+                raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
+            try:
+                proposer = TuneProposer(seed.read_text())
+            except ValueError as exc:
+                raise UserError(f"{seed}: {exc}") from None
+            best = run_loop(problem, proposer, run.path / DB_NAME, config)
+        else:
+            llm = SearchConfig(llm=args.llm, model=args.model, api_key_env=args.api_key_env, max_tokens=args.max_tokens)
+            with model_client(llm) as client:
+                best = run_loop(problem, ModelProposer(client, args.strategy), run.path / DB_NAME, config)
+        if best is not None:
+            (run.path / "best.py").write_text(best.source)
+            run.set_headline(speedup=round(best.outcome.score, 3), attempt=best.number)
+    if best is None:
+        print(f"no correct kernel within the budget; attempts and verdicts: {run.path / DB_NAME}")
+        return 1
+    print(f"best: attempt {best.number}, {best.outcome.score:.3g}x eager PyTorch, after {best.seconds:.0f} s")
+    print(f"run: {run.path}\nkernel: {run.path / 'best.py'}")
+    return 0
