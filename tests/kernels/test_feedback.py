@@ -11,7 +11,7 @@ from garagelab.kernels.task import build_task
 
 HERE = Path(__file__).resolve().parent
 RELU = HERE.parents[1] / "src" / "garagelab" / "kernels" / "suite" / "01_relu.py"
-GOOD = (HERE / "good" / "relu_cpp.py").read_text()
+GOOD = (RELU.parents[1] / "candidates" / "relu_cpp.py").read_text()
 
 
 def judge(source: str, timing: bool = False) -> Outcome:

@@ -14,6 +14,7 @@ from garagelab.kernels.task import build_task
 
 HERE = Path(__file__).resolve().parent
 SUITE = HERE.parents[1] / "src" / "garagelab" / "kernels" / "suite"
+CANDIDATES = SUITE.parent / "candidates"
 
 
 def header(path: Path, key: str) -> str:
@@ -25,7 +26,7 @@ def verify(path: Path, timing: bool = False):
     return evaluate(path.read_text(), fingerprints=frozenset(), **task.sandbox())
 
 
-@pytest.mark.parametrize("path", sorted((HERE / "good").glob("*.py")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted(CANDIDATES.glob("[!_]*.py")), ids=lambda p: p.stem)
 def test_correct_kernels_are_accepted(path: Path) -> None:
     outcome = verify(path)
     assert outcome.ok, outcome.message
@@ -39,7 +40,7 @@ def test_every_hack_is_refused_for_its_reason(path: Path) -> None:
 
 
 def test_a_timed_kernel_reports_its_speed() -> None:
-    outcome = verify(HERE / "good" / "relu_cpp.py", timing=True)
+    outcome = verify(CANDIDATES / "relu_cpp.py", timing=True)
     assert outcome.ok, outcome.message
     metrics = outcome.metrics
     assert metrics["candidate_ms"] > metrics["floor_ms"] > 0 and metrics["speedup"] == outcome.score
@@ -57,7 +58,7 @@ def test_static_rules_name_the_line() -> None:
 def test_cli_verify_and_problems(capsys) -> None:
     from garagelab.cli import main
 
-    assert main(["kernels", "verify", str(HERE / "good" / "relu_cpp.py"), "--problem", "relu", "--no-timing"]) == 0
+    assert main(["kernels", "verify", str(CANDIDATES / "relu_cpp.py"), "--problem", "relu", "--no-timing"]) == 0
     assert "kernels:01_relu: correct" in capsys.readouterr().out
     assert main(["kernels", "verify", str(HERE / "hacks" / "in_place.py"), "--problem", "01_relu"]) == 1
     assert "changed its inputs" in capsys.readouterr().out
