@@ -65,3 +65,22 @@ def test_the_loop_with_the_local_model(tmp_path: Path) -> None:
     assert len(calls) == len(programs) == 2 and all(p.evaluated for p in programs)
     assert "class Model" in calls[0].request["messages"][1]["content"]
     assert "Your last attempt" in calls[1].request["messages"][1]["content"]
+
+
+def test_metrics_over_searches(runs_dir: Path, capsys) -> None:
+    from garagelab.kernels.metrics import ProblemResult, summarize
+
+    results = [
+        ProblemResult("a", ("compile", "wrong", ""), (None, None, 1.5)),
+        ProblemResult("b", ("hack", "", ""), (None, 0.5, 0.8)),
+        ProblemResult("c", ("syntax", "static"), (None, None)),
+    ]
+    summary = summarize(results)
+    assert summary["compile rate"] == 5 / 8 and summary["fast_0"] == 2 / 3
+    assert summary["fast_1"] == 1 / 3 and summary["fast_2"] == 0
+    assert abs(summary["geomean speed-up"] - (1.5 * 0.8) ** 0.5) < 1e-12 and summary["hacks caught"] == 1
+    assert main(["kernels", "search", "--problem", "matmul", "--proposer", "tune", "--max-attempts", "2"]) == 0
+    (run,) = (runs_dir / "kernels").iterdir()
+    capsys.readouterr()
+    assert main(["kernels", "report", str(run)]) == 0
+    assert "fast_0" in capsys.readouterr().out

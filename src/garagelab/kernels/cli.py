@@ -1,4 +1,4 @@
-"""`garagelab kernels problems|verify|search`."""
+"""`garagelab kernels problems|verify|search|report`."""
 
 from __future__ import annotations
 
@@ -87,6 +87,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--name", default="")
     search.set_defaults(func=_search)
 
+    report = verbs.add_parser(
+        "report",
+        help="KernelBench's metrics over searches (one per problem): compile rate, fast_0, fast_p, geomean",
+        epilog=examples("garagelab kernels report runs/kernels/*"),
+        formatter_class=fmt,
+    )
+    report.add_argument("runs", nargs="+", help="search run directories (or ids)")
+    report.set_defaults(func=_report)
+
 
 def _problems(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -154,4 +163,29 @@ def _search(args: argparse.Namespace) -> int:
         return 1
     print(f"best: attempt {best.number}, {best.outcome.score:.3g}x eager PyTorch, after {best.seconds:.0f} s")
     print(f"run: {run.path}\nkernel: {run.path / 'best.py'}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from garagelab.core.runs import RunStore
+    from garagelab.evolve.search import DB_NAME
+    from garagelab.kernels.metrics import read_search, summarize
+
+    results = []
+    for key in args.runs:
+        path = Path(key) if Path(key).is_dir() else RunStore().get(key).path
+        if not (path / DB_NAME).is_file():
+            raise UserError(f"{path}: not a kernels search (no {DB_NAME})")
+        results.append(read_search(path / DB_NAME, path.name))
+    per_problem = Table("search", "attempts", "first correct", "best speed-up")
+    for result in results:
+        best = f"{result.best:.3g}x" if result.best is not None else "-"
+        per_problem.add_row(result.name, str(len(result.failures)), str(result.first_correct or "-"), best)
+    totals = Table("metric", "value")
+    for key, value in summarize(results).items():
+        totals.add_row(key, f"{value:.3g}" if isinstance(value, float) else str(value))
+    Console().print(per_problem, totals)
     return 0
