@@ -11,7 +11,6 @@ from garagelab.cogsearch.fit import counted
 from garagelab.cogsearch.programs import BASELINES, SEED, load_program
 from garagelab.cogsearch.simulate import generate
 from garagelab.cogsearch.task import build_task
-from garagelab.evolve.sandbox import evaluate
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +21,7 @@ def task(tmp_path_factory: pytest.TempPathFactory):
 
 
 def run(task, source: str, fingerprints: frozenset[str] = frozenset()):
-    return evaluate(source, fingerprints=fingerprints, **task.sandbox())
+    return task.evaluate(source, fingerprints)
 
 
 def test_seed_scores_and_duplicates_are_refused(task) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from garagelab.evolve.sandbox import Outcome, evaluate
+from garagelab.evolve.sandbox import Outcome
 from garagelab.kernels.feedback import extract_code, first_prompt, refine_prompt, verdict
 from garagelab.kernels.problems import load_problem
 from garagelab.kernels.task import build_task
@@ -15,7 +15,7 @@ GOOD = (RELU.parents[1] / "candidates" / "relu_cpp.py").read_text()
 
 
 def judge(source: str, timing: bool = False) -> Outcome:
-    return evaluate(source, fingerprints=frozenset(), **build_task(RELU, timing=timing).sandbox())
+    return build_task(RELU, timing=timing).evaluate(source)
 
 
 def test_compile_errors_come_back_with_their_lines() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from garagelab.evolve.sandbox import evaluate
 from garagelab.kernels.static import check
 from garagelab.kernels.task import build_task
 
@@ -23,7 +22,7 @@ def header(path: Path, key: str) -> str:
 
 def verify(path: Path, timing: bool = False):
     task = build_task(SUITE / f"{header(path, 'problem')}.py", timing=timing)
-    return evaluate(path.read_text(), fingerprints=frozenset(), **task.sandbox())
+    return task.evaluate(path.read_text())
 
 
 @pytest.mark.parametrize("path", sorted(CANDIDATES.glob("[!_]*.py")), ids=lambda p: p.stem)

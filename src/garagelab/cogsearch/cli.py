@@ -172,8 +172,5 @@ def _report(args: argparse.Namespace) -> int:
     from garagelab.cogsearch.report import build_report
     from garagelab.core.runs import RunStore
 
-    path = Path(args.run)
-    if not path.is_dir():
-        path = RunStore().get(args.run).path
-    print(f"report: {build_report(path, args.top, gru=not args.no_gru)}")
+    print(f"report: {build_report(RunStore().directory(args.run), args.top, gru=not args.no_gru)}")
     return 0

@@ -19,7 +19,8 @@ import numpy as np
 
 from garagelab.cogsearch.data import load_npz
 from garagelab.cogsearch.fit import FitConfig, counted
-from garagelab.cogsearch.programs import MAX_PARAMS, Program
+from garagelab.cogsearch.programs import program_of
+from garagelab.core.errors import UserError
 
 
 def make_evaluator(data: str, restarts: int = 2, max_steps: int = 1000, seed: int = 0):
@@ -27,13 +28,12 @@ def make_evaluator(data: str, restarts: int = 2, max_steps: int = 1000, seed: in
     config = FitConfig(restarts=restarts, max_steps=max_steps, seed=seed)
 
     def evaluate(module: types.ModuleType, fingerprints: set[str]) -> dict:
-        agent, count = getattr(module, "agent", None), getattr(module, "num_params", None)
-        if not callable(agent):
-            return {"failure": "invalid", "message": "the program defines no function `agent`"}
-        if not isinstance(count, int) or not 0 <= count <= MAX_PARAMS:
-            return {"failure": "invalid", "message": f"num_params must be 0..{MAX_PARAMS}, not {count!r}"}
+        try:
+            program = program_of(module, name="candidate")
+        except UserError as exc:
+            return {"failure": "invalid", "message": str(exc)}
         start = time.perf_counter()
-        likelihood, probe, used = counted(Program("candidate", "", agent, count), dataset, config)
+        likelihood, probe, used = counted(program, dataset, config)
         if not np.all(np.isfinite(probe)):
             return {"failure": "invalid", "message": "non-finite choice probabilities at a test point"}
         fingerprint = hashlib.sha256(np.round(probe, 3).tobytes()).hexdigest()[:16]

@@ -46,6 +46,11 @@ def load_program(source: str, n_actions: int = 2, name: str = "program") -> Prog
         exec(compile(source, f"<{name}>", "exec"), module.__dict__)
     except Exception as exc:
         raise UserError(f"{name}: the program does not run ({type(exc).__name__}: {exc})") from exc
+    return program_of(module, source, name)
+
+
+def program_of(module: types.ModuleType, source: str = "", name: str = "program") -> Program:
+    """The program an executed module defines: its `agent` and `num_params`, checked."""
     agent, count = getattr(module, "agent", None), getattr(module, "num_params", None)
     if not callable(agent):
         raise UserError(f"{name}: the program defines no function `agent`")

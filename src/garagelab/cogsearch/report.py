@@ -121,19 +121,18 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
         db.close()
     if not found:
         raise UserError(f"{directory}: no program has been scored yet; run or resume the search first")
-    jobs = [(name, "baseline", source) for name, source in BASELINES.items()]
+    jobs = [(name, "baseline", source, None) for name, source in BASELINES.items()]
     generator = _generator(directory)
     if generator:
-        jobs.append((f"{generator} (generated the data)", "generator", GENERATORS[generator][0]))
-    jobs += [(f"discovered #{i + 1} (program {p.id})", "discovered", p.source) for i, p in enumerate(found)]
+        jobs.append((f"{generator} (generated the data)", "generator", GENERATORS[generator][0], None))
+    jobs += [(f"discovered #{i + 1} (program {p.id})", "discovered", p.source, p.score) for i, p in enumerate(found)]
     scores: list[ModelScore] = []
     baseline_search: dict[str, float] = {}
     with ProgressBar(len(jobs) + len(BASELINES) + int(gru), "cogsearch report", unit="fits", enabled=progress) as bar:
-        for name, kind, source in jobs:
+        for name, kind, source, search_score in jobs:
             model = score_program(name, kind, source, heldout)
-            if kind == "discovered":
-                model.search_score = next(p.score for p in found if p.source == source)
-            elif kind == "baseline":
+            model.search_score = search_score
+            if kind == "baseline":
                 baseline_search[name] = score_program(name, kind, source, search).heldout
                 bar.advance()
             scores.append(model)

@@ -156,6 +156,11 @@ class RunStore:
                 return record
         raise UserError(f"no run {key!r} in {self.root}; `garagelab runs list` shows the ids")
 
+    def directory(self, key: str) -> Path:
+        """A run's directory, given as a path or as its id or directory name."""
+        path = Path(key)
+        return path if path.is_dir() else self.get(key).path
+
     def read_config(self, record: RunRecord) -> dict[str, Any]:
         """The run's config.json, or a clear error if it is missing or corrupt."""
         path = record.path / "config.json"

@@ -26,7 +26,7 @@ class LocalPool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate")
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
-        return self._executor.submit(evaluate, source, fingerprints=fingerprints, **task.sandbox())
+        return self._executor.submit(task.evaluate, source, fingerprints)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

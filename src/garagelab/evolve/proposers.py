@@ -242,14 +242,12 @@ class Mechanism:
 
     def fits(self, function: ast.FunctionDef, at: ast.stmt) -> bool:
         """Whether every local name the mechanism reads is an argument or assigned before `at`."""
-        known = {a.arg for a in function.args.args} | {
-            n.id
-            for n in ast.walk(function)
-            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and n.lineno < at.lineno
-        }
-        local = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        arguments = {a.arg for a in function.args.args}
+        stores = [n for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        known = arguments | {n.id for n in stores if n.lineno < at.lineno}
+        local = arguments | {n.id for n in stores}
         read = {n.id for n in ast.walk(self.expression) if isinstance(n, ast.Name)} - {HOLE, PARAM}
-        return all(name in known for name in read & (local | {a.arg for a in function.args.args}))
+        return read & local <= known
 
 
 def _assigns(statement: ast.Assign, name: str) -> bool:

@@ -229,11 +229,8 @@ def resume(key: str, store: RunStore | None = None, progress: bool = True, budge
 def open_db(key: str, store: RunStore | None = None) -> ProgramDB:
     """The program database of a run (by id or directory name) or at a path."""
     path = Path(key)
-    if path.is_dir():
-        path = path / DB_NAME
-    if not path.is_file():
-        record = (store or RunStore()).get(key)
-        path = record.path / DB_NAME
+    if not path.is_file():  # a run directory, id or name rather than the database file itself
+        path = (store or RunStore()).directory(key) / DB_NAME
     if not path.is_file():
         raise UserError(f"{path}: no program database (the run has not evaluated anything yet)")
     return ProgramDB(path)

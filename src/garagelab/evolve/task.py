@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from garagelab.core.errors import UserError
-from garagelab.evolve.sandbox import Limits
+from garagelab.evolve.sandbox import Limits, Outcome, evaluate
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,10 @@ class Task:
             "module_globals": self.module_globals,
             "checks": self.checks,
         }
+
+    def evaluate(self, source: str, fingerprints: frozenset[str] = frozenset()) -> Outcome:
+        """One candidate judged in the sandbox by this task's evaluator, limits and rules."""
+        return evaluate(source, fingerprints=fingerprints, **self.sandbox())
 
 
 def get_task(name: str) -> Task:

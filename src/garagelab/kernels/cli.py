@@ -116,14 +116,13 @@ def _problems(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from garagelab.evolve.sandbox import evaluate
     from garagelab.kernels.task import build_task
 
     candidate = Path(args.candidate)
     if not candidate.is_file():
         raise UserError(f"{candidate}: no such candidate file")
     task = build_task(resolve_problem(args.problem), args.size, timing=not args.no_timing)
-    outcome = evaluate(candidate.read_text(), fingerprints=frozenset(), **task.sandbox())
+    outcome = task.evaluate(candidate.read_text())
     verdict = "correct" if outcome.ok else outcome.failure
     print(f"{task.name}: {verdict} ({outcome.seconds:.1f} s)")
     if outcome.message:
@@ -176,7 +175,7 @@ def _report(args: argparse.Namespace) -> int:
 
     results = []
     for key in args.runs:
-        path = Path(key) if Path(key).is_dir() else RunStore().get(key).path
+        path = RunStore().directory(key)
         if not (path / DB_NAME).is_file():
             raise UserError(f"{path}: not a kernels search (no {DB_NAME})")
         results.append(read_search(path / DB_NAME, path.name))

@@ -24,7 +24,7 @@ import numpy as np
 from garagelab.core.progress import ProgressBar
 from garagelab.evolve.code import CodeError, normalized_hash, program_size
 from garagelab.evolve.database import ProgramDB
-from garagelab.evolve.sandbox import Outcome, evaluate
+from garagelab.evolve.sandbox import Outcome
 from garagelab.kernels.feedback import extract_code, first_prompt, refine_prompt
 from garagelab.kernels.problems import Problem, load_problem
 from garagelab.kernels.task import build_task
@@ -105,8 +105,9 @@ class TuneProposer:
             value = int(self.rng.choice(options))
             line = f"{knob.group(1)}{knob.group(2)} = {value}  # tune: {knob.group(4).strip()}"
             source = base[: knob.start()] + line + base[knob.end() :]
-            if _identity(source)[0] not in self.tried:
-                self.tried.add(_identity(source)[0])
+            key = _identity(source)[0]
+            if key not in self.tried:
+                self.tried.add(key)
                 return source, None
         return base, None  # every neighbour tried: the search has converged
 
@@ -136,7 +137,7 @@ def run_loop(
                     source, call = proposer.propose(problem, last, best)
                 except LLMError:
                     break  # the model is gone: keep what was verified
-                outcome = evaluate(source, fingerprints=frozenset(), **task.sandbox())
+                outcome = task.evaluate(source)
                 pid = db.add_program(source, (), 0, proposer.name, *_identity(source))
                 db.add_evaluation(pid, outcome)
                 if call is not None:

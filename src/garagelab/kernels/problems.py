@@ -14,8 +14,8 @@ hold at most 2^20 elements. A preset may also set `atol` and `rtol`.
 
 from __future__ import annotations
 
+import ast
 import json
-import re
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,13 +65,8 @@ def load_module(source: str, name: str, overrides: dict | None = None) -> types.
 
 
 def _module_presets(source: str) -> dict:
-    match = re.search(r"^PRESETS\s*=", source, re.M)
-    if not match:
-        return {}
-    import ast
-
-    tree = ast.parse(source)
-    for node in tree.body:
+    """The file's own `PRESETS = {...}` (a literal; the file is not run for it)."""
+    for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PRESETS" for t in node.targets):
             return ast.literal_eval(node.value)
     return {}
@@ -84,7 +79,10 @@ def load_problem(path: Path | str) -> Problem:
     source = path.read_text()
     if "class Model" not in source or "def get_inputs" not in source:
         raise UserError(f"{path}: not a KernelBench problem (needs class Model and get_inputs())")
-    presets = _module_presets(source)
+    try:
+        presets = _module_presets(source)
+    except SyntaxError as exc:
+        raise UserError(f"{path} line {exc.lineno}: {exc.msg}") from None
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:

@@ -68,10 +68,12 @@ def check(source: str) -> list[str]:
 
 
 def _builds_kernel(tree: ast.Module) -> bool:
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    loads = any((isinstance(c.func, ast.Name) and c.func.id == "load") or _dotted(c.func).endswith(".load")
-                for c in calls)  # fmt: skip
-    return loads or any(_is_triton_kernel(n) for n in ast.walk(tree))
+    return any(_is_load(n) or _is_triton_kernel(n) for n in ast.walk(tree))
+
+
+def _is_load(node: ast.AST) -> bool:
+    """A call of the C++ backend's `load` (`load(...)` or `cpp.load(...)`)."""
+    return isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] == "load"
 
 
 def _libraries(tree: ast.Module) -> set[str]:
@@ -80,9 +82,7 @@ def _libraries(tree: ast.Module) -> set[str]:
     return {
         _dotted(target)
         for node in ast.walk(tree)
-        if isinstance(node, ast.Assign)
-        and isinstance(node.value, ast.Call)
-        and _dotted(node.value).split(".")[-1] == "load"
+        if isinstance(node, ast.Assign) and _is_load(node.value)
         for target in node.targets
     }
 

@@ -13,7 +13,6 @@ def run(ctx: TourContext) -> dict[str, float]:
 
     from garagelab.core.plots import figure
     from garagelab.evolve.database import ProgramDB
-    from garagelab.evolve.sandbox import evaluate
     from garagelab.kernels.loop import LoopConfig, TuneProposer, run_loop
     from garagelab.kernels.task import build_task
 
@@ -28,7 +27,7 @@ def run(ctx: TourContext) -> dict[str, float]:
     for path in sorted((here / "candidates").glob("[!_]*.py")):
         problem = re.search(r"^# problem: (\S+)", path.read_text(), re.M).group(1)
         task = build_task(here / "suite" / f"{problem}.py", "cpu", timing=True)
-        outcome = evaluate(path.read_text(), fingerprints=frozenset(), **task.sandbox())
+        outcome = task.evaluate(path.read_text())
         metrics = outcome.metrics
         rows.append({
             "kernel": path.stem, "problem": problem, "verdict": "correct" if outcome.ok else outcome.failure,

@@ -104,6 +104,15 @@ class Hack(Exception):
     pass
 
 
+def _models(candidate: types.ModuleType, module: types.ModuleType) -> tuple:
+    """(reference, candidate) models built from the same seed (their parameters agree)."""
+    torch.manual_seed(0)
+    ref_model = module.Model(*module.get_init_inputs())
+    torch.manual_seed(0)
+    new_model = candidate.ModelNew(*module.get_init_inputs())
+    return ref_model, new_model
+
+
 def make_verifier(problem: str, size: str = "cpu", seeds: int = 5, timing: bool = True, runs: int = 20):
     spec = load_problem(problem)
     sizes = spec.constants(size)
@@ -111,26 +120,19 @@ def make_verifier(problem: str, size: str = "cpu", seeds: int = 5, timing: bool 
     atol, rtol = spec.tolerance(size)
     small = {k: max(1, v // 2) if isinstance(v, int) and v >= 4 else v for k, v in sizes.items()}
 
-    def build(candidate: types.ModuleType, module: types.ModuleType):
-        torch.manual_seed(0)
-        ref_model = module.Model(*module.get_init_inputs())
-        torch.manual_seed(0)
-        new_model = candidate.ModelNew(*module.get_init_inputs())
-        return ref_model, new_model
-
     def verify(candidate: types.ModuleType, fingerprints: set[str]) -> dict:
         if not isinstance(getattr(candidate, "ModelNew", None), type):
             return {"failure": "invalid", "message": "the candidate defines no class ModelNew"}
         try:
-            ref_model, new_model = build(candidate, reference)
+            ref_model, new_model = _models(candidate, reference)
         except CompileError as exc:  # a build in __init__ (one at import is reported by the sandbox)
             return {"failure": "compile", "message": str(exc)}
         metrics: dict = {"problem": spec.name, "size": size}
         with torch.no_grad():
             try:
-                worst = _correctness(ref_model, new_model, reference, atol, rtol, seeds, metrics)
-                if "failure" in worst:
-                    return worst
+                wrong = _correctness(ref_model, new_model, reference, atol, rtol, seeds, metrics)
+                if wrong:
+                    return wrong
                 _honesty(ref_model, new_model, reference, atol, rtol)
                 if small != sizes:
                     _second_size(candidate, spec, small, atol, rtol)
@@ -144,6 +146,8 @@ def make_verifier(problem: str, size: str = "cpu", seeds: int = 5, timing: bool 
 
 
 def _correctness(ref_model, new_model, module, atol, rtol, seeds, metrics) -> dict:
+    """The `wrong` failure of the first mismatching case (empty if none); the worst relative
+    error and the degenerate flag go into `metrics`."""
     inputs = module.get_inputs()
     worst_relative = 0.0
     for seed in range(seeds):
@@ -159,8 +163,7 @@ def _correctness(ref_model, new_model, module, atol, rtol, seeds, metrics) -> di
             wrong = _error(out, ref, atol * scale, rtol)
             if wrong:
                 wrong["message"] = f"seed {seed}, {distribution} inputs: {wrong['message']}"
-                return {"failure": "wrong", **{k: v for k, v in wrong.items() if k != "message"},
-                        "message": wrong["message"]}  # fmt: skip
+                return {"failure": "wrong", **wrong}
             worst_relative = max(worst_relative, _relative(out, ref))
     metrics["relative_error"] = worst_relative
     metrics["degenerate"] = bool(ref.abs().max() < 10 * atol)  # zeros would pass: the problem's sizes are weak
@@ -199,10 +202,7 @@ def _honesty(ref_model, new_model, module, atol, rtol) -> None:
 def _second_size(candidate, spec, small: dict, atol, rtol) -> None:
     """The same check at half the sizes: an answer hard-coded for one shape fails here."""
     module = load_module(spec.source, spec.name, small)
-    torch.manual_seed(0)
-    ref_model = module.Model(*module.get_init_inputs())
-    torch.manual_seed(0)
-    new_model = candidate.ModelNew(*module.get_init_inputs())
+    ref_model, new_model = _models(candidate, module)
     inputs = module.get_inputs()
     _fill(inputs, 11, "normal")
     wrong = _error(new_model(*_clone(inputs)), ref_model(*_clone(inputs)), atol, rtol)
