@@ -1,0 +1,26 @@
+"""Batched MuJoCo robot environments (MuJoCo Playground) on two engines: MuJoCo on CPU, MJX on GPU.
+
+    env = load("CartpoleBalance", engine="cpu", num_envs=256)
+    state = env.reset(0)
+    state = env.step(state, actions)  # actions (256, env.action_size)
+
+Each task is written once against an array namespace (`task.py`); `cpu_engine` runs it with
+numpy on `mujoco.batch`, `mjx_engine` with jax.numpy under jit + vmap.
+"""
+
+from garagelab.playground.randomize import Randomization
+from garagelab.playground.registry import ENGINES, default_config, load, make_task, names, register
+from garagelab.playground.state import State
+from garagelab.playground.task import Task
+
+__all__ = [
+    "ENGINES",
+    "Randomization",
+    "State",
+    "Task",
+    "default_config",
+    "load",
+    "make_task",
+    "names",
+    "register",
+]

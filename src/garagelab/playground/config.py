@@ -1,0 +1,80 @@
+"""Task configs: frozen dataclasses with flattened-key overrides (`reward.tracking_lin_vel=2`).
+
+Playground uses ml_collections' ConfigDict; a dataclass gives the same override UX with type
+checking and one-line errors that list the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from garagelab.core.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """What every task has: control and physics timesteps and the episode length."""
+
+    ctrl_dt: float = 0.01
+    sim_dt: float = 0.01
+    episode_length: int = 1000
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of a (nested) config as `{"a.b": value}`."""
+    items = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    flat: dict[str, Any] = {}
+    for key, value in items.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _coerce(key: str, old: Any, new: Any) -> Any:
+    if isinstance(old, bool):
+        if isinstance(new, str):
+            if new.lower() not in ("true", "false", "1", "0"):
+                raise UserError(f"config key {key!r} wants true or false, got {new!r}")
+            return new.lower() in ("true", "1")
+        return bool(new)
+    if isinstance(old, (int, float)) and not isinstance(old, bool):
+        try:
+            value = float(new)
+        except (TypeError, ValueError):
+            raise UserError(f"config key {key!r} wants a number, got {new!r}") from None
+        return int(value) if isinstance(old, int) and value.is_integer() else value
+    if isinstance(old, tuple):
+        parts = new.split(",") if isinstance(new, str) else list(new)
+        if len(parts) != len(old):
+            raise UserError(f"config key {key!r} wants {len(old)} values, got {new!r}")
+        return tuple(_coerce(key, o, p) for o, p in zip(old, parts, strict=True))
+    return type(old)(new) if old is not None else new
+
+
+def override(config: Any, overrides: Mapping[str, Any] | None) -> Any:
+    """A copy of `config` with dotted keys replaced; an unknown key is a one-line UserError."""
+    if not overrides:
+        return config
+    valid = flatten(config)
+    unknown = [key for key in overrides if key not in valid]
+    if unknown:
+        raise UserError(f"unknown config key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid)}")
+    nested: dict[str, dict[str, Any]] = {}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            changes[head] = _coerce(key, valid[key], value)
+    for head, sub in nested.items():
+        current = getattr(config, head)
+        if dataclasses.is_dataclass(current):
+            changes[head] = override(current, sub)
+        else:  # a plain dict of scales
+            changes[head] = {**current, **{k: _coerce(f"{head}.{k}", current[k], v) for k, v in sub.items()}}
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,116 @@
+"""The GPU engine: N envs of a task on MJX (`impl="jax"`), task logic in jax.numpy, jit + vmap.
+
+The same Task class as the CPU engine runs here per env under `vmap`. Two functions are
+compiled per (task, num_envs): reset and step; the step scans `n_substeps` of `mjx.step`.
+Domain randomisation batches the model's fields (in_axes 0 on those, None elsewhere), as
+Playground does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from mujoco import mjx
+
+from garagelab.playground.env import BatchedEnv
+from garagelab.playground.ops import JaxOps
+from garagelab.playground.state import State, register_pytree
+from garagelab.playground.task import Task
+
+
+class MjxEngine(BatchedEnv):
+    """N envs on MJX: `reset(seed) -> State`, `step(state, actions (N, nu)) -> State`, jitted."""
+
+    xp = jnp
+
+    def __init__(self, task: Task, num_envs: int, randomization: dict[str, np.ndarray] | None = None) -> None:
+        register_pytree()
+        self.task = task
+        self.num_envs = num_envs
+        self.model = mjx.put_model(task.mj_model, impl="jax")
+        self._data0 = mjx.make_data(self.model, impl="jax")
+        model_axes = None
+        if randomization:
+            axes = jax.tree_util.tree_map(lambda _: None, self.model)
+            self.model = self.model.tree_replace({k: jnp.asarray(v) for k, v in randomization.items()})
+            model_axes = axes.tree_replace(dict.fromkeys(randomization, 0))
+        self._model_axes = model_axes
+        self._reset = jax.jit(jax.vmap(self._reset_one, in_axes=(model_axes, 0)))
+        self._step = jax.jit(jax.vmap(self._step_one, in_axes=(model_axes, 0, 0)))
+        self._reset_where = jax.jit(self._reset_where_batch)
+
+    # --- one env (vmapped) ------------------------------------------------------------
+    def _reset_one(self, model: Any, key: Any) -> State:
+        ops = JaxOps(key)
+        fields, info = self.task.reset(ops)
+        data = self._data0.replace(**{k: jnp.asarray(v, self._data0.qpos.dtype) for k, v in fields.items()})
+        data = mjx.forward(model, data)
+        obs = self.task.observe(ops, data, info)
+        terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
+        metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}
+        info = {**info, "rng": ops.key}
+        return State(data, obs.astype(jnp.float32), jnp.zeros(()), jnp.zeros(()), metrics, info)
+
+    def _step_one(self, model: Any, state: State, action: Any) -> State:
+        info = dict(state.info)
+        ops = JaxOps(info.pop("rng"))
+        data = state.data.replace(ctrl=self.task.control(ops, action, info))
+        data = jax.lax.fori_loop(0, self.task.n_substeps, lambda _, d: mjx.step(model, d), data)
+        obs, reward, done, metrics, info = self.task.transition(ops, data, action, info)
+        info = {**info, "rng": ops.key}
+        return State(data, obs.astype(jnp.float32), jnp.float32(reward), done.astype(jnp.float32), metrics, info)
+
+    def _reset_where_batch(self, model: Any, state: State, mask: Any) -> State:
+        keys = jax.vmap(lambda k: jax.random.split(k))(state.info["rng"])
+        fresh = jax.vmap(self._reset_one, in_axes=(self._model_axes, 0))(model, keys[:, 0])
+
+        def pick(new: Any, old: Any) -> Any:
+            where = jnp.reshape(mask, mask.shape + (1,) * (old.ndim - 1))
+            return jnp.where(where, new, old)
+
+        info = dict(state.info)
+        info.update({k: pick(v, info[k]) for k, v in fresh.info.items()})
+        info["rng"] = keys[:, 1]
+        return state.replace(
+            data=jax.tree_util.tree_map(pick, fresh.data, state.data),
+            obs=pick(fresh.obs, state.obs),
+            info=info,
+        )
+
+    def _load_one(self, model: Any, fields: dict[str, Any], info: dict[str, Any], key: Any) -> State:
+        ops = JaxOps(key)
+        data = self._data0.replace(**{k: v.astype(self._data0.qpos.dtype) for k, v in fields.items()})
+        data = mjx.forward(model, data)
+        obs = self.task.observe(ops, data, info)
+        terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
+        metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}
+        return State(data, obs.astype(jnp.float32), jnp.zeros(()), jnp.zeros(()), metrics, {**info, "rng": ops.key})
+
+    def load_state(self, fields: dict[str, Any], info: dict[str, Any] | None = None, seed: int = 0) -> State:
+        """A State from given physics (`qpos`, `qvel`, `mocap_pos`: (N, ...)) and task info, e.g. the CPU engine's."""
+        keys = jax.random.split(jax.random.PRNGKey(seed), self.num_envs)
+        fields = {k: jnp.asarray(v) for k, v in fields.items()}
+        info = {k: jnp.asarray(v) for k, v in (info or {}).items()}
+        if not hasattr(self, "_load"):
+            self._load = jax.jit(jax.vmap(self._load_one, in_axes=(self._model_axes, 0, 0, 0)))
+        return self._load(self.model, fields, info, keys)
+
+    # --- the batch ----------------------------------------------------------------------
+    def reset(self, seed: int | Any = 0) -> State:
+        key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
+        return self._reset(self.model, jax.random.split(key, self.num_envs))
+
+    def step(self, state: State, action: Any) -> State:
+        return self._step(self.model, state, jnp.asarray(action, jnp.float32))
+
+    def reset_where(self, state: State, mask: Any) -> State:
+        return self._reset_where(self.model, state, jnp.asarray(mask) > 0)
+
+    def normal(self, state: State, shape: tuple[int, ...]) -> tuple[State, Any]:
+        """Standard normal draws per env (for wrappers), from each env's key in `info["rng"]`."""
+        keys = jax.vmap(jax.random.split)(state.info["rng"])
+        noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys[:, 0])
+        return state.replace(info={**state.info, "rng": keys[:, 1]}), noise

@@ -1,0 +1,115 @@
+"""Named env variants (Playground's registry): `load(name, ...)`, `names()`, `default_config(name)`.
+
+A variant is a task class plus the keyword arguments that make it, as Playground's
+`functools.partial` entries are. Unknown names, engines and config keys are one-line errors
+that list what is valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from garagelab.core.errors import UserError
+from garagelab.playground import config as configs
+from garagelab.playground.task import Task
+
+ENGINES = ("cpu", "mjx")
+
+# name -> (module, class, kwargs); modules are imported on use, so listing stays cheap
+_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "CartpoleBalance": ("cartpole", "Cartpole", {"swing_up": False, "sparse": False}),
+    "CartpoleBalanceSparse": ("cartpole", "Cartpole", {"swing_up": False, "sparse": True}),
+    "CartpoleSwingup": ("cartpole", "Cartpole", {"swing_up": True, "sparse": False}),
+    "CartpoleSwingupSparse": ("cartpole", "Cartpole", {"swing_up": True, "sparse": True}),
+    "PendulumSwingup": ("pendulum", "PendulumSwingup", {}),
+    "PointMass": ("point_mass", "PointMass", {}),
+    "ReacherEasy": ("reacher", "Reacher", {"target_size": 0.05}),
+    "ReacherHard": ("reacher", "Reacher", {"target_size": 0.015}),
+}
+
+
+def register(name: str, module: str, cls: str, **kwargs: Any) -> None:
+    """Add a variant: `module` under `garagelab.playground.tasks`, or a dotted module path."""
+    _VARIANTS[name] = (module, cls, kwargs)
+
+
+def names() -> list[str]:
+    return list(_VARIANTS)
+
+
+def _entry(name: str) -> tuple[Callable[..., Task], dict[str, Any]]:
+    import importlib
+
+    if name not in _VARIANTS:
+        close = difflib.get_close_matches(name, _VARIANTS, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserError(f"unknown env {name!r}{hint}; valid: {', '.join(_VARIANTS)}")
+    module, cls, kwargs = _VARIANTS[name]
+    path = module if "." in module else f"garagelab.playground.tasks.{module}"
+    return getattr(importlib.import_module(path), cls), kwargs
+
+
+def default_config(name: str) -> Any:
+    task_class, _ = _entry(name)
+    return task_class.default_config()
+
+
+def make_task(name: str, config_overrides: Mapping[str, Any] | None = None) -> Task:
+    """The task behind a registered name, with dotted-key overrides of its config."""
+    task_class, kwargs = _entry(name)
+    config = configs.override(task_class.default_config(), config_overrides)
+    return task_class(config, **kwargs)
+
+
+def load(
+    name: str,
+    engine: str = "cpu",
+    num_envs: int = 1,
+    config_overrides: Mapping[str, Any] | None = None,
+    *,
+    episode_length: int | None = None,
+    auto_reset: bool = True,
+    action_repeat: int = 1,
+    obs_noise: float = 0.0,
+    randomization: Any = None,
+    seed: int = 0,
+    nthread: int = 0,
+) -> Any:
+    """A batched env ready for a learner: `reset(seed) -> State`, `step(state, actions) -> State`.
+
+    By default the env ends episodes at the task's `episode_length` and resets finished envs
+    inside `step`. `randomization` (a `randomize.Randomization`, or True for the defaults)
+    gives each env its own frictions, masses, damping, armature and COM. `nthread` is the
+    CPU engine's thread count (0: all cores).
+    """
+    from garagelab.playground import randomize, wrappers
+
+    if engine not in ENGINES:
+        raise UserError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if num_envs < 1:
+        raise UserError(f"num_envs must be at least 1, got {num_envs}")
+    task = make_task(name, config_overrides)
+    fields = None
+    if randomization:
+        spec = randomization if isinstance(randomization, randomize.Randomization) else randomize.Randomization()
+        fields = randomize.sample(task.mj_model, num_envs, spec, seed)
+    if engine == "cpu":
+        from garagelab.playground.cpu_engine import CpuEngine
+
+        env: Any = CpuEngine(task, num_envs, nthread=nthread, randomization=fields)
+    else:
+        from garagelab.playground.mjx_engine import MjxEngine
+
+        env = MjxEngine(task, num_envs, randomization=fields)
+    if action_repeat > 1:
+        env = wrappers.ActionRepeat(env, action_repeat)
+    if obs_noise > 0:
+        env = wrappers.ObservationNoise(env, obs_noise)
+    env = wrappers.EpisodeLimit(env, episode_length or task.config.episode_length)
+    if auto_reset:
+        env = wrappers.AutoReset(env)
+    if engine == "mjx":
+        env = wrappers.Jit(env)
+    return env

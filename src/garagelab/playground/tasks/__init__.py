@@ -1,0 +1,1 @@
+"""Task definitions, one module per domain; `garagelab.playground.registry` names their variants."""
