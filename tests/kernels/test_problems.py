@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from garagelab.core.errors import UserError
-from garagelab.kernels.problems import CPU_ELEMENTS, footprint, load_folder, load_module, load_problem
+from garagelab.kernels.problems import CPU_ELEMENTS, footprint, load_folder, load_module, load_problem, sized_source
 
 MATMUL = """import torch
 import torch.nn as nn
@@ -81,3 +81,10 @@ def test_shipped_problems_run_at_cpu_size_and_are_not_degenerate(folder: Path) -
         assert torch.isfinite(output).all(), problem.name
         assert output.abs().max() > 10 * atol, f"{problem.name}: zeros would pass"
         assert footprint(problem, problem.constants("cpu")) <= CPU_ELEMENTS
+
+
+def test_sized_source_writes_a_size_into_the_file() -> None:
+    problem = load_problem(SUITE / "05_softmax.py")
+    module = load_module(sized_source(problem, "cpu"), "sized")
+    assert (module.BATCH, module.DIM) == (32, 1024)
+    assert module.get_inputs()[0].shape == (32, 1024)

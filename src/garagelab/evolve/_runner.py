@@ -14,6 +14,7 @@ import contextlib
 import errno
 import importlib
 import json
+import linecache
 import math
 import os
 import select
@@ -93,6 +94,8 @@ def _run_candidate(job: dict, evaluator, fd: int) -> None:
 
     program = types.ModuleType("candidate")
     program.__dict__.update(job.get("globals", {}))
+    # the source where `inspect` finds it: tracebacks show candidate lines, and @triton.jit reads it
+    linecache.cache["candidate.py"] = (len(job["source"]), None, job["source"].splitlines(True), "candidate.py")
     try:
         code = compile(job["source"], "candidate.py", "exec")
         exec(code, program.__dict__)

@@ -243,13 +243,15 @@ def evaluate(
     context: dict | None = None,
     module_globals: dict | None = None,
     checks: str = "",
+    environment: dict | None = None,
 ) -> Outcome:
     """Run `evaluator` ("module:function") on the candidate `source` in a sandbox. With a
     `context`, the evaluator is a factory: `module.function(**context)` is called once in the
     zygote (data loaded there, before any candidate runs) and returns the evaluating function.
     `module_globals` are defined in the candidate's module before its code runs. `checks`
     ("module:function", source -> list of problems) are the task's own static rules, applied
-    after the lint and, like it, before anything runs."""
+    after the lint and, like it, before anything runs. `environment` adds variables to the
+    scrubbed environment of the zygote and the candidate (kernels: TRITON_INTERPRET=1 with no GPU)."""
     if check_lint:
         problems = lint(source, allowed_imports, forbidden)
         if problems:
@@ -272,11 +274,11 @@ def evaluate(
         "limits": asdict(limits),
         "drop_to": drop_to,
         "workdir": str(workdir),
-        "env": {**_SCRUBBED_ENV, "HOME": str(workdir), "TMPDIR": str(workdir)},
+        "env": {**_SCRUBBED_ENV, **(environment or {}), "HOME": str(workdir), "TMPDIR": str(workdir)},
     }
     try:
         setup = {"evaluator": evaluator, "preload": list(allowed_imports), "context": context or {},
-                 "globals": module_globals or {}}  # fmt: skip
+                 "globals": module_globals or {}, "environment": environment or {}}  # fmt: skip
         reply = _zygote(setup).run(job, limits.wall_s + ZYGOTE_GRACE_S)
         stderr = _tail(workdir / "stderr.txt")
     finally:
@@ -337,7 +339,8 @@ class Zygote:
     line per job; candidates never run in it, so nothing they do can reach it."""
 
     def __init__(self, setup: dict) -> None:
-        env = {**_SCRUBBED_ENV, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p)}
+        env = {**_SCRUBBED_ENV, **setup.get("environment", {})}  # read at import by some libraries (Triton)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "garagelab.evolve._runner"],
             stdin=subprocess.PIPE,

@@ -32,6 +32,7 @@ class Task:
     parameters: str = ""  # "vector:count": where a mechanism's PARAM gets its fresh parameter
     mutation_weights: tuple[tuple[str, float], ...] = ()  # (operator, weight) for the mutation proposer
     checks: str = ""  # "module:function": the task's static rules, source -> problems (sandbox.evaluate)
+    environment: dict = field(default_factory=dict)  # variables added to the candidate's scrubbed environment
 
     def sandbox(self) -> dict:
         """The keyword arguments of `sandbox.evaluate` for this task."""
@@ -44,6 +45,7 @@ class Task:
             "context": self.context,
             "module_globals": self.module_globals,
             "checks": self.checks,
+            "environment": self.environment,
         }
 
     def evaluate(self, source: str, fingerprints: frozenset[str] = frozenset()) -> Outcome:

@@ -64,6 +64,19 @@ def load_module(source: str, name: str, overrides: dict | None = None) -> types.
     return module
 
 
+def sized_source(problem: Problem, size: str) -> str:
+    """The problem file with a size's constants written into it: a plain KernelBench file that
+    other harnesses (KernelBench's own evaluation) run at that size."""
+    overrides = problem.constants(size)
+    lines = problem.source.splitlines(keepends=True)
+    for node in reversed(ast.parse(problem.source).body):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in overrides and node.lineno == node.end_lineno:
+                lines[node.lineno - 1] = f"{name} = {overrides[name]!r}\n"
+    return "".join(lines)
+
+
 def _module_presets(source: str) -> dict:
     """The file's own `PRESETS = {...}` (a literal; the file is not run for it)."""
     for node in ast.parse(source).body:

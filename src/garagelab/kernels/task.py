@@ -5,16 +5,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from garagelab.core.errors import UserError
 from garagelab.evolve.sandbox import Limits
 from garagelab.evolve.task import Task
 from garagelab.kernels.problems import load_problem
 
-IMPORTS = ("torch", "math", "garagelab.kernels.backends.cpp")  # triton joins with its backend
+BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
+IMPORTS = ("torch", "math", *BACKENDS)
 LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=0, file_mb=64, processes=512)  # torch maps GBs it never uses
 
 
-def build_task(problem: Path | str, size: str = "cpu", timing: bool = True, template: str = "") -> Task:
+def default_device(size: str) -> str:
+    """Where a size runs: `cpu` sizes on the CPU, `gpu` and `full` on the GPU."""
+    return "cpu" if size == "cpu" else "cuda"
+
+
+def gpu_available() -> bool:
+    """Asked through NVML, so this process never initialises CUDA (the sandbox forks)."""
+    import os
+
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def build_task(
+    problem: Path | str,
+    size: str = "cpu",
+    timing: bool = True,
+    template: str = "",
+    device: str | None = None,
+    compile_baseline: bool | None = None,
+) -> Task:
+    """`device` defaults to the size's (`default_device`); `compile_baseline` (time
+    `torch.compile` of the reference too) defaults to on for the GPU only: inductor takes about
+    80 s per problem on 2 CPU cores."""
     spec = load_problem(problem)
+    device = device or default_device(size)
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"device {device!r}: choose cpu or cuda")
+    if device == "cuda" and not gpu_available():
+        raise UserError(f"{spec.name}: size {size} runs on a CUDA GPU and this machine has none; use --size cpu")
+    compile_baseline = device == "cuda" if compile_baseline is None else compile_baseline
     return Task(
         name=f"kernels:{spec.name}",
         description=f"Write ModelNew, a faster kernel implementation of this PyTorch model:\n\n{spec.source}",
@@ -23,6 +56,14 @@ def build_task(problem: Path | str, size: str = "cpu", timing: bool = True, temp
         evaluator="garagelab.kernels.verify:make_verifier",
         allowed_imports=IMPORTS,
         limits=LIMITS,
-        context={"problem": str(Path(problem).resolve()), "size": size, "timing": timing},
+        context={
+            "problem": str(Path(problem).resolve()),
+            "size": size,
+            "timing": timing,
+            "device": device,
+            "compile_baseline": compile_baseline,
+        },
         checks="garagelab.kernels.static:check",
+        # no GPU: Triton kernels run in its interpreter (numpy, one program instance at a time)
+        environment={"TRITON_INTERPRET": "1"} if device == "cpu" else {},
     )

@@ -8,11 +8,11 @@ TITLE = "verifier-guided kernel search (C++ kernels on CPU, offline tuner)"
 
 
 def run(ctx: TourContext) -> dict[str, float]:
-    import re
     from pathlib import Path
 
     from garagelab.core.plots import figure
     from garagelab.evolve.database import ProgramDB
+    from garagelab.kernels.candidates import references
     from garagelab.kernels.loop import LoopConfig, TuneProposer, run_loop
     from garagelab.kernels.task import build_task
 
@@ -24,13 +24,15 @@ def run(ctx: TourContext) -> dict[str, float]:
         "same buffers, a perturbed element, a second size) and timing against eager PyTorch, one thread each."
     )
     rows = []
-    for path in sorted((here / "candidates").glob("[!_]*.py")):
-        problem = re.search(r"^# problem: (\S+)", path.read_text(), re.M).group(1)
-        task = build_task(here / "suite" / f"{problem}.py", "cpu", timing=True)
-        outcome = task.evaluate(path.read_text())
+    for reference in references():
+        task = build_task(reference.problem, "cpu", timing=True)
+        outcome = task.evaluate(reference.path.read_text())
         metrics = outcome.metrics
+        verdict = "correct" if outcome.ok else outcome.failure
+        if metrics.get("interpreted"):
+            verdict += " (Triton interpreter: not timed)"
         rows.append({
-            "kernel": path.stem, "problem": problem, "verdict": "correct" if outcome.ok else outcome.failure,
+            "kernel": reference.name, "problem": reference.problem.stem, "verdict": verdict,
             "ours ms": metrics.get("candidate_ms", ""), "eager ms": metrics.get("eager_ms", ""),
             "speed-up": metrics.get("speedup", ""),
         })  # fmt: skip

@@ -14,10 +14,14 @@ the function it returns judges one candidate module. Stages, each a failure kind
    give the new right answer (caches keyed by identity, pointer or a sample of values, and work
    skipped on repeated calls); one perturbed input element changes the output where it changes
    the reference's; the answer is also right at a second, smaller size (hard-coded shapes);
-4. timing: median of `runs` calls after warm-up for the candidate and for eager PyTorch on the
-   same inputs, in the same process, fresh values in the same buffers before every timed call
-   and every timed output checked; a time below what memory bandwidth allows for the bytes the
-   problem must read and write is a `hack` (measured with a copy of the same size).
+4. timing: median of `runs` calls after warm-up for the candidate, for eager PyTorch and (with
+   `compile_baseline`) for `torch.compile` of the reference, same inputs, same process, fresh
+   values in the same buffers before every timed call and every timed output checked; a time
+   below what memory bandwidth allows for the bytes the problem must read and write is a
+   `hack` (measured with a copy of the same size). On a GPU: CUDA events around each call
+   after the L2 cache is flushed, checked against the host's clock (work the events did not
+   see is a `hack`). Triton on a machine with no GPU runs in its interpreter: correct or not
+   is a real verdict there, its times are not, so such a candidate is verified but not timed.
 
 The score is the speed-up over eager PyTorch (0 when not timed); `metrics` carry every number the feedback uses.
 """
@@ -39,12 +43,15 @@ ROOFLINE_MARGIN = 0.5  # a candidate may beat a plain copy's bandwidth by 2x (ca
 
 def _fill(tensors: list, seed: int, distribution: str) -> None:
     """New values in the same float buffers (integer inputs are left alone)."""
-    generator = torch.Generator().manual_seed(seed)
+    generators: dict = {}
     for t in tensors:
         if isinstance(t, torch.Tensor) and t.is_floating_point():
-            values = torch.randn(t.shape, generator=generator, dtype=t.dtype)
+            if t.device not in generators:
+                generators[t.device] = torch.Generator(t.device).manual_seed(seed)
+            generator, where = generators[t.device], {"dtype": t.dtype, "device": t.device}
+            values = torch.randn(t.shape, generator=generator, **where)
             if distribution == "uniform":
-                values = torch.rand(t.shape, generator=generator, dtype=t.dtype)
+                values = torch.rand(t.shape, generator=generator, **where)
             elif distribution == "wide":
                 values = values * 100
             t.copy_(values)
@@ -80,75 +87,130 @@ def _relative(out, ref) -> float:
     return float((out - ref).norm() / ref.norm().clamp_min(1e-30))
 
 
-def _median_ms(call, prepare, check, runs: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        prepare()
-        call()
-    times = []
-    for _ in range(runs):
-        prepare()
-        start = time.perf_counter()
-        out = call()
-        times.append(time.perf_counter() - start)
-        check(out)
-    return statistics.median(times) * 1e3
-
-
-def _copy_ms(elements: int, runs: int = 10) -> float:
-    """Reading and writing `elements` floats once, the memory-bound floor of a kernel."""
-    source, target = torch.randn(max(elements, 1)), torch.empty(max(elements, 1))
-    return _median_ms(lambda: target.copy_(source), lambda: None, lambda _: None, runs)
-
-
 class Hack(Exception):
     pass
 
 
-def _models(candidate: types.ModuleType, module: types.ModuleType) -> tuple:
+class Clock:
+    """Median milliseconds of a call: the host's clock on the CPU; on a GPU, CUDA events around
+    the call after a 256 MB write has flushed the L2 cache, with the host's clock alongside (the
+    events must account for the time the host waited, or work ran where they did not look)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.flush = torch.empty(64 << 20, dtype=torch.int32, device=device) if self.cuda else None
+
+    def median_ms(self, call, prepare, check, runs: int, warmup: int = 3) -> float:
+        for _ in range(warmup):
+            prepare()
+            call()
+        times, host_times = [], []
+        for _ in range(runs):
+            prepare()
+            if self.cuda:
+                self.flush.zero_()
+                torch.cuda.synchronize()
+                begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                begin.record()
+            start = time.perf_counter()
+            out = call()
+            if self.cuda:
+                end.record()
+                torch.cuda.synchronize()
+                times.append(begin.elapsed_time(end))
+            host_times.append((time.perf_counter() - start) * 1e3)
+            check(out)
+        host_ms = statistics.median(host_times)
+        if not self.cuda:
+            return host_ms
+        event_ms = statistics.median(times)
+        if host_ms > 3 * event_ms + 0.05:
+            raise Hack(f"CUDA events saw {event_ms:.3g} ms, the host waited {host_ms:.3g} ms (work off their stream)")
+        return event_ms
+
+    def copy_ms(self, elements: int, device: torch.device, runs: int = 10) -> float:
+        """Reading and writing `elements` floats once, the memory-bound floor of a kernel."""
+        source = torch.randn(max(elements, 1), device=device)
+        target = torch.empty_like(source)
+        return self.median_ms(lambda: target.copy_(source), lambda: None, lambda _: None, runs)
+
+
+def _on(values: list, device: torch.device) -> list:
+    return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def _models(candidate: types.ModuleType, module: types.ModuleType, device: torch.device) -> tuple:
     """(reference, candidate) models built from the same seed (their parameters agree)."""
     torch.manual_seed(0)
-    ref_model = module.Model(*module.get_init_inputs())
+    ref_model = module.Model(*module.get_init_inputs()).to(device)
     torch.manual_seed(0)
     new_model = candidate.ModelNew(*module.get_init_inputs())
+    if isinstance(new_model, torch.nn.Module):
+        new_model = new_model.to(device)
     return ref_model, new_model
 
 
-def make_verifier(problem: str, size: str = "cpu", seeds: int = 5, timing: bool = True, runs: int = 20):
+def _interpreted(candidate: types.ModuleType, device: torch.device) -> bool:
+    """Whether the candidate's kernels run in Triton's interpreter (Triton with no GPU)."""
+    uses_triton = any(type(v).__module__.startswith("triton") for v in vars(candidate).values())
+    return uses_triton and device.type == "cpu"
+
+
+def _compile_failure(exc: BaseException) -> dict | None:
+    """A kernel compiler's error (C++ build, Triton compilation), as a `compile` failure."""
+    if isinstance(exc, CompileError) or (type(exc).__module__.startswith("triton") and "Compil" in type(exc).__name__):
+        return {"failure": "compile", "message": str(exc)[-2000:]}
+    return None
+
+
+def make_verifier(
+    problem: str,
+    size: str = "cpu",
+    seeds: int = 5,
+    timing: bool = True,
+    runs: int = 20,
+    device: str = "cpu",
+    compile_baseline: bool = False,
+):
     spec = load_problem(problem)
     sizes = spec.constants(size)
     reference = load_module(spec.source, spec.name, sizes)
     atol, rtol = spec.tolerance(size)
     small = {k: max(1, v // 2) if isinstance(v, int) and v >= 4 else v for k, v in sizes.items()}
+    where = torch.device(device)  # nothing touches the GPU here: this runs in the zygote, before the fork
 
     def verify(candidate: types.ModuleType, fingerprints: set[str]) -> dict:
         if not isinstance(getattr(candidate, "ModelNew", None), type):
             return {"failure": "invalid", "message": "the candidate defines no class ModelNew"}
+        metrics: dict = {"problem": spec.name, "size": size, "device": device}
         try:
-            ref_model, new_model = _models(candidate, reference)
-        except CompileError as exc:  # a build in __init__ (one at import is reported by the sandbox)
-            return {"failure": "compile", "message": str(exc)}
-        metrics: dict = {"problem": spec.name, "size": size}
-        with torch.no_grad():
-            try:
-                wrong = _correctness(ref_model, new_model, reference, atol, rtol, seeds, metrics)
+            ref_model, new_model = _models(candidate, reference, where)
+            with torch.no_grad():
+                wrong = _correctness(ref_model, new_model, reference, where, atol, rtol, seeds, metrics)
                 if wrong:
                     return wrong
-                _honesty(ref_model, new_model, reference, atol, rtol)
+                _honesty(ref_model, new_model, reference, where, atol, rtol)
                 if small != sizes:
-                    _second_size(candidate, spec, small, atol, rtol)
-            except Hack as exc:
-                return {"failure": "hack", "message": str(exc), "metrics": metrics}
-            if not timing:
-                return {"score": 0.0, "metrics": {**metrics, "timed": False}}
-            return _timing(ref_model, new_model, reference, atol, rtol, runs, metrics)
+                    _second_size(candidate, spec, small, where, atol, rtol)
+                if not timing or _interpreted(candidate, where):
+                    interpreted = {"interpreted": True} if timing else {}
+                    return {"score": 0.0, "metrics": {**metrics, "timed": False, **interpreted}}
+                return _timing(ref_model, new_model, reference, where, atol, rtol, runs, compile_baseline, metrics)
+        except Hack as exc:
+            return {"failure": "hack", "message": str(exc), "metrics": metrics}
+        except Exception as exc:
+            failure = _compile_failure(exc)
+            if failure is None:
+                raise
+            return failure
 
     return verify
 
 
-def _correctness(ref_model, new_model, module, atol, rtol, seeds, metrics) -> dict:
+def _correctness(ref_model, new_model, module, device, atol, rtol, seeds, metrics) -> dict:
     """The `wrong` failure of the first mismatching case (empty if none); the worst relative
     error and the degenerate flag go into `metrics`."""
-    inputs = module.get_inputs()
+    inputs = _on(module.get_inputs(), device)
     worst_relative = 0.0
     for seed in range(seeds):
         for distribution in DISTRIBUTIONS:
@@ -170,8 +232,8 @@ def _correctness(ref_model, new_model, module, atol, rtol, seeds, metrics) -> di
     return {}
 
 
-def _honesty(ref_model, new_model, module, atol, rtol) -> None:
-    inputs = module.get_inputs()
+def _honesty(ref_model, new_model, module, device, atol, rtol) -> None:
+    inputs = _on(module.get_inputs(), device)
     _fill(inputs, 7, "normal")
     before = _clone(inputs)
     out = new_model(*inputs)
@@ -199,19 +261,20 @@ def _honesty(ref_model, new_model, module, atol, rtol) -> None:
             raise Hack("changing one input element did not change the output where it should")
 
 
-def _second_size(candidate, spec, small: dict, atol, rtol) -> None:
+def _second_size(candidate, spec, small: dict, device, atol, rtol) -> None:
     """The same check at half the sizes: an answer hard-coded for one shape fails here."""
     module = load_module(spec.source, spec.name, small)
-    ref_model, new_model = _models(candidate, module)
-    inputs = module.get_inputs()
+    ref_model, new_model = _models(candidate, module, device)
+    inputs = _on(module.get_inputs(), device)
     _fill(inputs, 11, "normal")
     wrong = _error(new_model(*_clone(inputs)), ref_model(*_clone(inputs)), atol, rtol)
     if wrong:
         raise Hack(f"wrong at a second size {small} (hard-coded shapes?): {wrong['message']}")
 
 
-def _timing(ref_model, new_model, module, atol, rtol, runs, metrics) -> dict:
-    inputs = module.get_inputs()
+def _timing(ref_model, new_model, module, device, atol, rtol, runs, compile_baseline, metrics) -> dict:
+    inputs = _on(module.get_inputs(), device)
+    clock = Clock(device)
     counter = [0]
 
     def prepare():
@@ -219,18 +282,19 @@ def _timing(ref_model, new_model, module, atol, rtol, runs, metrics) -> dict:
         _fill(inputs, 10_000 + counter[0], "normal")
 
     def check(out):
-        if counter[0] % 5 == 0 and _error(out, ref_model(*_clone(inputs)), atol, rtol):
+        if _error(out, ref_model(*_clone(inputs)), atol, rtol):
             raise Hack("a timed call returned a wrong answer")
 
-    try:
-        candidate_ms = _median_ms(lambda: new_model(*inputs), prepare, check, runs)
-    except Hack as exc:
-        return {"failure": "hack", "message": str(exc), "metrics": metrics}
-    eager_ms = _median_ms(lambda: ref_model(*inputs), prepare, lambda _: None, runs)
+    candidate_ms = clock.median_ms(lambda: new_model(*inputs), prepare, check, runs)
+    eager_ms = clock.median_ms(lambda: ref_model(*inputs), prepare, lambda _: None, runs)
     out = new_model(*inputs)
     moved = sum(t.numel() for t in inputs if isinstance(t, torch.Tensor)) + out.numel()
-    floor_ms = _copy_ms(moved) * ROOFLINE_MARGIN
+    floor_ms = clock.copy_ms(moved, device) * ROOFLINE_MARGIN
     metrics.update(candidate_ms=candidate_ms, eager_ms=eager_ms, floor_ms=floor_ms)
+    if compile_baseline:  # inductor's code for the reference: the bar a kernel engineer would set
+        compiled = torch.compile(ref_model)
+        metrics["compile_ms"] = clock.median_ms(lambda: compiled(*inputs), prepare, lambda _: None, runs)
+        metrics["speedup_compile"] = metrics["compile_ms"] / candidate_ms
     if candidate_ms < floor_ms:
         return {"failure": "hack", "message": f"{candidate_ms:.3g} ms is faster than moving its data allows "
                 f"({floor_ms:.3g} ms)", "metrics": metrics}  # fmt: skip

@@ -23,7 +23,8 @@ from pathlib import Path
 from garagelab.core.paths import cache_dir
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c++17")
-_ERROR = re.compile(r"^[^:\n]*:(\d+):(\d+): (?:fatal )?error: (.*)$", re.M)
+# g++: `file.cpp:12:5: error: ...`; nvcc: `file.cu(12): error: ...`
+_ERROR = re.compile(r"^[^:(\n]*(?::(\d+):(\d+)|\((\d+)\)): (?:fatal )?error: (.*)$", re.M)
 
 
 class CompileError(Exception):
@@ -38,35 +39,41 @@ class CompileError(Exception):
         self.log = log
 
 
-def build(source: str, flags: tuple[str, ...] = FLAGS, directory: Path | None = None) -> Path:
-    """The shared library for `source` (compiled once per source and flags)."""
-    key = hashlib.sha256((source + "\0" + " ".join(flags)).encode()).hexdigest()[:20]
-    directory = directory or cache_dir() / "kernels" / "cpp"
+def build(
+    source: str,
+    flags: tuple[str, ...] = FLAGS,
+    directory: Path | None = None,
+    compiler: str = "g++",
+    suffix: str = ".cpp",
+) -> Path:
+    """The shared library for `source` (compiled once per source, compiler and flags)."""
+    key = hashlib.sha256((source + "\0" + compiler + " " + " ".join(flags)).encode()).hexdigest()[:20]
+    directory = directory or cache_dir() / "kernels" / suffix.lstrip(".")
     directory.mkdir(parents=True, exist_ok=True)
     library = directory / f"{key}.so"
     if library.is_file():
         return library
-    source_path = directory / f"{key}.cpp"
+    source_path = directory / f"{key}{suffix}"
     source_path.write_text(source)
     partial = directory / f"{key}.so.part"
     result = subprocess.run(
-        ["g++", *flags, str(source_path), "-o", str(partial)], capture_output=True, text=True, timeout=120
+        [compiler, *flags, str(source_path), "-o", str(partial)], capture_output=True, text=True, timeout=300
     )
     if result.returncode != 0:
-        errors = [f"{m.group(1)}:{m.group(2)}: {m.group(3)}" for m in _ERROR.finditer(result.stderr)]
+        errors = [f"{m.group(1) or m.group(3)}:{m.group(2) or 0}: {m.group(4)}" for m in _ERROR.finditer(result.stderr)]
         raise CompileError(errors, result.stderr)
     partial.rename(library)  # atomic: a concurrent build never loads half a file
     return library
 
 
-def _argument(value):
+def _argument(value, device: str):
     try:
         import torch
     except ImportError:  # pragma: no cover - the kernels extra brings torch
         torch = None
     if torch is not None and isinstance(value, torch.Tensor):
-        if value.dtype != torch.float32 or not value.is_contiguous() or value.device.type != "cpu":
-            raise TypeError("C++ kernels take contiguous float32 CPU tensors")
+        if value.dtype != torch.float32 or not value.is_contiguous() or value.device.type != device:
+            raise TypeError(f"these kernels take contiguous float32 tensors on {device}")
         return ctypes.c_void_p(value.data_ptr())
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"C++ kernels take tensors, ints and floats, not {type(value).__name__}")
@@ -74,17 +81,19 @@ def _argument(value):
 
 
 class Library:
-    """A loaded build; attribute access gives its `extern "C"` functions taking tensors."""
+    """A loaded build; attribute access gives its `extern "C"` functions taking tensors (on
+    `device`: the CUDA backend's functions take GPU tensors and launch their kernels)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, device: str = "cpu") -> None:
         self._dll = ctypes.CDLL(str(path))
+        self._device = device
 
     def __getattr__(self, name: str):
         function = getattr(self._dll, name)
         function.restype = None
 
         def call(*args):
-            return function(*(_argument(a) for a in args))
+            return function(*(_argument(a, self._device) for a in args))
 
         call.__name__ = name
         return call
