@@ -80,6 +80,7 @@ class CpuEngine(BatchedEnv):
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         ops = NumpyOps(self.rng, self.num_envs)
         _, info = self._initial(ops, None)
+        info = self.task.after_reset(ops, self.view, info)
         obs = self.task.observe(ops, self.view, info)
         zero = np.zeros((self.num_envs, self.task.action_size))
         terms = self.task.rewards(ops, self.view, zero, info)
@@ -123,7 +124,9 @@ class CpuEngine(BatchedEnv):
         ops = NumpyOps(self.rng, ids.size)
         _, fresh = self._initial(ops, ids)
         obs = np.array(state.obs, copy=True)
-        obs[ids] = self.task.observe(ops, _rows(self.view, ids), fresh)
+        rows = _rows(self.view, ids)
+        fresh = self.task.after_reset(ops, rows, fresh)
+        obs[ids] = self.task.observe(ops, rows, fresh)
         info = dict(state.info)
         for key, value in fresh.items():
             merged = np.array(info[key], copy=True)

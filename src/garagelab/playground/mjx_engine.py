@@ -48,6 +48,7 @@ class MjxEngine(BatchedEnv):
         fields, info = self.task.reset(ops)
         data = self._data0.replace(**{k: jnp.asarray(v, self._data0.qpos.dtype) for k, v in fields.items()})
         data = mjx.forward(model, data)
+        info = self.task.after_reset(ops, data, info)
         obs = self.task.observe(ops, data, info)
         terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
         metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}
@@ -84,6 +85,7 @@ class MjxEngine(BatchedEnv):
         ops = JaxOps(key)
         data = self._data0.replace(**{k: v.astype(self._data0.qpos.dtype) for k, v in fields.items()})
         data = mjx.forward(model, data)
+        info = self.task.after_reset(ops, data, info)
         obs = self.task.observe(ops, data, info)
         terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
         metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}

@@ -76,6 +76,10 @@ class Task:
         """Reward terms by name, each reported in `metrics["reward/<name>"]`."""
         raise NotImplementedError
 
+    def after_reset(self, ops: Any, d: Any, info: Info) -> Info:
+        """Info that needs the initial state's kinematics (foot positions, say); default: as is."""
+        return info
+
     # --- defaults ---------------------------------------------------------------------
     def control(self, ops: Any, action: Any, info: Info) -> Any:
         """Actuator controls for an action in [-1, 1]; DM Control passes it straight through."""

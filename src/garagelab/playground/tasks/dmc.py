@@ -60,3 +60,19 @@ def small_control(ops: Any, ctrl: Any) -> Any:
 
     cost = tolerance(ops.xp, ctrl, margin=1, value_at_margin=0, sigmoid="quadratic")
     return (4 + ops.xp.mean(cost, axis=-1)) / 5
+
+
+def sensor(model: mujoco.MjModel, name: str) -> slice:
+    """Where a named sensor's values sit in `sensordata`."""
+    s = model.sensor(name)
+    return slice(int(s.adr[0]), int(s.adr[0]) + int(s.dim[0]))
+
+
+def config(ctrl_dt: float, sim_dt: float) -> type:
+    """A DmcConfig subclass with dm_control's control and physics timesteps for one domain."""
+    return dataclasses.make_dataclass(
+        f"DmcConfig_{ctrl_dt:g}_{sim_dt:g}".replace(".", "_"),
+        [("ctrl_dt", float, ctrl_dt), ("sim_dt", float, sim_dt)],
+        bases=(DmcConfig,),
+        frozen=True,
+    )

@@ -1,0 +1,217 @@
+"""Go1 joystick (Playground's `Go1JoystickFlatTerrain`): follow velocity commands on flat ground.
+
+Observation (48): base linear velocity and angular velocity in the body frame, gravity in the
+body frame, joint angles relative to the default pose, joint velocities, the last action and
+the command (vx, vy, yaw rate). Action: joint targets = default pose + 0.5 * action, tracked by
+position actuators (Kp 35, Kd 0.5). Reward: Playground's terms and scales, summed times dt and
+clipped at 0. Feet touch the floor when their centre is within 5 mm of their radius; foot
+velocities are finite differences over a control step, which both engines compute alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from garagelab.playground.config import EnvConfig
+from garagelab.playground.menagerie import robot_model
+from garagelab.playground.task import Info, Task
+
+FEET = ("FR", "FL", "RR", "RL")
+
+
+def _scales() -> dict[str, float]:
+    return {
+        "tracking_lin_vel": 1.0,
+        "tracking_ang_vel": 0.5,
+        "lin_vel_z": -0.5,
+        "ang_vel_xy": -0.05,
+        "orientation": -5.0,
+        "dof_pos_limits": -1.0,
+        "pose": 0.5,
+        "termination": -1.0,
+        "stand_still": -1.0,
+        "torques": -0.0002,
+        "action_rate": -0.01,
+        "energy": -0.001,
+        "feet_clearance": -2.0,
+        "feet_height": -0.2,
+        "feet_slip": -0.1,
+        "feet_air_time": 0.1,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class JoystickConfig(EnvConfig):
+    ctrl_dt: float = 0.02
+    sim_dt: float = 0.004
+    episode_length: int = 1000
+    model: str = "auto"  # auto (Menagerie's Go1 when MENAGERIE_ROOT has it), menagerie, ours
+    kp: float = 35.0
+    kd: float = 0.5
+    action_scale: float = 0.5
+    soft_joint_limit: float = 0.95
+    tracking_sigma: float = 0.25
+    max_foot_height: float = 0.1
+    command_resample_steps: int = 500
+    lin_vel_x: tuple[float, float] = (-1.5, 1.5)
+    lin_vel_y: tuple[float, float] = (-0.8, 0.8)
+    ang_vel_yaw: tuple[float, float] = (-1.2, 1.2)
+    reward: dict[str, float] = dataclasses.field(default_factory=_scales)
+
+
+class Joystick(Task):
+    """A quadruped that walks at commanded body-frame velocities."""
+
+    config_class = JoystickConfig
+    fields = ("xmat", "geom_xpos", "actuator_force")
+
+    def build_model(self) -> mujoco.MjModel:
+        model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model)
+        # Playground's PD gains on whichever model: position actuators are Kp (q* - q) - Kd qdot
+        model.actuator_gainprm[:, 0] = self.config.kp
+        model.actuator_biasprm[:, 1] = -self.config.kp
+        model.actuator_biasprm[:, 2] = -self.config.kd
+        return model
+
+    def setup(self) -> None:
+        model = self.mj_model
+        self.trunk = model.body("trunk").id
+        self.feet = np.array([model.geom(name).id for name in FEET])
+        self.foot_radius = float(model.geom_size[self.feet[0], 0])
+        self.default_qpos = model.keyframe("home").qpos.copy()
+        self.default_pose = self.default_qpos[7:]
+        low, high = model.jnt_range[1:].T
+        middle, half = (low + high) / 2, (high - low) / 2 * self.config.soft_joint_limit
+        self.soft_low, self.soft_high = middle - half, middle + half
+        self.pose_weights = np.tile([1.0, 1.0, 0.1], 4)
+
+    # --- reset ------------------------------------------------------------------------
+    def _command(self, ops: Any) -> Any:
+        c = self.config
+        return ops.xp.stack(
+            [ops.uniform((), *c.lin_vel_x), ops.uniform((), *c.lin_vel_y), ops.uniform((), *c.ang_vel_yaw)], axis=-1
+        )
+
+    def reset(self, ops: Any) -> tuple[dict[str, Any], Info]:
+        xp = ops.xp
+        base = ops.full((19,), self.default_qpos)
+        xy = base[..., :2] + ops.uniform((2,), -0.5, 0.5)
+        yaw = ops.uniform((), -math.pi, math.pi)
+        quat = xp.stack([xp.cos(yaw / 2), 0 * yaw, 0 * yaw, xp.sin(yaw / 2)], axis=-1)
+        joints = base[..., 7:] * ops.uniform((12,), 0.5, 1.5)
+        qpos = xp.concatenate([xy, base[..., 2:3], quat, joints], axis=-1)
+        qvel = xp.concatenate([ops.uniform((6,), -0.5, 0.5), ops.full((12,), 0.0)], axis=-1)
+        info = {
+            "command": self._command(ops),
+            "command_steps": ops.full((), 0.0),
+            "last_act": ops.full((12,), 0.0),
+            "feet_air_time": ops.full((4,), 0.0),
+            "last_contact": ops.full((4,), 0.0),
+            "swing_peak": ops.full((4,), 0.0),
+            "last_feet_pos": ops.full((4, 3), 0.0),  # set by after_reset
+        }
+        return {"qpos": qpos, "qvel": qvel}, info
+
+    def after_reset(self, ops: Any, d: Any, info: Info) -> Info:
+        return {**info, "last_feet_pos": d.geom_xpos[..., self.feet, :]}
+
+    # --- control and observation ------------------------------------------------------
+    def control(self, ops: Any, action: Any, info: Info) -> Any:
+        return self.default_pose + self.config.action_scale * action
+
+    def _frame(self, d: Any) -> Any:
+        return d.xmat[..., self.trunk, :, :]  # body-to-world rotation
+
+    def _local_linvel(self, ops: Any, d: Any) -> Any:
+        return ops.xp.einsum("...ji,...j->...i", self._frame(d), d.qvel[..., :3])
+
+    def observe(self, ops: Any, d: Any, info: Info) -> Any:
+        xp = ops.xp
+        gravity = -self._frame(d)[..., 2, :]  # world -z in the body frame: row 2 of R
+        return xp.concatenate(
+            [
+                self._local_linvel(ops, d),
+                d.qvel[..., 3:6],
+                gravity,
+                d.qpos[..., 7:] - self.default_pose,
+                d.qvel[..., 6:],
+                info["last_act"],
+                info["command"],
+            ],
+            axis=-1,
+        )
+
+    # --- reward -----------------------------------------------------------------------
+    def _feet(self, ops: Any, d: Any, info: Info) -> tuple[Any, Any, Any]:
+        """Foot positions (..., 4, 3), contact flags (..., 4) and horizontal speeds (..., 4)."""
+        xp = ops.xp
+        pos = d.geom_xpos[..., self.feet, :]
+        contact = (pos[..., 2] < self.foot_radius + 0.005).astype(pos.dtype)
+        velocity = (pos - info["last_feet_pos"]) / self.dt
+        speed = xp.sqrt(xp.sum(velocity[..., :2] ** 2, axis=-1) + 1e-12)
+        return pos, contact, speed
+
+    def rewards(self, ops: Any, d: Any, action: Any, info: Info) -> dict[str, Any]:
+        xp, c = ops.xp, self.config
+        frame = self._frame(d)
+        local_vel = self._local_linvel(ops, d)
+        angvel_local = d.qvel[..., 3:6]
+        angvel_world = xp.einsum("...ij,...j->...i", frame, angvel_local)
+        command = info["command"]
+        joints = d.qpos[..., 7:]
+        torques = d.actuator_force
+        pos, contact, speed = self._feet(ops, d, info)
+        first_contact = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
+        moving = xp.sqrt(xp.sum(command**2, axis=-1)) > 0.01
+        limits = xp.clip(self.soft_low - joints, 0, None) + xp.clip(joints - self.soft_high, 0, None)
+        fell = frame[..., 2, 2] < 0
+        return {
+            "tracking_lin_vel": xp.exp(
+                -xp.sum((command[..., :2] - local_vel[..., :2]) ** 2, axis=-1) / c.tracking_sigma
+            ),
+            "tracking_ang_vel": xp.exp(-((command[..., 2] - angvel_local[..., 2]) ** 2) / c.tracking_sigma),
+            "lin_vel_z": d.qvel[..., 2] ** 2,
+            "ang_vel_xy": xp.sum(angvel_world[..., :2] ** 2, axis=-1),
+            "orientation": xp.sum(frame[..., 2, :2] ** 2, axis=-1),
+            "dof_pos_limits": xp.sum(limits, axis=-1),
+            "pose": xp.exp(-xp.sum((joints - self.default_pose) ** 2 * self.pose_weights, axis=-1)),
+            "termination": fell.astype(local_vel.dtype),
+            "stand_still": xp.sum(xp.abs(joints - self.default_pose), axis=-1) * (~moving),
+            "torques": xp.sqrt(xp.sum(torques**2, axis=-1)) + xp.sum(xp.abs(torques), axis=-1),
+            "action_rate": xp.sum((action - info["last_act"]) ** 2, axis=-1),
+            "energy": xp.sum(xp.abs(d.qvel[..., 6:]) * xp.abs(torques), axis=-1),
+            "feet_clearance": xp.sum(xp.abs(pos[..., 2] - c.max_foot_height) * speed * (1 - contact), axis=-1),
+            "feet_height": xp.sum((info["swing_peak"] / c.max_foot_height - 1) ** 2 * first_contact, axis=-1),
+            "feet_slip": xp.sum(speed**2 * contact, axis=-1),
+            "feet_air_time": xp.sum((info["feet_air_time"] - 0.1) * first_contact, axis=-1) * moving,
+        }
+
+    def reward(self, ops: Any, terms: dict[str, Any], info: Info) -> Any:
+        scales = self.config.reward
+        total = sum(terms[k] * scales[k] for k in terms)
+        return ops.xp.clip(total * self.dt, 0.0, 10000.0)
+
+    def terminated(self, ops: Any, d: Any, info: Info) -> Any:
+        return self._frame(d)[..., 2, 2] < 0
+
+    def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
+        xp = ops.xp
+        pos, contact, _ = self._feet(ops, d, info)
+        landed = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
+        steps = info["command_steps"] + 1
+        resample = steps >= self.config.command_resample_steps
+        return {
+            **info,
+            "command": xp.where(resample[..., None], self._command(ops), info["command"]),
+            "command_steps": xp.where(resample, 0.0, steps),
+            "last_act": action,
+            "feet_air_time": (info["feet_air_time"] + self.dt) * (1 - contact),
+            "swing_peak": xp.maximum(info["swing_peak"], pos[..., 2]) * (1 - landed),
+            "last_contact": contact,
+            "last_feet_pos": pos,
+        }
