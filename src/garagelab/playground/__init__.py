@@ -8,6 +8,12 @@ Each task is written once against an array namespace (`task.py`); `cpu_engine` r
 numpy on `mujoco.batch`, `mjx_engine` with jax.numpy under jit + vmap.
 """
 
+import os
+
+# MuJoCo chooses its GL platform at import: offscreen EGL unless the user chose or has a display
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
+
 from garagelab.playground.randomize import Randomization
 from garagelab.playground.registry import ENGINES, default_config, load, make_task, names, register
 from garagelab.playground.state import State
