@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from garagelab.core.config import parse_like
 from garagelab.core.errors import UserError
 
 
@@ -35,24 +36,15 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _coerce(key: str, old: Any, new: Any) -> Any:
-    if isinstance(old, bool):
-        if isinstance(new, str):
-            if new.lower() not in ("true", "false", "1", "0"):
-                raise UserError(f"config key {key!r} wants true or false, got {new!r}")
-            return new.lower() in ("true", "1")
-        return bool(new)
-    if isinstance(old, (int, float)) and not isinstance(old, bool):
-        try:
-            value = float(new)
-        except (TypeError, ValueError):
-            raise UserError(f"config key {key!r} wants a number, got {new!r}") from None
-        return int(value) if isinstance(old, int) and value.is_integer() else value
-    if isinstance(old, tuple):
-        parts = new.split(",") if isinstance(new, str) else list(new)
-        if len(parts) != len(old):
-            raise UserError(f"config key {key!r} wants {len(old)} values, got {new!r}")
-        return tuple(_coerce(key, o, p) for o, p in zip(old, parts, strict=True))
-    return type(old)(new) if old is not None else new
+    """`new` as the type of `old`: strings (from the CLI) parsed as core's `--set` does."""
+    if isinstance(new, str) and not isinstance(old, str):
+        return parse_like(new, old, key)
+    if isinstance(old, bool) or not isinstance(old, (int, float)):
+        return new
+    try:
+        return type(old)(new) if not isinstance(old, int) or float(new).is_integer() else float(new)
+    except (TypeError, ValueError):
+        raise UserError(f"config key {key!r} wants a number, got {new!r}") from None
 
 
 def override(config: Any, overrides: Mapping[str, Any] | None) -> Any:
