@@ -47,6 +47,11 @@ class Task:
         self.mj_model.opt.timestep = self.config.sim_dt
         # energy is a diagnostic that MJX does not implement; both engines run without it
         self.mj_model.opt.enableflags &= ~int(mujoco.mjtEnableBit.mjENBL_ENERGY.value)
+        off = int(mujoco.mjtDisableBit.mjDSBL_CONTACT.value) | int(mujoco.mjtDisableBit.mjDSBL_CONSTRAINT.value)
+        if self.mj_model.opt.disableflags & off:
+            # no contacts either way; MJX would still refuse geom pairs it cannot collide (ellipsoid-box)
+            self.mj_model.geom_contype[:] = 0
+            self.mj_model.geom_conaffinity[:] = 0
         ratio = self.config.ctrl_dt / self.config.sim_dt
         if ratio < 1 or abs(ratio - round(ratio)) > 1e-6:
             raise UserError(f"ctrl_dt {self.config.ctrl_dt} must be a whole multiple of sim_dt {self.config.sim_dt}")
