@@ -104,6 +104,16 @@ def test_cannot_write_outside_its_directory(tmp_path: Path) -> None:
     assert not target.exists()
 
 
+@pytest.mark.skipif(not ROOT, reason="dropping to `nobody` needs root")
+def test_without_a_pid_namespace_the_user_and_network_walls_hold(tmp_path: Path) -> None:
+    """The GPU setting (the CUDA driver fails in a private PID namespace)."""
+    limits = Limits(wall_s=3.0, cpu_s=5.0, memory_mb=1024, pid_namespace=False)
+    assert run(fn("return 0.5 * x"), limits=limits).ok
+    target = tmp_path / "evil.txt"
+    assert run(fn(f"open({str(target)!r}, 'w').write('x')\nreturn x"), False, limits=limits).failure == "forbidden"
+    assert run(fn(CONNECT, "import socket"), False, ("socket", "numpy"), limits).failure == "forbidden"
+
+
 def test_writes_inside_its_own_directory_are_allowed_and_removed() -> None:
     source = fn("open('scratch.txt', 'w').write('x')\nreturn 0.5 * x")
     assert run(source, check_lint=False).ok

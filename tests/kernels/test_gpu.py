@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not gpu_available(), reason="needs a CUDA GPU")
 HACKS = sorted((Path(__file__).resolve().parent / "hacks").glob("triton_*.py"))
 
 
-@pytest.mark.parametrize("reference", references(gpu=True), ids=lambda r: r.name)
+@pytest.mark.parametrize("reference", references("cuda"), ids=lambda r: r.name)
 def test_reference_kernels_are_accepted_and_timed(reference: Reference) -> None:
     outcome = build_task(reference.problem, "gpu", compile_baseline=False).evaluate(reference.path.read_text())
     assert outcome.ok, outcome.message
@@ -31,6 +31,6 @@ def test_triton_hacks_are_refused_on_the_gpu(path: Path) -> None:
 
 
 def test_the_compiled_reference_is_timed_too() -> None:
-    relu = next(r for r in references(gpu=True) if r.name == "relu_triton")
+    relu = next(r for r in references("cuda") if r.name == "relu_triton")
     outcome = build_task(relu.problem, "gpu", compile_baseline=True).evaluate(relu.path.read_text())
     assert outcome.ok and outcome.metrics["compile_ms"] > 0 and outcome.metrics["speedup_compile"] > 0

@@ -101,6 +101,9 @@ class Limits:
     processes: int = 256
     open_files: int = 256
     result_kb: int = 1024
+    # as root, a private PID namespace besides the network one and `nobody`: off for GPU work,
+    # the CUDA driver fails in one (error 304, "operation not supported on this OS")
+    pid_namespace: bool = True
 
 
 @dataclass(frozen=True)
@@ -163,9 +166,9 @@ def _function(spec: str):
 
 def isolate(limits: Limits, private_namespaces: bool) -> bool:
     """Runs first in the child, before the task or the candidate: the resource limits and,
-    when root, private network and PID namespaces (no network at all; and when the namespace's
-    first process ends, the kernel kills every process left in it, even one that left the
-    process group). Returns whether the namespaces were made."""
+    when root, private network and (unless `limits.pid_namespace` is off) PID namespaces (no
+    network at all; and when the namespace's first process ends, the kernel kills every process
+    left in it, even one that left the process group). Returns whether the namespaces were made."""
     cpu = max(1, int(limits.cpu_s))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if limits.memory_mb:
@@ -178,7 +181,8 @@ def isolate(limits: Limits, private_namespaces: bool) -> bool:
     if not private_namespaces:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
-    return libc.unshare(CLONE_NEWNET | CLONE_NEWPID) == 0  # best effort: the lint still forbids sockets
+    flags = CLONE_NEWNET | (CLONE_NEWPID if limits.pid_namespace else 0)
+    return libc.unshare(flags) == 0  # best effort: the lint still forbids sockets
 
 
 def die_with_parent() -> None:

@@ -3,6 +3,7 @@ bound to the problem, and the sandbox limits (PyTorch in every evaluation, g++ i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from garagelab.core.errors import UserError
@@ -13,6 +14,8 @@ from garagelab.kernels.problems import load_problem
 BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
 IMPORTS = ("torch", "math", *BACKENDS)
 LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=0, file_mb=64, processes=512)  # torch maps GBs it never uses
+# the CUDA driver fails in a private PID namespace, and opens many files
+GPU_LIMITS = replace(LIMITS, pid_namespace=False, open_files=4096)
 
 
 def default_device(size: str) -> str:
@@ -55,7 +58,7 @@ def build_task(
         function="ModelNew",
         evaluator="garagelab.kernels.verify:make_verifier",
         allowed_imports=IMPORTS,
-        limits=LIMITS,
+        limits=GPU_LIMITS if device == "cuda" else LIMITS,
         context={
             "problem": str(Path(problem).resolve()),
             "size": size,

@@ -1,6 +1,6 @@
-"""Correct reference kernels for some of our problems: C++ and Triton ones run here (Triton in
-its interpreter when there is no GPU), CUDA ones need a GPU. Each file names its problem
-(`# problem: 05_softmax`, a path under suite/) and, when it needs a GPU, `# device: cuda`."""
+"""Correct reference kernels for some of our problems: C++ ones run on the CPU, CUDA ones on a
+GPU, Triton ones on both (in its interpreter when there is no GPU). Each file names its problem
+(`# problem: 05_softmax`, a path under suite/) and where it runs (`# device: cpu|cuda|any`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SUITE = HERE.parent / "suite"
 class Reference:
     path: Path
     problem: Path
-    device: str  # what it needs: "cpu" runs anywhere, "cuda" needs a GPU
+    device: str  # where it runs: "cpu", "cuda" or "any"
 
     @property
     def name(self) -> str:
@@ -29,10 +29,10 @@ def header(path: Path, key: str, default: str = "") -> str:
     return found.group(1) if found else default
 
 
-def references(gpu: bool = False) -> list[Reference]:
-    """The reference kernels this machine can run (all of them with a GPU)."""
+def references(device: str = "cpu") -> list[Reference]:
+    """The reference kernels that run on `device` ("cpu" or "cuda")."""
     found = [
-        Reference(path, SUITE / f"{header(path, 'problem')}.py", header(path, "device", "cpu"))
+        Reference(path, SUITE / f"{header(path, 'problem')}.py", header(path, "device", "any"))
         for path in sorted(HERE.glob("[!_]*.py"))
     ]
-    return [r for r in found if gpu or r.device == "cpu"]
+    return [r for r in found if r.device in (device, "any")]

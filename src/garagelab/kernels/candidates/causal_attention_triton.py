@@ -1,4 +1,5 @@
 # problem: attention/02_causal
+# device: any
 import math
 
 import torch

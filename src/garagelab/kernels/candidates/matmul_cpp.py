@@ -1,4 +1,5 @@
 # problem: 13_matmul
+# device: cpu
 import torch
 import torch.nn as nn
 

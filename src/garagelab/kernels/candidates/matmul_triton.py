@@ -1,4 +1,5 @@
 # problem: 13_matmul
+# device: any
 import torch
 import torch.nn as nn
 import triton

@@ -1,4 +1,5 @@
 # problem: 01_relu
+# device: cpu
 import torch
 import torch.nn as nn
 

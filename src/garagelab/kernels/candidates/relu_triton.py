@@ -1,4 +1,5 @@
 # problem: 01_relu
+# device: any
 import torch
 import torch.nn as nn
 import triton

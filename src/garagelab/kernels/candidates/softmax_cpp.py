@@ -1,4 +1,5 @@
 # problem: 05_softmax
+# device: cpu
 import torch
 import torch.nn as nn
 

@@ -1,4 +1,5 @@
 # problem: 05_softmax
+# device: any
 import torch
 import torch.nn as nn
 import triton

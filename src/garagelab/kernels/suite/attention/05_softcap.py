@@ -31,10 +31,10 @@ class Model(nn.Module):
     def forward(self, q, k, v):
         batch, heads, length, dim = q.shape
         scores = q @ k.transpose(-1, -2) / math.sqrt(dim)
-        b = torch.arange(batch).view(-1, 1, 1, 1)
-        h = torch.arange(heads).view(1, -1, 1, 1)
-        q_idx = torch.arange(length).view(1, 1, -1, 1)
-        kv_idx = torch.arange(length).view(1, 1, 1, -1)
+        b = torch.arange(batch, device=q.device).view(-1, 1, 1, 1)
+        h = torch.arange(heads, device=q.device).view(1, -1, 1, 1)
+        q_idx = torch.arange(length, device=q.device).view(1, 1, -1, 1)
+        kv_idx = torch.arange(length, device=q.device).view(1, 1, 1, -1)
         scores = score_mod(scores, b, h, q_idx, kv_idx)
         scores = scores.masked_fill(~mask_mod(b, h, q_idx, kv_idx), float("-inf"))
         return torch.softmax(scores, dim=-1) @ v
