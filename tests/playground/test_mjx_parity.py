@@ -10,6 +10,8 @@ import pytest
 
 pytest.importorskip("mujoco.mjx")
 
+import jax
+
 from garagelab.playground import Randomization, load, make_task
 from garagelab.playground.cpu_engine import CpuEngine
 from garagelab.playground.mjx_engine import MjxEngine
@@ -17,6 +19,12 @@ from garagelab.playground.randomize import sample
 
 
 def parity(name: str, steps: int, num_envs: int = 3, randomization: dict | None = None, atol: float = 2e-3) -> None:
+    # on a GPU, float32 matmuls default to TF32; parity wants full float32
+    with jax.default_matmul_precision("highest"):
+        _parity(name, steps, num_envs, randomization, atol)
+
+
+def _parity(name: str, steps: int, num_envs: int, randomization: dict | None, atol: float) -> None:
     task = make_task(name)
     cpu = CpuEngine(task, num_envs, randomization=randomization)
     gpu = MjxEngine(task, num_envs, randomization=randomization)

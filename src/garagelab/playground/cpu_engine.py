@@ -93,7 +93,7 @@ class CpuEngine(BatchedEnv):
         self._restore(state)
         action = np.asarray(action, dtype=np.float64).reshape(self.num_envs, self.task.action_size)
         ops = NumpyOps(self.rng, self.num_envs)
-        self.batch.ctrl[...] = self.task.control(ops, action, state.info)
+        self.view.ctrl[...] = self.task.control(ops, action, state.info)
         self.batch.step(nstep=self.task.n_substeps)
         obs, reward, done, metrics, info = self.task.transition(ops, self.view, action, state.info)
         metrics = {k: np.asarray(v, np.float32) for k, v in metrics.items()}
