@@ -110,7 +110,7 @@ class Task:
         reward = self.reward(ops, terms, info)
         info = self.update_info(ops, d, action, info)
         obs = self.observe(ops, d, info)
-        unstable = ~xp.all(xp.isfinite(d.qpos), axis=-1) | ~xp.all(xp.isfinite(d.qvel), axis=-1)
+        unstable = ~xp.isfinite(d.qpos).all(axis=-1) | ~xp.isfinite(d.qvel).all(axis=-1)
         done = self.terminated(ops, d, info) | unstable
         metrics = {f"reward/{k}": v for k, v in terms.items()}
         return obs, reward, done, metrics, info
