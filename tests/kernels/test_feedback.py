@@ -46,3 +46,13 @@ def test_prompts_carry_the_problem_the_attempt_and_the_verdict() -> None:
     assert "lib.relu" in follow and "3 of 10 elements wrong" in follow
     assert extract_code("Sure:\n```python\nx = 1\n```\nand\n```python\ny = 2\n```") == "y = 2\n"
     assert extract_code("x = 3") == "x = 3\n"
+
+
+def test_prompts_follow_the_device() -> None:
+    problem = load_problem(RELU)
+    cpu, gpu = first_prompt(problem)[1]["content"], first_prompt(problem, "cuda")[1]["content"]
+    assert "backends.cpp import load" in cpu and "@triton.jit" not in cpu
+    assert "@triton.jit" in gpu and "backends.cuda import load" in gpu and "input_precision" in gpu
+    timed = Outcome(1.2, {"candidate_ms": 1.0, "eager_ms": 1.2, "floor_ms": 0.1, "speedup": 1.2, "compile_ms": 0.9,
+                          "speedup_compile": 0.9})  # fmt: skip
+    assert "0.9x torch.compile" in verdict(timed)

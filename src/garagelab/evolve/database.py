@@ -152,6 +152,13 @@ class ProgramDB:
             for r in rows
         ]
 
+    def outcomes(self) -> dict[int, Outcome]:
+        """Every evaluation as the sandbox reported it, by program id (a stopped loop resumes from them)."""
+        rows = self._db.execute(
+            "SELECT program_id, score, metrics, failure, message, seconds, max_rss_kb, fingerprint FROM evaluations"
+        ).fetchall()
+        return {r[0]: Outcome(r[1], json.loads(r[2]) if r[2] else {}, r[3], r[4], r[5], r[6], r[7]) for r in rows}
+
     def program(self, program_id: int) -> Program:
         for program in self.programs():
             if program.id == program_id:

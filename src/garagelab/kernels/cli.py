@@ -70,10 +70,17 @@ def register(parser: argparse.ArgumentParser) -> None:
             "garagelab kernels search --problem softmax --proposer llm --llm local --budget-s 900",
             "garagelab kernels search --problem relu --proposer llm --llm https://api.deepseek.com/v1 "
             "--model deepseek-reasoner --api-key-env DEEPSEEK_API_KEY --strategy best-of-n",
+            "garagelab kernels search --problem ~/KernelBench/KernelBench/level1 --size gpu --strategy evolve",
         ),
         formatter_class=fmt,
     )
-    search.add_argument("--problem", required=True, help="one of ours (name or number_name) or a problem file")
+    search.add_argument(
+        "--problem",
+        required=True,
+        action="append",
+        help="one of ours (name or number_name), a problem file, a folder of them (KernelBench's levelN/), or "
+        "'suite' (all of ours); repeatable: one run per problem, each with the whole budget",
+    )
     search.add_argument("--proposer", choices=("llm", "tune"), default="llm")
     search.add_argument("--seed-kernel", help="tune: a kernel with `# tune:` knobs (default: ours for the problem)")
     search.add_argument("--strategy", choices=STRATEGIES, default="refine")
@@ -84,8 +91,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--model", default="", help="local: a built-in GGUF name or a .gguf path; remote: the model id")
     search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     search.add_argument("--max-tokens", type=positive_int, default=2048)
+    search.add_argument("--seed", type=int, default=0, help="the evolve strategy's sampling and the tuner's")
     search.add_argument("--name", default="")
     search.set_defaults(func=_search)
+
+    resume = verbs.add_parser(
+        "resume",
+        help="continue a stopped search from its database (the time already spent counts against the budget)",
+        epilog=examples("garagelab kernels resume 12", "garagelab kernels resume 12 --budget-s 1800"),
+        formatter_class=fmt,
+    )
+    resume.add_argument("run", help="the search's run id or directory")
+    resume.add_argument("--budget-s", type=float, help="a new total budget (default: the run's)")
+    resume.add_argument("--max-attempts", type=positive_int, help="a new total number of attempts")
+    resume.set_defaults(func=_resume)
 
     report = verbs.add_parser(
         "report",
@@ -132,50 +151,110 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def problem_paths(names: list[str]) -> list[Path]:
+    """Problem files from `--problem` values: names of ours, files, folders, or `suite`."""
+    from garagelab.kernels.problems import load_folder
+
+    paths: list[Path] = []
+    for name in names:
+        if name == "suite":
+            paths += [p.path for folder in (SUITE, SUITE / "attention") for p in load_folder(folder)]
+        elif Path(name).is_dir():
+            paths += [p.path for p in load_folder(name)]
+        else:
+            paths.append(resolve_problem(name))
+    return paths
+
+
 def _search(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
+
+    problems = problem_paths(args.problem)
+    settings = {key: getattr(args, key) for key in SEARCH_SETTINGS}
+    runs, failed = [], 0
+    for problem in problems:
+        with RunStore().start("kernels", args.name or problem.stem, {**settings, "problem": str(problem)}) as run:
+            best = _loop(problem, settings, run)
+        runs.append(run.path)
+        failed += best is None
+    if len(runs) > 1:
+        _print_report(runs)
+    return 1 if failed == len(runs) else 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import json
+
+    from garagelab.core.runs import RunStore
+
+    store = RunStore()
+    record = store.get(args.run)
+    if record.system != "kernels":
+        raise UserError(f"run {record.label} is a {record.system} run, not a kernels search")
+    settings = store.read_config(record)
+    for key in ("budget_s", "max_attempts"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    with store.reopen(args.run) as run:
+        (run.path / "config.json").write_text(json.dumps(settings, indent=2))
+        best = _loop(Path(settings["problem"]), settings, run)
+    return 0 if best is not None else 1
+
+
+SEARCH_SETTINGS = ("proposer", "seed_kernel", "strategy", "budget_s", "max_attempts", "size", "llm", "model",
+                   "api_key_env", "max_tokens", "seed")  # fmt: skip
+
+
+def _loop(problem: Path, settings: dict, run):
+    """One problem's loop in `run` (its database resumes if it holds attempts); best.py and the
+    headline are written when a correct kernel is found."""
     from garagelab.evolve.search import DB_NAME, SearchConfig, model_client
     from garagelab.kernels.loop import LoopConfig, ModelProposer, TuneProposer, run_loop
+    from garagelab.kernels.task import default_device
 
-    problem = resolve_problem(args.problem)
-    config = LoopConfig(args.budget_s, args.max_attempts, args.strategy, args.size)
-    settings = {"problem": str(problem), "proposer": args.proposer, **vars(config)}
-    with RunStore().start("kernels", args.name or problem.stem, settings) as run:
-        if args.proposer == "tune":
-            seed = Path(args.seed_kernel) if args.seed_kernel else SEEDS / problem.name
-            if not seed.is_file():
-                raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
-            try:
-                proposer = TuneProposer(seed.read_text())
-            except ValueError as exc:
-                raise UserError(f"{seed}: {exc}") from None
+    s = settings
+    config = LoopConfig(s["budget_s"], s["max_attempts"], s["strategy"], s["size"], s["seed"])
+    if s["proposer"] == "tune":
+        seed = Path(s["seed_kernel"]) if s["seed_kernel"] else SEEDS / problem.name
+        if not seed.is_file():
+            raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
+        try:
+            proposer = TuneProposer(seed.read_text(), seed=s["seed"])
+        except ValueError as exc:
+            raise UserError(f"{seed}: {exc}") from None
+        best = run_loop(problem, proposer, run.path / DB_NAME, config)
+    else:
+        llm = SearchConfig(llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"])
+        with model_client(llm) as client:
+            proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
             best = run_loop(problem, proposer, run.path / DB_NAME, config)
-        else:
-            llm = SearchConfig(llm=args.llm, model=args.model, api_key_env=args.api_key_env, max_tokens=args.max_tokens)
-            with model_client(llm) as client:
-                best = run_loop(problem, ModelProposer(client, args.strategy), run.path / DB_NAME, config)
-        if best is not None:
-            (run.path / "best.py").write_text(best.source)
-            run.set_headline(speedup=round(best.outcome.score, 3), attempt=best.number)
     if best is None:
-        print(f"no correct kernel within the budget; attempts and verdicts: {run.path / DB_NAME}")
-        return 1
-    print(f"best: attempt {best.number}, {best.outcome.score:.3g}x eager PyTorch, after {best.seconds:.0f} s")
+        print(f"{problem.stem}: no correct kernel within the budget; attempts and verdicts: {run.path / DB_NAME}")
+        return None
+    (run.path / "best.py").write_text(best.source)
+    run.set_headline(speedup=round(best.outcome.score, 3), attempt=best.number)
+    speed = f"{best.outcome.score:.3g}x eager PyTorch"
+    print(f"{problem.stem}: best attempt {best.number}, {speed}, after {best.seconds:.0f} s")
     print(f"run: {run.path}\nkernel: {run.path / 'best.py'}")
-    return 0
+    return best
 
 
 def _report(args: argparse.Namespace) -> int:
+    from garagelab.core.runs import RunStore
+
+    _print_report([RunStore().directory(key) for key in args.runs])
+    return 0
+
+
+def _print_report(paths: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from garagelab.core.runs import RunStore
     from garagelab.evolve.search import DB_NAME
     from garagelab.kernels.metrics import read_search, summarize
 
     results = []
-    for key in args.runs:
-        path = RunStore().directory(key)
+    for path in paths:
         if not (path / DB_NAME).is_file():
             raise UserError(f"{path}: not a kernels search (no {DB_NAME})")
         results.append(read_search(path / DB_NAME, path.name))
@@ -187,4 +266,3 @@ def _report(args: argparse.Namespace) -> int:
     for key, value in summarize(results).items():
         totals.add_row(key, f"{value:.3g}" if isinstance(value, float) else str(value))
     Console().print(per_problem, totals)
-    return 0

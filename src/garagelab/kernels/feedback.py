@@ -29,10 +29,27 @@ arguments as Model, computing the same output with a C++ kernel:
 - the kernel is built with g++ -O3 -march=native -fopenmp: vectorise and parallelise it (#pragma omp).
 Imports allowed: torch, torch.nn, math and the C++ backend."""
 
+GPU_RULES = """Write a Python file that defines class ModelNew(nn.Module), with the same __init__ and forward
+arguments as Model, computing the same output on the GPU (inputs are float32 CUDA tensors) with either
+- Triton: `import triton, triton.language as tl`, a `@triton.jit` kernel, launched as `kernel[grid](...)`; or
+- CUDA C++: `__global__` kernels plus `extern "C"` launchers over float pointers and int64_t sizes in a string
+  SOURCE, built with `from garagelab.kernels.backends.cuda import load` and `lib = load(SOURCE)`, called as
+  `lib.your_launcher(tensor, ..., n)` (tensors pass as device pointers; launch on the default stream);
+- allocate outputs with torch.empty(..., device=x.device) / torch.empty_like; PyTorch may only allocate and
+  reshape: no torch compute ops, no tensor math methods, no @, no try/except, no streams or events.
+Products in float32 must keep float32 accuracy (tl.dot(..., input_precision="ieee"), no TF32).
+Imports allowed: torch, torch.nn, math, triton, triton.language and the CUDA backend."""
 
-def first_prompt(problem: Problem) -> list[dict]:
+
+def rules(device: str) -> str:
+    """How to write a kernel for the device: C++ on the CPU (the only backend timed there),
+    Triton or CUDA on a GPU."""
+    return GPU_RULES if device == "cuda" else CPP_RULES
+
+
+def first_prompt(problem: Problem, device: str = "cpu") -> list[dict]:
     """The opening request: the reference model and the rules of the backend."""
-    text = f"Here is a PyTorch model:\n\n```python\n{problem.source.strip()}\n```\n\n{CPP_RULES}"
+    text = f"Here is a PyTorch model:\n\n```python\n{problem.source.strip()}\n```\n\n{rules(device)}"
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
 
 
@@ -43,9 +60,12 @@ def verdict(outcome: Outcome) -> str:
         if "speedup" not in metrics:
             return "It is correct (not timed)."
         floor = metrics.get("floor_ms", 0.0)
+        compiled = ""
+        if "compile_ms" in metrics:
+            compiled = f" and {metrics['speedup_compile']:.3g}x torch.compile ({metrics['compile_ms']:.4g} ms)"
         return (
             f"It is correct and runs in {metrics['candidate_ms']:.4g} ms, {metrics['speedup']:.3g}x eager PyTorch "
-            f"({metrics['eager_ms']:.4g} ms); moving its data takes at least about {2 * floor:.3g} ms. "
+            f"({metrics['eager_ms']:.4g} ms){compiled}; moving its data takes at least about {2 * floor:.3g} ms. "
             "Make it faster while keeping it correct."
         )
     advice = {
@@ -64,10 +84,11 @@ def verdict(outcome: Outcome) -> str:
     return f"{advice}\n{_trim(message)}"
 
 
-def refine_prompt(problem: Problem, source: str, outcome: Outcome) -> list[dict]:
-    """The next request: the reference, the last attempt, and what the verifier said of it."""
+def refine_prompt(problem: Problem, source: str, outcome: Outcome, device: str = "cpu") -> list[dict]:
+    """The next request: the reference, the attempt refined (the last one, or a parent), and
+    what the verifier said of it."""
     text = (
-        f"Here is a PyTorch model:\n\n```python\n{problem.source.strip()}\n```\n\n{CPP_RULES}\n\n"
+        f"Here is a PyTorch model:\n\n```python\n{problem.source.strip()}\n```\n\n{rules(device)}\n\n"
         f"Your last attempt:\n\n```python\n{source.strip()}\n```\n\n{verdict(outcome)}\n\n"
         "Write the complete improved file."
     )
