@@ -81,10 +81,11 @@ def test_metrics_over_searches(runs_dir: Path, capsys) -> None:
     assert summary["fast_1"] == 1 / 3 and summary["fast_2"] == 0
     assert abs(summary["geomean speed-up"] - (1.5 * 0.8) ** 0.5) < 1e-12 and summary["hacks caught"] == 1
     assert "fast_1 vs torch.compile" not in summary  # nothing timed against it
-    on_gpu = [ProblemResult("a", ("", ""), (1.5, 2.5), (0.7, 1.3)), ProblemResult("b", ("",), (0.0,), (None,))]
+    on_gpu = [ProblemResult("a", ("x", ""), (1.5, 2.5), (0.7, 1.3), (3.0, 9.0)), ProblemResult("b", ("",), (0.0,))]
     summary = summarize(on_gpu)  # b: correct in the interpreter, not timed
     assert summary["fast_0"] == 1 and summary["geomean speed-up"] == 2.5
     assert summary["fast_1 vs torch.compile"] == 0.5 and summary["fast_2 vs torch.compile"] == 0
+    assert summary["seconds to first correct (median)"] == 9.0
     assert main(["kernels", "search", "--problem", "matmul", "--proposer", "tune", "--max-attempts", "2"]) == 0
     (run,) = (runs_dir / "kernels").iterdir()
     capsys.readouterr()

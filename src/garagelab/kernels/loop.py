@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -194,11 +194,13 @@ def run_loop(
                 except LLMError:
                     break  # the model is gone: keep what was verified
                 outcome = task.evaluate(source)
+                seconds = time.monotonic() - start  # the loop's clock, kept with the verdict
+                outcome = replace(outcome, metrics={**outcome.metrics, "loop_s": seconds})
                 pid = db.add_program(source, (), 0, proposer.name, *_identity(source))
                 db.add_evaluation(pid, outcome)
                 if call is not None:
                     db.add_call(call, pid)
-                last = Attempt(number, source, outcome, time.monotonic() - start)
+                last = Attempt(number, source, outcome, seconds)
                 proposer.observe(last)
                 best = _better(last, best)
                 summary = f"best {best.outcome.score:.3g}x" if best else f"last: {outcome.failure or 'ok'}"
@@ -216,10 +218,10 @@ def _history(db: ProgramDB) -> tuple[list[Attempt], float]:
     """The attempts a database already holds, and the seconds they took."""
     outcomes = db.outcomes()
     spent = sum(o.seconds for o in outcomes.values()) + sum(c.latency_s for c in db.calls())
-    attempts, elapsed = [], 0.0
-    for number, program in enumerate((p for p in db.programs() if p.id in outcomes), start=1):
-        elapsed += outcomes[program.id].seconds
-        attempts.append(Attempt(number, program.source, outcomes[program.id], elapsed))
+    attempts = [
+        Attempt(number, program.source, outcomes[program.id], outcomes[program.id].metrics.get("loop_s", 0.0))
+        for number, program in enumerate((p for p in db.programs() if p.id in outcomes), start=1)
+    ]
     return attempts, spent
 
 

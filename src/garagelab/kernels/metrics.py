@@ -6,7 +6,7 @@
   speed-up), as a fraction of *all* problems (KernelBench's `fastp`); the same against
   `torch.compile` where the verifier timed it (on a GPU by default);
 - geometric-mean speed-up over the problems solved (and timed: the Triton interpreter's are not);
-- attempts to the first correct kernel; hacks caught (verdicts of kind `hack`).
+- attempts and seconds to the first correct kernel; hacks caught (verdicts of kind `hack`).
 """
 
 from __future__ import annotations
@@ -28,11 +28,17 @@ class ProblemResult:
     failures: tuple[str, ...]  # "" for a correct attempt
     speedups: tuple[float | None, ...]
     compile_speedups: tuple[float | None, ...] = ()  # over torch.compile, where it was timed
+    seconds: tuple[float | None, ...] = ()  # on the loop's clock when each verdict came
 
     @property
     def best(self) -> float | None:
         correct = [s for f, s in zip(self.failures, self.speedups, strict=True) if not f and s is not None]
         return max(correct) if correct else None
+
+    @property
+    def first_correct_s(self) -> float | None:
+        number = self.first_correct
+        return self.seconds[number - 1] if number is not None and self.seconds else None
 
     @property
     def best_vs_compile(self) -> float | None:
@@ -60,6 +66,7 @@ def read_search(db_path: Path, name: str = "") -> ProblemResult:
         tuple(p.failure or "" for p in programs),
         tuple(p.score for p in programs),
         tuple((p.metrics or {}).get("speedup_compile") for p in programs),
+        tuple((p.metrics or {}).get("loop_s") for p in programs),
     )
 
 
@@ -69,6 +76,7 @@ def summarize(results: list[ProblemResult], thresholds: tuple[float, ...] = (1.0
     solved = [r.best for r in results if r.best is not None]
     timed = [s for s in solved if s > 0]
     firsts = [r.first_correct for r in results if r.first_correct is not None]
+    first_seconds = sorted(s for r in results if (s := r.first_correct_s) is not None)
     summary = {
         "problems": len(results),
         "attempts": len(attempts),
@@ -76,6 +84,7 @@ def summarize(results: list[ProblemResult], thresholds: tuple[float, ...] = (1.0
         "fast_0": len(solved) / len(results) if results else math.nan,
         "geomean speed-up": math.exp(sum(math.log(s) for s in timed) / len(timed)) if timed else math.nan,
         "attempts to first correct (median)": sorted(firsts)[len(firsts) // 2] if firsts else math.nan,
+        "seconds to first correct (median)": first_seconds[len(first_seconds) // 2] if first_seconds else math.nan,
         "hacks caught": sum(f == "hack" for f in attempts),
     }
     for p in thresholds:
