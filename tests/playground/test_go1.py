@@ -66,3 +66,16 @@ def test_domain_randomisation_gives_each_env_its_own_model() -> None:
     for _ in range(20):
         state = env.step(state, np.full((3, 12), 0.3))
     assert np.ptp(state.obs[:, 0]) > 1e-4
+
+
+def test_biped_shares_the_joystick_task_and_ends_when_it_falls() -> None:
+    env = load("BipedJoystickFlatTerrain", num_envs=4, auto_reset=False)
+    state = env.reset(0)
+    assert state.obs.shape == (4, 42) and env.action_size == 10
+    assert state.info["feet_air_time"].shape == (4, 2)
+    fell_at = np.full(4, -1)
+    for step in range(150):
+        state = env.step(state, np.zeros((4, 10)))
+        fell_at[(fell_at < 0) & (state.done > 0)] = step
+    assert (fell_at > 5).all()  # it stands a moment: no policy balances it
+    assert (state.metrics["reward/termination"] == 1.0).all()

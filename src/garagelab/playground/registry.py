@@ -45,6 +45,7 @@ _VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "WalkerWalk": ("walker", "Walker", {"move_speed": 1.0}),
     "WalkerRun": ("walker", "Walker", {"move_speed": 8.0}),
     "Go1JoystickFlatTerrain": ("go1", "Joystick", {}),
+    "BipedJoystickFlatTerrain": ("biped", "BipedJoystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),
 }

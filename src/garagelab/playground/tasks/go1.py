@@ -21,8 +21,6 @@ from garagelab.playground.config import EnvConfig
 from garagelab.playground.menagerie import robot_model
 from garagelab.playground.task import Info, Task
 
-FEET = ("FR", "FL", "RR", "RL")
-
 
 def _sum(x: Any) -> Any:
     """Sum over the last axis as a method call: numpy's and jax's arrays both have it, and it skips
@@ -71,10 +69,13 @@ class JoystickConfig(EnvConfig):
 
 
 class Joystick(Task):
-    """A quadruped that walks at commanded body-frame velocities."""
+    """A legged robot that walks at commanded body-frame velocities (Go1 here; see biped.py)."""
 
     config_class = JoystickConfig
     fields = ("xmat", "geom_xpos", "actuator_force")
+    root = "trunk"
+    feet_names: tuple[str, ...] = ("FR", "FL", "RR", "RL")
+    leg_pose_weights: tuple[float, ...] = (1.0, 1.0, 0.1)  # per joint of a leg, repeated over the legs
 
     def build_model(self) -> mujoco.MjModel:
         model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model)
@@ -86,15 +87,17 @@ class Joystick(Task):
 
     def setup(self) -> None:
         model = self.mj_model
-        self.trunk = model.body("trunk").id
-        self.feet = np.array([model.geom(name).id for name in FEET])
-        self.foot_radius = float(model.geom_size[self.feet[0], 0])
+        self.trunk = model.body(self.root).id
+        self.feet = np.array([model.geom(name).id for name in self.feet_names])
+        foot = self.feet[0]
+        box = model.geom_type[foot] == mujoco.mjtGeom.mjGEOM_BOX.value
+        self.foot_radius = float(model.geom_size[foot, 2] if box else model.geom_size[foot, 0])  # centre height
         self.default_qpos = model.keyframe("home").qpos.copy()
         self.default_pose = self.default_qpos[7:]
         low, high = model.jnt_range[1:].T
         middle, half = (low + high) / 2, (high - low) / 2 * self.config.soft_joint_limit
         self.soft_low, self.soft_high = middle - half, middle + half
-        self.pose_weights = np.tile([1.0, 1.0, 0.1], 4)
+        self.pose_weights = np.resize(self.leg_pose_weights, model.nu)
         c = self.config
         self.command_low, self.command_high = np.array([c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw]).T
 
@@ -104,21 +107,22 @@ class Joystick(Task):
 
     def reset(self, ops: Any) -> tuple[dict[str, Any], Info]:
         xp = ops.xp
-        base = ops.full((19,), self.default_qpos)
+        nq, nu, nf = self.mj_model.nq, self.mj_model.nu, len(self.feet)
+        base = ops.full((nq,), self.default_qpos)
         xy = base[..., :2] + ops.uniform((2,), -0.5, 0.5)
         yaw = ops.uniform((), -math.pi, math.pi)
         quat = xp.stack([xp.cos(yaw / 2), 0 * yaw, 0 * yaw, xp.sin(yaw / 2)], axis=-1)
-        joints = base[..., 7:] * ops.uniform((12,), 0.5, 1.5)
+        joints = base[..., 7:] * ops.uniform((nu,), 0.5, 1.5)
         qpos = xp.concatenate([xy, base[..., 2:3], quat, joints], axis=-1)
-        qvel = xp.concatenate([ops.uniform((6,), -0.5, 0.5), ops.full((12,), 0.0)], axis=-1)
+        qvel = xp.concatenate([ops.uniform((6,), -0.5, 0.5), ops.full((nu,), 0.0)], axis=-1)
         info = {
             "command": self._command(ops),
             "command_steps": ops.full((), 0.0),
-            "last_act": ops.full((12,), 0.0),
-            "feet_air_time": ops.full((4,), 0.0),
-            "last_contact": ops.full((4,), 0.0),
-            "swing_peak": ops.full((4,), 0.0),
-            "last_feet_pos": ops.full((4, 3), 0.0),  # set by after_reset
+            "last_act": ops.full((nu,), 0.0),
+            "feet_air_time": ops.full((nf,), 0.0),
+            "last_contact": ops.full((nf,), 0.0),
+            "swing_peak": ops.full((nf,), 0.0),
+            "last_feet_pos": ops.full((nf, 3), 0.0),  # set by after_reset
         }
         return {"qpos": qpos, "qvel": qvel}, info
 
@@ -153,7 +157,7 @@ class Joystick(Task):
 
     # --- reward -----------------------------------------------------------------------
     def _feet(self, ops: Any, d: Any, info: Info) -> tuple[Any, Any, Any]:
-        """Foot positions (..., 4, 3), contact flags (..., 4) and horizontal speeds (..., 4)."""
+        """Foot positions (..., feet, 3), contact flags (..., feet) and horizontal speeds (..., feet)."""
         xp = ops.xp
         pos = d.geom_xpos[..., self.feet, :]
         contact = (pos[..., 2] < self.foot_radius + 0.005).astype(pos.dtype)
@@ -174,7 +178,7 @@ class Joystick(Task):
         first_contact = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
         moving = xp.sqrt(_sum(command**2)) > 0.01
         limits = xp.clip(self.soft_low - joints, 0, None) + xp.clip(joints - self.soft_high, 0, None)
-        fell = frame[..., 2, 2] < 0
+        fell = self.terminated(ops, d, info)
         return {
             "tracking_lin_vel": xp.exp(-_sum((command[..., :2] - local_vel[..., :2]) ** 2) / c.tracking_sigma),
             "tracking_ang_vel": xp.exp(-((command[..., 2] - angvel_local[..., 2]) ** 2) / c.tracking_sigma),
@@ -200,7 +204,7 @@ class Joystick(Task):
         return ops.xp.clip(total * self.dt, 0.0, 10000.0)
 
     def terminated(self, ops: Any, d: Any, info: Info) -> Any:
-        return self._frame(d)[..., 2, 2] < 0
+        return self._frame(d)[..., 2, 2] < 0  # upside down
 
     def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
         xp = ops.xp
