@@ -109,7 +109,6 @@ class CpuEngine(BatchedEnv):
     def physics(self, state: State) -> dict[str, np.ndarray]:
         """The state's physics as (N, ...) arrays: qpos, qvel, mocap_pos (for `MjxEngine.load_state`)."""
         self._restore(state)
-        self._rows = None  # the batch is still at `state`, but make the next step reload it anyway
         fields = {"qpos": self.batch.qpos.copy(), "qvel": self.batch.qvel.copy()}
         if self.task.mj_model.nmocap:
             fields["mocap_pos"] = self.batch.mocap_pos.copy()
