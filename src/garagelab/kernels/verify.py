@@ -28,6 +28,7 @@ The score is the speed-up over eager PyTorch (0 when not timed); `metrics` carry
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import types
@@ -192,6 +193,9 @@ def make_verifier(
     where = torch.device(device)  # nothing touches the GPU here: this runs in the zygote, before the fork
 
     def verify(candidate: types.ModuleType, fingerprints: set[str]) -> dict:
+        # Triton compiles into ~/.triton, its default for ~ fixed when the zygote imported it (as
+        # root, before dropping to nobody): the evaluation's own HOME instead, read at compile time
+        os.environ["TRITON_HOME"] = os.environ.get("HOME", os.getcwd())
         if not isinstance(getattr(candidate, "ModelNew", None), type):
             return {"failure": "invalid", "message": "the candidate defines no class ModelNew"}
         metrics: dict = {"problem": spec.name, "size": size, "device": device}
