@@ -2,8 +2,8 @@
 
 Gymnasium's vector API is stateful (`step(actions)` with no state argument), so the adapter
 holds the current State. Finished envs reset inside the step (Gymnasium's SAME_STEP autoreset
-mode): the returned observation is the new episode's first, and `info["final_obs"]` is not
-kept, because time-limit bootstrapping reads `truncations` with the new obs as Playground does.
+mode): the returned observation is the new episode's first; `terminations` and `truncations`
+split `done` by the episode limit's flag. Each reward term comes back in `info`.
 """
 
 from __future__ import annotations
