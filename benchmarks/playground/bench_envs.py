@@ -7,7 +7,9 @@
 Every measurement runs in a fresh process (so "first step" counts imports, env build, and on
 MJX/Playground the XLA compiles): import, load, reset, one step; then `--steps` steps of
 uniform random actions with auto-reset, best of 3. Jax engines are timed over a jitted
-`lax.scan` of the batched step, as Playground's own benchmark does.
+`lax.scan` of the batched step, as Playground's own benchmark does, and both reset finished
+envs to their cached first state (Playground's training default); our CPU engine draws full
+resets, which cost it only the finished envs.
 
 Playground runs in its own virtual environment (default /tmp/garagelab-bench-playground),
 made here on first use: `pip install playground==0.2.0 jax==0.9.2 jaxlib==0.9.2` (its own

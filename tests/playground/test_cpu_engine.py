@@ -63,3 +63,15 @@ def test_reset_where_only_touches_masked_envs() -> None:
     np.testing.assert_array_equal(fresh.obs[[0, 2, 3]], state.obs[[0, 2, 3]])
     assert not np.array_equal(fresh.obs[1], state.obs[1])
     np.testing.assert_array_equal(fresh.obs[1, 2:], [0.0, 0.0])  # zero velocity at reset
+
+
+def test_cached_reset_returns_finished_envs_to_their_first_state() -> None:
+    env = load("CartpoleSwingup", num_envs=3, config_overrides={"episode_length": 4}, reset_mode="cached")
+    first = env.reset(5)
+    state = first
+    for _ in range(4):
+        state = env.step(state, np.ones((3, 1)))
+    assert state.done.tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(state.obs, first.obs)
+    again = env.step(state, np.ones((3, 1)))
+    np.testing.assert_array_equal(again.obs, env.step(first, np.ones((3, 1))).obs)

@@ -67,11 +67,16 @@ def test_domain_randomised_models_match_across_engines() -> None:
 
 
 @pytest.mark.slow
-def test_mjx_stack_resets_steps_and_auto_resets() -> None:
-    env = load("CartpoleBalance", engine="mjx", num_envs=2, config_overrides={"episode_length": 3})
-    state = env.reset(0)
+@pytest.mark.parametrize("reset_mode", ["full", "cached"])
+def test_mjx_stack_resets_steps_and_auto_resets(reset_mode: str) -> None:
+    overrides = {"episode_length": 3}
+    env = load("CartpoleBalance", engine="mjx", num_envs=2, config_overrides=overrides, reset_mode=reset_mode)
+    first = env.reset(0)
+    state = first
     for _ in range(3):
         state = env.step(state, np.zeros((2, 1), np.float32))
     assert np.asarray(state.done).tolist() == [1.0, 1.0]
     assert np.asarray(state.info["steps"]).tolist() == [0.0, 0.0]
     assert np.isfinite(np.asarray(state.obs)).all() and state.obs.shape == (2, env.observation_size)
+    if reset_mode == "cached":
+        np.testing.assert_array_equal(np.asarray(state.obs), np.asarray(first.obs))

@@ -27,10 +27,18 @@ class BenchResult:
 
 
 def bench(
-    name: str, engine: str = "cpu", num_envs: int = 64, steps: int = 200, repeats: int = 3, nthread: int = 0
+    name: str,
+    engine: str = "cpu",
+    num_envs: int = 64,
+    steps: int = 200,
+    repeats: int = 3,
+    nthread: int = 0,
+    reset_mode: str | None = None,
 ) -> BenchResult:
+    """`reset_mode` None: "cached" on MJX (as Playground's training wrapper), "full" on the CPU."""
     start = time.perf_counter()
-    env = load(name, engine=engine, num_envs=num_envs, nthread=nthread)
+    reset_mode = reset_mode or ("cached" if engine == "mjx" else "full")
+    env = load(name, engine=engine, num_envs=num_envs, nthread=nthread, reset_mode=reset_mode)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (steps, num_envs, env.action_size)).astype(np.float32)
     state = env.reset(0)

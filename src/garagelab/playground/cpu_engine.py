@@ -43,10 +43,16 @@ class CpuEngine(BatchedEnv):
     xp = np
 
     def __init__(
-        self, task: Task, num_envs: int, nthread: int = 0, randomization: dict[str, np.ndarray] | None = None
+        self,
+        task: Task,
+        num_envs: int,
+        nthread: int = 0,
+        randomization: dict[str, np.ndarray] | None = None,
+        reset_mode: str = "full",
     ) -> None:
         self.task = task
         self.num_envs = num_envs
+        self.reset_mode = reset_mode
         self.batch = mujoco.batch.Batch(task.mj_model, num_envs, nthread)
         self.view = _view(self.batch, task.fields)
         self.rng = np.random.default_rng(0)
@@ -86,7 +92,11 @@ class CpuEngine(BatchedEnv):
         terms = self.task.rewards(ops, self.view, zero, info)
         metrics = {f"reward/{k}": np.zeros(self.num_envs, np.float32) for k in terms}
         nil = np.zeros(self.num_envs, np.float32)
-        return State(self._save(), np.asarray(obs, np.float32), nil, nil.copy(), metrics, info)
+        obs = np.asarray(obs, np.float32)
+        rows = self._save()
+        if self.reset_mode == "cached":
+            info = {**info, "first_state": {"rows": rows.copy(), "obs": obs.copy(), "info": dict(info)}}
+        return State(rows, obs, nil, nil.copy(), metrics, info)
 
     def step(self, state: State, action: Any) -> State:
         """One control step (n_substeps physics steps) of every env."""
@@ -120,13 +130,19 @@ class CpuEngine(BatchedEnv):
         if ids.size == 0:
             return state
         self._restore(state)
-        ops = NumpyOps(self.rng, ids.size)
-        _, fresh = self._initial(ops, ids)
         obs = np.array(state.obs, copy=True)
-        rows = _rows(self.view, ids)
-        fresh = self.task.after_reset(ops, rows, fresh)
-        obs[ids] = self.task.observe(ops, rows, fresh)
         info = dict(state.info)
+        if self.reset_mode == "cached":  # back to each env's first state: a copy, no forward
+            first = info["first_state"]
+            self.batch.state[ids] = first["rows"][ids]
+            obs[ids] = first["obs"][ids]
+            fresh = {k: np.asarray(v)[ids] for k, v in first["info"].items()}
+        else:
+            ops = NumpyOps(self.rng, ids.size)
+            _, fresh = self._initial(ops, ids)
+            rows = _rows(self.view, ids)
+            fresh = self.task.after_reset(ops, rows, fresh)
+            obs[ids] = self.task.observe(ops, rows, fresh)
         for key, value in fresh.items():
             merged = np.array(info[key], copy=True)
             merged[ids] = value

@@ -26,10 +26,17 @@ class MjxEngine(BatchedEnv):
 
     xp = jnp
 
-    def __init__(self, task: Task, num_envs: int, randomization: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        num_envs: int,
+        randomization: dict[str, np.ndarray] | None = None,
+        reset_mode: str = "full",
+    ) -> None:
         register_pytree()
         self.task = task
         self.num_envs = num_envs
+        self.reset_mode = reset_mode
         self.model = mjx.put_model(task.mj_model, impl="jax")
         self._data0 = mjx.make_data(self.model, impl="jax")
         model_axes = None
@@ -65,14 +72,18 @@ class MjxEngine(BatchedEnv):
         return State(data, obs.astype(jnp.float32), jnp.float32(reward), done.astype(jnp.float32), metrics, info)
 
     def _reset_where_batch(self, model: Any, state: State, mask: Any) -> State:
-        keys = jax.vmap(lambda k: jax.random.split(k))(state.info["rng"])
-        fresh = jax.vmap(self._reset_one, in_axes=(self._model_axes, 0))(model, keys[:, 0])
-
         def pick(new: Any, old: Any) -> Any:
             where = jnp.reshape(mask, mask.shape + (1,) * (old.ndim - 1))
             return jnp.where(where, new, old)
 
         info = dict(state.info)
+        if self.reset_mode == "cached":  # Playground's default: back to the env's first state, no forward
+            first = info["first_state"]
+            info.update({k: pick(v, info[k]) for k, v in first["info"].items()})
+            data = jax.tree_util.tree_map(pick, first["data"], state.data)
+            return state.replace(data=data, obs=pick(first["obs"], state.obs), info=info)
+        keys = jax.vmap(lambda k: jax.random.split(k))(state.info["rng"])
+        fresh = jax.vmap(self._reset_one, in_axes=(self._model_axes, 0))(model, keys[:, 0])
         info.update({k: pick(v, info[k]) for k, v in fresh.info.items()})
         info["rng"] = keys[:, 1]
         return state.replace(
@@ -103,7 +114,12 @@ class MjxEngine(BatchedEnv):
     # --- the batch ----------------------------------------------------------------------
     def reset(self, seed: int | Any = 0) -> State:
         key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
-        return self._reset(self.model, jax.random.split(key, self.num_envs))
+        state = self._reset(self.model, jax.random.split(key, self.num_envs))
+        if self.reset_mode == "cached":
+            task_info = {k: v for k, v in state.info.items() if k != "rng"}
+            first = {"data": state.data, "obs": state.obs, "info": task_info}
+            state = state.replace(info={**state.info, "first_state": first})
+        return state
 
     def step(self, state: State, action: Any) -> State:
         return self._step(self.model, state, jnp.asarray(action, jnp.float32))

@@ -16,6 +16,7 @@ from garagelab.playground import config as configs
 from garagelab.playground.task import Task
 
 ENGINES = ("cpu", "mjx")
+RESET_MODES = ("full", "cached")
 
 # name -> (module, class, kwargs); modules are imported on use, so listing stays cheap
 _VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -97,16 +98,21 @@ def load(
     randomization: Any = None,
     seed: int = 0,
     nthread: int = 0,
+    reset_mode: str = "full",
 ) -> Any:
     """A batched env ready for a learner: `reset(seed) -> State`, `step(state, actions) -> State`.
 
     By default the env ends episodes at the task's `episode_length` and resets finished envs
     inside `step`. `randomization` (a `randomize.Randomization`, or True for the defaults)
     gives each env its own frictions, masses, damping, armature and COM. `nthread` is the
-    CPU engine's thread count (0: all cores).
+    CPU engine's thread count (0: all cores). `reset_mode` "full" draws a new initial state for
+    each finished env; "cached" returns it to its first state (Playground's default: on MJX it
+    saves a forward pass of every env at every step).
     """
     from garagelab.playground import randomize, wrappers
 
+    if reset_mode not in RESET_MODES:
+        raise UserError(f"unknown reset mode {reset_mode!r}; valid: {', '.join(RESET_MODES)}")
     if engine not in ENGINES:
         raise UserError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     if num_envs < 1:
@@ -119,11 +125,11 @@ def load(
     if engine == "cpu":
         from garagelab.playground.cpu_engine import CpuEngine
 
-        env: Any = CpuEngine(task, num_envs, nthread=nthread, randomization=fields)
+        env: Any = CpuEngine(task, num_envs, nthread=nthread, randomization=fields, reset_mode=reset_mode)
     else:
         from garagelab.playground.mjx_engine import MjxEngine
 
-        env = MjxEngine(task, num_envs, randomization=fields)
+        env = MjxEngine(task, num_envs, randomization=fields, reset_mode=reset_mode)
     if action_repeat > 1:
         env = wrappers.ActionRepeat(env, action_repeat)
     if obs_noise > 0:
