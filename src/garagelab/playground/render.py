@@ -34,12 +34,9 @@ def _renderer(model: mujoco.MjModel, width: int, height: int) -> mujoco.Renderer
 
 def _camera(model: mujoco.MjModel, camera: str | int | None) -> str | int:
     if camera is None:
-        # a tracking camera if the model has one, else the free camera
+        # a camera following the body's centre of mass if the model has one, else its first camera
         for i in range(model.ncam):
-            if model.cam_mode[i] in (
-                mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM.value,
-                mujoco.mjtCamLight.mjCAMLIGHT_TRACK.value,
-            ):
+            if model.cam_mode[i] == mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM.value:
                 return i
         return 0 if model.ncam else -1
     if isinstance(camera, str) and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
