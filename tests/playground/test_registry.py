@@ -45,3 +45,34 @@ def test_bad_model_path_is_one_line(tmp_path) -> None:
 def test_names_are_unique_and_include_the_first_suite() -> None:
     assert len(names()) == len(set(names()))
     assert {"CartpoleBalance", "CartpoleSwingup", "PendulumSwingup", "PointMass", "ReacherEasy"} <= set(names())
+
+
+def test_a_task_written_outside_the_package_registers_and_runs_on_the_cpu_engine() -> None:
+    import numpy as np
+
+    from garagelab.playground import Task, register
+    from garagelab.playground.task import MODELS, load_model
+    from garagelab.playground.tasks.dmc import DmcConfig
+    from garagelab.playground.tolerance import tolerance
+
+    class Upright(Task):  # the example in docs/playground/README.md
+        config_class = DmcConfig
+        fields = ("xmat",)
+
+        def build_model(self):
+            return load_model(MODELS / "dm_control" / "pendulum.xml")
+
+        def reset(self, ops):
+            return {"qpos": ops.uniform((1,), -3.14, 3.14), "qvel": ops.full((1,), 0.0)}, {}
+
+        def observe(self, ops, d, info):
+            return ops.xp.concatenate([d.xmat[..., 1, 2, 2:3], d.qvel], axis=-1)
+
+        def rewards(self, ops, d, action, info):
+            return {"upright": tolerance(ops.xp, d.xmat[..., 1, 2, 2], (0.9, 1.0), margin=1.0)}
+
+    register("TestUpright", Upright)
+    env = load("TestUpright", num_envs=3)
+    state = env.step(env.reset(0), np.zeros((3, 1)))
+    assert state.obs.shape == (3, 2) and ((state.reward >= 0) & (state.reward <= 1)).all()
+    assert "TestUpright" in names()

@@ -19,7 +19,7 @@ ENGINES = ("cpu", "mjx")
 RESET_MODES = ("full", "cached")
 
 # name -> (module, class, kwargs); modules are imported on use, so listing stays cheap
-_VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+_VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "CartpoleBalance": ("cartpole", "Cartpole", {"swing_up": False, "sparse": False}),
     "CartpoleBalanceSparse": ("cartpole", "Cartpole", {"swing_up": False, "sparse": True}),
     "CartpoleSwingup": ("cartpole", "Cartpole", {"swing_up": True, "sparse": False}),
@@ -52,9 +52,9 @@ _VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def register(name: str, module: str, cls: str, **kwargs: Any) -> None:
-    """Add a variant: `module` under `garagelab.playground.tasks`, or a dotted module path."""
-    _VARIANTS[name] = (module, cls, kwargs)
+def register(name: str, task: type[Task] | str, cls: str = "", **kwargs: Any) -> None:
+    """Add a variant: a Task subclass, or a module path and class name (imported on first use)."""
+    _VARIANTS[name] = (task, cls, kwargs)
 
 
 def names() -> list[str]:
@@ -63,13 +63,17 @@ def names() -> list[str]:
 
 def _entry(name: str) -> tuple[Callable[..., Task], dict[str, Any]]:
     import importlib
+    import importlib.util
 
     if name not in _VARIANTS:
         close = difflib.get_close_matches(name, _VARIANTS, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise UserError(f"unknown env {name!r}{hint}; valid: {', '.join(_VARIANTS)}")
     module, cls, kwargs = _VARIANTS[name]
-    path = module if "." in module else f"garagelab.playground.tasks.{module}"
+    if not isinstance(module, str):
+        return module, kwargs
+    ours = f"garagelab.playground.tasks.{module}"
+    path = ours if importlib.util.find_spec(ours) else module
     return getattr(importlib.import_module(path), cls), kwargs
 
 

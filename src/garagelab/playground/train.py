@@ -1,0 +1,165 @@
+"""Training runs: PPO on a registered env with checkpoints, metrics and evaluation.
+
+A run directory holds `config.json` (the run store's), `metrics.csv` (one row per PPO
+iteration), `checkpoint.npz` (written every `checkpoint_every` iterations and at the end,
+atomically: a `kill -9` loses at most one interval) and, after evaluation, `eval.json`. A run
+that stopped resumes from its checkpoint: the learner (parameters, optimiser, normalisers, random
+key, counters) continues exactly; the envs start new episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from garagelab.core.errors import UserError
+from garagelab.core.progress import ProgressBar
+from garagelab.playground import ppo
+from garagelab.playground.networks import RunningNorm
+
+CHECKPOINT = "checkpoint.npz"
+
+# per-task settings (Playground keeps these in dm_control_suite_params.py / locomotion_params.py),
+# sized for a 2-core CPU: few envs, short unrolls, a small network
+TUNED: dict[str, dict[str, Any]] = {
+    "CartpoleBalance": {"total_steps": 1_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
+                        "gamma": 0.995},
+    "CartpoleSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
+                        "gamma": 0.995},
+    "PendulumSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
+                        "gamma": 0.995},
+    "Go1JoystickFlatTerrain": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32,
+                               "learning_rate": 3e-4, "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
+    "ArmReach": {"total_steps": 2_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
+                 "gamma": 0.99},
+}  # fmt: skip
+
+
+def tuned_config(env_name: str, **overrides: Any) -> ppo.PPOConfig:
+    """The env's tuned settings (else PPO's defaults), then `overrides`; unknown keys are errors."""
+    fields = ppo.PPOConfig.__dataclass_fields__
+    unknown = sorted(k for k in overrides if k not in fields)
+    if unknown:
+        raise UserError(f"unknown PPO setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
+    settings = {**TUNED.get(env_name, {}), **overrides}
+    if "hidden" in settings:
+        settings["hidden"] = tuple(int(h) for h in settings["hidden"])
+    return replace(ppo.PPOConfig(), **settings)
+
+
+def _leaves(learner: ppo.Learner) -> list[np.ndarray]:
+    return [np.asarray(x) for x in jax.tree.leaves((learner.params, learner.opt_state))]
+
+
+def save_checkpoint(learner: ppo.Learner, path: Path) -> None:
+    arrays = {f"leaf{i}": leaf for i, leaf in enumerate(_leaves(learner))}
+    for name, norm in (("obs", learner.obs_norm), ("critic", learner.critic_norm)):
+        arrays |= {f"{name}_mean": norm.mean, f"{name}_var": norm.var, f"{name}_count": np.array(norm.count)}
+    meta = {"iteration": learner.iteration, "steps": learner.steps, "history": learner.history}
+    arrays |= {"key": np.asarray(jax.random.key_data(learner.key)), "meta": np.array(json.dumps(meta))}
+    partial = path.with_suffix(".part.npz")
+    np.savez(partial, **arrays)
+    os.replace(partial, path)  # atomic: a kill mid-write leaves the previous checkpoint
+
+
+def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
+    """The learner saved at `path`, its structure taken from a fresh `template` of the same config."""
+    try:
+        data = np.load(path)
+        leaves = [jnp.asarray(data[f"leaf{i}"]) for i in range(len(_leaves(template)))]
+        meta = json.loads(str(data["meta"]))
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{path}: not a checkpoint of this configuration ({exc})") from None
+    params, opt_state = jax.tree.unflatten(jax.tree.structure((template.params, template.opt_state)), leaves)
+    norms = [RunningNorm(data[f"{n}_mean"], data[f"{n}_var"], float(data[f"{n}_count"])) for n in ("obs", "critic")]
+    key = jax.random.wrap_key_data(jnp.asarray(data["key"])) if _typed_key(template.key) else jnp.asarray(data["key"])
+    return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"])
+
+
+def _typed_key(key: jax.Array) -> bool:
+    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+
+
+def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, **options: Any):
+    from garagelab.playground.registry import load
+
+    return load(env_name, "cpu", config.num_envs, overrides, seed=config.seed, **options)
+
+
+def train(
+    env_name: str,
+    config: ppo.PPOConfig,
+    run: Any,
+    overrides: dict | None = None,
+    checkpoint_every: int = 10,
+    progress: bool = True,
+    env_options: dict | None = None,
+) -> ppo.Learner:
+    """Train (or, with a checkpoint in the run directory, continue training) to `total_steps`."""
+    env = make_env(env_name, config, overrides, **(env_options or {}))
+    state = env.reset(config.seed)
+    learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    checkpoint = run.path / CHECKPOINT
+    if checkpoint.is_file():
+        learner = load_checkpoint(checkpoint, learner)
+        state = env.reset(config.seed + learner.iteration)  # new episodes; the learner is exact
+    update = ppo.make_update(config)
+    tracker = ppo.EpisodeTracker(config.num_envs)
+    total = config.iterations * config.batch_size
+    best = max((r["episode_return"] for r in learner.history if math.isfinite(r["episode_return"])), default=None)
+    with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
+        bar.update_to(learner.steps)
+        while learner.iteration < config.iterations:
+            state, row = ppo.iterate(env, config, learner, state, tracker, update)
+            learner.history.append(row)
+            run.log(**row)
+            if math.isfinite(row["episode_return"]):
+                best = row["episode_return"] if best is None else max(best, row["episode_return"])
+            if learner.iteration % checkpoint_every == 0 or learner.iteration == config.iterations:
+                save_checkpoint(learner, checkpoint)
+            shown = f"return {row['episode_return']:.1f}" if math.isfinite(row["episode_return"]) else ""
+            bar.update_to(learner.steps, postfix=shown)
+    if best is not None:
+        run.set_headline(best_return=round(best, 1), steps=learner.steps)
+    return learner
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    returns: list[float]
+    lengths: list[int]
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean(self.returns))
+
+
+def policy_fn(learner: ppo.Learner):
+    """The deterministic policy on numpy observations (what `render` and the export run)."""
+    stats = learner.obs_norm.arrays()
+    return lambda obs: np.asarray(ppo.deterministic(learner.params, jnp.asarray(obs, jnp.float32), stats))
+
+
+def evaluate(env_name: str, learner: ppo.Learner, episodes: int = 8, overrides: dict | None = None, seed: int = 1):
+    """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode."""
+    from garagelab.playground.registry import load
+
+    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1)
+    policy = policy_fn(learner)
+    state = env.reset(seed)
+    returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
+    alive = np.ones(episodes, bool)
+    while alive.any():
+        state = env.step(state, policy(state.obs))
+        returns += np.where(alive, state.reward, 0.0)
+        lengths += alive
+        alive &= state.done == 0
+    return Evaluation(returns.tolist(), lengths.tolist())
