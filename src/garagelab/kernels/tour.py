@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from garagelab.core.tour import TourContext
 
-TITLE = "verifier-guided kernel search (C++ kernels on CPU, offline tuner)"
+TITLE = "verifier-guided kernel search (C++ and Triton-interpreter kernels on CPU, offline tuner)"
 
 
 def run(ctx: TourContext) -> dict[str, float]:

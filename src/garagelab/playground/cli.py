@@ -1,4 +1,4 @@
-"""`garagelab playground list|info|bench|render`."""
+"""`garagelab playground list|info|bench|render` (and train|eval|export|video from train_cli)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     render.add_argument("--camera", default=None, help="a camera name from the model (default: a tracking one)")
     render.add_argument("--seed", type=int, default=0)
     render.set_defaults(func=_render)
+
+    from garagelab.playground.train_cli import register_training  # its heavy imports are inside the verbs
+
+    register_training(verbs, fmt)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@ def load(
     auto_reset: bool = True,
     action_repeat: int = 1,
     obs_noise: float = 0.0,
+    action_latency: int = 0,
     randomization: Any = None,
     seed: int = 0,
     nthread: int = 0,
@@ -107,8 +108,9 @@ def load(
     """A batched env ready for a learner: `reset(seed) -> State`, `step(state, actions) -> State`.
 
     By default the env ends episodes at the task's `episode_length` and resets finished envs
-    inside `step`. `randomization` (a `randomize.Randomization`, or True for the defaults)
-    gives each env its own frictions, masses, damping, armature and COM. `nthread` is the
+    inside `step`. `action_latency` applies each action that many control steps late.
+    `randomization` (a `randomize.Randomization`, or True for the defaults) gives each env its
+    own frictions, masses, damping, armature and COM. `nthread` is the
     CPU engine's thread count (0: all cores). `reset_mode` "full" draws a new initial state for
     each finished env; "cached" returns it to its first state (Playground's default: on MJX it
     saves a forward pass of every env at every step).
@@ -138,6 +140,10 @@ def load(
         env = wrappers.ActionRepeat(env, action_repeat)
     if obs_noise > 0:
         env = wrappers.ObservationNoise(env, obs_noise)
+    if action_latency > 0:
+        from garagelab.playground.sim2real import ActionLatency
+
+        env = ActionLatency(env, action_latency)
     env = wrappers.EpisodeLimit(env, episode_length or task.config.episode_length)
     if auto_reset:
         env = wrappers.AutoReset(env)

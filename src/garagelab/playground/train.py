@@ -64,7 +64,7 @@ def save_checkpoint(learner: ppo.Learner, path: Path) -> None:
     for name, norm in (("obs", learner.obs_norm), ("critic", learner.critic_norm)):
         arrays |= {f"{name}_mean": norm.mean, f"{name}_var": norm.var, f"{name}_count": np.array(norm.count)}
     meta = {"iteration": learner.iteration, "steps": learner.steps, "history": learner.history}
-    arrays |= {"key": np.asarray(jax.random.key_data(learner.key)), "meta": np.array(json.dumps(meta))}
+    arrays |= {"key": np.asarray(learner.key), "meta": np.array(json.dumps(meta))}  # a raw uint32 key
     partial = path.with_suffix(".part.npz")
     np.savez(partial, **arrays)
     os.replace(partial, path)  # atomic: a kill mid-write leaves the previous checkpoint
@@ -80,12 +80,8 @@ def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
         raise UserError(f"{path}: not a checkpoint of this configuration ({exc})") from None
     params, opt_state = jax.tree.unflatten(jax.tree.structure((template.params, template.opt_state)), leaves)
     norms = [RunningNorm(data[f"{n}_mean"], data[f"{n}_var"], float(data[f"{n}_count"])) for n in ("obs", "critic")]
-    key = jax.random.wrap_key_data(jnp.asarray(data["key"])) if _typed_key(template.key) else jnp.asarray(data["key"])
+    key = jnp.asarray(data["key"])
     return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"])
-
-
-def _typed_key(key: jax.Array) -> bool:
-    return jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
 
 
 def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, **options: Any):

@@ -1,0 +1,138 @@
+"""Time to reward on CartpoleBalance: our PPO on the CPU engine against MuJoCo Playground 0.2.0
+with brax's PPO, same machine, same step budget, measured in one run.
+
+    python benchmarks/playground/bench_train.py [--steps 1000000] [--target 800] [--png curve.png]
+
+- ours: `playground.train` with CartpoleBalance's tuned settings (128 envs, unroll 32, a 64x64
+  MLP), the deterministic policy evaluated on 8 episodes every `--eval-every` env steps;
+- Playground: its own `brax_ppo_config("CartpoleBalance")` (network, learning rate, discount,
+  reward scaling, minibatches, updates per batch) with the envs and batch cut to 256 (its 2048
+  envs and 60M steps are sized for a GPU), `impl="jax"`, evaluated by brax's `num_evals`.
+  It runs in its own venv (bench_envs.py sets it up: Playground 0.2.0 with jax 0.9.2).
+Printed: wall time to the first evaluation at or above `--target`, the final evaluation, and
+env steps per second, each side; a learning curve PNG with `--png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def ours(steps: int, eval_every: int) -> list[tuple[float, int, float]]:
+    """(seconds, env steps, deterministic return) at every evaluation."""
+    import tempfile
+    from dataclasses import replace
+
+    from garagelab.core.runs import RunStore
+    from garagelab.playground import ppo, train
+
+    config = train.tuned_config("CartpoleBalance", total_steps=steps)
+    env = train.make_env("CartpoleBalance", config)
+    state = env.reset(config.seed)
+    learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    update, tracker = ppo.make_update(config), ppo.EpisodeTracker(config.num_envs)
+    curve, start, spent_evaluating, next_eval = [], time.perf_counter(), 0.0, eval_every
+    with tempfile.TemporaryDirectory() as tmp, RunStore(tmp).start("playground", "bench", {}):
+        while learner.iteration < config.iterations:
+            state, _ = ppo.iterate(env, replace(config), learner, state, tracker, update)
+            if learner.steps >= next_eval or learner.iteration == config.iterations:
+                pause = time.perf_counter()
+                value = train.evaluate("CartpoleBalance", learner, episodes=8).mean_return
+                spent_evaluating += time.perf_counter() - pause
+                curve.append((time.perf_counter() - start - spent_evaluating, learner.steps, value))
+                print(f"  ours: {learner.steps:>9,} steps {curve[-1][0]:7.1f} s return {value:7.1f}", flush=True)
+                next_eval += eval_every
+    return curve
+
+
+PLAYGROUND_WORKER = r"""
+import functools, json, sys, time
+steps, evals = int(sys.argv[1]), int(sys.argv[2])
+start = time.perf_counter()
+from brax.training.agents.ppo import networks as ppo_networks
+from brax.training.agents.ppo import train as ppo
+from mujoco_playground import registry, wrapper
+from mujoco_playground.config import dm_control_suite_params
+
+env = registry.load("CartpoleBalance", config_overrides={"impl": "jax"})
+params = dict(dm_control_suite_params.brax_ppo_config("CartpoleBalance"))
+factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
+params.update(num_timesteps=steps, num_envs=256, batch_size=256, num_evals=evals, num_eval_envs=8)
+curve = []
+def progress(step, metrics):
+    curve.append((time.perf_counter() - start, int(step), float(metrics["eval/episode_reward"])))
+    print(json.dumps({"progress": curve[-1]}), flush=True)
+ppo.train(environment=env, network_factory=factory, progress_fn=progress,
+          wrap_env_fn=wrapper.wrap_for_brax_training, **params)
+print(json.dumps({"curve": curve}))
+"""
+
+
+def playground(steps: int, evals: int, venv: Path) -> list[tuple[float, int, float]]:
+    sys.path.insert(0, str(HERE))
+    from bench_envs import setup_playground
+
+    python = setup_playground(venv)
+    done = subprocess.run(
+        [str(python), "-c", PLAYGROUND_WORKER, str(steps), str(evals)], capture_output=True, text=True
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for line in lines:
+        if "progress" in line:
+            seconds, step, value = line["progress"]
+            print(f"  playground: {step:>9,} steps {seconds:7.1f} s return {value:7.1f}")
+    final = [line["curve"] for line in lines if "curve" in line]
+    if done.returncode != 0 or not final:
+        print("  playground failed: " + " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:]))
+        return []
+    return [tuple(point) for point in final[0]]
+
+
+def summary(name: str, curve: list, target: float) -> str:
+    if not curve:
+        return f"{name}: no result"
+    reached = next((point for point in curve if point[2] >= target), None)
+    seconds, steps, value = curve[-1]
+    when = f"{reached[0]:.0f} s ({reached[1]:,} steps)" if reached else "not reached"
+    rate = f"{steps / seconds:,.0f} steps/s"
+    return f"{name}: return >= {target:g} at {when}; final {value:.1f} after {steps:,} steps, {rate}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1_000_000)
+    parser.add_argument("--target", type=float, default=800.0)
+    parser.add_argument("--eval-every", type=int, default=100_000)
+    parser.add_argument("--skip-playground", action="store_true")
+    parser.add_argument("--playground-venv", type=Path, default=Path("/tmp/garagelab-bench-playground"))
+    parser.add_argument("--png", type=Path, help="write the learning curves here")
+    args = parser.parse_args()
+    print(f"CartpoleBalance, {args.steps:,} env steps each")
+    mine = ours(args.steps, args.eval_every)
+    theirs = [] if args.skip_playground else playground(args.steps, args.steps // args.eval_every, args.playground_venv)
+    print(summary("ours (CPU engine + JAX PPO)", mine, args.target))
+    print(summary("playground 0.2.0 + brax PPO", theirs, args.target))
+    if args.png:
+        from garagelab.core.plots import figure
+
+        fig, (ax,) = figure(width=6, height=3.5)
+        for label, curve in (("ours", mine), ("Playground + brax", theirs)):
+            if curve:
+                ax.plot([p[0] for p in curve], [p[2] for p in curve], "o-", label=label)
+        ax.axhline(args.target, color="gray", linestyle="--", linewidth=1)
+        ax.set_xlabel("wall-clock seconds (2 CPU cores)")
+        ax.set_ylabel("deterministic episode return")
+        ax.legend(loc="lower right")
+        fig.savefig(args.png, dpi=120, bbox_inches="tight")
+        print(f"wrote {args.png}")
+
+
+if __name__ == "__main__":
+    main()

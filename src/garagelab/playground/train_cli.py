@@ -1,0 +1,167 @@
+"""`garagelab playground train|eval|export|video`: PPO runs and what comes out of them."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.errors import UserError
+
+
+def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
+    train = verbs.add_parser(
+        "train",
+        help="train a policy with PPO on the CPU engine (checkpoints, metrics.csv, progress)",
+        description="Runs in runs/playground/<stamp>-<env>/: metrics.csv (one row per PPO iteration), "
+        "checkpoint.npz (every --checkpoint-every iterations; `--resume RUN` continues from it), eval.json.",
+        epilog=examples(
+            "garagelab playground train CartpoleBalance",
+            "garagelab playground train CartpoleBalance --steps 2000000 --set ppo.learning_rate=3e-4",
+            "garagelab playground train Go1JoystickFlatTerrain --randomize --obs-noise 0.05 --latency 1",
+            "garagelab playground train --resume 12",
+        ),
+        formatter_class=fmt,
+    )
+    train.add_argument("env", nargs="?", help="a registered env (see `garagelab playground list`)")
+    train.add_argument("--steps", type=positive_int, help="total env steps (default: the env's tuned setting)")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="ppo.<setting>=value (PPOConfig) or env.<key>=value (the task's config)")  # fmt: skip
+    train.add_argument("--randomize", action="store_true", help="domain randomisation per env")
+    train.add_argument("--obs-noise", type=float, default=0.0, help="Gaussian observation noise (std)")
+    train.add_argument("--latency", type=int, default=0, help="control steps between a policy's action and its effect")
+    train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
+    train.add_argument("--name", default="")
+    train.set_defaults(func=_train)
+
+    for verb, text in (("eval", "deterministic episodes of a trained policy"),
+                       ("export", "the policy as ONNX, checked against JAX in onnxruntime"),
+                       ("video", "an MP4/GIF of the trained policy")):  # fmt: skip
+        sub = verbs.add_parser(verb, help=text, epilog=examples(f"garagelab playground {verb} 12"), formatter_class=fmt)
+        sub.add_argument("run", help="a training run's id or directory")
+        if verb == "eval":
+            sub.add_argument("--episodes", type=positive_int, default=8)
+        elif verb == "export":
+            sub.add_argument("--out", default="", help="default: <run>/policy.onnx")
+        else:
+            sub.add_argument("--out", default="", help="a .mp4 or .gif path (default: <run>/policy.mp4)")
+            sub.add_argument("--steps", type=positive_int, default=400)
+        sub.set_defaults(func={"eval": _eval, "export": _export, "video": _video}[verb])
+
+
+def parse_sets(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(PPO settings, env config overrides) from `--set ppo.x=1 --set env.y=2`."""
+    ppo_settings: dict[str, Any] = {}
+    env_overrides: dict[str, Any] = {}
+    for item in pairs:
+        key, sep, text = item.partition("=")
+        scope, dot, name = key.partition(".")
+        if not sep or not dot or scope not in ("ppo", "env") or not name:
+            raise UserError(f"--set {item!r}: expected ppo.<setting>=value or env.<key>=value")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        (ppo_settings if scope == "ppo" else env_overrides)[name] = value
+    return ppo_settings, env_overrides
+
+
+def _train(args: argparse.Namespace) -> int:
+    from garagelab.core.runs import RunStore
+    from garagelab.playground import ppo, train
+
+    store = RunStore()
+    if args.resume:
+        record = store.get(args.resume)
+        settings = store.read_config(record)
+        if record.system != "playground" or "ppo" not in settings:
+            raise UserError(f"run {record.label} is not a playground training run")
+        if args.steps:  # a longer run than planned
+            settings["ppo"]["total_steps"] = args.steps
+        config = train.tuned_config(settings["env"], **settings["ppo"])
+        context = store.reopen(args.resume)
+    else:
+        if not args.env:
+            raise UserError("name an env to train (see `garagelab playground list`), or --resume RUN")
+        ppo_settings, env_overrides = parse_sets(args.set)
+        if args.steps:
+            ppo_settings["total_steps"] = args.steps
+        config = train.tuned_config(args.env, **ppo_settings)
+        options = {"randomization": args.randomize, "obs_noise": args.obs_noise, "action_latency": args.latency}
+        settings = {"env": args.env, "ppo": ppo.config_dict(config), "env_overrides": env_overrides,
+                    "env_options": options}  # fmt: skip
+        context = store.start("playground", args.name or args.env, settings)
+    with context as run:
+        (run.path / "config.json").write_text(json.dumps(settings, indent=2))
+        learner = train.train(settings["env"], config, run, settings["env_overrides"], args.checkpoint_every,
+                              env_options=settings["env_options"])  # fmt: skip
+        evaluation = train.evaluate(settings["env"], learner, 8, settings["env_overrides"])
+        (run.path / "eval.json").write_text(json.dumps({"returns": evaluation.returns, "lengths": evaluation.lengths}))
+        run.set_headline(eval_return=round(evaluation.mean_return, 1))
+    print(f"{settings['env']}: {learner.steps:,} steps, deterministic return {evaluation.mean_return:.1f} (8 episodes)")
+    print(f"run: {run.path}")
+    return 0
+
+
+def _learner(key: str):
+    """(env name, env overrides, learner, run directory) of a training run."""
+    from garagelab.core.runs import RunStore
+    from garagelab.playground import ppo, train
+
+    store = RunStore()
+    record = store.get(key)
+    settings = store.read_config(record)
+    path = store.directory(key)
+    if "ppo" not in settings or not (path / train.CHECKPOINT).is_file():
+        raise UserError(f"run {record.label} has no trained policy (no {train.CHECKPOINT}); train one first")
+    config = train.tuned_config(settings["env"], **settings["ppo"])
+    env = train.make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
+    state = env.reset(0)
+    template = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    return (
+        settings["env"],
+        settings.get("env_overrides"),
+        train.load_checkpoint(path / train.CHECKPOINT, template),
+        path,
+    )
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from garagelab.playground import train
+
+    env, overrides, learner, _ = _learner(args.run)
+    evaluation = train.evaluate(env, learner, args.episodes, overrides)
+    print(f"{env}: mean return {evaluation.mean_return:.1f} over {args.episodes} episodes")
+    print("returns: " + ", ".join(f"{r:.1f}" for r in evaluation.returns))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from garagelab.playground import export
+
+    _, _, learner, path = _learner(args.run)
+    out = export.to_onnx(learner, args.out or path / "policy.onnx")
+    size = learner.obs_norm.mean.size
+    samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
+    error = export.parity(learner, out, samples.astype(np.float32))
+    print(f"wrote {out}; onnxruntime vs JAX on 256 observations: max difference {error:.2e}")
+    return 0 if error < 1e-4 else 1
+
+
+def _video(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from garagelab.playground.render import render
+    from garagelab.playground.train import policy_fn
+
+    env, _, learner, path = _learner(args.run)
+    out, total = render(env, args.out or Path(path) / "policy.mp4", policy_fn(learner), steps=args.steps)
+    print(f"wrote {out} ({args.steps} steps, return {total:.1f})")
+    return 0

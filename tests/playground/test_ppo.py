@@ -1,0 +1,126 @@
+"""PPO on the CPU engine: its GAE against a plain loop, learning CartpoleBalance, checkpoints that
+resume exactly, deterministic evaluation, and the ONNX export against JAX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from garagelab.core.errors import UserError
+from garagelab.core.runs import RunStore
+from garagelab.playground import export, ppo, train
+
+
+def gae_loop(rewards, values, next_values, terminated, truncated, gamma, lam):
+    advantages, carry = np.zeros_like(rewards), np.zeros(rewards.shape[1])
+    for t in reversed(range(len(rewards))):
+        delta = rewards[t] + gamma * (1 - terminated[t]) * next_values[t] - values[t]
+        carry = np.where(truncated[t] > 0, 0.0, delta + gamma * lam * (1 - terminated[t]) * carry)
+        advantages[t] = carry
+    return advantages
+
+
+def test_gae_matches_a_plain_loop() -> None:
+    rng = np.random.default_rng(0)
+    shape = (16, 5)
+    arrays = [rng.normal(size=shape) for _ in range(3)]
+    terminated, truncated = (rng.random(shape) < 0.1).astype(float), (rng.random(shape) < 0.1).astype(float)
+    terminated *= 1 - truncated
+    ours = ppo.gae(*map(jnp.asarray, (*arrays, terminated, truncated)), 0.99, 0.95)
+    np.testing.assert_allclose(np.asarray(ours), gae_loop(*arrays, terminated, truncated, 0.99, 0.95), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """CartpoleBalance for 800k steps (about 20 s here)."""
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    config = train.tuned_config("CartpoleBalance", total_steps=800_000)
+    with store.start("playground", "cartpole", {}) as run:
+        learner = train.train("CartpoleBalance", config, run, checkpoint_every=25, progress=False)
+    return learner, run.path, config
+
+
+@pytest.mark.slow
+def test_ppo_learns_cartpole_balance(trained) -> None:
+    learner, path, _ = trained
+    returns = [r["episode_return"] for r in learner.history if np.isfinite(r["episode_return"])]
+    assert returns[-1] > 1.5 * returns[0] and returns[-1] > 500, returns
+    evaluation = train.evaluate("CartpoleBalance", learner, episodes=3)
+    assert evaluation.lengths == [1000] * 3 and evaluation.mean_return > 500
+    assert (path / "metrics.csv").read_text().count("\n") == len(learner.history) + 1
+
+
+@pytest.mark.slow
+def test_a_checkpoint_restores_the_learner_exactly(trained, tmp_path: Path) -> None:
+    learner, path, config = trained
+    restored = train.load_checkpoint(path / train.CHECKPOINT, ppo.new_learner(config, 5, 5, 1))
+    assert restored.iteration == learner.iteration and restored.steps == learner.steps
+    for a, b in zip(train._leaves(restored), train._leaves(learner), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(restored.obs_norm.mean, learner.obs_norm.mean)
+    with pytest.raises(UserError, match="not a checkpoint"):
+        (tmp_path / "bad.npz").write_bytes(b"junk")
+        train.load_checkpoint(tmp_path / "bad.npz", learner)
+
+
+def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """A run stopped after 3 iterations (checkpoint every 2) goes on from iteration 2."""
+    store = RunStore(tmp_path)
+    small = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 3)
+    with store.start("playground", "resume", {}) as run:
+        first = train.train("CartpoleBalance", small, run, checkpoint_every=2, progress=False)
+    saved = train.load_checkpoint(run.path / train.CHECKPOINT, first)
+    assert saved.iteration == 3  # the last iteration is always saved
+    (run.path / train.CHECKPOINT).unlink()
+    train.save_checkpoint(first, run.path / train.CHECKPOINT)
+    longer = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 5)
+    with store.reopen(run.id) as again:
+        resumed = train.train("CartpoleBalance", longer, again, checkpoint_every=2, progress=False)
+    assert resumed.iteration == 5 and [r["iteration"] for r in resumed.history] == [1, 2, 3, 4, 5]
+
+
+def test_onnx_export_matches_jax(tmp_path: Path) -> None:
+    config = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=64)
+    with RunStore(tmp_path).start("playground", "export", {}) as run:
+        learner = train.train("CartpoleBalance", config, run, progress=False)
+    path = export.to_onnx(learner, tmp_path / "policy.onnx")
+    observations = np.random.default_rng(1).normal(0, 3, (64, 5)).astype(np.float32)
+    assert export.parity(learner, path, observations) < 1e-5
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(UserError, match=r"unknown PPO setting.*lerning_rate"):
+        train.tuned_config("CartpoleBalance", lerning_rate=1e-3)
+
+
+def test_action_latency_delays_each_action() -> None:
+    from garagelab.playground.registry import load
+
+    late = load("CartpoleBalance", num_envs=2, action_latency=2, nthread=1)
+    prompt = load("CartpoleBalance", num_envs=2, nthread=1)
+    actions = [np.full((2, 1), a) for a in (0.9, -0.7, 0.5, 0.1)]
+    s_late, s_prompt = late.reset(3), prompt.reset(3)
+    s_late = late.step(late.step(s_late, actions[0]), actions[1])  # two steps of zeros reach the cart
+    s_prompt = prompt.step(prompt.step(s_prompt, np.zeros((2, 1))), np.zeros((2, 1)))
+    for index in (2, 3):
+        s_late, s_prompt = late.step(s_late, actions[index]), prompt.step(s_prompt, actions[index - 2])
+    np.testing.assert_allclose(s_late.obs, s_prompt.obs, atol=1e-6)
+
+
+def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
+    from garagelab.cli import main
+
+    assert main(["playground", "train", "CartpoleBalance", "--steps", "2048", "--set", "ppo.num_envs=16",
+                 "--set", "ppo.unroll_length=16", "--latency", "1"]) == 0  # fmt: skip
+    (run,) = (runs_dir / "playground").iterdir()
+    assert {"checkpoint.npz", "metrics.csv", "eval.json"} <= {p.name for p in run.iterdir()}
+    assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
+    assert main(["playground", "export", run.name]) == 0 and (run / "policy.onnx").is_file()
+    assert main(["playground", "video", run.name, "--steps", "5", "--out", str(run / "clip.gif")]) == 0
+    assert main(["playground", "train", "--resume", run.name, "--steps", "4096"]) == 0
+    assert "4,096 steps" in capsys.readouterr().out
+    assert main(["playground", "train", "CartpoleBalance", "--set", "ppo.lr=1"]) == 2
+    assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2
