@@ -114,13 +114,15 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     from garagelab.cli import main
 
     assert main(["playground", "train", "CartpoleBalance", "--steps", "2048", "--set", "ppo.num_envs=16",
-                 "--set", "ppo.unroll_length=16", "--latency", "1"]) == 0  # fmt: skip
+                 "--set", "ppo.unroll_length=16", "--latency", "1", "--video-steps", "3"]) == 0  # fmt: skip
     (run,) = (runs_dir / "playground").iterdir()
-    assert {"checkpoint.npz", "metrics.csv", "eval.json"} <= {p.name for p in run.iterdir()}
+    assert {"checkpoint.npz", "metrics.csv", "eval.json", "policy.mp4", "tensorboard"} <= {
+        p.name for p in run.iterdir()
+    }
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
     assert main(["playground", "export", run.name]) == 0 and (run / "policy.onnx").is_file()
     assert main(["playground", "video", run.name, "--steps", "5", "--out", str(run / "clip.gif")]) == 0
-    assert main(["playground", "train", "--resume", run.name, "--steps", "4096"]) == 0
+    assert main(["playground", "train", "--resume", run.name, "--steps", "4096", "--video-steps", "0"]) == 0
     assert "4,096 steps" in capsys.readouterr().out
     assert main(["playground", "train", "CartpoleBalance", "--set", "ppo.lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2

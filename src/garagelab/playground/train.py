@@ -1,8 +1,9 @@
 """Training runs: PPO on a registered env with checkpoints, metrics and evaluation.
 
 A run directory holds `config.json` (the run store's), `metrics.csv` (one row per PPO
-iteration), `checkpoint.npz` (written every `checkpoint_every` iterations and at the end,
-atomically: a `kill -9` loses at most one interval) and, after evaluation, `eval.json`. A run
+iteration, also written as TensorBoard events under `tensorboard/`), `checkpoint.npz` (written
+every `checkpoint_every` iterations and at the end, atomically: a `kill -9` loses at most one
+interval) and, after evaluation, `eval.json` and `policy.mp4`. A run
 that stopped resumes from its checkpoint: the learner (parameters, optimiser, normalisers, random
 key, counters) continues exactly; the envs start new episodes.
 """
@@ -111,21 +112,36 @@ def train(
     tracker = ppo.EpisodeTracker(config.num_envs)
     total = config.iterations * config.batch_size
     best = max((r["episode_return"] for r in learner.history if math.isfinite(r["episode_return"])), default=None)
+    board = _tensorboard(run.path / "tensorboard")
     with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
         bar.update_to(learner.steps)
         while learner.iteration < config.iterations:
             state, row = ppo.iterate(env, config, learner, state, tracker, update)
             learner.history.append(row)
             run.log(**row)
+            for key, value in row.items():
+                if board is not None and key not in ("iteration", "steps") and math.isfinite(value):
+                    board.add_scalar(f"ppo/{key}", value, learner.steps)
             if math.isfinite(row["episode_return"]):
                 best = row["episode_return"] if best is None else max(best, row["episode_return"])
             if learner.iteration % checkpoint_every == 0 or learner.iteration == config.iterations:
                 save_checkpoint(learner, checkpoint)
             shown = f"return {row['episode_return']:.1f}" if math.isfinite(row["episode_return"]) else ""
             bar.update_to(learner.steps, postfix=shown)
+    if board is not None:
+        board.close()
     if best is not None:
         run.set_headline(best_return=round(best, 1), steps=learner.steps)
     return learner
+
+
+def _tensorboard(directory: Path):
+    """A TensorBoard writer (tensorboardX, in the playground extra), or None without it."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(directory), flush_secs=30)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--obs-noise", type=float, default=0.0, help="Gaussian observation noise (std)")
     train.add_argument("--latency", type=int, default=0, help="control steps between a policy's action and its effect")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
+    train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
     train.add_argument("--name", default="")
     train.set_defaults(func=_train)
@@ -104,9 +105,26 @@ def _train(args: argparse.Namespace) -> int:
         evaluation = train.evaluate(settings["env"], learner, 8, settings["env_overrides"])
         (run.path / "eval.json").write_text(json.dumps({"returns": evaluation.returns, "lengths": evaluation.lengths}))
         run.set_headline(eval_return=round(evaluation.mean_return, 1))
+        video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps)
     print(f"{settings['env']}: {learner.steps:,} steps, deterministic return {evaluation.mean_return:.1f} (8 episodes)")
+    print(video)
     print(f"run: {run.path}")
     return 0
+
+
+def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
+    """A clip of the trained policy in the run; a machine without an offscreen GL context says so."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from garagelab.playground.render import render
+    from garagelab.playground.train import policy_fn
+
+    if steps <= 0:
+        return "no video (--video-steps 0)"
+    try:
+        out, total = render(env, path, policy_fn(learner), steps=steps)
+    except UserError as exc:
+        return f"no video: {exc}"
+    return f"video: {out} ({steps} steps, return {total:.1f})"
 
 
 def _learner(key: str):
@@ -157,11 +175,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _video(args: argparse.Namespace) -> int:
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    from garagelab.playground.render import render
-    from garagelab.playground.train import policy_fn
-
     env, _, learner, path = _learner(args.run)
-    out, total = render(env, args.out or Path(path) / "policy.mp4", policy_fn(learner), steps=args.steps)
-    print(f"wrote {out} ({args.steps} steps, return {total:.1f})")
-    return 0
+    message = _write_video(env, learner, Path(args.out) if args.out else Path(path) / "policy.mp4", args.steps)
+    print(message)
+    return 1 if message.startswith("no video") else 0
