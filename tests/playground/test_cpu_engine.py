@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from garagelab.playground import load, make_task, names
+from garagelab.playground import Task, load, make_task, names
 from garagelab.playground.cpu_engine import CpuEngine
 
 
@@ -16,9 +16,12 @@ def test_every_env_resets_and_steps_100_batched_steps_without_nan(name: str) -> 
     assert state.obs.shape == (4, env.observation_size)
     rng = np.random.default_rng(0)
     rewards = []
+    terminates = type(env.task).terminated is not Task.terminated
     for _ in range(100):
         state = env.step(state, rng.uniform(-1, 1, (4, env.action_size)))
         assert np.isfinite(state.obs).all() and np.isfinite(state.reward).all()
+        # no early termination: MuJoCo did not have to reset a blown-up simulation
+        assert terminates or not state.done.any(), f"{name}: unstable under random actions"
         rewards.append(state.reward)
     assert state.reward.shape == (4,) and state.done.shape == (4,)
     assert all(k.startswith("reward/") for k in state.metrics)

@@ -104,8 +104,12 @@ class CpuEngine(BatchedEnv):
         action = np.asarray(action, dtype=np.float64).reshape(self.num_envs, self.task.action_size)
         ops = NumpyOps(self.rng, self.num_envs)
         self.view.ctrl[...] = self.task.control(ops, action, state.info)
+        before = self.view.time.copy()
         self.batch.step(nstep=self.task.n_substeps)
         obs, reward, done, metrics, info = self.task.transition(ops, self.view, action, state.info)
+        # MuJoCo resets a simulation whose accelerations blow up (its clock restarts); MJX would
+        # carry NaNs into `done` instead, so the episode ends here too
+        done = done | (self.view.time < before + 0.5 * self.task.dt)
         metrics = {k: np.asarray(v, np.float32) for k, v in metrics.items()}
         return State(
             self._save(),

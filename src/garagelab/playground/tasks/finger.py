@@ -17,7 +17,7 @@ _SPIN_VELOCITY = 15.0
 class Finger(Task):
     """`turn_radius` None: spin (reward while the hinge turns faster than 15 rad/s); else turn."""
 
-    config_class = config(0.02, 0.01)
+    config_class = config(0.02, 0.005)  # Playground's physics step: stable with implicitfast
     fields = ("sensordata",)
 
     def __init__(self, config: Any = None, turn_radius: float | None = None) -> None:
