@@ -79,3 +79,13 @@ def test_biped_shares_the_joystick_task_and_ends_when_it_falls() -> None:
         fell_at[(fell_at < 0) & (state.done > 0)] = step
     assert (fell_at > 5).all()  # it stands a moment: no policy balances it
     assert (state.metrics["reward/termination"] == 1.0).all()
+
+
+def test_privileged_obs_for_an_asymmetric_critic_extends_the_obs_and_survives_auto_reset() -> None:
+    env = load("Go1JoystickFlatTerrain", num_envs=4, config_overrides={"episode_length": 3})
+    state = env.reset(0)
+    for _ in range(4):  # through an auto-reset
+        state = env.step(state, np.zeros((4, 12)))
+        critic = state.info["privileged_obs"]
+        assert critic.shape == (4, 48 + 1 + 3 + 12 + 4 + 4 + 4)
+        np.testing.assert_allclose(critic[:, :48], state.obs, atol=1e-5)

@@ -39,6 +39,9 @@ def _parity(name: str, steps: int, num_envs: int, randomization: dict | None, at
         np.testing.assert_allclose(np.asarray(gpu_state.obs), cpu_state.obs, atol=atol, rtol=atol)
         np.testing.assert_allclose(np.asarray(gpu_state.reward), cpu_state.reward, atol=atol)
         np.testing.assert_array_equal(np.asarray(gpu_state.done), cpu_state.done)
+        if "privileged_obs" in cpu_state.info:
+            gpu_critic, cpu_critic = np.asarray(gpu_state.info["privileged_obs"]), cpu_state.info["privileged_obs"]
+            np.testing.assert_allclose(gpu_critic, cpu_critic, atol=atol, rtol=atol)
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ class CpuEngine(BatchedEnv):
         ops = NumpyOps(self.rng, self.num_envs)
         _, info = self._initial(ops, None)
         info = self.task.after_reset(ops, self.view, info)
-        obs = self.task.observe(ops, self.view, info)
+        obs, info = self.task.observe_all(ops, self.view, info)
         zero = np.zeros((self.num_envs, self.task.action_size))
         terms = self.task.rewards(ops, self.view, zero, info)
         metrics = {f"reward/{k}": np.zeros(self.num_envs, np.float32) for k in terms}
@@ -146,7 +146,7 @@ class CpuEngine(BatchedEnv):
             _, fresh = self._initial(ops, ids)
             rows = _rows(self.view, ids)
             fresh = self.task.after_reset(ops, rows, fresh)
-            obs[ids] = self.task.observe(ops, rows, fresh)
+            obs[ids], fresh = self.task.observe_all(ops, rows, fresh)
         for key, value in fresh.items():
             merged = np.array(info[key], copy=True)
             merged[ids] = value

@@ -56,7 +56,7 @@ class MjxEngine(BatchedEnv):
         data = self._data0.replace(**{k: jnp.asarray(v, self._data0.qpos.dtype) for k, v in fields.items()})
         data = mjx.forward(model, data)
         info = self.task.after_reset(ops, data, info)
-        obs = self.task.observe(ops, data, info)
+        obs, info = self.task.observe_all(ops, data, info)
         terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
         metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}
         info = {**info, "rng": ops.key}
@@ -97,7 +97,7 @@ class MjxEngine(BatchedEnv):
         data = self._data0.replace(**{k: v.astype(self._data0.qpos.dtype) for k, v in fields.items()})
         data = mjx.forward(model, data)
         info = self.task.after_reset(ops, data, info)
-        obs = self.task.observe(ops, data, info)
+        obs, info = self.task.observe_all(ops, data, info)
         terms = self.task.rewards(ops, data, jnp.zeros(self.task.action_size), info)
         metrics = {f"reward/{k}": jnp.zeros(()) for k in terms}
         return State(data, obs.astype(jnp.float32), jnp.zeros(()), jnp.zeros(()), metrics, {**info, "rng": ops.key})

@@ -85,6 +85,16 @@ class Task:
         """Info that needs the initial state's kinematics (foot positions, say); default: as is."""
         return info
 
+    def privileged(self, ops: Any, d: Any, obs: Any, info: Info) -> Any:
+        """What an asymmetric critic sees (Playground's `privileged_state`), or None for the obs alone."""
+        return None
+
+    def observe_all(self, ops: Any, d: Any, info: Info) -> tuple[Any, Info]:
+        """The observation, with the critic's `info["privileged_obs"]` where the task has one."""
+        obs = self.observe(ops, d, info)
+        extra = self.privileged(ops, d, obs, info)
+        return obs, info if extra is None else {**info, "privileged_obs": extra}
+
     # --- defaults ---------------------------------------------------------------------
     def control(self, ops: Any, action: Any, info: Info) -> Any:
         """Actuator controls for an action in [-1, 1]; DM Control passes it straight through."""
@@ -109,7 +119,7 @@ class Task:
         terms = self.rewards(ops, d, action, info)
         reward = self.reward(ops, terms, info)
         info = self.update_info(ops, d, action, info)
-        obs = self.observe(ops, d, info)
+        obs, info = self.observe_all(ops, d, info)
         unstable = ~xp.isfinite(d.qpos).all(axis=-1) | ~xp.isfinite(d.qvel).all(axis=-1)
         done = self.terminated(ops, d, info) | unstable
         metrics = {f"reward/{k}": v for k, v in terms.items()}

@@ -155,6 +155,22 @@ class Joystick(Task):
             axis=-1,
         )
 
+    def privileged(self, ops: Any, d: Any, obs: Any, info: Info) -> Any:
+        """The observation plus what only a simulator knows: height, world velocity, motor
+        torques, foot contacts, air times and heights (an asymmetric critic's input)."""
+        return ops.xp.concatenate(
+            [
+                obs,
+                d.qpos[..., 2:3],
+                d.qvel[..., :3],
+                d.actuator_force,
+                info["last_contact"],
+                info["feet_air_time"],
+                d.geom_xpos[..., self.feet, 2],
+            ],
+            axis=-1,
+        )
+
     # --- reward -----------------------------------------------------------------------
     def _feet(self, ops: Any, d: Any, info: Info) -> tuple[Any, Any, Any]:
         """Foot positions (..., feet, 3), contact flags (..., feet) and horizontal speeds (..., feet)."""
