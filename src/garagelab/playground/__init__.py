@@ -8,10 +8,13 @@ Each task is written once against an array namespace (`task.py`); `cpu_engine` r
 numpy on `mujoco.batch`, `mjx_engine` with jax.numpy under jit + vmap.
 """
 
+import ctypes.util
 import os
 
-# MuJoCo chooses its GL platform at import: offscreen EGL unless the user chose or has a display
-if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+# MuJoCo chooses its GL platform at import: offscreen EGL unless the user chose or has a display.
+# Only where libEGL exists: with MUJOCO_GL=egl and no libEGL, `import mujoco` itself fails (seen
+# on a GPU image without it), and simulation needs no GL at all; rendering then says what to do.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and ctypes.util.find_library("EGL"):
     os.environ["MUJOCO_GL"] = "egl"
 
 from garagelab.playground.randomize import Randomization
