@@ -27,10 +27,6 @@ HERE = Path(__file__).resolve().parent
 
 def ours(steps: int, eval_every: int) -> list[tuple[float, int, float]]:
     """(seconds, env steps, deterministic return) at every evaluation."""
-    import tempfile
-    from dataclasses import replace
-
-    from garagelab.core.runs import RunStore
     from garagelab.playground import ppo, train
 
     config = train.tuned_config("CartpoleBalance", total_steps=steps)
@@ -39,16 +35,15 @@ def ours(steps: int, eval_every: int) -> list[tuple[float, int, float]]:
     learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
     update, tracker = ppo.make_update(config), ppo.EpisodeTracker(config.num_envs)
     curve, start, spent_evaluating, next_eval = [], time.perf_counter(), 0.0, eval_every
-    with tempfile.TemporaryDirectory() as tmp, RunStore(tmp).start("playground", "bench", {}):
-        while learner.iteration < config.iterations:
-            state, _ = ppo.iterate(env, replace(config), learner, state, tracker, update)
-            if learner.steps >= next_eval or learner.iteration == config.iterations:
-                pause = time.perf_counter()
-                value = train.evaluate("CartpoleBalance", learner, episodes=8).mean_return
-                spent_evaluating += time.perf_counter() - pause
-                curve.append((time.perf_counter() - start - spent_evaluating, learner.steps, value))
-                print(f"  ours: {learner.steps:>9,} steps {curve[-1][0]:7.1f} s return {value:7.1f}", flush=True)
-                next_eval += eval_every
+    while learner.iteration < config.iterations:
+        state, _ = ppo.iterate(env, config, learner, state, tracker, update)
+        if learner.steps >= next_eval or learner.iteration == config.iterations:
+            pause = time.perf_counter()
+            value = train.evaluate("CartpoleBalance", learner, episodes=8).mean_return
+            spent_evaluating += time.perf_counter() - pause
+            curve.append((time.perf_counter() - start - spent_evaluating, learner.steps, value))
+            print(f"  ours: {learner.steps:>9,} steps {curve[-1][0]:7.1f} s return {value:7.1f}", flush=True)
+            next_eval += eval_every
     return curve
 
 

@@ -39,7 +39,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     store = RunStore(tmp_path_factory.mktemp("runs"))
     config = train.tuned_config("CartpoleBalance", total_steps=800_000)
     with store.start("playground", "cartpole", {}) as run:
-        learner = train.train("CartpoleBalance", config, run, checkpoint_every=25, progress=False)
+        learner = train.train("CartpoleBalance", config, run.path, checkpoint_every=25, progress=False, log=run.log)
     return learner, run.path, config
 
 
@@ -67,25 +67,19 @@ def test_a_checkpoint_restores_the_learner_exactly(trained, tmp_path: Path) -> N
 
 
 def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
-    """A run stopped after 3 iterations (checkpoint every 2) goes on from iteration 2."""
-    store = RunStore(tmp_path)
+    """The last iteration is always saved; a longer run goes on from there."""
     small = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 3)
-    with store.start("playground", "resume", {}) as run:
-        first = train.train("CartpoleBalance", small, run, checkpoint_every=2, progress=False)
-    saved = train.load_checkpoint(run.path / train.CHECKPOINT, first)
+    first = train.train("CartpoleBalance", small, tmp_path / "run", checkpoint_every=2, progress=False)
+    saved = train.load_checkpoint(tmp_path / "run" / train.CHECKPOINT, first)
     assert saved.iteration == 3  # the last iteration is always saved
-    (run.path / train.CHECKPOINT).unlink()
-    train.save_checkpoint(first, run.path / train.CHECKPOINT)
     longer = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 5)
-    with store.reopen(run.id) as again:
-        resumed = train.train("CartpoleBalance", longer, again, checkpoint_every=2, progress=False)
+    resumed = train.train("CartpoleBalance", longer, tmp_path / "run", checkpoint_every=2, progress=False)
     assert resumed.iteration == 5 and [r["iteration"] for r in resumed.history] == [1, 2, 3, 4, 5]
 
 
 def test_onnx_export_matches_jax(tmp_path: Path) -> None:
     config = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=64)
-    with RunStore(tmp_path).start("playground", "export", {}) as run:
-        learner = train.train("CartpoleBalance", config, run, progress=False)
+    learner = train.train("CartpoleBalance", config, tmp_path / "run", progress=False)
     path = export.to_onnx(learner, tmp_path / "policy.onnx")
     observations = np.random.default_rng(1).normal(0, 3, (64, 5)).astype(np.float32)
     assert export.parity(learner, path, observations) < 1e-5
@@ -126,3 +120,40 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     assert "4,096 steps" in capsys.readouterr().out
     assert main(["playground", "train", "CartpoleBalance", "--set", "ppo.lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2
+
+
+def test_kill_9_loses_at_most_one_checkpoint_interval(runs_dir: Path) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "garagelab", "playground", "train", "CartpoleBalance", "--steps", "100000000",
+               "--set", "ppo.num_envs=8", "--set", "ppo.unroll_length=8", "--checkpoint-every", "3"]  # fmt: skip
+    process = subprocess.Popen(command, env={**os.environ, "GARAGELAB_RUNS": str(runs_dir)}, stderr=subprocess.DEVNULL)
+    try:
+        checkpoint = None
+        for _ in range(600):  # until the second checkpoint (or the process ends for another reason)
+            found = list(runs_dir.glob("playground/*/metrics.csv"))
+            if found and found[0].read_text().count("\n") >= 8 and (found[0].parent / train.CHECKPOINT).is_file():
+                checkpoint = found[0].parent / train.CHECKPOINT
+                break
+            assert process.poll() is None
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert checkpoint is not None
+    logged = checkpoint.parent.joinpath("metrics.csv").read_text().count("\n") - 1
+    saved = json.loads(str(np.load(checkpoint)["meta"]))["iteration"]
+    assert saved % 3 == 0 and logged - saved < 3 + 1  # at most one interval (and the row being written) lost
+    from garagelab.cli import main
+
+    total = (saved + 2) * 64
+    assert (
+        main(["playground", "train", "--resume", checkpoint.parent.name, "--steps", str(total), "--video-steps", "0"])
+        == 0
+    )
+    assert json.loads(str(np.load(checkpoint)["meta"]))["iteration"] == saved + 2

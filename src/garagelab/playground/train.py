@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -94,44 +95,43 @@ def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None
 def train(
     env_name: str,
     config: ppo.PPOConfig,
-    run: Any,
+    directory: Path,
     overrides: dict | None = None,
     checkpoint_every: int = 10,
     progress: bool = True,
     env_options: dict | None = None,
+    log: Callable[..., None] | None = None,
 ) -> ppo.Learner:
-    """Train (or, with a checkpoint in the run directory, continue training) to `total_steps`."""
+    """Train (or, with a checkpoint in `directory`, continue training) to `total_steps`; each
+    iteration's metrics go to `log` (a run's `log`: metrics.csv) and TensorBoard."""
     env = make_env(env_name, config, overrides, **(env_options or {}))
     state = env.reset(config.seed)
     learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
-    checkpoint = run.path / CHECKPOINT
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    checkpoint = Path(directory) / CHECKPOINT
     if checkpoint.is_file():
         learner = load_checkpoint(checkpoint, learner)
         state = env.reset(config.seed + learner.iteration)  # new episodes; the learner is exact
     update = ppo.make_update(config)
     tracker = ppo.EpisodeTracker(config.num_envs)
     total = config.iterations * config.batch_size
-    best = max((r["episode_return"] for r in learner.history if math.isfinite(r["episode_return"])), default=None)
-    board = _tensorboard(run.path / "tensorboard")
+    board = _tensorboard(Path(directory) / "tensorboard")
     with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
         bar.update_to(learner.steps)
         while learner.iteration < config.iterations:
             state, row = ppo.iterate(env, config, learner, state, tracker, update)
             learner.history.append(row)
-            run.log(**row)
+            if log is not None:
+                log(**row)
             for key, value in row.items():
                 if board is not None and key not in ("iteration", "steps") and math.isfinite(value):
                     board.add_scalar(f"ppo/{key}", value, learner.steps)
-            if math.isfinite(row["episode_return"]):
-                best = row["episode_return"] if best is None else max(best, row["episode_return"])
             if learner.iteration % checkpoint_every == 0 or learner.iteration == config.iterations:
                 save_checkpoint(learner, checkpoint)
             shown = f"return {row['episode_return']:.1f}" if math.isfinite(row["episode_return"]) else ""
             bar.update_to(learner.steps, postfix=shown)
     if board is not None:
         board.close()
-    if best is not None:
-        run.set_headline(best_return=round(best, 1), steps=learner.steps)
     return learner
 
 

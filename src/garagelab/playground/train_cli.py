@@ -100,11 +100,11 @@ def _train(args: argparse.Namespace) -> int:
         context = store.start("playground", args.name or args.env, settings)
     with context as run:
         (run.path / "config.json").write_text(json.dumps(settings, indent=2))
-        learner = train.train(settings["env"], config, run, settings["env_overrides"], args.checkpoint_every,
-                              env_options=settings["env_options"])  # fmt: skip
+        learner = train.train(settings["env"], config, run.path, settings["env_overrides"], args.checkpoint_every,
+                              env_options=settings["env_options"], log=run.log)  # fmt: skip
         evaluation = train.evaluate(settings["env"], learner, 8, settings["env_overrides"])
         (run.path / "eval.json").write_text(json.dumps({"returns": evaluation.returns, "lengths": evaluation.lengths}))
-        run.set_headline(eval_return=round(evaluation.mean_return, 1))
+        run.set_headline(eval_return=round(evaluation.mean_return, 1), steps=learner.steps)
         video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps)
     print(f"{settings['env']}: {learner.steps:,} steps, deterministic return {evaluation.mean_return:.1f} (8 episodes)")
     print(video)
