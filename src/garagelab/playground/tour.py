@@ -51,7 +51,7 @@ def _train_cartpole(ctx: TourContext) -> dict[str, float]:
     from garagelab.playground import train
     from garagelab.playground.render import render
 
-    steps = 400_000 if ctx.quick else 700_000
+    steps = 700_000 if ctx.quick else 1_000_000
     config = train.tuned_config("CartpoleBalance", total_steps=steps)
 
     learner = train.train("CartpoleBalance", config, ctx.run.path / "playground" / "cartpole", progress=False)
