@@ -66,7 +66,6 @@ def progress(step, metrics):
     print(json.dumps({"progress": curve[-1]}), flush=True)
 ppo.train(environment=env, network_factory=factory, progress_fn=progress,
           wrap_env_fn=wrapper.wrap_for_brax_training, **params)
-print(json.dumps({"curve": curve}))
 """
 
 
@@ -75,19 +74,18 @@ def playground(steps: int, evals: int, venv: Path) -> list[tuple[float, int, flo
     from bench_envs import setup_playground
 
     python = setup_playground(venv)
-    done = subprocess.run(
-        [str(python), "-c", PLAYGROUND_WORKER, str(steps), str(evals)], capture_output=True, text=True
-    )
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    for line in lines:
-        if "progress" in line:
-            seconds, step, value = line["progress"]
-            print(f"  playground: {step:>9,} steps {seconds:7.1f} s return {value:7.1f}")
-    final = [line["curve"] for line in lines if "curve" in line]
-    if done.returncode != 0 or not final:
-        print("  playground failed: " + " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:]))
-        return []
-    return [tuple(point) for point in final[0]]
+    command = [str(python), "-c", PLAYGROUND_WORKER, str(steps), str(evals)]
+    curve = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as worker:
+        for line in worker.stdout:  # each evaluation as it comes: a long run shows its progress
+            if line.startswith('{"progress"'):
+                seconds, step, value = json.loads(line)["progress"]
+                curve.append((seconds, step, value))
+                print(f"  playground: {step:>9,} steps {seconds:7.1f} s return {value:7.1f}", flush=True)
+        errors = worker.stderr.read()
+    if worker.returncode != 0:
+        print("  playground failed: " + " | ".join(errors.strip().splitlines()[-3:]))
+    return curve
 
 
 def summary(name: str, curve: list, target: float) -> str:
