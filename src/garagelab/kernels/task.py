@@ -24,13 +24,14 @@ def default_device(size: str) -> str:
 
 
 def gpu_available() -> bool:
-    """Asked through NVML, so this process never initialises CUDA (the sandbox forks)."""
-    import os
+    """Asked in a separate interpreter, so this process never initialises CUDA (the sandbox
+    forks from it) nor loads the driver's libraries."""
+    import subprocess
+    import sys
 
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    import torch
-
-    return torch.cuda.is_available()
+    check = "import torch; print(torch.cuda.is_available())"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    return done.stdout.strip().endswith("True")
 
 
 def build_task(
