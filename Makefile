@@ -21,7 +21,7 @@ test: $(TEST_STAMP)
 	$(BIN)/python -m garagelab.llm.install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	set -e; for suite in tests/*/; do $(BIN)/pytest $$suite; done
+	set -e; for suite in $(wildcard tests/[a-z]*/); do $(BIN)/pytest $$suite; done
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
