@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -114,7 +113,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
     """A clip of the trained policy in the run; a machine without an offscreen GL context says so."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
     from garagelab.playground.render import render
     from garagelab.playground.train import policy_fn
 
