@@ -1,16 +1,20 @@
-"""Time to reward on CartpoleBalance: our PPO on the CPU engine against MuJoCo Playground 0.2.0
-with brax's PPO, same machine, same step budget, measured in one run.
+"""Time to reward: our PPO against MuJoCo Playground 0.2.0 with brax's PPO, same machine, same
+step budget, measured in one run.
 
     python benchmarks/playground/bench_train.py [--steps 1000000] [--target 800] [--png curve.png]
+    python benchmarks/playground/bench_train.py --engine mjx --num-envs 2048 --playground-envs 0  # a GPU
 
-- ours: `playground.train` with CartpoleBalance's tuned settings (128 envs, unroll 32, a 64x64
-  MLP), the deterministic policy evaluated on 8 episodes every `--eval-every` env steps;
-- Playground: its own `brax_ppo_config("CartpoleBalance")` (network, learning rate, discount,
-  reward scaling, minibatches, updates per batch) with the envs and batch cut to 256 (its 2048
-  envs and 60M steps are sized for a GPU), `impl="jax"`, evaluated by brax's `num_evals`.
-  It runs in its own venv (bench_envs.py sets it up: Playground 0.2.0 with jax 0.9.2).
+- ours: `playground.train` with the env's tuned settings (CartpoleBalance: 128 envs, unroll 32,
+  a 64x64 MLP) on the CPU engine, or with `--engine mjx` the on-device PPO (ppo_mjx) with
+  `--num-envs` envs; the deterministic policy evaluated on 8 episodes (CPU engine) every
+  `--eval-every` env steps, evaluation time excluded;
+- Playground: its own `brax_ppo_config(env)` (network, learning rate, discount, reward scaling,
+  minibatches, updates per batch) with the envs and batch cut to `--playground-envs` (256 by
+  default: its 2048-8192 envs are sized for a GPU; 0 keeps them), `impl="jax"`, evaluated by
+  brax's `num_evals`. It runs in its own venv (bench_envs.py sets it up: Playground 0.2.0 with
+  jax 0.9.2, placeholder meshes for Menagerie's visual-only Go1 meshes).
 Printed: wall time to the first evaluation at or above `--target`, the final evaluation, and
-env steps per second, each side; a learning curve PNG with `--png`.
+env steps per second, each side; learning curves as a PNG with `--png`.
 """
 
 from __future__ import annotations
@@ -25,21 +29,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def ours(steps: int, eval_every: int) -> list[tuple[float, int, float]]:
+def ours(name: str, engine: str, steps: int, eval_every: int, num_envs: int) -> list[tuple[float, int, float]]:
     """(seconds, env steps, deterministic return) at every evaluation."""
     from garagelab.playground import ppo, train
 
-    config = train.tuned_config("CartpoleBalance", total_steps=steps)
-    env = train.make_env("CartpoleBalance", config)
+    sizes = {"num_envs": num_envs} if num_envs else {}
+    config = train.tuned_config(name, total_steps=steps, **sizes)
+    env = train.make_env(name, config, engine=engine)
     state = env.reset(config.seed)
     learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
-    update, tracker = ppo.make_update(config), ppo.EpisodeTracker(config.num_envs)
+    iterate = train.make_iterate(env, config, engine)
     curve, start, spent_evaluating, next_eval = [], time.perf_counter(), 0.0, eval_every
     while learner.iteration < config.iterations:
-        state, _ = ppo.iterate(env, config, learner, state, tracker, update)
+        state, _ = iterate(learner, state)
         if learner.steps >= next_eval or learner.iteration == config.iterations:
             pause = time.perf_counter()
-            value = train.evaluate("CartpoleBalance", learner, episodes=8).mean_return
+            value = train.evaluate(name, learner, episodes=8).mean_return
             spent_evaluating += time.perf_counter() - pause
             curve.append((time.perf_counter() - start - spent_evaluating, learner.steps, value))
             print(f"  ours: {learner.steps:>9,} steps {curve[-1][0]:7.1f} s return {value:7.1f}", flush=True)
@@ -49,17 +54,21 @@ def ours(steps: int, eval_every: int) -> list[tuple[float, int, float]]:
 
 PLAYGROUND_WORKER = r"""
 import functools, json, sys, time
-steps, evals = int(sys.argv[1]), int(sys.argv[2])
+name, steps, evals, envs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 start = time.perf_counter()
 from brax.training.agents.ppo import networks as ppo_networks
 from brax.training.agents.ppo import train as ppo
 from mujoco_playground import registry, wrapper
-from mujoco_playground.config import dm_control_suite_params
+from mujoco_playground._src import locomotion
+from mujoco_playground.config import dm_control_suite_params, locomotion_params
 
-env = registry.load("CartpoleBalance", config_overrides={"impl": "jax"})
-params = dict(dm_control_suite_params.brax_ppo_config("CartpoleBalance"))
+env = registry.load(name, config_overrides={"impl": "jax"})
+params_module = locomotion_params if name in locomotion.ALL_ENVS else dm_control_suite_params
+params = dict(params_module.brax_ppo_config(name))
 factory = functools.partial(ppo_networks.make_ppo_networks, **params.pop("network_factory", {}))
-params.update(num_timesteps=steps, num_envs=256, batch_size=256, num_evals=evals, num_eval_envs=8)
+params.update(num_timesteps=steps, num_evals=evals, num_eval_envs=8)
+if envs:
+    params.update(num_envs=envs, batch_size=envs)
 curve = []
 def progress(step, metrics):
     curve.append((time.perf_counter() - start, int(step), float(metrics["eval/episode_reward"])))
@@ -69,12 +78,12 @@ ppo.train(environment=env, network_factory=factory, progress_fn=progress,
 """
 
 
-def playground(steps: int, evals: int, venv: Path) -> list[tuple[float, int, float]]:
+def playground(name: str, steps: int, evals: int, envs: int, venv: Path) -> list[tuple[float, int, float]]:
     sys.path.insert(0, str(HERE))
     from bench_envs import setup_playground
 
     python = setup_playground(venv)
-    command = [str(python), "-c", PLAYGROUND_WORKER, str(steps), str(evals)]
+    command = [str(python), "-c", PLAYGROUND_WORKER, name, str(steps), str(evals), str(envs)]
     curve = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as worker:
         for line in worker.stdout:  # each evaluation as it comes: a long run shows its progress
@@ -100,6 +109,11 @@ def summary(name: str, curve: list, target: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartpoleBalance", help="ours (a registered env)")
+    parser.add_argument("--playground-env", default="", help="Playground's env (default: the same name)")
+    parser.add_argument("--engine", choices=("cpu", "mjx"), default="cpu")
+    parser.add_argument("--num-envs", type=int, default=0, help="ours (default: the tuned setting)")
+    parser.add_argument("--playground-envs", type=int, default=256, help="0: Playground's own setting")
     parser.add_argument("--steps", type=int, default=1_000_000)
     parser.add_argument("--target", type=float, default=800.0)
     parser.add_argument("--eval-every", type=int, default=100_000)
@@ -107,10 +121,13 @@ def main() -> None:
     parser.add_argument("--playground-venv", type=Path, default=Path("/tmp/garagelab-bench-playground"))
     parser.add_argument("--png", type=Path, help="write the learning curves here")
     args = parser.parse_args()
-    print(f"CartpoleBalance, {args.steps:,} env steps each")
-    mine = ours(args.steps, args.eval_every)
-    theirs = [] if args.skip_playground else playground(args.steps, args.steps // args.eval_every, args.playground_venv)
-    print(summary("ours (CPU engine + JAX PPO)", mine, args.target))
+    print(f"{args.env}, {args.steps:,} env steps each")
+    mine = ours(args.env, args.engine, args.steps, args.eval_every, args.num_envs)
+    theirs = []
+    if not args.skip_playground:
+        name, evals = args.playground_env or args.env, args.steps // args.eval_every
+        theirs = playground(name, args.steps, evals, args.playground_envs, args.playground_venv)
+    print(summary(f"ours ({args.engine.upper()} engine + JAX PPO)", mine, args.target))
     print(summary("playground 0.2.0 + brax PPO", theirs, args.target))
     if args.png:
         from garagelab.core.plots import figure
@@ -120,7 +137,7 @@ def main() -> None:
             if curve:
                 ax.plot([p[0] for p in curve], [p[2] for p in curve], "o-", label=label)
         ax.axhline(args.target, color="gray", linestyle="--", linewidth=1)
-        ax.set_xlabel("wall-clock seconds (2 CPU cores)")
+        ax.set_xlabel("wall-clock seconds")
         ax.set_ylabel("deterministic episode return")
         ax.legend(loc="lower right")
         fig.savefig(args.png, dpi=120, bbox_inches="tight")

@@ -18,14 +18,23 @@ from garagelab.playground.mjx_engine import MjxEngine
 from garagelab.playground.randomize import sample
 
 
-def parity(name: str, steps: int, num_envs: int = 3, randomization: dict | None = None, atol: float = 2e-3) -> None:
+def parity(
+    name: str,
+    steps: int,
+    num_envs: int = 3,
+    randomization: dict | None = None,
+    atol: float = 2e-3,
+    overrides: dict | None = None,
+) -> None:
     # on a GPU, float32 matmuls default to TF32; parity wants full float32
     with jax.default_matmul_precision("highest"):
-        _parity(name, steps, num_envs, randomization, atol)
+        _parity(name, steps, num_envs, randomization, atol, overrides)
 
 
-def _parity(name: str, steps: int, num_envs: int, randomization: dict | None, atol: float) -> None:
-    task = make_task(name)
+def _parity(
+    name: str, steps: int, num_envs: int, randomization: dict | None, atol: float, overrides: dict | None
+) -> None:
+    task = make_task(name, overrides)
     cpu = CpuEngine(task, num_envs, randomization=randomization)
     gpu = MjxEngine(task, num_envs, randomization=randomization)
     cpu_state = cpu.reset(1)
@@ -83,3 +92,10 @@ def test_mjx_stack_resets_steps_and_auto_resets(reset_mode: str) -> None:
     assert np.isfinite(np.asarray(state.obs)).all() and state.obs.shape == (2, env.observation_size)
     if reset_mode == "cached":
         np.testing.assert_array_equal(np.asarray(state.obs), np.asarray(first.obs))
+
+
+@pytest.mark.slow
+def test_go1_pushes_match_across_engines() -> None:
+    """Pushes (xfrc_applied on the trunk) under both engines, from the same state and push plan."""
+    overrides = {"pushes": True, "push_interval": (0.02, 0.02), "push_duration": (0.1, 0.1)}
+    parity("Go1JoystickFlatTerrain", steps=5, num_envs=2, atol=3e-2, overrides=overrides)

@@ -104,6 +104,9 @@ class CpuEngine(BatchedEnv):
         action = np.asarray(action, dtype=np.float64).reshape(self.num_envs, self.task.action_size)
         ops = NumpyOps(self.rng, self.num_envs)
         self.view.ctrl[...] = self.task.control(ops, action, state.info)
+        push = self.task.push(ops, state.info)
+        if push is not None:
+            self.batch.bind("xfrc_applied")[...] = push
         before = self.view.time.copy()
         self.batch.step(nstep=self.task.n_substeps)
         obs, reward, done, metrics, info = self.task.transition(ops, self.view, action, state.info)

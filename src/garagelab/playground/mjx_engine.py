@@ -66,6 +66,9 @@ class MjxEngine(BatchedEnv):
         info = dict(state.info)
         ops = JaxOps(info.pop("rng"))
         data = state.data.replace(ctrl=self.task.control(ops, action, info))
+        push = self.task.push(ops, info)
+        if push is not None:
+            data = data.replace(xfrc_applied=jnp.asarray(push, data.xfrc_applied.dtype))
         data = jax.lax.fori_loop(0, self.task.n_substeps, lambda _, d: mjx.step(model, d), data)
         obs, reward, done, metrics, info = self.task.transition(ops, data, action, info)
         info = {**info, "rng": ops.key}

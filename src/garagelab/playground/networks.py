@@ -33,12 +33,17 @@ def mlp(layers: list[dict], x: jax.Array) -> jax.Array:
 
 
 def init_actor_critic(
-    key: jax.Array, obs_size: int, critic_obs_size: int, action_size: int, hidden: tuple[int, ...]
+    key: jax.Array,
+    obs_size: int,
+    critic_obs_size: int,
+    action_size: int,
+    hidden: tuple[int, ...],
+    init_log_std: float = -0.5,
 ) -> dict:
     actor, critic = jax.random.split(key)
     return {
         "actor": init_mlp(actor, (obs_size, *hidden, action_size), last_scale=0.01),
-        "log_std": jnp.full(action_size, -0.5, jnp.float32),
+        "log_std": jnp.full(action_size, init_log_std, jnp.float32),
         "critic": init_mlp(critic, (critic_obs_size, *hidden, 1), last_scale=1.0),
     }
 
@@ -67,11 +72,15 @@ class RunningNorm:
 
     def update(self, batch: np.ndarray) -> None:
         batch = np.asarray(batch, np.float64).reshape(-1, self.mean.size)
-        count = batch.shape[0]
-        delta = batch.mean(0) - self.mean
+        self.merge(batch.mean(0), batch.var(0), batch.shape[0])
+
+    def merge(self, batch_mean: np.ndarray, batch_var: np.ndarray, count: int) -> None:
+        """Fold in a batch given by its moments (what a device-side rollout sends back)."""
+        batch_mean, batch_var = np.asarray(batch_mean, np.float64), np.asarray(batch_var, np.float64)
+        delta = batch_mean - self.mean
         total = self.count + count
         self.mean = self.mean + delta * count / total
-        self.var = (self.var * self.count + batch.var(0) * count + delta**2 * self.count * count / total) / total
+        self.var = (self.var * self.count + batch_var * count + delta**2 * self.count * count / total) / total
         self.count = total
 
     def arrays(self) -> tuple[jax.Array, jax.Array]:

@@ -45,6 +45,7 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     reward_scale: float = 1.0
     hidden: tuple[int, ...] = (64, 64)
+    init_log_std: float = -0.5  # exploration noise at the start; a legged robot falls at high noise
     normalize_obs: bool = True
     seed: int = 0
 
@@ -81,7 +82,7 @@ def optimizer(config: PPOConfig) -> optax.GradientTransformation:
 
 def new_learner(config: PPOConfig, obs_size: int, critic_obs_size: int, action_size: int) -> Learner:
     key, init = jax.random.split(jax.random.PRNGKey(config.seed))
-    params = nets.init_actor_critic(init, obs_size, critic_obs_size, action_size, config.hidden)
+    params = nets.init_actor_critic(init, obs_size, critic_obs_size, action_size, config.hidden, config.init_log_std)
     return Learner(
         params,
         optimizer(config).init(params),
@@ -208,8 +209,9 @@ class EpisodeTracker:
         return float(np.mean(returns)), float(np.mean(lengths)), len(finished)
 
 
-def critic_input(state) -> np.ndarray:
-    return np.asarray(state.info.get("privileged_obs", state.obs), np.float32)
+def critic_input(state) -> Any:
+    """The critic's observation: the privileged one where the task has it (numpy or jax)."""
+    return state.info.get("privileged_obs", state.obs)
 
 
 def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTracker, update) -> tuple[Any, dict]:
@@ -222,6 +224,7 @@ def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTra
     next_critic_b = np.zeros_like(critic_b)
     action_b = np.zeros((*shape, env.action_size), np.float32)
     logp_b, reward_b, term_b, trunc_b = (np.zeros(shape, np.float32) for _ in range(4))
+    metric_sums: dict[str, float] = {}
     for t in range(config.unroll_length):
         learner.key, key = jax.random.split(learner.key)
         obs_b[t], critic_b[t] = state.obs, critic_input(state)
@@ -233,6 +236,8 @@ def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTra
         term_b[t], trunc_b[t] = state.done * (1.0 - truncation), truncation
         next_critic_b[t] = critic_input(state)  # after an auto-reset: the new episode's (cut by done)
         tracker.add(state.reward, state.done)
+        for name, value in state.metrics.items():
+            metric_sums[name] = metric_sums.get(name, 0.0) + float(np.mean(value))
     rollout_s = time.perf_counter() - start
     if config.normalize_obs:
         learner.obs_norm.update(obs_b)
@@ -242,20 +247,41 @@ def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTra
     learner.params, learner.opt_state, info = update(
         learner.params, learner.opt_state, rollout, stats, learner.critic_norm.arrays(), key
     )
+    episodes = tracker.drain()
+    metrics = {k: v / config.unroll_length for k, v in metric_sums.items()}
+    return state, finish_iteration(learner, config, episodes, rollout_s, time.perf_counter() - start, info, metrics)
+
+
+def finish_iteration(
+    learner: Learner,
+    config: PPOConfig,
+    episodes: tuple[float, float, int],
+    rollout_s: float,
+    total_s: float,
+    losses: dict,
+    env_metrics: dict,
+) -> dict:
+    """Count the iteration on `learner` and give its row of metrics (either engine's)."""
     learner.iteration += 1
     learner.steps += config.batch_size
-    episode_return, episode_length, episodes = tracker.drain()
-    row = {
+    episode_return, episode_length, count = episodes
+    return {
         "iteration": learner.iteration,
         "steps": learner.steps,
         "episode_return": episode_return,
         "episode_length": episode_length,
-        "episodes": episodes,
+        "episodes": count,
         "rollout_s": round(rollout_s, 4),
-        "update_s": round(time.perf_counter() - start - rollout_s, 4),
-        **{k: float(v) for k, v in info.items()},
+        "update_s": round(total_s - rollout_s, 4),
+        **{k: float(v) for k, v in losses.items()},
+        **{f"env/{k}": round(float(v), 5) for k, v in env_metrics.items()},
     }
-    return state, row
+
+
+def make_iterate(env, config: PPOConfig):
+    """`iterate(learner, state) -> (state, row)` for the CPU engine's numpy envs."""
+    update, tracker = make_update(config), EpisodeTracker(config.num_envs)
+    return lambda learner, state: iterate(env, config, learner, state, tracker, update)
 
 
 def config_dict(config: PPOConfig) -> dict:

@@ -46,6 +46,7 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "WalkerWalk": ("walker", "Walker", {"move_speed": 1.0}),
     "WalkerRun": ("walker", "Walker", {"move_speed": 8.0}),
     "Go1JoystickFlatTerrain": ("go1", "Joystick", {}),
+    "Go1JoystickForward": ("go1", "ForwardJoystick", {}),
     "BipedJoystickFlatTerrain": ("biped", "BipedJoystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),

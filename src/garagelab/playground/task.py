@@ -100,6 +100,11 @@ class Task:
         """Actuator controls for an action in [-1, 1]; DM Control passes it straight through."""
         return action
 
+    def push(self, ops: Any, info: Info) -> Any:
+        """External forces and torques on the bodies during the coming control step ((..., nbody,
+        6), MuJoCo's `xfrc_applied`), or None (the default): nothing pushes the robot."""
+        return None
+
     def reward(self, ops: Any, terms: dict[str, Any], info: Info) -> Any:
         """The scalar reward from the terms: their sum unless the task weighs them."""
         return sum(terms.values())

@@ -40,6 +40,8 @@ TUNED: dict[str, dict[str, Any]] = {
                         "gamma": 0.995},
     "Go1JoystickFlatTerrain": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32,
                                "learning_rate": 3e-4, "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
+    "Go1JoystickForward": {"total_steps": 40_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
+                           "gamma": 0.97, "hidden": (128, 128, 128), "init_log_std": -1.0, "entropy_coef": 1e-2},
     "ArmReach": {"total_steps": 2_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
                  "gamma": 0.99},
 }  # fmt: skip
@@ -86,10 +88,19 @@ def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
     return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"])
 
 
-def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, **options: Any):
+def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, engine: str = "cpu", **options: Any):
     from garagelab.playground.registry import load
 
-    return load(env_name, "cpu", config.num_envs, overrides, seed=config.seed, **options)
+    return load(env_name, engine, config.num_envs, overrides, seed=config.seed, **options)
+
+
+def make_iterate(env, config: ppo.PPOConfig, engine: str = "cpu"):
+    """The engine's PPO iteration: numpy envs stepped from Python, or MJX's on-device scan."""
+    if engine == "mjx":
+        from garagelab.playground import ppo_mjx
+
+        return ppo_mjx.make_iterate(env, config)
+    return ppo.make_iterate(env, config)
 
 
 def train(
@@ -104,7 +115,8 @@ def train(
 ) -> ppo.Learner:
     """Train (or, with a checkpoint in `directory`, continue training) to `total_steps`; each
     iteration's metrics go to `log` (a run's `log`: metrics.csv) and TensorBoard."""
-    env = make_env(env_name, config, overrides, **(env_options or {}))
+    env_options = env_options or {}
+    env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
     learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -112,14 +124,13 @@ def train(
     if checkpoint.is_file():
         learner = load_checkpoint(checkpoint, learner)
         state = env.reset(config.seed + learner.iteration)  # new episodes; the learner is exact
-    update = ppo.make_update(config)
-    tracker = ppo.EpisodeTracker(config.num_envs)
+    iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")
     with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
         bar.update_to(learner.steps)
         while learner.iteration < config.iterations:
-            state, row = ppo.iterate(env, config, learner, state, tracker, update)
+            state, row = iterate(learner, state)
             learner.history.append(row)
             if log is not None:
                 log(**row)

@@ -16,7 +16,7 @@ from garagelab.core.errors import UserError
 def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train = verbs.add_parser(
         "train",
-        help="train a policy with PPO on the CPU engine (checkpoints, metrics.csv, progress)",
+        help="train a policy with PPO on the CPU or MJX engine (checkpoints, metrics.csv, progress)",
         description="Runs in runs/playground/<stamp>-<env>/: metrics.csv (one row per PPO iteration), "
         "checkpoint.npz (every --checkpoint-every iterations; `--resume RUN` continues from it), eval.json.",
         epilog=examples(
@@ -31,6 +31,8 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--steps", type=positive_int, help="total env steps (default: the env's tuned setting)")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="ppo.<setting>=value (PPOConfig) or env.<key>=value (the task's config)")  # fmt: skip
+    train.add_argument("--engine", choices=("cpu", "mjx"), default="cpu",
+                       help="cpu: numpy envs on MuJoCo; mjx: rollout and update on the device (a GPU)")  # fmt: skip
     train.add_argument("--randomize", action="store_true", help="domain randomisation per env")
     train.add_argument("--obs-noise", type=float, default=0.0, help="Gaussian observation noise (std)")
     train.add_argument("--latency", type=int, default=0, help="control steps between a policy's action and its effect")
@@ -93,7 +95,12 @@ def _train(args: argparse.Namespace) -> int:
         if args.steps:
             ppo_settings["total_steps"] = args.steps
         config = train.tuned_config(args.env, **ppo_settings)
-        options = {"randomization": args.randomize, "obs_noise": args.obs_noise, "action_latency": args.latency}
+        options = {
+            "engine": args.engine,
+            "randomization": args.randomize,
+            "obs_noise": args.obs_noise,
+            "action_latency": args.latency,
+        }
         settings = {"env": args.env, "ppo": ppo.config_dict(config), "env_overrides": env_overrides,
                     "env_options": options}  # fmt: skip
         context = store.start("playground", args.name or args.env, settings)

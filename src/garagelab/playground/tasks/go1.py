@@ -66,6 +66,12 @@ class JoystickConfig(EnvConfig):
     lin_vel_y: tuple[float, float] = (-0.8, 0.8)
     ang_vel_yaw: tuple[float, float] = (-1.2, 1.2)
     reward: dict[str, float] = dataclasses.field(default_factory=_scales)
+    # pushes (Playground's `pert_config`): a horizontal half-sine force on the trunk every
+    # push_interval seconds, lasting push_duration, worth push_velocity m/s to the free robot
+    pushes: bool = False
+    push_interval: tuple[float, float] = (1.0, 3.0)
+    push_duration: tuple[float, float] = (0.05, 0.2)
+    push_velocity: tuple[float, float] = (0.1, 1.0)
 
 
 class Joystick(Task):
@@ -100,6 +106,8 @@ class Joystick(Task):
         self.pose_weights = np.resize(self.leg_pose_weights, model.nu)
         c = self.config
         self.command_low, self.command_high = np.array([c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw]).T
+        self.robot_mass = float(model.body_subtreemass[self.trunk])
+        self.trunk_row = (np.arange(model.nbody) == self.trunk).astype(float)[:, None]  # (nbody, 1)
 
     # --- reset ------------------------------------------------------------------------
     def _command(self, ops: Any) -> Any:
@@ -124,7 +132,42 @@ class Joystick(Task):
             "swing_peak": ops.full((nf,), 0.0),
             "last_feet_pos": ops.full((nf, 3), 0.0),  # set by after_reset
         }
+        if self.config.pushes:
+            info |= {"push_clock": ops.full((), 0.0), **self._next_push(ops)}
         return {"qpos": qpos, "qvel": qvel}, info
+
+    # --- pushes ------------------------------------------------------------------------
+    def _next_push(self, ops: Any) -> Info:
+        """When the next push starts (seconds on `push_clock`), how long it lasts, and its peak force."""
+        xp, c = ops.xp, self.config
+        duration = ops.uniform((), *c.push_duration)
+        angle = ops.uniform((), -math.pi, math.pi)
+        # a half-sine pulse of peak F over T gives an impulse of 2 F T / pi = m dv
+        peak = math.pi * self.robot_mass * ops.uniform((), *c.push_velocity) / (2 * duration)
+        direction = xp.stack([xp.cos(angle), xp.sin(angle), 0 * angle], axis=-1)
+        return {
+            "push_start": ops.uniform((), *c.push_interval),
+            "push_duration": duration,
+            "push_force": peak[..., None] * direction,
+        }
+
+    def push(self, ops: Any, info: Info) -> Any:
+        if not self.config.pushes:
+            return None
+        xp = ops.xp
+        into = info["push_clock"] - info["push_start"]
+        on = (into >= 0) & (into < info["push_duration"])
+        profile = xp.where(on, xp.sin(math.pi * xp.clip(into / info["push_duration"], 0, 1)), 0.0)
+        wrench = xp.concatenate([profile[..., None] * info["push_force"], 0 * info["push_force"]], axis=-1)
+        return self.trunk_row * wrench[..., None, :]  # (..., nbody, 6): on the trunk only
+
+    def _advance_pushes(self, ops: Any, info: Info) -> Info:
+        xp = ops.xp
+        clock = info["push_clock"] + self.dt
+        done = clock >= info["push_start"] + info["push_duration"]  # this push is over: plan the next
+        fresh = self._next_push(ops)
+        planned = {k: xp.where(done[..., None] if v.ndim > done.ndim else done, v, info[k]) for k, v in fresh.items()}
+        return {**info, **planned, "push_clock": xp.where(done, 0.0, clock)}
 
     def after_reset(self, ops: Any, d: Any, info: Info) -> Info:
         return {**info, "last_feet_pos": d.geom_xpos[..., self.feet, :]}
@@ -228,6 +271,8 @@ class Joystick(Task):
         landed = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
         steps = info["command_steps"] + 1
         resample = steps >= self.config.command_resample_steps
+        if self.config.pushes:
+            info = self._advance_pushes(ops, info)
         return {
             **info,
             "command": xp.where(resample[..., None], self._command(ops), info["command"]),
@@ -238,3 +283,17 @@ class Joystick(Task):
             "last_contact": contact,
             "last_feet_pos": pos,
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardJoystickConfig(JoystickConfig):
+    """Forward commands only (0.3 to 1 m/s, no sideways or turning): the quadruped task that a
+    2-core CPU learns within an hour. Without slow commands, standing still earns little."""
+
+    lin_vel_x: tuple[float, float] = (0.3, 1.0)
+    lin_vel_y: tuple[float, float] = (0.0, 0.0)
+    ang_vel_yaw: tuple[float, float] = (0.0, 0.0)
+
+
+class ForwardJoystick(Joystick):
+    config_class = ForwardJoystickConfig

@@ -1,0 +1,97 @@
+"""PPO on the MJX engine with the whole iteration on the device (PureJaxRL's layout).
+
+The CPU engine's loop (ppo.iterate) steps numpy envs from Python, one policy call per step.
+Here the rollout is one jitted `lax.scan` of policy + MJX step over `unroll_length` steps,
+and the learning step is ppo.make_update's jitted function, fed the rollout where it lies:
+two XLA programs per iteration, and only scalars and the observation moments come back to
+the host (the running normalisers and metrics stay exact float64 numpy, as on the CPU path,
+so checkpoints, evaluation and export are shared).
+
+Episode returns are tracked in the scan (per env, reset where an episode ends).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from garagelab.playground import ppo
+
+
+def _moments(batch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    flat = batch.reshape(-1, batch.shape[-1])
+    return flat.mean(0), flat.var(0)
+
+
+def make_collect(env, config: ppo.PPOConfig):
+    """The jitted rollout: (params, stats, env state, key, running returns/lengths) ->
+    (env state, key, returns/lengths, rollout arrays, episode sums, metric means, moments)."""
+
+    def step(carry, _):
+        params, stats, state, key, returns, lengths = carry
+        key, sample = jax.random.split(key)
+        obs, critic = state.obs, ppo.critic_input(state).astype(jnp.float32)
+        action, logp = ppo.act(params, obs, stats, sample)
+        state = env.step(state, jnp.clip(action, -1.0, 1.0))
+        truncation = state.info["truncation"].astype(jnp.float32)
+        done = state.done
+        returns, lengths = returns + state.reward, lengths + 1
+        finished = (jnp.sum(returns * done), jnp.sum(lengths * done), jnp.sum(done))
+        out = (
+            obs,
+            critic,
+            ppo.critic_input(state).astype(jnp.float32),  # after an auto-reset: the new episode's (cut by done)
+            action,
+            logp,
+            state.reward * config.reward_scale,
+            done * (1.0 - truncation),
+            truncation,
+        )
+        metrics = {k: jnp.mean(v) for k, v in state.metrics.items()}
+        carry = (params, stats, state, key, returns * (1 - done), lengths * (1 - done))
+        return carry, (out, finished, metrics)
+
+    @jax.jit
+    def collect(params, stats, state, key, returns, lengths):
+        carry = (params, stats, state, key, returns, lengths)
+        (_, _, state, key, returns, lengths), (rollout, finished, metrics) = jax.lax.scan(
+            step, carry, None, length=config.unroll_length
+        )
+        sums = jax.tree.map(jnp.sum, finished)
+        moments = (_moments(rollout[0]), _moments(rollout[1]))
+        return state, key, returns, lengths, rollout, sums, jax.tree.map(jnp.mean, metrics), moments
+
+    return collect
+
+
+def make_iterate(env, config: ppo.PPOConfig):
+    """`iterate(learner, state) -> (state, row)` for an MJX env (`registry.load(..., "mjx")`)."""
+    collect, update = make_collect(env, config), ppo.make_update(config)
+    running = {"returns": jnp.zeros(config.num_envs), "lengths": jnp.zeros(config.num_envs)}
+
+    def iterate(learner: ppo.Learner, state: Any) -> tuple[Any, dict]:
+        start = time.perf_counter()
+        stats = learner.obs_norm.arrays()
+        state, learner.key, running["returns"], running["lengths"], rollout, sums, metrics, moments = collect(
+            learner.params, stats, state, learner.key, running["returns"], running["lengths"]
+        )
+        (obs_mean, obs_var), (critic_mean, critic_var) = jax.device_get(moments)  # waits for the rollout
+        rollout_s = time.perf_counter() - start
+        if config.normalize_obs:
+            learner.obs_norm.merge(obs_mean, obs_var, config.batch_size)
+            learner.critic_norm.merge(critic_mean, critic_var, config.batch_size)
+        learner.key, key = jax.random.split(learner.key)
+        learner.params, learner.opt_state, losses = update(
+            learner.params, learner.opt_state, rollout, stats, learner.critic_norm.arrays(), key
+        )
+        losses, (return_sum, length_sum, count), metrics = jax.device_get((losses, sums, metrics))
+        episodes = (float(return_sum / count), float(length_sum / count), int(count)) if count else (np.nan, np.nan, 0)
+        return state, ppo.finish_iteration(
+            learner, config, episodes, rollout_s, time.perf_counter() - start, losses, metrics
+        )
+
+    return iterate
