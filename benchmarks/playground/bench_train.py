@@ -78,11 +78,13 @@ ppo.train(environment=env, network_factory=factory, progress_fn=progress,
 """
 
 
-def playground(name: str, steps: int, evals: int, envs: int, venv: Path) -> list[tuple[float, int, float]]:
-    sys.path.insert(0, str(HERE))
-    from bench_envs import setup_playground
+def playground(name: str, steps: int, evals: int, envs: int, venv: Path, python: str = "") -> list:
+    """Playground's curve, from `python` (an interpreter that has it) or a venv built on first use."""
+    if not python:
+        sys.path.insert(0, str(HERE))
+        from bench_envs import setup_playground
 
-    python = setup_playground(venv)
+        python = str(setup_playground(venv))
     command = [str(python), "-c", PLAYGROUND_WORKER, name, str(steps), str(evals), str(envs)]
     curve = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as worker:
@@ -119,6 +121,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=100_000)
     parser.add_argument("--skip-playground", action="store_true")
     parser.add_argument("--playground-venv", type=Path, default=Path("/tmp/garagelab-bench-playground"))
+    parser.add_argument("--playground-python", default="", help="an interpreter with Playground and brax (no venv)")
     parser.add_argument("--png", type=Path, help="write the learning curves here")
     args = parser.parse_args()
     print(f"{args.env}, {args.steps:,} env steps each")
@@ -126,7 +129,7 @@ def main() -> None:
     theirs = []
     if not args.skip_playground:
         name, evals = args.playground_env or args.env, args.steps // args.eval_every
-        theirs = playground(name, args.steps, evals, args.playground_envs, args.playground_venv)
+        theirs = playground(name, args.steps, evals, args.playground_envs, args.playground_venv, args.playground_python)
     print(summary(f"ours ({args.engine.upper()} engine + JAX PPO)", mine, args.target))
     print(summary("playground 0.2.0 + brax PPO", theirs, args.target))
     if args.png:

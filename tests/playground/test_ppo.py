@@ -85,6 +85,14 @@ def test_onnx_export_matches_jax(tmp_path: Path) -> None:
     assert export.parity(learner, path, observations) < 1e-5
 
 
+def test_tuned_settings_follow_playground_for_the_dm_control_set() -> None:
+    assert train.tuned_config("CartpoleBalance").total_steps == 1_000_000  # its own entry
+    walker, cup, hopper = (train.tuned_config(n) for n in ("WalkerRun", "BallInCup", "HopperHop"))
+    assert walker.total_steps == 2 * hopper.total_steps and cup.gamma == 0.95 and hopper.gamma == 0.995
+    assert train.tuned_settings("Go1JoystickForward")["init_log_std"] == -1.0
+    assert train.tuned_settings("BipedJoystickFlatTerrain") == {}  # not DM Control, no entry: PPO's defaults
+
+
 def test_bad_settings_are_named() -> None:
     with pytest.raises(UserError, match=r"unknown PPO setting.*lerning_rate"):
         train.tuned_config("CartpoleBalance", lerning_rate=1e-3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +45,34 @@ TUNED: dict[str, dict[str, Any]] = {
                            "gamma": 0.97, "hidden": (128, 128, 128), "init_log_std": -1.0, "entropy_coef": 1e-2},
     "ArmReach": {"total_steps": 2_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
                  "gamma": 0.99},
+    "ArmPickCube": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
+                    "gamma": 0.97, "hidden": (128, 128, 128)},
 }  # fmt: skip
+# The rest of the DM Control set: Playground's dm_control_suite_params (one default and a few
+# changes: longer for acrobot, swimmer and walker-run, a shorter horizon for ball-in-cup and
+# finger-spin) at the sizes above for 2 cores; its 60M/100M steps at 2048 envs become 20M/40M.
+DM_CONTROL = {"total_steps": 20_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
+              "gamma": 0.995}  # fmt: skip
+DM_CONTROL_CHANGES: dict[str, dict[str, Any]] = {
+    "AcrobotSwingup": {"total_steps": 40_000_000},
+    "AcrobotSwingupSparse": {"total_steps": 40_000_000},
+    "SwimmerSwimmer6": {"total_steps": 40_000_000},
+    "WalkerRun": {"total_steps": 40_000_000},
+    "BallInCup": {"gamma": 0.95},
+    "FingerSpin": {"gamma": 0.95},
+}
+
+
+def tuned_settings(env_name: str) -> dict[str, Any]:
+    """The env's own settings, else the DM Control default (with its changes), else none."""
+    from garagelab.playground.registry import default_config
+    from garagelab.playground.tasks.dmc import DmcConfig
+
+    if env_name in TUNED:
+        return TUNED[env_name]
+    if isinstance(default_config(env_name), DmcConfig):
+        return DM_CONTROL | DM_CONTROL_CHANGES.get(env_name, {})
+    return {}
 
 
 def tuned_config(env_name: str, **overrides: Any) -> ppo.PPOConfig:
@@ -53,7 +81,7 @@ def tuned_config(env_name: str, **overrides: Any) -> ppo.PPOConfig:
     unknown = sorted(k for k in overrides if k not in fields)
     if unknown:
         raise UserError(f"unknown PPO setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
-    settings = {**TUNED.get(env_name, {}), **overrides}
+    settings = {**tuned_settings(env_name), **overrides}
     if "hidden" in settings:
         settings["hidden"] = tuple(int(h) for h in settings["hidden"])
     return replace(ppo.PPOConfig(), **settings)
@@ -129,8 +157,11 @@ def train(
     board = _tensorboard(Path(directory) / "tensorboard")
     with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
         bar.update_to(learner.steps)
+        # training seconds so far, carried over a resume (the first run's rows hold its share)
+        start = time.perf_counter() - (learner.history[-1].get("wall_s", 0.0) if learner.history else 0.0)
         while learner.iteration < config.iterations:
             state, row = iterate(learner, state)
+            row["wall_s"] = round(time.perf_counter() - start, 2)
             learner.history.append(row)
             if log is not None:
                 log(**row)
@@ -144,6 +175,23 @@ def train(
     if board is not None:
         board.close()
     return learner
+
+
+def load_run(key: str) -> tuple[str, dict | None, ppo.Learner, Path]:
+    """(env name, env overrides, learner, run directory) of a training run in the run store."""
+    from garagelab.core.runs import RunStore
+
+    store = RunStore()
+    record = store.get(key)
+    settings = store.read_config(record)
+    path = store.directory(key)
+    if "ppo" not in settings or not (path / CHECKPOINT).is_file():
+        raise UserError(f"run {record.label} has no trained policy (no {CHECKPOINT}); train one first")
+    config = tuned_config(settings["env"], **settings["ppo"])
+    env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
+    state = env.reset(0)
+    template = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    return settings["env"], settings.get("env_overrides"), load_checkpoint(path / CHECKPOINT, template), path
 
 
 def _tensorboard(directory: Path):

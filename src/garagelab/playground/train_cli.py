@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -132,33 +131,10 @@ def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
     return f"video: {out} ({steps} steps, return {total:.1f})"
 
 
-def _learner(key: str):
-    """(env name, env overrides, learner, run directory) of a training run."""
-    from garagelab.core.runs import RunStore
-    from garagelab.playground import ppo, train
-
-    store = RunStore()
-    record = store.get(key)
-    settings = store.read_config(record)
-    path = store.directory(key)
-    if "ppo" not in settings or not (path / train.CHECKPOINT).is_file():
-        raise UserError(f"run {record.label} has no trained policy (no {train.CHECKPOINT}); train one first")
-    config = train.tuned_config(settings["env"], **settings["ppo"])
-    env = train.make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
-    state = env.reset(0)
-    template = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
-    return (
-        settings["env"],
-        settings.get("env_overrides"),
-        train.load_checkpoint(path / train.CHECKPOINT, template),
-        path,
-    )
-
-
 def _eval(args: argparse.Namespace) -> int:
     from garagelab.playground import train
 
-    env, overrides, learner, _ = _learner(args.run)
+    env, overrides, learner, _ = train.load_run(args.run)
     evaluation = train.evaluate(env, learner, args.episodes, overrides)
     print(f"{env}: mean return {evaluation.mean_return:.1f} over {args.episodes} episodes")
     print("returns: " + ", ".join(f"{r:.1f}" for r in evaluation.returns))
@@ -168,9 +144,9 @@ def _eval(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from garagelab.playground import export
+    from garagelab.playground import export, train
 
-    _, _, learner, path = _learner(args.run)
+    _, _, learner, path = train.load_run(args.run)
     out = export.to_onnx(learner, args.out or path / "policy.onnx")
     size = learner.obs_norm.mean.size
     samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
@@ -180,7 +156,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _video(args: argparse.Namespace) -> int:
-    env, _, learner, path = _learner(args.run)
+    from garagelab.playground import train
+
+    env, _, learner, path = train.load_run(args.run)
     message = _write_video(env, learner, Path(args.out) if args.out else Path(path) / "policy.mp4", args.steps)
     print(message)
     return 1 if message.startswith("no video") else 0

@@ -1,0 +1,117 @@
+"""The quadruped joystick policy trained on 2 CPU cores: does it track forward velocity commands?
+
+    garagelab playground train Go1JoystickForward --name go1-forward   # under an hour on 2 cores
+    python experiments/playground/go1_forward.py RUN                     # RUN: the run's id or directory
+
+From the run's metrics.csv: the tracking reward (exp(-|v_cmd - v|^2 / 0.25), averaged over the
+envs and steps of each PPO iteration) and the episode return against wall-clock training time.
+From the trained policy, deterministic, on the CPU engine: each commanded forward speed held for
+10 s by 8 robots (random headings and start poses), the body-frame forward speed they reach
+(after the first 2 s) and how many fell; a filmstrip of the gait at 0.75 m/s.
+Writes experiments/playground/results/go1_forward.md, go1_tracking.png, go1_gait.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from garagelab.playground import train
+from garagelab.playground.registry import load
+from garagelab.playground.render import frames_from_states
+
+RESULTS = Path(__file__).parent / "results"
+COMMANDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def curve(run: Path) -> dict[str, np.ndarray]:
+    with open(run / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    return {
+        "steps": np.array([float(r["steps"]) for r in rows]),
+        "tracking": np.array([float(r["env/reward/tracking_lin_vel"]) for r in rows]),
+        "return": np.array([float(r["episode_return"]) for r in rows]),
+    }
+
+
+def track(env_name: str, learner, command: float, robots: int = 8, steps: int = 500) -> tuple[float, float, int]:
+    """(mean, std over robots of the) body-frame forward speed after 2 s, and the robots that fell."""
+    overrides = {"lin_vel_x": (command, command), "command_resample_steps": steps + 1}
+    env = load(env_name, "cpu", robots, overrides, seed=7, auto_reset=False, nthread=1)
+    policy = train.policy_fn(learner)
+    state = env.reset(7)
+    speeds, fell = [], np.zeros(robots, bool)
+    for t in range(steps):
+        state = env.step(state, policy(state.obs))
+        fell |= state.done > 0
+        if t >= 100:
+            speeds.append(np.where(fell, np.nan, state.obs[:, 0]))  # obs[0]: forward speed, body frame
+    per_robot = np.nanmean(np.array(speeds), axis=0)
+    return float(np.nanmean(per_robot)), float(np.nanstd(per_robot)), int(fell.sum())
+
+
+def filmstrip(env_name: str, learner, path: Path, command: float = 0.75) -> None:
+    overrides = {"lin_vel_x": (command, command)}
+    env = load(env_name, "cpu", 1, overrides, seed=3, auto_reset=False, nthread=1)
+    policy = train.policy_fn(learner)
+    state = env.reset(3)
+    states = []
+    for t in range(160):
+        state = env.step(state, policy(state.obs))
+        if t >= 100 and t % 6 == 0:  # every 0.12 s once under way
+            states.append({k: v[0] for k, v in env.env.physics(state).items()})
+    frames = frames_from_states(env.task.mj_model, states[:8], width=320, height=240)
+    from PIL import Image
+
+    crops = [frame[50:200, 90:250] for frame in frames]  # the tracking camera keeps the robot central
+    Image.fromarray(np.concatenate(crops, axis=1)).save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="a Go1JoystickForward training run (id or directory)")
+    args = parser.parse_args()
+    env_name, _, learner, run = train.load_run(args.run)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    history = curve(run)
+
+    from garagelab.core.plots import figure
+    from garagelab.core.runs import RunStore
+
+    record = RunStore().get(str(run.name))
+    ended = datetime.fromisoformat(record.ended) if record.ended else datetime.now().astimezone()  # still running
+    minutes = (ended - datetime.fromisoformat(record.started)).total_seconds() / 60
+    millions = history["steps"] / 1e6
+    fig, (ax,) = figure(width=6.5, height=3.5)
+    ax.plot(millions, history["tracking"], color="C0", linewidth=1)
+    ax.set_xlabel(f"env steps (millions; the whole run took {minutes:.0f} min on 2 CPU cores)")
+    ax.set_ylabel("forward-velocity tracking reward", color="C0")
+    ax.set_ylim(0, 1.05)
+    other = ax.twinx()
+    finite = np.isfinite(history["return"])
+    other.plot(millions[finite], history["return"][finite], color="C1", linewidth=1, alpha=0.7)
+    other.set_ylabel("episode return", color="C1")
+    fig.savefig(RESULTS / "go1_tracking.png", dpi=120, bbox_inches="tight")
+
+    rows = [(c, *track(env_name, learner, c)) for c in COMMANDS]
+    filmstrip(env_name, learner, RESULTS / "go1_gait.png")
+    lines = [
+        f"Run: {env_name}, {millions[-1]:.1f}M env steps; the whole run (training, evaluation, video) took "
+        f"{minutes:.1f} min on 2 CPU cores; "
+        f"last iteration's tracking reward {history['tracking'][-1]:.3f}.",
+        "",
+        "| command (m/s) | reached (m/s, mean over 8 robots) | spread (sd) | ratio | fell (of 8) |",
+        "|---|---|---|---|---|",
+        *(f"| {c:.1f} | {m:.3f} | {s:.3f} | {m / c:.2f} | {f} |" for c, m, s, f in rows),
+    ]
+    (RESULTS / "go1_forward.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {RESULTS}/go1_tracking.png, go1_gait.png, go1_forward.md")
+
+
+if __name__ == "__main__":
+    main()
