@@ -3,14 +3,8 @@
 # the verifier, then our verifier next to KernelBench's evaluation on the stored Triton
 # candidates. Uses the machine's own Python (torch, triton); KernelBench's eval comes from a
 # checkout's src/ in $KERNELBENCH (default .kernelbench/src) and its pydantic from .whl/ if present.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-out=${OUT:-/tmp/gpu_check}
-mkdir -p "$out"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-fi
-export PYTHONPATH=src:/tmp/site:${KERNELBENCH:-$PWD/.kernelbench/src} PYTHONUNBUFFERED=1
+source "$(dirname "$0")/../gpu_setup.sh"
+export PYTHONPATH=src:/tmp/site:${KERNELBENCH:-$PWD/.kernelbench/src}
 chmod a+rw /dev/nvidia* 2>/dev/null  # sandboxed candidates run as nobody
 {
   nvidia-smi -L

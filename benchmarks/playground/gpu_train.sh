@@ -4,14 +4,8 @@
 # time, env steps/s and learning curves; Playground + brax PPO on the same GPU where the
 # machine's Python can import them (PLAYGROUND_PYTHON, e.g. after installing their wheels).
 # Uses the machine's Python (jax with CUDA); our other dependencies come from .whl/ if present.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-out=${OUT:-/tmp/gpu_train}
-mkdir -p "$out"
-if compgen -G ".whl/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-fi
-export PYTHONPATH=src:/tmp/site PYTHONUNBUFFERED=1 JAX_DEFAULT_MATMUL_PRECISION=highest
+source "$(dirname "$0")/../gpu_setup.sh"
+export PYTHONPATH=src:/tmp/site JAX_DEFAULT_MATMUL_PRECISION=highest
 others=(--skip-playground)
 if [ -n "${PLAYGROUND_PYTHON:-}" ]; then others=(--playground-python "$PLAYGROUND_PYTHON" --playground-envs 0); fi
 {
