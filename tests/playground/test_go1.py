@@ -119,3 +119,46 @@ def test_a_push_delivers_its_planned_impulse_and_moves_the_trunk_that_way() -> N
 def test_without_pushes_nothing_is_applied() -> None:
     task = make_task("Go1JoystickFlatTerrain")
     assert task.push(None, {}) is None and not task.config.pushes
+
+
+def test_rough_terrain_heights_match_mujocos_surface_on_both_array_namespaces() -> None:
+    import jax.numpy as jnp
+    import mujoco
+
+    from garagelab.playground.ops import JaxOps, NumpyOps
+
+    task = make_task("Go1JoystickRoughTerrain")
+    model, data = task.mj_model, mujoco.MjData(task.mj_model)
+    mujoco.mj_forward(model, data)
+    points = np.random.default_rng(0).uniform(-9.5, 9.5, (200, 2))
+    surface = []
+    for x, y in points:  # straight down onto the terrain from 1 m up
+        distance = mujoco.mj_ray(
+            model, data, np.array([x, y, 1.0]), np.array([0, 0, -1.0]), None, 1, -1, np.zeros(1, np.int32)
+        )
+        surface.append(1.0 - distance)
+    ours = task.ground(NumpyOps(np.random.default_rng(), 200), points)
+    np.testing.assert_allclose(ours, surface, atol=1e-3)  # bilinear vs MuJoCo's triangles
+    assert np.ptp(surface) > 0.04  # bumps of up to 5 cm
+    on_jax = task.ground(JaxOps(None), jnp.asarray(points, jnp.float32))
+    np.testing.assert_allclose(np.asarray(on_jax), ours, atol=1e-5)
+    assert task.ground(NumpyOps(np.random.default_rng(), 2), np.array([[0.3, -0.2], [30.0, 0.0]])).tolist() == [0, 0]
+
+
+def test_go1_stands_on_bumps_with_its_feet_on_the_terrain() -> None:
+    from garagelab.playground.ops import NumpyOps
+
+    task = make_task("Go1JoystickRoughTerrain")
+    env = CpuEngine(task, 4)
+    state = env.reset(0)
+    env.view.qpos[...] = task.default_qpos  # the home pose, still, out on the bumps
+    env.view.qpos[:, :2] = [[3.0, 2.0], [-4.0, 5.0], [6.0, -6.5], [-2.5, -3.0]]
+    env.view.qpos[:, 2] += 0.05
+    env.view.qvel[...] = 0.0
+    for _ in range(60):
+        state = env.step(state, np.zeros((4, 12)))
+    assert not state.done.any()
+    feet = env.view.geom_xpos[:, task.feet, :]
+    under = task.ground(NumpyOps(np.random.default_rng(), 4), feet[..., :2])
+    assert (under > 0.0).any()  # some feet stand on raised ground
+    np.testing.assert_array_equal(state.info["last_contact"], 1.0)  # each foot touches the terrain under it

@@ -99,3 +99,10 @@ def test_go1_pushes_match_across_engines() -> None:
     """Pushes (xfrc_applied on the trunk) under both engines, from the same state and push plan."""
     overrides = {"pushes": True, "push_interval": (0.02, 0.02), "push_duration": (0.1, 0.1)}
     parity("Go1JoystickFlatTerrain", steps=5, num_envs=2, atol=3e-2, overrides=overrides)
+
+
+def test_heightfield_terrain_is_refused_on_mjx() -> None:
+    from garagelab.core.errors import UserError
+
+    with pytest.raises(UserError, match="CPU engine only"):
+        load("Go1JoystickRoughTerrain", engine="mjx", num_envs=1)

@@ -8,6 +8,7 @@ written here is.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import mujoco
@@ -27,13 +28,16 @@ def menagerie_path(robot: str, scene: str = "scene.xml") -> Path | None:
     return path if path.is_file() else None
 
 
-def robot_model(robot: str, ours: str, source: str = "auto") -> tuple[mujoco.MjModel, str]:
-    """The model and where it came from: `source` is auto (Menagerie if found), menagerie or ours."""
+def robot_model(
+    robot: str, ours: str, source: str = "auto", edit: Callable[[mujoco.MjSpec], None] | None = None
+) -> tuple[mujoco.MjModel, str]:
+    """The model and where it came from: `source` is auto (Menagerie if found), menagerie or ours;
+    `edit` changes either's spec before it compiles."""
     if source not in ("auto", "menagerie", "ours"):
         raise UserError(f"model source {source!r}: valid are auto, menagerie, ours")
     found = menagerie_path(robot) if source != "ours" else None
     if found is not None:
-        return load_model(found), str(found)
+        return load_model(found, edit), str(found)
     if source == "menagerie":
         raise UserError(f"model source menagerie: set MENAGERIE_ROOT to a checkout with {robot}/scene.xml")
-    return load_model(MODELS / ours), f"garagelab:{ours}"
+    return load_model(MODELS / ours, edit), f"garagelab:{ours}"

@@ -47,6 +47,7 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "WalkerRun": ("walker", "Walker", {"move_speed": 8.0}),
     "Go1JoystickFlatTerrain": ("go1", "Joystick", {}),
     "Go1JoystickForward": ("go1", "ForwardJoystick", {}),
+    "Go1JoystickRoughTerrain": ("go1", "RoughJoystick", {}),
     "BipedJoystickFlatTerrain": ("biped", "BipedJoystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),

@@ -10,6 +10,7 @@ over `axis=-1`, so one definition serves both.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,13 +24,18 @@ MODELS = Path(__file__).resolve().parent / "models"
 Info = dict[str, Any]
 
 
-def load_model(path: Path | str) -> mujoco.MjModel:
-    """An MjModel from an XML file; a bad path or a broken file is a one-line UserError."""
+def load_model(path: Path | str, edit: Callable[[mujoco.MjSpec], None] | None = None) -> mujoco.MjModel:
+    """An MjModel from an XML file, after `edit` changed its spec (add terrain, say); a bad path
+    or a broken file is a one-line UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"model file {path} does not exist")
     try:
-        return mujoco.MjModel.from_xml_path(str(path))
+        if edit is None:
+            return mujoco.MjModel.from_xml_path(str(path))
+        spec = mujoco.MjSpec.from_file(str(path))
+        edit(spec)
+        return spec.compile()
     except ValueError as exc:
         raise UserError(f"model file {path} does not load: {' '.join(str(exc).split())}") from None
 

@@ -84,12 +84,14 @@ class Joystick(Task):
     leg_pose_weights: tuple[float, ...] = (1.0, 1.0, 0.1)  # per joint of a leg, repeated over the legs
 
     def build_model(self) -> mujoco.MjModel:
-        model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model)
+        model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model, self.edit)
         # Playground's PD gains on whichever model: position actuators are Kp (q* - q) - Kd qdot
         model.actuator_gainprm[:, 0] = self.config.kp
         model.actuator_biasprm[:, 1] = -self.config.kp
         model.actuator_biasprm[:, 2] = -self.config.kd
         return model
+
+    edit = None  # a change to the model's spec before it compiles (terrain: see RoughJoystick)
 
     def setup(self) -> None:
         model = self.mj_model
@@ -209,20 +211,29 @@ class Joystick(Task):
                 d.actuator_force,
                 info["last_contact"],
                 info["feet_air_time"],
-                d.geom_xpos[..., self.feet, 2],
+                self._feet_height(ops, d.geom_xpos[..., self.feet, :]),
             ],
             axis=-1,
         )
 
     # --- reward -----------------------------------------------------------------------
-    def _feet(self, ops: Any, d: Any, info: Info) -> tuple[Any, Any, Any]:
-        """Foot positions (..., feet, 3), contact flags (..., feet) and horizontal speeds (..., feet)."""
+    def ground(self, ops: Any, xy: Any) -> Any:
+        """The ground's height under points (..., 2): flat here (see RoughJoystick)."""
+        return 0.0
+
+    def _feet_height(self, ops: Any, pos: Any) -> Any:
+        return pos[..., 2] - self.ground(ops, pos[..., :2])
+
+    def _feet(self, ops: Any, d: Any, info: Info) -> tuple[Any, Any, Any, Any]:
+        """Foot positions (..., feet, 3), heights above the ground, contact flags and horizontal
+        speeds (..., feet)."""
         xp = ops.xp
         pos = d.geom_xpos[..., self.feet, :]
-        contact = (pos[..., 2] < self.foot_radius + 0.005).astype(pos.dtype)
+        height = self._feet_height(ops, pos)
+        contact = (height < self.foot_radius + 0.005).astype(pos.dtype)
         velocity = (pos - info["last_feet_pos"]) / self.dt
         speed = xp.sqrt(_sum(velocity[..., :2] ** 2) + 1e-12)
-        return pos, contact, speed
+        return pos, height, contact, speed
 
     def rewards(self, ops: Any, d: Any, action: Any, info: Info) -> dict[str, Any]:
         xp, c = ops.xp, self.config
@@ -233,7 +244,7 @@ class Joystick(Task):
         command = info["command"]
         joints = d.qpos[..., 7:]
         torques = d.actuator_force
-        pos, contact, speed = self._feet(ops, d, info)
+        _, height, contact, speed = self._feet(ops, d, info)
         first_contact = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
         moving = xp.sqrt(_sum(command**2)) > 0.01
         limits = xp.clip(self.soft_low - joints, 0, None) + xp.clip(joints - self.soft_high, 0, None)
@@ -251,7 +262,7 @@ class Joystick(Task):
             "torques": xp.sqrt(_sum(torques**2)) + _sum(xp.abs(torques)),
             "action_rate": _sum((action - info["last_act"]) ** 2),
             "energy": _sum(xp.abs(d.qvel[..., 6:]) * xp.abs(torques)),
-            "feet_clearance": _sum(xp.abs(pos[..., 2] - c.max_foot_height) * speed * (1 - contact)),
+            "feet_clearance": _sum(xp.abs(height - c.max_foot_height) * speed * (1 - contact)),
             "feet_height": _sum((info["swing_peak"] / c.max_foot_height - 1) ** 2 * first_contact),
             "feet_slip": _sum(speed**2 * contact),
             "feet_air_time": _sum((info["feet_air_time"] - 0.1) * first_contact) * moving,
@@ -267,7 +278,7 @@ class Joystick(Task):
 
     def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
         xp = ops.xp
-        pos, contact, _ = self._feet(ops, d, info)
+        pos, height, contact, _ = self._feet(ops, d, info)
         landed = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
         steps = info["command_steps"] + 1
         resample = steps >= self.config.command_resample_steps
@@ -279,7 +290,7 @@ class Joystick(Task):
             "command_steps": xp.where(resample, 0.0, steps),
             "last_act": action,
             "feet_air_time": (info["feet_air_time"] + self.dt) * (1 - contact),
-            "swing_peak": xp.maximum(info["swing_peak"], pos[..., 2]) * (1 - landed),
+            "swing_peak": xp.maximum(info["swing_peak"], height) * (1 - landed),
             "last_contact": contact,
             "last_feet_pos": pos,
         }
@@ -297,3 +308,71 @@ class ForwardJoystickConfig(JoystickConfig):
 
 class ForwardJoystick(Joystick):
     config_class = ForwardJoystickConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class RoughConfig(JoystickConfig):
+    """Playground's rough-terrain variant: bumps up to `terrain_height` on a 20 x 20 m field."""
+
+    terrain_height: float = 0.05  # metres, the highest bump
+    terrain_seed: int = 0
+    terrain_cells: int = 128  # height samples per side
+    terrain_flat_radius: float = 1.0  # metres of flat ground around the start
+
+
+class RoughJoystick(Joystick):
+    """The joystick task on a heightfield of smooth random bumps (Playground's
+    Go1JoystickRoughTerrain loads a fixed PNG; ours is drawn from `terrain_seed`). The plane
+    stays under it, so a robot walking off the field's 20 m square lands on flat ground; the
+    middle (`terrain_flat_radius`), where robots start, is flat. Foot contacts and heights are measured from the
+    terrain under each foot (bilinear in the height samples: within 1 mm of MuJoCo's surface)."""
+
+    config_class = RoughConfig
+    FIELD = 10.0  # half the side of the square, metres
+
+    def setup(self) -> None:
+        super().setup()
+        c = self.config
+        self.terrain = terrain_heights(c.terrain_cells, c.terrain_seed, c.terrain_flat_radius) * c.terrain_height
+
+    def ground(self, ops: Any, xy: Any) -> Any:
+        xp, last = ops.xp, self.config.terrain_cells - 1
+        grid = xp.asarray(self.terrain)
+        u = (xy[..., 0] + self.FIELD) / (2 * self.FIELD) * last  # column: x
+        v = (xy[..., 1] + self.FIELD) / (2 * self.FIELD) * last  # row: y
+        outside = (u < 0) | (u > last) | (v < 0) | (v > last)
+        i, j = xp.clip(xp.floor(u), 0, last - 1).astype("int32"), xp.clip(xp.floor(v), 0, last - 1).astype("int32")
+        fu, fv = xp.clip(u - i, 0, 1), xp.clip(v - j, 0, 1)
+        top = grid[j, i] * (1 - fu) + grid[j, i + 1] * fu
+        bottom = grid[j + 1, i] * (1 - fu) + grid[j + 1, i + 1] * fu
+        return xp.where(outside, 0.0, top * (1 - fv) + bottom * fv)
+
+    def edit(self, spec: mujoco.MjSpec) -> None:
+        c = self.config
+        field = spec.add_hfield(name="terrain", nrow=c.terrain_cells, ncol=c.terrain_cells)
+        field.size = [self.FIELD, self.FIELD, c.terrain_height, 0.01]
+        field.userdata = terrain_heights(c.terrain_cells, c.terrain_seed, c.terrain_flat_radius).ravel().tolist()
+        floor = spec.geom("floor")
+        floor.pos = [0.0, 0.0, -0.01]  # under the field: a foot on the terrain touches one surface only
+        spec.worldbody.add_geom(
+            name="terrain",
+            type=mujoco.mjtGeom.mjGEOM_HFIELD,
+            hfieldname="terrain",
+            contype=floor.contype,
+            conaffinity=floor.conaffinity,
+            condim=floor.condim,
+            material=floor.material,
+        )
+
+
+def terrain_heights(cells: int, seed: int, flat_radius: float = 1.0) -> np.ndarray:
+    """(cells, cells) heights in [0, 1]: coarse random values smoothly interpolated (bumps of
+    about 0.6 m), zero within `flat_radius` of the centre and at full height 1 m further out."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0.0, 1.0, (33, 33))
+    axis = np.linspace(0, 32, cells)
+    rows = np.array([np.interp(axis, np.arange(33), row) for row in coarse])
+    heights = np.array([np.interp(axis, np.arange(33), column) for column in rows.T]).T
+    metres = np.linspace(-10.0, 10.0, cells)
+    radius = np.hypot(*np.meshgrid(metres, metres))
+    return heights * np.clip(radius - flat_radius, 0.0, 1.0)
