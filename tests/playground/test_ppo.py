@@ -3,6 +3,7 @@ resume exactly, deterministic evaluation, and the ONNX export against JAX."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -45,11 +46,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_ppo_learns_cartpole_balance(trained) -> None:
-    learner, path, _ = trained
+    learner, path, config = trained
     returns = [r["episode_return"] for r in learner.history if np.isfinite(r["episode_return"])]
-    assert returns[-1] > 1.5 * returns[0] and returns[-1] > 500, returns
+    assert returns[-1] > returns[0], returns  # the exploring policy's episodes (entropy bonus: noisy)
+    untrained = ppo.new_learner(config, 5, 5, 1)
+    before = train.evaluate("CartpoleBalance", untrained, episodes=3).mean_return  # ~640: the pole starts up
     evaluation = train.evaluate("CartpoleBalance", learner, episodes=3)
-    assert evaluation.lengths == [1000] * 3 and evaluation.mean_return > 500
+    assert evaluation.lengths == [1000] * 3 and evaluation.mean_return > max(800, before + 150), (before, evaluation)
     assert (path / "metrics.csv").read_text().count("\n") == len(learner.history) + 1
 
 
@@ -75,6 +78,20 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     longer = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 5)
     resumed = train.train("CartpoleBalance", longer, tmp_path / "run", checkpoint_every=2, progress=False)
     assert resumed.iteration == 5 and [r["iteration"] for r in resumed.history] == [1, 2, 3, 4, 5]
+
+
+def test_value_normalisation_tracks_the_returns_and_is_checkpointed(tmp_path: Path) -> None:
+    config = train.tuned_config(
+        "CartpoleBalance", num_envs=8, unroll_length=32, total_steps=8 * 32 * 4, normalize_value=True
+    )
+    learner = train.train("CartpoleBalance", config, tmp_path, progress=False)
+    norm = learner.value_norm  # rewards lie in [0, 1]
+    assert norm.count == pytest.approx(4 * config.batch_size) and 0 < norm.mean[0] < 1 / (1 - config.gamma)
+    assert all(np.isfinite(row["value_loss"]) for row in learner.history)
+    restored = train.load_checkpoint(tmp_path / train.CHECKPOINT, learner)
+    np.testing.assert_array_equal(restored.value_norm.var, norm.var)
+    plain = train.train("CartpoleBalance", replace(config, normalize_value=False), tmp_path / "plain", progress=False)
+    assert plain.value_norm.count < 1  # untouched without normalisation
 
 
 def test_onnx_export_matches_jax(tmp_path: Path) -> None:

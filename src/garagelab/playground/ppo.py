@@ -47,6 +47,7 @@ class PPOConfig:
     hidden: tuple[int, ...] = (64, 64)
     init_log_std: float = -0.5  # exploration noise at the start; a legged robot falls at high noise
     normalize_obs: bool = True
+    normalize_value: bool = False  # the critic learns returns scaled by their running mean and std
     seed: int = 0
 
     @property
@@ -70,6 +71,7 @@ class Learner:
     iteration: int = 0
     steps: int = 0
     history: list[dict] = field(default_factory=list)  # one row of metrics per iteration
+    value_norm: nets.RunningNorm = field(default_factory=lambda: nets.RunningNorm.of_size(1))  # of the returns
 
 
 def optimizer(config: PPOConfig) -> optax.GradientTransformation:
@@ -107,6 +109,7 @@ def deterministic(params: dict, obs: jax.Array, stats: tuple) -> jax.Array:
 
 
 def _values(params: dict, obs: jax.Array, stats: tuple) -> jax.Array:
+    """The critic's output: values in the units of `value_stats` (plain units without value normalisation)."""
     return nets.mlp(params["critic"], nets.normalize(obs, stats))[..., 0]
 
 
@@ -155,12 +158,16 @@ def make_update(config: PPOConfig):
         }
 
     @jax.jit
-    def update(params, opt_state, rollout, stats, critic_stats, key):
+    def update(params, opt_state, rollout, stats, critic_stats, value_stats, key):
         obs, critic_obs, next_critic_obs, action, logp, reward, terminated, truncated = rollout
-        values = _values(params, critic_obs, critic_stats)
-        next_values = _values(params, next_critic_obs, critic_stats)
+        value_mean, value_inv_std = value_stats  # (0, 1) without value normalisation
+        scaled = _values(params, critic_obs, critic_stats)
+        values = scaled / value_inv_std + value_mean
+        next_values = _values(params, next_critic_obs, critic_stats) / value_inv_std + value_mean
         advantage = gae(reward, values, next_values, terminated, truncated, config.gamma, config.gae_lambda)
-        target = advantage + values
+        returns = advantage + values
+        target_moments = (returns.mean(), returns.var())  # for the next iteration's value statistics
+        target, values = (returns - value_mean) * value_inv_std, scaled  # the loss works in the critic's units
         flat = jax.tree.map(
             lambda x: x.reshape(-1, *x.shape[2:]), (obs, critic_obs, action, logp, advantage, target, values)
         )
@@ -179,7 +186,7 @@ def make_update(config: PPOConfig):
         (params, opt_state), info = jax.lax.scan(
             epoch, (params, opt_state), jax.random.split(key, config.update_epochs)
         )
-        return params, opt_state, jax.tree.map(jnp.mean, info)
+        return params, opt_state, jax.tree.map(jnp.mean, info), target_moments
 
     return update
 
@@ -244,12 +251,22 @@ def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTra
         learner.critic_norm.update(critic_b)
     learner.key, key = jax.random.split(learner.key)
     rollout = (obs_b, critic_b, next_critic_b, action_b, logp_b, reward_b, term_b, trunc_b)
-    learner.params, learner.opt_state, info = update(
-        learner.params, learner.opt_state, rollout, stats, learner.critic_norm.arrays(), key
-    )
+    learner.params, learner.opt_state, info = learn(learner, config, update, rollout, stats, key)
     episodes = tracker.drain()
     metrics = {k: v / config.unroll_length for k, v in metric_sums.items()}
     return state, finish_iteration(learner, config, episodes, rollout_s, time.perf_counter() - start, info, metrics)
+
+
+def learn(learner: Learner, config: PPOConfig, update, rollout, stats: tuple, key: jax.Array):
+    """The learning step on a rollout (either engine's), then the returns' statistics updated
+    where values are normalised: (params, optimiser state, losses)."""
+    value_stats = learner.value_norm.arrays() if config.normalize_value else (jnp.float32(0), jnp.float32(1))
+    params, opt_state, losses, (mean, var) = update(
+        learner.params, learner.opt_state, rollout, stats, learner.critic_norm.arrays(), value_stats, key
+    )
+    if config.normalize_value:
+        learner.value_norm.merge(np.reshape(mean, 1), np.reshape(var, 1), config.batch_size)
+    return params, opt_state, losses
 
 
 def finish_iteration(

@@ -85,9 +85,7 @@ def make_iterate(env, config: ppo.PPOConfig):
             learner.obs_norm.merge(obs_mean, obs_var, config.batch_size)
             learner.critic_norm.merge(critic_mean, critic_var, config.batch_size)
         learner.key, key = jax.random.split(learner.key)
-        learner.params, learner.opt_state, losses = update(
-            learner.params, learner.opt_state, rollout, stats, learner.critic_norm.arrays(), key
-        )
+        learner.params, learner.opt_state, losses = ppo.learn(learner, config, update, rollout, stats, key)
         losses, (return_sum, length_sum, count), metrics = jax.device_get((losses, sums, metrics))
         episodes = (float(return_sum / count), float(length_sum / count), int(count)) if count else (np.nan, np.nan, 0)
         return state, ppo.finish_iteration(

@@ -34,11 +34,11 @@ CHECKPOINT = "checkpoint.npz"
 # sized for a 2-core CPU: few envs, short unrolls, a small network
 TUNED: dict[str, dict[str, Any]] = {
     "CartpoleBalance": {"total_steps": 1_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995},
+                        "gamma": 0.995, "entropy_coef": 1e-2},
     "CartpoleSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995},
+                        "gamma": 0.995, "entropy_coef": 1e-2},
     "PendulumSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995},
+                        "gamma": 0.995, "entropy_coef": 1e-2},
     "Go1JoystickFlatTerrain": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32,
                                "learning_rate": 3e-4, "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
     "Go1JoystickForward": {"total_steps": 40_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
@@ -52,7 +52,7 @@ TUNED: dict[str, dict[str, Any]] = {
 # changes: longer for acrobot, swimmer and walker-run, a shorter horizon for ball-in-cup and
 # finger-spin) at the sizes above for 2 cores; its 60M/100M steps at 2048 envs become 20M/40M.
 DM_CONTROL = {"total_steps": 20_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-              "gamma": 0.995}  # fmt: skip
+              "gamma": 0.995, "entropy_coef": 1e-2}  # fmt: skip
 DM_CONTROL_CHANGES: dict[str, dict[str, Any]] = {
     "AcrobotSwingup": {"total_steps": 40_000_000},
     "AcrobotSwingupSparse": {"total_steps": 40_000_000},
@@ -93,7 +93,7 @@ def _leaves(learner: ppo.Learner) -> list[np.ndarray]:
 
 def save_checkpoint(learner: ppo.Learner, path: Path) -> None:
     arrays = {f"leaf{i}": leaf for i, leaf in enumerate(_leaves(learner))}
-    for name, norm in (("obs", learner.obs_norm), ("critic", learner.critic_norm)):
+    for name, norm in (("obs", learner.obs_norm), ("critic", learner.critic_norm), ("value", learner.value_norm)):
         arrays |= {f"{name}_mean": norm.mean, f"{name}_var": norm.var, f"{name}_count": np.array(norm.count)}
     meta = {"iteration": learner.iteration, "steps": learner.steps, "history": learner.history}
     arrays |= {"key": np.asarray(learner.key), "meta": np.array(json.dumps(meta))}  # a raw uint32 key
@@ -112,8 +112,13 @@ def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
         raise UserError(f"{path}: not a checkpoint of this configuration ({exc})") from None
     params, opt_state = jax.tree.unflatten(jax.tree.structure((template.params, template.opt_state)), leaves)
     norms = [RunningNorm(data[f"{n}_mean"], data[f"{n}_var"], float(data[f"{n}_count"])) for n in ("obs", "critic")]
+    value = (  # checkpoints from before value normalisation existed: the identity they trained with
+        RunningNorm(data["value_mean"], data["value_var"], float(data["value_count"]))
+        if "value_mean" in data
+        else RunningNorm.of_size(1)
+    )
     key = jnp.asarray(data["key"])
-    return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"])
+    return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"], value)
 
 
 def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, engine: str = "cpu", **options: Any):
