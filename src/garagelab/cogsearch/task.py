@@ -65,5 +65,6 @@ def build_task(data_path: Path, data: BehaviourDataset, restarts: int = 2, max_s
         context={"data": str(Path(data_path).resolve()), "restarts": restarts, "max_steps": max_steps},
         module_globals={"N_ACTIONS": data.n_actions},
         parameters="params:num_params",
+        environment={"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"},
         mutation_weights=MUTATION_WEIGHTS,
     )
