@@ -5,7 +5,9 @@ The CPU engine steps `num_envs` numpy envs; the learner is JAX. Each iteration c
 function computes GAE (truncated episodes are left out of the advantages and cut the bootstrap,
 as brax does) and runs `update_epochs` passes over `num_minibatches` shuffled minibatches of
 the clipped objective, with a clipped value loss, an entropy bonus and global gradient clipping.
-Observations are normalised by running statistics; rewards are multiplied by `reward_scale`.
+Observations are normalised by running statistics (with `normalize_value`, the returns the
+critic learns too); rewards are multiplied by `reward_scale`. `ppo_mjx` runs the same update
+after a rollout scanned on the device.
 The critic reads `info["privileged_obs"]` when the task provides it (an asymmetric
 actor-critic: the critic may see what the robot's sensors cannot); else the policy's input.
 
