@@ -2,7 +2,7 @@
 
 1. Candidate evaluations per minute through the real search path: the sandboxed evaluator (a
    fork of a zygote that has JAX and the data loaded; parameter count, probe, per-fly fits of
-   both folds with 2 restarts, held-out score), two workers on this machine's cores. Programs:
+   both folds with the search's restarts and steps, held-out score), two workers on this machine's cores. Programs:
    the 5-parameter ground-truth agent of the synthetic experiments (the issue's yardstick) and
    every baseline. Goal: >= 60 per minute.
 2. Fitting the Q-learning seed to every fly (both folds) with our vmapped JAX optimiser against
@@ -27,6 +27,7 @@ from garagelab.cogsearch.data import load_fly_folder
 from garagelab.cogsearch.fit import FitConfig, fit
 from garagelab.cogsearch.programs import BASELINES, SEED, load_program
 from garagelab.cogsearch.reference import fit_q_learning, q_learning_loglik
+from garagelab.cogsearch.search import CogSearchConfig
 from garagelab.cogsearch.simulate import AFP
 from garagelab.cogsearch.task import build_task
 from garagelab.evolve.pool import LocalPool
@@ -36,7 +37,8 @@ FLY = Path(__file__).resolve().parents[3] / "shared" / "data" / "fly" / "mohanta
 
 def evaluations_per_minute(data, programs: list[str], workers: int = 2) -> tuple[float, list]:
     with tempfile.TemporaryDirectory() as tmp:
-        task = build_task(data.save_npz(Path(tmp) / "fly.npz"), data, restarts=2, max_steps=500)
+        search = CogSearchConfig(data="")  # the search's own fit settings
+        task = build_task(data.save_npz(Path(tmp) / "fly.npz"), data, search.restarts, search.max_steps)
         pool = LocalPool(workers)
         try:
             wait([pool.submit(task, programs[0], frozenset())])  # start the zygotes (JAX import, data)

@@ -28,7 +28,7 @@ from garagelab.core.report import Report
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.search import DB_NAME
 
-REPORT_FIT = FitConfig(restarts=2, max_steps=500)  # as the search fits, so scores are comparable
+REPORT_FIT = FitConfig(restarts=2, max_steps=500)  # fuller than the search's screening fits
 
 
 @dataclass
