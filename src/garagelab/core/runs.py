@@ -80,17 +80,32 @@ class RunStore:
     def _connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / INDEX_NAME
-        try:
+        for attempt in range(100):
             con = sqlite3.connect(path, timeout=60, isolation_level=None)
-            con.execute("PRAGMA busy_timeout=60000")
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise UserError(
-                f"{path} is not a readable run index ({exc}); move it away and a new, "
-                "empty index is created on the next run"
-            ) from exc
-        return con
+            try:
+                con.execute("PRAGMA busy_timeout=60000")
+                # WAL is kept in the file: switch once. The switch (and the schema on a new file)
+                # can meet another process's lock without waiting on busy_timeout: retry those.
+                if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    con.execute("PRAGMA journal_mode=WAL")
+                con.execute(_SCHEMA)
+                return con
+            except sqlite3.OperationalError as exc:
+                con.close()
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise self._unreadable(path, exc) from exc
+                time.sleep(0.01 * (1 + attempt % 10))
+            except sqlite3.DatabaseError as exc:
+                con.close()
+                raise self._unreadable(path, exc) from exc
+        raise UserError(f"{path}: the run index stayed locked by another process; try again")
+
+    @staticmethod
+    def _unreadable(path: Path, exc: Exception) -> UserError:
+        return UserError(
+            f"{path} is not a readable run index ({exc}); move it away and a new, "
+            "empty index is created on the next run"
+        )
 
     def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
         con = self._connect()
