@@ -37,7 +37,7 @@ def ours(name: str, engine: str, steps: int, eval_every: int, num_envs: int) -> 
     config = train.tuned_config(name, total_steps=steps, **sizes)
     env = train.make_env(name, config, engine=engine)
     state = env.reset(config.seed)
-    learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    learner = ppo.learner_for(config, env, state)
     iterate = train.make_iterate(env, config, engine)
     curve, start, spent_evaluating, next_eval = [], time.perf_counter(), 0.0, eval_every
     while learner.iteration < config.iterations:

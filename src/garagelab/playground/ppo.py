@@ -76,6 +76,11 @@ class Learner:
     value_norm: nets.RunningNorm = field(default_factory=lambda: nets.RunningNorm.of_size(1))  # of the returns
 
 
+def learner_for(config: PPOConfig, env, state) -> Learner:
+    """A fresh learner sized for `env`, its critic's input size read off one of its states."""
+    return new_learner(config, env.observation_size, critic_input(state).shape[-1], env.action_size)
+
+
 def optimizer(config: PPOConfig) -> optax.GradientTransformation:
     schedule: Any = config.learning_rate
     if config.anneal_lr:

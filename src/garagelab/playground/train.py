@@ -151,7 +151,7 @@ def train(
     env_options = env_options or {}
     env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
-    learner = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    learner = ppo.learner_for(config, env, state)
     Path(directory).mkdir(parents=True, exist_ok=True)
     checkpoint = Path(directory) / CHECKPOINT
     if checkpoint.is_file():
@@ -195,7 +195,7 @@ def load_run(key: str) -> tuple[str, dict | None, ppo.Learner, Path]:
     config = tuned_config(settings["env"], **settings["ppo"])
     env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
     state = env.reset(0)
-    template = ppo.new_learner(config, env.observation_size, ppo.critic_input(state).shape[-1], env.action_size)
+    template = ppo.learner_for(config, env, state)
     return settings["env"], settings.get("env_overrides"), load_checkpoint(path / CHECKPOINT, template), path
 
 

@@ -82,6 +82,7 @@ class Joystick(Task):
     root = "trunk"
     feet_names: tuple[str, ...] = ("FR", "FL", "RR", "RL")
     leg_pose_weights: tuple[float, ...] = (1.0, 1.0, 0.1)  # per joint of a leg, repeated over the legs
+    edit = None  # a change to the model's spec before it compiles (terrain: see RoughJoystick)
 
     def build_model(self) -> mujoco.MjModel:
         model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model, self.edit)
@@ -90,8 +91,6 @@ class Joystick(Task):
         model.actuator_biasprm[:, 1] = -self.config.kp
         model.actuator_biasprm[:, 2] = -self.config.kd
         return model
-
-    edit = None  # a change to the model's spec before it compiles (terrain: see RoughJoystick)
 
     def setup(self) -> None:
         model = self.mj_model
@@ -310,6 +309,9 @@ class ForwardJoystick(Joystick):
     config_class = ForwardJoystickConfig
 
 
+TERRAIN_HALF_SIDE = 10.0  # metres: the heightfield is a 20 m square around the origin
+
+
 @dataclasses.dataclass(frozen=True)
 class RoughConfig(JoystickConfig):
     """Playground's rough-terrain variant: bumps up to `terrain_height` on a 20 x 20 m field."""
@@ -324,22 +326,22 @@ class RoughJoystick(Joystick):
     """The joystick task on a heightfield of smooth random bumps (Playground's
     Go1JoystickRoughTerrain loads a fixed PNG; ours is drawn from `terrain_seed`). The plane
     stays under it, so a robot walking off the field's 20 m square lands on flat ground; the
-    middle (`terrain_flat_radius`), where robots start, is flat. Foot contacts and heights are measured from the
-    terrain under each foot (bilinear in the height samples: within 1 mm of MuJoCo's surface)."""
+    middle (`terrain_flat_radius`), where robots start, is flat. Foot contacts and heights are
+    measured from the terrain under each foot (bilinear in the height samples: within 1 mm of
+    MuJoCo's surface)."""
 
     config_class = RoughConfig
-    FIELD = 10.0  # half the side of the square, metres
 
     def setup(self) -> None:
         super().setup()
-        c = self.config
-        self.terrain = terrain_heights(c.terrain_cells, c.terrain_seed, c.terrain_flat_radius) * c.terrain_height
+        cells, top = self.config.terrain_cells, self.config.terrain_height
+        self.terrain = self.mj_model.hfield_data.reshape(cells, cells) * top  # metres, as MuJoCo has them
 
     def ground(self, ops: Any, xy: Any) -> Any:
         xp, last = ops.xp, self.config.terrain_cells - 1
         grid = xp.asarray(self.terrain)
-        u = (xy[..., 0] + self.FIELD) / (2 * self.FIELD) * last  # column: x
-        v = (xy[..., 1] + self.FIELD) / (2 * self.FIELD) * last  # row: y
+        u = (xy[..., 0] + TERRAIN_HALF_SIDE) / (2 * TERRAIN_HALF_SIDE) * last  # column: x
+        v = (xy[..., 1] + TERRAIN_HALF_SIDE) / (2 * TERRAIN_HALF_SIDE) * last  # row: y
         outside = (u < 0) | (u > last) | (v < 0) | (v > last)
         i, j = xp.clip(xp.floor(u), 0, last - 1).astype("int32"), xp.clip(xp.floor(v), 0, last - 1).astype("int32")
         fu, fv = xp.clip(u - i, 0, 1), xp.clip(v - j, 0, 1)
@@ -350,7 +352,7 @@ class RoughJoystick(Joystick):
     def edit(self, spec: mujoco.MjSpec) -> None:
         c = self.config
         field = spec.add_hfield(name="terrain", nrow=c.terrain_cells, ncol=c.terrain_cells)
-        field.size = [self.FIELD, self.FIELD, c.terrain_height, 0.01]
+        field.size = [TERRAIN_HALF_SIDE, TERRAIN_HALF_SIDE, c.terrain_height, 0.01]
         field.userdata = terrain_heights(c.terrain_cells, c.terrain_seed, c.terrain_flat_radius).ravel().tolist()
         floor = spec.geom("floor")
         floor.pos = [0.0, 0.0, -0.01]  # under the field: a foot on the terrain touches one surface only
@@ -373,6 +375,6 @@ def terrain_heights(cells: int, seed: int, flat_radius: float = 1.0) -> np.ndarr
     axis = np.linspace(0, 32, cells)
     rows = np.array([np.interp(axis, np.arange(33), row) for row in coarse])
     heights = np.array([np.interp(axis, np.arange(33), column) for column in rows.T]).T
-    metres = np.linspace(-10.0, 10.0, cells)
+    metres = np.linspace(-TERRAIN_HALF_SIDE, TERRAIN_HALF_SIDE, cells)
     radius = np.hypot(*np.meshgrid(metres, metres))
     return heights * np.clip(radius - flat_radius, 0.0, 1.0)
