@@ -109,6 +109,17 @@ def summary(name: str, curve: list, target: float) -> str:
     return f"{name}: return >= {target:g} at {when}; final {value:.1f} after {steps:,} steps, {rate}"
 
 
+def ratios(mine: list, theirs: list, target: float) -> str:
+    """Playground's time to `target` and its env steps/s, each over ours (same run)."""
+    if not mine or not theirs:
+        return "ratio: needs both sides"
+    first = [next((p for p in curve if p[2] >= target), None) for curve in (mine, theirs)]
+    rates = [curve[-1][1] / curve[-1][0] for curve in (mine, theirs)]
+    sooner = f"{first[1][0] / first[0][0]:.0f}x sooner" if all(first) else "not reached by both"
+    # Playground's first hit is an upper bound: brax evaluates only every so many steps
+    return f"ratio: time to {target:g}: ours {sooner}; env steps/s: ours {rates[0] / rates[1]:.1f}x"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="CartpoleBalance", help="ours (a registered env)")
@@ -132,6 +143,7 @@ def main() -> None:
         theirs = playground(name, args.steps, evals, args.playground_envs, args.playground_venv, args.playground_python)
     print(summary(f"ours ({args.engine.upper()} engine + JAX PPO)", mine, args.target))
     print(summary("playground 0.2.0 + brax PPO", theirs, args.target))
+    print(ratios(mine, theirs, args.target))
     if args.png:
         from garagelab.core.plots import figure
 
