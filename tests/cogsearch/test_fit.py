@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -17,15 +18,25 @@ from garagelab.cogsearch.simulate import generate, simulate
 
 
 def test_jax_likelihood_matches_numpy() -> None:
+    """Every (fold, restart, subject) problem at its own point: the flattened batch keeps them apart."""
     data = generate("q-learning", subjects=4, sessions=2, trials=40, seed=2)
-    likelihood = Likelihood(load_program(SEED), data, FitConfig(restarts=1))
-    point = np.array([0.4, -0.3], dtype=np.float32)
-    losses = likelihood.losses(jnp.broadcast_to(jnp.asarray(point), (*likelihood.shape, 2)))  # [F, R, S]
-    folds = data.folds()
-    for s in range(data.n_subjects):
-        for f in range(2):
-            expected = q_learning_loglik(point, data.choices[s], data.rewards[s], data.new_session[s], folds[f, s])
-            assert -losses[f, 0, s] == pytest.approx(expected, rel=1e-4)
+    likelihood = Likelihood(load_program(SEED), data, FitConfig(restarts=2))
+    points = np.random.default_rng(0).normal(0.0, 0.5, (*likelihood.shape, 2)).astype(np.float32)
+    for heldout in (False, True):
+        losses = likelihood.losses(points, heldout=heldout)  # [F, R, S]
+        folds = data.folds()[::-1] if heldout else data.folds()
+        for f, r, s in np.ndindex(*likelihood.shape):
+            args = (data.choices[s], data.rewards[s], data.new_session[s], folds[f, s])
+            assert -losses[f, r, s] == pytest.approx(q_learning_loglik(points[f, r, s], *args), rel=1e-4)
+
+
+def test_optimizer_starts_from_optax_state() -> None:
+    likelihood = Likelihood(load_program(SEED), generate("q-learning", subjects=3, trials=20, seed=1))
+    params = jnp.ones((*likelihood.shape, likelihood.n_params))
+    expected = likelihood.optimizer.init(params)
+    assert jax.tree.structure(likelihood.start_state()) == jax.tree.structure(expected)
+    for ours, theirs in zip(jax.tree.leaves(likelihood.start_state()), jax.tree.leaves(expected), strict=True):
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
 
 
 def test_fit_recovers_parameters() -> None:

@@ -88,7 +88,11 @@ def _select(flag, a, b):
 class Likelihood:
     """A program's log-likelihood on a data set for every (fold, restart, subject) problem at
     once. One function is compiled: a step of the optimiser that also returns each problem's
-    loss under given trial masks; with the step switched off it scores, probes and checks."""
+    loss under given trial masks; with the step switched off it scores, probes and checks.
+
+    Everything around that function is NumPy: in the sandbox's fresh child per candidate every
+    eager JAX operation (`jnp.asarray`, `.at[].set`, `optimizer.init`, a slice) compiles its own
+    small XLA program: ~15 of them took ~0.4 s of a 1.6 s evaluation."""
 
     def __init__(self, program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()) -> None:
         self.program = program
@@ -102,22 +106,24 @@ class Likelihood:
         def problem_loss(params, fold_mask, choices, rewards, new_session):
             return -trials(params, choices, rewards, new_session, fold_mask).sum()
 
-        loss = jax.vmap(problem_loss, in_axes=(0, 0, 0, 0, 0))  # subjects
-        loss = jax.vmap(loss, in_axes=(0, None, None, None, None))  # restarts
-        loss = jax.vmap(loss, in_axes=(0, 0, None, None, None))  # folds
-        arrays = (jnp.asarray(data.choices), jnp.asarray(data.rewards), jnp.asarray(data.new_session))
+        # one vmap over the flattened problems traces and compiles ~15 % faster than three
+        # nested ones (fold, restart, subject)
+        loss = jax.vmap(problem_loss)
 
-        def total(params, masks):
-            values = loss(params, masks, *arrays)
+        def per_problem(x):  # [folds, 1, subjects, T] or [subjects, T] -> [problems, T]
+            return jnp.broadcast_to(x, (*self.shape, x.shape[-1])).reshape(-1, x.shape[-1])
+
+        def total(params, masks, arrays):
+            inputs = [per_problem(x) for x in (masks[:, None], *arrays)]
+            values = loss(params.reshape(-1, params.shape[-1]), *inputs).reshape(self.shape)
             return values.sum(), values
 
         self.optimizer = optimizer = optax.adabelief(config.learning_rate)
-
         options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
         @partial(jax.jit, compiler_options=options)
-        def step(params, state, active, masks):
-            (_, values), grads = jax.value_and_grad(total, has_aux=True)(params, masks)
+        def step(params, state, active, masks, arrays):
+            (_, values), grads = jax.value_and_grad(total, has_aux=True)(params, masks, arrays)
             grads = jnp.where(jnp.isfinite(grads), grads, 0.0)
             updates, state = optimizer.update(grads, state, params)
             updates = updates * active[..., None]  # a converged problem stops where it is
@@ -125,17 +131,26 @@ class Likelihood:
             return optax.apply_updates(params, updates), state, values, reach
 
         self._step = step
-        self.masks = jnp.asarray(self.folds)
+        # device_put, unlike jnp.asarray, transfers without compiling anything
+        self.arrays = jax.device_put((data.choices, data.rewards, data.new_session))
+        self.masks = jax.device_put(self.folds)
+        self.heldout_masks = jax.device_put(np.ascontiguousarray(self.folds[::-1]))
 
-    def losses(self, params: jax.Array, heldout: bool = False) -> np.ndarray:
+    def start_state(self):
+        """The optimiser's initial state, built in NumPy (optax's initial states are zeros: the
+        moments and the step count)."""
+        shape = jax.ShapeDtypeStruct((*self.shape, self.n_params), np.float32)
+        return jax.tree.map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), jax.eval_shape(self.optimizer.init, shape))
+
+    def losses(self, params, heldout: bool = False) -> np.ndarray:
         """[folds, restarts, subjects] minus the log-likelihood of each fold's trials (or, with
         `heldout`, of the other fold's)."""
         return self._idle(params, heldout)[0]
 
-    def _idle(self, params: jax.Array, heldout: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        masks = self.masks[::-1] if heldout else self.masks
-        idle = jnp.zeros(self.shape, dtype=params.dtype)
-        _, _, values, reach = self._step(params, self.optimizer.init(params), idle, masks)
+    def _idle(self, params, heldout: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        masks = self.heldout_masks if heldout else self.masks
+        idle = np.zeros(self.shape, dtype=np.float32)
+        _, _, values, reach = self._step(params, self.start_state(), idle, masks, self.arrays)
         return np.asarray(values, dtype=np.float64), np.asarray(reach)
 
     def probe(self) -> tuple[np.ndarray, np.ndarray]:
@@ -143,23 +158,23 @@ class Likelihood:
         fixed point away from zero (a parameter that only enters multiplied by itself would
         hide at zero). The losses are a behavioural fingerprint."""
         point = np.random.default_rng(12345).normal(0.0, 0.5, self.n_params).astype(np.float32)
-        values, reach = self._idle(jnp.broadcast_to(jnp.asarray(point), (*self.shape, self.n_params)))
+        values, reach = self._idle(np.tile(point, (*self.shape, 1)))
         return values[:, 0], np.flatnonzero(reach)
 
     def fit(self) -> FitResult:
         """Fit every subject on each fold of its trials; score each fit on the other fold."""
         config = self.config
         rng = np.random.default_rng(config.seed)
-        params = jnp.asarray(rng.normal(0.0, 1.0, (*self.shape, self.n_params)).astype(np.float32))
-        params = params.at[:, 0].set(0.0)  # the first restart starts from the middle of every range
-        state = self.optimizer.init(params)
+        params = rng.normal(0.0, 1.0, (*self.shape, self.n_params)).astype(np.float32)
+        params[:, 0] = 0.0  # the first restart starts from the middle of every range
+        state = self.start_state()
         previous = np.full(self.shape, np.inf)
         steps = 0
         converged = np.zeros(self.shape, dtype=bool)
         while steps < config.max_steps:
-            active = jnp.asarray(~converged, dtype=params.dtype)
+            active = (~converged).astype(np.float32)
             for _ in range(BLOCK):
-                params, state, values, _ = self._step(params, state, active, self.masks)
+                params, state, values, _ = self._step(params, state, active, self.masks, self.arrays)
             steps += BLOCK
             values = np.asarray(values)
             with np.errstate(invalid="ignore"):
@@ -170,7 +185,7 @@ class Likelihood:
                 break
         return self._score(params, steps, float(converged.mean()))
 
-    def _score(self, params: jax.Array, steps: int, converged: float) -> FitResult:
+    def _score(self, params, steps: int, converged: float) -> FitResult:
         """The best restart of each fit (by its own fold), scored on the other fold."""
         fitted, heldout = self.losses(params), self.losses(params, heldout=True)  # [F, R, S]
         best = np.where(np.isfinite(fitted), fitted, np.inf).argmin(axis=1)  # [F, S]
