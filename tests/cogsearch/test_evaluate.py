@@ -3,6 +3,8 @@ non-finite choices and copies of behaviour, and counts the parameters a program 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,16 @@ def test_forgotten_num_params_is_counted() -> None:
     whole = SEED.replace("logits = beta * q", "logits = beta * q + jnp.sum(params)")  # the whole vector
     _, _, used = counted(load_program(whole), data)
     assert used.tolist() == [0, 1]
+
+
+def test_the_zygote_warms_tracing_without_starting_xla(tmp_path: Path) -> None:
+    """XLA's thread pools do not survive a fork: a zygote that started them would hang its children."""
+    path = generate("q-learning", subjects=3, trials=20, seed=1).save_npz(tmp_path / "data.npz")
+    code = (
+        "from jax._src import xla_bridge\n"
+        "from garagelab.cogsearch.data import load_npz\n"
+        "from garagelab.cogsearch.fit import warm_tracing\n"
+        f"warm_tracing(load_npz({str(path)!r}))\n"
+        "assert not xla_bridge._backends, list(xla_bridge._backends)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

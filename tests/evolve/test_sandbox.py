@@ -7,6 +7,7 @@ namespace) is tested on its own.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from garagelab.evolve import sandbox
+from garagelab.evolve.pool import LocalPool
 from garagelab.evolve.sandbox import Limits, evaluate, lint
 from garagelab.evolve.tasks.fit_points import FIT_POINTS
 
@@ -160,6 +162,25 @@ def test_zygotes_stop_with_their_process() -> None:
     time.sleep(0.5)
     zygotes = [z for z in sandbox._ALL_ZYGOTES if z.alive]
     assert _runners() == len(zygotes)
+
+
+@pytest.mark.parametrize("per_cpu", [True, False])
+def test_a_pool_with_a_worker_per_cpu_gives_each_its_own(per_cpu: bool) -> None:
+    """A candidate reports the CPUs it may run on (in its failure message)."""
+    cpus = os.sched_getaffinity(0)
+    workers = len(cpus) if per_cpu else max(1, len(cpus) - 1)
+    task = dataclasses.replace(FIT_POINTS, check_lint=False, allowed_imports=("os", "numpy"))
+    pool = LocalPool(workers)
+    try:
+        source = fn("raise RuntimeError(sorted(os.sched_getaffinity(0)))", "import os")
+        outcomes = [f.result() for f in [pool.submit(task, source, frozenset()) for _ in range(4 * workers)]]
+    finally:
+        pool.shutdown()
+    reported = {o.message.strip().rsplit(": ", 1)[-1] for o in outcomes}
+    if per_cpu and len(cpus) > 1:
+        assert reported <= {str([cpu]) for cpu in cpus} and len(reported) > 1
+    else:
+        assert reported == {str(sorted(cpus))}
 
 
 def _runners() -> int:

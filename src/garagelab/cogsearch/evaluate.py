@@ -2,7 +2,8 @@
 and score it by within-subject cross-validated likelihood.
 
 `make_evaluator(data=..., ...)` is called once in the sandbox's zygote (it loads the data and
-JAX there); the function it returns is called in a fresh child per candidate. One compiled
+JAX there, and traces the seed's fit step so that children start with JAX's tracing caches
+filled); the function it returns is called in a fresh child per candidate. One compiled
 optimiser step serves everything (`fit.counted`): a probe at a fixed point of the parameters
 counts the ones the program uses and checks its choice probabilities are finite (else
 `invalid`); its per-subject losses are the behavioural fingerprint (a program that behaves like
@@ -18,7 +19,7 @@ import types
 import numpy as np
 
 from garagelab.cogsearch.data import load_npz
-from garagelab.cogsearch.fit import FitConfig, counted
+from garagelab.cogsearch.fit import FitConfig, counted, warm_tracing
 from garagelab.cogsearch.programs import program_of
 from garagelab.core.errors import UserError
 
@@ -26,6 +27,7 @@ from garagelab.core.errors import UserError
 def make_evaluator(data: str, restarts: int = 2, max_steps: int = 1000, seed: int = 0):
     dataset = load_npz(data)
     config = FitConfig(restarts=restarts, max_steps=max_steps, seed=seed)
+    warm_tracing(dataset, config)
 
     def evaluate(module: types.ModuleType, fingerprints: set[str]) -> dict:
         try:

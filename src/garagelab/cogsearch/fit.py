@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from garagelab.cogsearch.data import BehaviourDataset
-from garagelab.cogsearch.programs import MAX_PARAMS, Program
+from garagelab.cogsearch.programs import MAX_PARAMS, SEED, Program, load_program
 
 BLOCK = 100
 # XLA's CPU fusion emitters compile the scanned likelihood's step in ~1.9 s here; its older
@@ -119,9 +119,7 @@ class Likelihood:
             return values.sum(), values
 
         self.optimizer = optimizer = optax.adabelief(config.learning_rate)
-        options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
-        @partial(jax.jit, compiler_options=options)
         def step(params, state, active, masks, arrays):
             (_, values), grads = jax.value_and_grad(total, has_aux=True)(params, masks, arrays)
             grads = jnp.where(jnp.isfinite(grads), grads, 0.0)
@@ -130,11 +128,21 @@ class Likelihood:
             reach = jnp.abs(grads).sum(axis=(0, 1, 2))  # per parameter index: zero where unused
             return optax.apply_updates(params, updates), state, values, reach
 
-        self._step = step
-        # device_put, unlike jnp.asarray, transfers without compiling anything
-        self.arrays = jax.device_put((data.choices, data.rewards, data.new_session))
-        self.masks = jax.device_put(self.folds)
-        self.heldout_masks = jax.device_put(np.ascontiguousarray(self.folds[::-1]))
+        self.step_function = step
+        self.arrays = (data.choices, data.rewards, data.new_session)
+        self.heldout_folds = np.ascontiguousarray(self.folds[::-1])
+
+    @cached_property
+    def _step(self):
+        """`step_function` compiled. The backend is first asked for here, not at construction:
+        `warm_tracing` builds a Likelihood where XLA must not start."""
+        options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+        return jax.jit(self.step_function, compiler_options=options)
+
+    def inputs(self, params, heldout: bool = False) -> tuple:
+        """The step's arguments at `params` with every problem idle (from the optimiser's start)."""
+        idle = np.zeros(self.shape, dtype=np.float32)
+        return params, self.start_state(), idle, self.heldout_folds if heldout else self.folds, self.arrays
 
     def start_state(self):
         """The optimiser's initial state, built in NumPy (optax's initial states are zeros: the
@@ -148,9 +156,7 @@ class Likelihood:
         return self._idle(params, heldout)[0]
 
     def _idle(self, params, heldout: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        masks = self.heldout_masks if heldout else self.masks
-        idle = np.zeros(self.shape, dtype=np.float32)
-        _, _, values, reach = self._step(params, self.start_state(), idle, masks, self.arrays)
+        _, _, values, reach = self._step(*self.inputs(params, heldout))
         return np.asarray(values, dtype=np.float64), np.asarray(reach)
 
     def probe(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +180,7 @@ class Likelihood:
         while steps < config.max_steps:
             active = (~converged).astype(np.float32)
             for _ in range(BLOCK):
-                params, state, values, _ = self._step(params, state, active, self.masks, self.arrays)
+                params, state, values, _ = self._step(params, state, active, self.folds, self.arrays)
             steps += BLOCK
             values = np.asarray(values)
             with np.errstate(invalid="ignore"):
@@ -219,3 +225,12 @@ def counted(program: Program, data: BehaviourDataset, config: FitConfig = FitCon
 def fit(program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()) -> FitResult:
     """Fit every subject on each fold of its trials; score each fit on the other fold."""
     return Likelihood(program, data, config).fit()
+
+
+def warm_tracing(data: BehaviourDataset, config: FitConfig = FitConfig()) -> None:
+    """Trace (never compile) the fit step of the seed program, in the sandbox's zygote: the
+    children it forks inherit JAX's tracing caches and trace their candidate in ~60 ms less.
+    Nothing here starts XLA, whose thread pools do not survive a fork (children hang)."""
+    likelihood = Likelihood(load_program(SEED), data, config)
+    params = jax.ShapeDtypeStruct((*likelihood.shape, likelihood.n_params), np.float32)
+    jax.make_jaxpr(likelihood.step_function)(*likelihood.inputs(params))

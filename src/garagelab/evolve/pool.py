@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from garagelab.core.errors import UserError
-from garagelab.evolve.sandbox import Outcome, evaluate
+from garagelab.evolve.sandbox import Outcome, evaluate, pin_zygotes
 from garagelab.evolve.task import Task
 
 
@@ -19,11 +21,19 @@ class Pool(Protocol):
 
 
 class LocalPool:
-    """`workers` sandboxed evaluations at once (threads that each wait on a subprocess)."""
+    """`workers` sandboxed evaluations at once (threads that each wait on a subprocess). With at
+    least a worker per CPU, each worker's evaluations run on a CPU of their own (see
+    `sandbox.pin_zygotes`); with fewer, an evaluation may use the spare CPUs."""
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate")
+        cpus = sorted(os.sched_getaffinity(0))
+        slots = itertools.count()
+
+        def pin() -> None:  # runs once in each worker thread
+            pin_zygotes({cpus[next(slots) % len(cpus)]} if workers >= len(cpus) else None)
+
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate", initializer=pin)
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
         return self._executor.submit(task.evaluate, source, fingerprints)
