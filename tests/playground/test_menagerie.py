@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
+from pathlib import Path
 
+import mujoco
+import numpy as np
 import pytest
 
+from garagelab.cli import main
 from garagelab.core.errors import UserError
-from garagelab.playground import make_task
+from garagelab.playground import load, make_task, requirement
+from garagelab.playground.robots import SPOT
 from garagelab.playground.task import MODELS
+from garagelab.playground.tasks.spot import SpotJoystick
 
 
 def test_menagerie_root_supplies_the_model(tmp_path, monkeypatch) -> None:
@@ -31,3 +38,118 @@ def test_missing_menagerie_is_a_one_line_error(tmp_path, monkeypatch) -> None:
         make_task("Go1JoystickFlatTerrain")
     with pytest.raises(UserError, match="valid are auto, menagerie, ours"):
         make_task("Go1JoystickFlatTerrain", {"model": "mine"})
+
+
+# --- Menagerie's Spot, H1 and G1, on stand-ins written in their naming -----------------------
+
+
+def _write(spec: mujoco.MjSpec, folder: Path) -> None:
+    folder.mkdir(parents=True)
+    (folder / "scene.xml").write_text(spec.to_xml())
+
+
+def _spot_like(root: Path) -> None:
+    """Our Go1 named as Menagerie's Spot is: root body `body`, feet unnamed spheres in fl_lleg..."""
+    spec = mujoco.MjSpec.from_file(str(MODELS / "quadruped" / "go1.xml"))
+    spec.body("trunk").name = "body"
+    for leg, spot in {"FR": "fr", "FL": "fl", "RR": "hr", "RL": "hl"}.items():
+        spec.body(f"{leg}_calf").name = f"{spot}_lleg"
+        spec.geom(leg).name = ""
+    _write(spec, root / "boston_dynamics_spot")
+
+
+def _humanoid_like(root: Path, folder: str, ankle: str, key: str) -> None:
+    """Our biped driven as Menagerie's H1 and G1 are: torque motors (listed right leg first, not
+    in joint order), feet unnamed in the ankle bodies, the standing keyframe named `key`."""
+    spec = mujoco.MjSpec.from_file(str(MODELS / "biped" / "biped.xml"))
+    for side in ("left", "right"):
+        spec.body(f"{side}_foot_link").name = f"{side}_{ankle}"
+        spec.geom(f"{side}_foot").name = ""
+    motors = [(a.name, np.array(a.forcerange)) for a in spec.actuators]
+    for actuator in list(spec.actuators):
+        spec.delete(actuator)
+    for name, torque in motors[5:] + motors[:5]:
+        motor = spec.add_actuator(name=name, target=name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        motor.set_to_motor()
+        motor.ctrlrange, motor.ctrllimited = torque, mujoco.mjtLimited.mjLIMITED_TRUE
+    spec.key("home").name = key
+    spec.key(key).ctrl = []
+    _write(spec, root / folder)
+
+
+@pytest.fixture
+def menagerie(tmp_path, monkeypatch) -> Path:
+    _spot_like(tmp_path)
+    _humanoid_like(tmp_path, "unitree_h1", "ankle_link", "home")
+    _humanoid_like(tmp_path, "unitree_g1", "ankle_roll_link", "stand")
+    monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
+    return tmp_path
+
+
+MENAGERIE_ENVS = ["SpotJoystickFlatTerrain", "H1JoystickFlatTerrain", "G1JoystickFlatTerrain"]
+
+
+@pytest.mark.parametrize("name", MENAGERIE_ENVS)
+def test_menagerie_robots_need_menagerie_root(name, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("MENAGERIE_ROOT", raising=False)
+    assert requirement(name).startswith("needs Menagerie")
+    with pytest.raises(UserError, match=r"set MENAGERIE_ROOT to a checkout with \w+/scene.xml"):
+        load(name)
+    monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))  # a checkout without this robot
+    with pytest.raises(UserError, match="set MENAGERIE_ROOT"):
+        make_task(name)
+    with pytest.raises(UserError, match="valid are menagerie"):
+        make_task(name, {"model": "ours"})
+    assert main(["playground", "list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"{name} needs Menagerie: set MENAGERIE_ROOT" in "\n".join(out)  # a note under the table
+
+
+@pytest.mark.parametrize("name", MENAGERIE_ENVS)
+def test_menagerie_robots_reset_and_step(name, menagerie) -> None:
+    env = load(name, num_envs=2, nthread=1)
+    assert requirement(name) == "" and env.task.model_source.startswith(str(menagerie))
+    state = env.reset(0)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        state = env.step(state, rng.uniform(-1, 1, (2, env.action_size)))
+        assert np.isfinite(state.obs).all() and np.isfinite(state.reward).all()
+
+
+@pytest.mark.parametrize(("name", "feet"), [("SpotJoystickFlatTerrain", 4), ("H1JoystickFlatTerrain", 2)])
+def test_servos_hold_the_home_pose_with_every_foot_down(name, feet, menagerie) -> None:
+    task = make_task(name)
+    model = task.mj_model
+    assert len(task.feet) == feet and all(model.geom(int(g)).name == "" for g in task.feet)  # found by body
+    data = mujoco.MjData(model)
+    data.qpos[:] = task.default_qpos
+    data.ctrl[:] = task.default_pose  # actuator i drives joint i: the servo edit reordered the motors
+    start = data.qpos[2]
+    for _ in range(round(1.0 / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+    # our biped with its own servos settles 3 cm lower, its knees 0.2 rad bent further (Kp alone
+    # against gravity); H1's gains on it must do as well, Spot's on the Go1 far better
+    assert abs(data.qpos[2] - start) < 0.05 and data.xmat[task.trunk][8] > 0.99
+    assert np.abs(data.qpos[7:] - task.default_pose).max() < (0.05 if feet == 4 else 0.25)
+    assert (data.geom_xpos[task.feet, 2] < task.foot_radius + 0.005).all()
+
+
+def test_motors_become_position_servos_in_joint_order(menagerie) -> None:
+    model = make_task("H1JoystickFlatTerrain").mj_model
+    np.testing.assert_array_equal(model.actuator_trnid[:, 0], np.arange(1, model.njnt))
+    assert (model.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE).all()
+    np.testing.assert_allclose(model.actuator_ctrlrange, model.jnt_range[1:])
+    knee = model.actuator("left_knee").id
+    assert model.actuator_gainprm[knee, 0] == 300 and model.actuator_forcerange[knee, 1] == 300
+    assert model.actuator_biasprm[knee, 2] < 0  # damping ratio 1 compiled to a damping gain
+    g1 = make_task("G1JoystickFlatTerrain").mj_model
+    assert g1.actuator_gainprm[g1.actuator("left_ankle").id, 0] == 20 and g1.actuator_biasprm[0, 2] == -2
+
+
+def test_missing_keyframe_and_foot_are_one_line_errors(menagerie, monkeypatch) -> None:
+    monkeypatch.setattr(SpotJoystick, "robot", dataclasses.replace(SPOT, keyframe="crouch"))
+    with pytest.raises(UserError, match="no keyframe 'crouch'; valid: home"):
+        make_task("SpotJoystickFlatTerrain")
+    monkeypatch.setattr(SpotJoystick, "robot", dataclasses.replace(SPOT, feet=("fl_lleg", "toe")))
+    with pytest.raises(UserError, match="foot 'toe' is neither a geom nor a body"):
+        make_task("SpotJoystickFlatTerrain")

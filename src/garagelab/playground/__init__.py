@@ -18,7 +18,15 @@ if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY") and ctypes.ut
     os.environ["MUJOCO_GL"] = "egl"
 
 from garagelab.playground.randomize import Randomization
-from garagelab.playground.registry import ENGINES, default_config, load, make_task, names, register
+from garagelab.playground.registry import (
+    ENGINES,
+    default_config,
+    load,
+    make_task,
+    names,
+    register,
+    requirement,
+)
 from garagelab.playground.state import State
 from garagelab.playground.task import Task
 
@@ -32,4 +40,5 @@ __all__ = [
     "make_task",
     "names",
     "register",
+    "requirement",
 ]

@@ -91,15 +91,23 @@ def _list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from garagelab.playground import make_task, names
+    from garagelab.playground import make_task, names, requirement
 
     table = Table("env", "obs", "act", "ctrl dt", "substeps", "episode")
+    unavailable = {}
     for name in names():
+        needs = requirement(name)
+        if needs:  # its sizes come from a model that is not here
+            unavailable[name] = needs
+            table.add_row(name, "-", "-", "-", "-", "-")
+            continue
         task = make_task(name)
         obs = _observation_size(task)
         table.add_row(name, str(obs), str(task.action_size), f"{task.dt:g}", str(task.n_substeps),
                       str(task.config.episode_length))  # fmt: skip
     Console().print(table)
+    for name, needs in unavailable.items():
+        print(f"{name} {needs}")
     return 0
 
 

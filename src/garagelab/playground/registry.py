@@ -49,6 +49,9 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "Go1JoystickForward": ("go1", "ForwardJoystick", {}),
     "Go1JoystickRoughTerrain": ("go1", "RoughJoystick", {}),
     "BipedJoystickFlatTerrain": ("biped", "BipedJoystick", {}),
+    "SpotJoystickFlatTerrain": ("spot", "SpotJoystick", {}),  # these three need MENAGERIE_ROOT
+    "H1JoystickFlatTerrain": ("biped", "H1Joystick", {}),
+    "G1JoystickFlatTerrain": ("biped", "G1Joystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),
 }
@@ -77,6 +80,15 @@ def _entry(name: str) -> tuple[Callable[..., Task], dict[str, Any]]:
     ours = f"garagelab.playground.tasks.{module}"
     path = ours if importlib.util.find_spec(ours) else module
     return getattr(importlib.import_module(path), cls), kwargs
+
+
+def requirement(name: str) -> str:
+    """What a variant lacks to load now ('' when nothing): Menagerie's robots need MENAGERIE_ROOT."""
+    from garagelab.playground.menagerie import missing
+
+    task_class, _ = _entry(name)
+    robot = getattr(task_class, "robot", None)
+    return missing(robot) if robot is not None else ""
 
 
 def default_config(name: str) -> Any:

@@ -1,10 +1,12 @@
-"""Biped joystick: the Go1 task's observation, commands and reward terms on an H1-class biped.
+"""Biped joystick: the Go1 task's observation, commands and reward terms on a biped.
 
 Playground's H1 and G1 joystick tasks share the quadruped's design (body-frame velocity
 tracking, pose, feet air time and slip, action rate, energy); this is that task on the biped
-written here (`models/biped/biped.xml`), with command ranges for a human-sized robot and a
-termination when the pelvis drops below 0.6 m or tilts past 60 degrees. Menagerie's H1 names
-its bodies differently, so this task always uses our model.
+written here (`models/biped/biped.xml`, H1-class), with command ranges for a human-sized robot
+and a termination when the pelvis drops below `min_height` or tilts past 60 degrees. The same
+task runs Menagerie's H1 and G1 (`MENAGERIE_ROOT` required), their torque motors turned into
+position servos with Playground's gains (see `robots.py`), with Playground's action scale,
+command ranges and foot height for each.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import mujoco
 
-from garagelab.playground.task import MODELS, Info, load_model
+from garagelab.playground.menagerie import robot_model
+from garagelab.playground.robots import BIPED, G1, H1
+from garagelab.playground.task import Info
 from garagelab.playground.tasks.go1 import Joystick, JoystickConfig, _scales
 
 
@@ -35,21 +39,51 @@ class BipedConfig(JoystickConfig):
 
 
 class BipedJoystick(Joystick):
-    """Walk at commanded velocities on two legs; gains per joint class come from the model."""
+    """Walk at commanded velocities on two legs; the servo gains are the model's own (ours) or
+    the profile's (Menagerie's), never the config's single Kp and Kd."""
 
     config_class = BipedConfig
-    root = "pelvis"
-    feet_names = ("left_foot", "right_foot")
+    robot = BIPED
     leg_pose_weights = (1.0, 1.0, 0.1, 0.1, 0.1)  # hip yaw and roll held tight, pitch joints free
 
     def build_model(self) -> mujoco.MjModel:
-        if self.config.model != "ours":
-            from garagelab.core.errors import UserError
-
-            raise UserError(f"model {self.config.model!r}: the biped task has only our model (valid: ours)")
-        self.model_source = "garagelab:biped/biped.xml"
-        return load_model(MODELS / "biped" / "biped.xml")
+        model, self.model_source = robot_model(self.robot, self.config.model, self.edit)
+        return model
 
     def terminated(self, ops: Any, d: Any, info: Info) -> Any:
         upright = self._frame(d)[..., 2, 2]
         return (d.qpos[..., 2] < self.config.min_height) | (upright < 0.5)
+
+
+@dataclasses.dataclass(frozen=True)
+class H1Config(BipedConfig):
+    """Playground's H1 joystick numbers (h1/joystick.py)."""
+
+    model: str = "menagerie"
+    action_scale: float = 0.5
+    max_foot_height: float = 0.13
+    lin_vel_x: tuple[float, float] = (-0.6, 1.5)
+    lin_vel_y: tuple[float, float] = (-0.8, 0.8)
+    ang_vel_yaw: tuple[float, float] = (-0.7, 0.7)
+
+
+class H1Joystick(BipedJoystick):
+    config_class = H1Config
+    robot = H1
+
+
+@dataclasses.dataclass(frozen=True)
+class G1Config(BipedConfig):
+    """Playground's G1 joystick numbers (g1/joystick.py, 2 ms physics); G1's pelvis stands at
+    0.75 m, so a fall is below 0.45 m."""
+
+    model: str = "menagerie"
+    sim_dt: float = 0.002
+    action_scale: float = 0.5
+    max_foot_height: float = 0.15
+    min_height: float = 0.45
+
+
+class G1Joystick(BipedJoystick):
+    config_class = G1Config
+    robot = G1

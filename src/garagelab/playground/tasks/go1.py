@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
 
 from garagelab.playground.config import EnvConfig
 from garagelab.playground.menagerie import robot_model
+from garagelab.playground.robots import GO1, Robot, check_joint_order, find_feet, keyframe
 from garagelab.playground.task import Info, Task
 
 
@@ -75,17 +76,17 @@ class JoystickConfig(EnvConfig):
 
 
 class Joystick(Task):
-    """A legged robot that walks at commanded body-frame velocities (Go1 here; see biped.py)."""
+    """A legged robot that walks at commanded body-frame velocities (Go1 here; Spot in spot.py,
+    bipeds in biped.py): the robot's profile says where its root, feet and home pose are."""
 
     config_class = JoystickConfig
     fields = ("xmat", "geom_xpos", "actuator_force")
-    root = "trunk"
-    feet_names: tuple[str, ...] = ("FR", "FL", "RR", "RL")
+    robot: ClassVar[Robot] = GO1
     leg_pose_weights: tuple[float, ...] = (1.0, 1.0, 0.1)  # per joint of a leg, repeated over the legs
     edit = None  # a change to the model's spec before it compiles (terrain: see RoughJoystick)
 
     def build_model(self) -> mujoco.MjModel:
-        model, self.model_source = robot_model("unitree_go1", "quadruped/go1.xml", self.config.model, self.edit)
+        model, self.model_source = robot_model(self.robot, self.config.model, self.edit)
         # Playground's PD gains on whichever model: position actuators are Kp (q* - q) - Kd qdot
         model.actuator_gainprm[:, 0] = self.config.kp
         model.actuator_biasprm[:, 1] = -self.config.kp
@@ -94,12 +95,13 @@ class Joystick(Task):
 
     def setup(self) -> None:
         model = self.mj_model
-        self.trunk = model.body(self.root).id
-        self.feet = np.array([model.geom(name).id for name in self.feet_names])
+        check_joint_order(model)
+        self.trunk = model.body(self.robot.root).id
+        self.feet = find_feet(model, self.robot)
         foot = self.feet[0]
         box = model.geom_type[foot] == mujoco.mjtGeom.mjGEOM_BOX.value
         self.foot_radius = float(model.geom_size[foot, 2] if box else model.geom_size[foot, 0])  # centre height
-        self.default_qpos = model.keyframe("home").qpos.copy()
+        self.default_qpos = keyframe(model, self.robot.keyframe).qpos.copy()
         self.default_pose = self.default_qpos[7:]
         low, high = model.jnt_range[1:].T
         middle, half = (low + high) / 2, (high - low) / 2 * self.config.soft_joint_limit
