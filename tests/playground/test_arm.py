@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from garagelab.playground import load, make_task
+from garagelab.playground import State, Task, load, make_task
 from garagelab.playground.cpu_engine import CpuEngine
 
 
@@ -20,17 +20,27 @@ def _ik(x: float, y: float, z: float) -> np.ndarray:
     return np.array([np.arctan2(y, x), q[0], q[1], -q.sum()])
 
 
-def test_scripted_grasp_lifts_the_cube() -> None:
-    env = CpuEngine(make_task("ArmPickCube"), 1)
-    state = env.reset(2)
-    box = env.view.xpos[0, env.task.box].copy()
+def scripted_grasp(task: Task, seed: int = 2) -> tuple[CpuEngine, State]:
+    """Open above the cube, close on it, carry it to the target: our arm's geometry (also the
+    Panda stand-in's in test_menagerie.py, whose extra wrist roll stays at its home angle)."""
+    env = CpuEngine(task, 1)
+    state = env.reset(seed)
+    box = env.view.xpos[0, task.box].copy()
     target = state.info["target"][0]
+    gripper = task.mj_model.actuator(task.robot.gripper_actuator).id
+    arm = np.delete(np.arange(task.mj_model.nu), gripper)[:4]  # yaw, shoulder, elbow, wrist
     plan = [(box, 0.04, 40), (box, 0.0, 25), (target, 0.0, 80)]
     for goal, grip, steps in plan:
-        wanted = np.append(_ik(goal[0], goal[1], goal[2] - 0.005), grip)
+        wanted = task.home_ctrl.copy()
+        wanted[arm], wanted[gripper] = _ik(goal[0], goal[1], goal[2] - 0.005), grip
         for _ in range(steps):
             action = np.clip((wanted - state.info["ctrl"][0]) / env.task.config.action_scale, -1, 1)
             state = env.step(state, action[None])
+    return env, state
+
+
+def test_scripted_grasp_lifts_the_cube() -> None:
+    env, state = scripted_grasp(make_task("ArmPickCube"))
     lifted = env.view.xpos[0, env.task.box]
     assert lifted[2] > 0.1, lifted
     assert state.metrics["reward/box_target"][0] > 0.5

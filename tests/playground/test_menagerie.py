@@ -1,4 +1,5 @@
-"""MENAGERIE_ROOT: the Go1 task loads `<root>/unitree_go1/scene.xml` when it is there, and says so."""
+"""MENAGERIE_ROOT: the Go1 task loads `<root>/unitree_go1/scene.xml` when it is there, and says so;
+Spot, H1, G1 and the Panda run on stand-ins written in Menagerie's naming."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import pytest
 from garagelab.cli import main
 from garagelab.core.errors import UserError
 from garagelab.playground import load, make_task, requirement
-from garagelab.playground.robots import SPOT
+from garagelab.playground.robots import PANDA, SPOT
 from garagelab.playground.task import MODELS
+from garagelab.playground.tasks.panda import PandaPickCube
 from garagelab.playground.tasks.spot import SpotJoystick
+from tests.playground.test_arm import scripted_grasp
 
 
 def test_menagerie_root_supplies_the_model(tmp_path, monkeypatch) -> None:
@@ -40,12 +43,12 @@ def test_missing_menagerie_is_a_one_line_error(tmp_path, monkeypatch) -> None:
         make_task("Go1JoystickFlatTerrain", {"model": "mine"})
 
 
-# --- Menagerie's Spot, H1 and G1, on stand-ins written in their naming -----------------------
+# --- Menagerie's Spot, H1, G1 and Panda, on stand-ins written in their naming ----------------
 
 
-def _write(spec: mujoco.MjSpec, folder: Path) -> None:
+def _write(spec: mujoco.MjSpec, folder: Path, scene: str = "scene.xml") -> None:
     folder.mkdir(parents=True)
-    (folder / "scene.xml").write_text(spec.to_xml())
+    (folder / scene).write_text(spec.to_xml())
 
 
 def _spot_like(root: Path) -> None:
@@ -77,23 +80,58 @@ def _humanoid_like(root: Path, folder: str, ankle: str, key: str) -> None:
     _write(spec, root / folder)
 
 
+def _panda_like(root: Path) -> None:
+    """Our arm named as Menagerie's MJX Panda scene is: joint1..., finger_joint1/2, actuator1... and
+    the gripper's actuator8, finger pads, the cube's free joint unnamed, the target `mocap_target`,
+    written as `franka_emika_panda/mjx_single_cube.xml`. A fifth arm joint (a wrist roll, held at 0)
+    whose actuator comes after the gripper's, so nothing may assume four arm joints or the gripper last."""
+    spec = mujoco.MjSpec.from_file(str(MODELS / "arm" / "arm.xml"))
+    spec.body("hand").add_joint(name="roll", axis=[0, 0, 1], range=[-2.9, 2.9], damping=2, armature=0.05)
+    roll = spec.add_actuator(name="roll", target="roll", trntype=mujoco.mjtTrn.mjTRN_JOINT, ctrlrange=[-2.9, 2.9])
+    roll.set_to_position(kp=60, kv=3)
+    home = spec.key("home")
+    home.qpos, home.ctrl = np.insert(home.qpos, 4, 0.0), np.append(home.ctrl, 0.0)
+    arm = ("yaw", "shoulder", "elbow", "wrist", "roll")
+    joints = {old: f"joint{i}" for i, old in enumerate(arm, 1)}
+    joints.update(left_finger="finger_joint1", right_finger="finger_joint2")
+    for old, new in joints.items():
+        spec.joint(old).name = new  # references to the joint keep the old name: renamed below
+    for actuator in spec.actuators:
+        actuator.name = joints[actuator.name].replace("joint", "actuator") if actuator.name in arm else "actuator8"
+        actuator.target = joints[actuator.target]
+    for equality in spec.equalities:
+        equality.name1, equality.name2 = joints[equality.name1], joints[equality.name2]
+    for side in ("left", "right"):
+        spec.geom(f"{side}_finger").name = f"{side}_finger_pad"
+    spec.joint("box").name = ""
+    spec.body("target").name = "mocap_target"
+    _write(spec, root / "franka_emika_panda", "mjx_single_cube.xml")
+
+
 @pytest.fixture
 def menagerie(tmp_path, monkeypatch) -> Path:
     _spot_like(tmp_path)
+    _panda_like(tmp_path)
     _humanoid_like(tmp_path, "unitree_h1", "ankle_link", "home")
     _humanoid_like(tmp_path, "unitree_g1", "ankle_roll_link", "stand")
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
     return tmp_path
 
 
-MENAGERIE_ENVS = ["SpotJoystickFlatTerrain", "H1JoystickFlatTerrain", "G1JoystickFlatTerrain"]
+MENAGERIE_ENVS = [
+    "SpotJoystickFlatTerrain",
+    "H1JoystickFlatTerrain",
+    "G1JoystickFlatTerrain",
+    "PandaReach",
+    "PandaPickCube",
+]
 
 
 @pytest.mark.parametrize("name", MENAGERIE_ENVS)
 def test_menagerie_robots_need_menagerie_root(name, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.delenv("MENAGERIE_ROOT", raising=False)
     assert requirement(name).startswith("needs Menagerie")
-    with pytest.raises(UserError, match=r"set MENAGERIE_ROOT to a checkout with \w+/scene.xml"):
+    with pytest.raises(UserError, match=r"set MENAGERIE_ROOT to a checkout with \w+/(scene|mjx_single_cube)\.xml$"):
         load(name)
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))  # a checkout without this robot
     with pytest.raises(UserError, match="set MENAGERIE_ROOT"):
@@ -153,3 +191,72 @@ def test_missing_keyframe_and_foot_are_one_line_errors(menagerie, monkeypatch) -
     monkeypatch.setattr(SpotJoystick, "robot", dataclasses.replace(SPOT, feet=("fl_lleg", "toe")))
     with pytest.raises(UserError, match="foot 'toe' is neither a geom nor a body"):
         make_task("SpotJoystickFlatTerrain")
+
+
+# --- the Panda's profile: gripper site, cube, gripper actuator --------------------------------
+
+
+def test_panda_profile_finds_the_arm_the_cube_and_the_gripper(menagerie) -> None:
+    task = make_task("PandaPickCube")
+    model = task.mj_model
+    assert task.model_source == str(menagerie / "franka_emika_panda" / "mjx_single_cube.xml")
+    # the arm joints are those of every actuator but actuator8 (the fingers', listed before actuator5)
+    assert [model.actuator(i).name for i in range(model.nu)][4:] == ["actuator8", "actuator5"]
+    names = [model.joint(model.jnt_qposadr.tolist().index(a)).name for a in task.arm_joints]
+    assert names == ["joint1", "joint2", "joint3", "joint4", "joint5"]
+    assert task.box_qpos == 7 and model.body(task.box).name == "box" and model.site(task.gripper).name == "gripper"
+
+
+def test_panda_gripper_action_closes_and_opens_the_fingers(menagerie) -> None:
+    env = load("PandaPickCube", nthread=1, auto_reset=False)
+    model = env.task.mj_model
+    gripper = model.actuator("actuator8").id
+    fingers = [model.joint(f"finger_joint{i}").qposadr[0] for i in (1, 2)]
+    state = env.reset(0)
+    np.testing.assert_allclose(state.obs[0, fingers], 0.04, atol=1e-3)  # home: open (the obs starts with qpos)
+    for sign, low, high in ((-1.0, 0.0, 0.005), (1.0, 0.035, 0.041)):
+        action = np.zeros((1, env.action_size))
+        action[0, gripper] = sign
+        for _ in range(25):
+            state = env.step(state, action)
+        assert ((low <= state.obs[0, fingers]) & (state.obs[0, fingers] <= high)).all(), state.obs[0, fingers]
+
+
+def test_panda_cube_and_target_enter_the_observation(menagerie) -> None:
+    env = load("PandaPickCube", num_envs=4, nthread=1, auto_reset=False)
+    task, model = env.task, env.task.mj_model
+    state = env.reset(0)
+    cube = state.obs[:, task.box_qpos : task.box_qpos + 3]
+    at = model.nq + model.nv  # then gripper, cube - gripper, target - cube
+    gripper, to_cube, to_target = (state.obs[:, at + 3 * i : at + 3 * i + 3] for i in range(3))
+    np.testing.assert_allclose(gripper + to_cube, cube, atol=1e-6)
+    np.testing.assert_allclose(cube + to_target, state.info["target"], atol=1e-6)
+    shift = np.abs(cube[:, :2] - task.home_qpos[task.box_qpos : task.box_qpos + 2])
+    assert shift.max() <= 0.2 and shift.max() > 0.1  # Playground's 0.2 m spread, not our arm's 0.1
+
+
+def test_panda_scripted_grasp_lifts_the_cube(menagerie) -> None:
+    """The stand-in has our arm's geometry, so test_arm's grasp works on it through the Panda's names."""
+    ours = {"box_spread": 0.1, "target_spread": 0.1, "target_height": (0.15, 0.3)}
+    env, state = scripted_grasp(make_task("PandaPickCube", ours))
+    assert env.view.xpos[0, env.task.box][2] > 0.1
+    assert state.metrics["reward/box_target"][0] > 0.5
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"gripper_actuator": "hand"},
+            "no actuator 'hand'; valid: actuator1, actuator2, actuator3, actuator4, actuator8, actuator5",
+        ),
+        ({"gripper_site": "tcp"}, "no site 'tcp'; valid: gripper"),
+        ({"box": "hand"}, "the cube body 'hand' needs a free joint"),
+        ({"keyframe": "pickup"}, "no keyframe 'pickup'; valid: home"),
+    ],
+)
+def test_panda_profile_names_missing_from_the_model_are_one_line_errors(change, message, menagerie, monkeypatch):
+    monkeypatch.setattr(PandaPickCube, "robot", dataclasses.replace(PANDA, **change))
+    with pytest.raises(UserError, match=message) as error:
+        make_task("PandaPickCube")
+    assert "\n" not in str(error.value)

@@ -54,6 +54,8 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "G1JoystickFlatTerrain": ("biped", "G1Joystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),
+    "PandaReach": ("panda", "PandaReach", {}),  # these two need MENAGERIE_ROOT
+    "PandaPickCube": ("panda", "PandaPickCube", {}),
 }
 
 

@@ -1,7 +1,9 @@
-"""Robot profiles: what the legged tasks need to know about a model beyond its XML.
+"""Robot profiles: what the tasks need to know about a model beyond its XML.
 
-A profile names the model (ours in the package, Menagerie's folder, or both), the free-floating
-root body, the feet and the standing keyframe. Menagerie's robots do not name things alike:
+A profile says where the model comes from (ours in the package, a Menagerie folder's scene, or
+both) and which keyframe the task starts from. A legged robot's profile (`Robot`) adds the
+free-floating root body and the feet; an arm's (`Arm`) the gripper site, the cube and the
+gripper's actuator. Menagerie's robots do not name things alike:
 Go1's feet are named sphere geoms, Spot's are unnamed spheres in the lower-leg bodies, H1's and
 G1's are unnamed capsules or spheres in the ankle bodies. So a foot is given either as a geom
 name or as a body name, the foot being that body's lowest primitive collision geom at the
@@ -12,6 +14,7 @@ them into position servos so the same PD task runs on them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import mujoco
@@ -65,23 +68,48 @@ class Servos:
                 servo.forcerange, servo.forcelimited = limits[joint.name], mujoco.mjtLimited.mjLIMITED_TRUE
 
 
-@dataclasses.dataclass(frozen=True)
-class Robot:
-    """A legged robot's model and names. `ours` is a path under `models/`, `menagerie` a
-    Menagerie folder holding `scene.xml`; either may be missing, not both."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Profile:
+    """Where a robot's model comes from: `ours` is a path under `models/`, `menagerie` a
+    Menagerie folder holding `scene`; either may be missing, not both."""
 
-    root: str
-    feet: tuple[str, ...]  # geom names, or body names whose lowest primitive collision geom is the foot
     ours: str | None = None
     menagerie: str | None = None
+    scene: str = "scene.xml"
     keyframe: str = "home"
-    servos: Servos | None = None  # applied to Menagerie's model only
 
     def sources(self) -> tuple[str, ...]:
         """The valid values of a task's `model` config for this robot."""
         if self.ours and self.menagerie:
             return ("auto", "menagerie", "ours")
         return ("ours",) if self.ours else ("menagerie",)
+
+    def menagerie_edit(self) -> Callable[[mujoco.MjSpec], None] | None:
+        """What Menagerie's model needs changed before the task can drive it (nothing by default)."""
+        return None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Robot(Profile):
+    """A legged robot: its free-floating root body and its feet."""
+
+    root: str
+    feet: tuple[str, ...]  # geom names, or body names whose lowest primitive collision geom is the foot
+    servos: Servos | None = None  # applied to Menagerie's model only
+
+    def menagerie_edit(self) -> Callable[[mujoco.MjSpec], None] | None:
+        return self.servos.apply if self.servos else None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Arm(Profile):
+    """An arm with a parallel gripper and a cube to pick: the site the task calls the gripper's
+    position, the cube's body (it needs a free joint), and the actuator that opens and closes the
+    fingers. Every other actuator drives one arm joint; actions map to actuators in model order."""
+
+    gripper_site: str = "gripper"
+    box: str = "box"
+    gripper_actuator: str = "gripper"
 
 
 def keyframe(model: mujoco.MjModel, name: str) -> Any:
@@ -90,6 +118,19 @@ def keyframe(model: mujoco.MjModel, name: str) -> Any:
     if name not in names:
         raise UserError(f"the model has no keyframe {name!r}; valid: {', '.join(names) or '(none)'}")
     return model.keyframe(name)
+
+
+_COUNTS = {mujoco.mjtObj.mjOBJ_SITE: "nsite", mujoco.mjtObj.mjOBJ_BODY: "nbody", mujoco.mjtObj.mjOBJ_ACTUATOR: "nu"}
+
+
+def named(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str) -> int:
+    """The id of the site, body or actuator `name`, or a one-line error listing the model's names."""
+    found = mujoco.mj_name2id(model, kind, name)
+    if found < 0:
+        what = kind.name.removeprefix("mjOBJ_").lower()
+        names = [mujoco.mj_id2name(model, kind, i) or "" for i in range(getattr(model, _COUNTS[kind]))]
+        raise UserError(f"the model has no {what} {name!r}; valid: {', '.join(n for n in names if n) or '(none)'}")
+    return found
 
 
 def find_feet(model: mujoco.MjModel, robot: Robot) -> np.ndarray:
@@ -144,3 +185,10 @@ G1 = Robot(
     keyframe="stand",
     servos=Servos(kp=(("ankle", 20.0), ("", 75.0)), kv=2.0),
 )
+
+ARM = Arm(ours="arm/arm.xml")
+# Menagerie's MJX scene (Playground's PandaPickCube uses its own copy): mjx_panda.xml, whose
+# collision meshes collide with nothing (its finger pads and hand capsule are boxes and a
+# capsule), a 4 x 4 x 6 cm cube "box", a mocap target and a "home" keyframe, gripper open;
+# actuator8 drives the fingers, 0-0.04 m as ours (panda.xml's 0-255 gripper is not used)
+PANDA = Arm(menagerie="franka_emika_panda", scene="mjx_single_cube.xml", gripper_actuator="actuator8")

@@ -1,4 +1,6 @@
-"""Manipulation with the table-top arm written here: reach a point, or pick up the cube and lift it.
+"""Manipulation: reach a point, or pick up the cube and lift it, with the table-top arm written
+here or (tasks/panda.py) Menagerie's Franka Panda; the arm's profile (`robots.Arm`) names the
+gripper site, the cube and the gripper's actuator.
 
 Playground's Panda tasks in shape: the action moves the servo targets by at most 4 cm (or rad)
 per control step, the observation is joint state, gripper, cube and target positions; pick-and-
@@ -9,13 +11,16 @@ pull towards the home pose and a penalty for driving the gripper into the floor.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.playground.config import EnvConfig
-from garagelab.playground.task import MODELS, Info, Task, load_model
+from garagelab.playground.menagerie import robot_model
+from garagelab.playground.robots import ARM, Arm, keyframe, named
+from garagelab.playground.task import Info, Task
 
 
 def _pick_scales() -> dict[str, float]:
@@ -24,29 +29,47 @@ def _pick_scales() -> dict[str, float]:
 
 @dataclasses.dataclass(frozen=True)
 class ArmConfig(EnvConfig):
+    model: str = "ours"  # the profile's sources: ours (this arm) or menagerie (the Panda)
     ctrl_dt: float = 0.02
     sim_dt: float = 0.005
     episode_length: int = 150
     action_scale: float = 0.04
     reward: dict[str, float] = dataclasses.field(default_factory=_pick_scales)
+    # pick: the cube starts up to box_spread (in x and y) from its keyframe place, the target up to
+    # target_spread from the cube, at a height in target_height
+    box_spread: float = 0.1
+    target_spread: float = 0.1
+    target_height: tuple[float, float] = (0.15, 0.3)
 
 
 class _Arm(Task):
     config_class = ArmConfig
     fields = ("site_xpos", "xpos")
+    robot: ClassVar[Arm] = ARM
+    edit = None  # a change to the model's spec before it compiles (placeholder meshes, say)
 
     def build_model(self) -> mujoco.MjModel:
-        return load_model(MODELS / "arm" / "arm.xml")
+        model, self.model_source = robot_model(self.robot, self.config.model, self.edit)
+        return model
 
     def setup(self) -> None:
-        model = self.mj_model
-        self.home_qpos = model.keyframe("home").qpos.copy()
-        self.home_ctrl = model.keyframe("home").ctrl.copy()
+        model, robot = self.mj_model, self.robot
+        home = keyframe(model, robot.keyframe)
+        self.home_qpos, self.home_ctrl = home.qpos.copy(), home.ctrl.copy()
         self.ctrl_low, self.ctrl_high = model.actuator_ctrlrange.T.copy()
-        self.gripper = model.site("gripper").id
-        self.box = model.body("box").id
-        self.box_qpos = model.joint("box").qposadr[0]
-        self.arm_joints = np.arange(4)
+        self.gripper = named(model, mujoco.mjtObj.mjOBJ_SITE, robot.gripper_site)
+        self.box = named(model, mujoco.mjtObj.mjOBJ_BODY, robot.box)
+        joint = model.body_jntadr[self.box]
+        if joint < 0 or model.jnt_type[joint] != mujoco.mjtJoint.mjJNT_FREE:
+            raise UserError(f"the cube body {robot.box!r} needs a free joint")
+        self.box_qpos = model.jnt_qposadr[joint]
+        if model.nmocap != 1:
+            raise UserError(f"the model needs one mocap body, the target; it has {model.nmocap}")
+        arm = np.delete(np.arange(model.nu), named(model, mujoco.mjtObj.mjOBJ_ACTUATOR, robot.gripper_actuator))
+        if (model.actuator_trntype[arm] != mujoco.mjtTrn.mjTRN_JOINT).any():
+            raise UserError("every actuator but the gripper's must drive a joint (the pose reward reads them)")
+        joints = model.actuator_trnid[arm, 0]
+        self.arm_joints, self.arm_dofs = model.jnt_qposadr[joints], model.jnt_dofadr[joints]
 
     def _ctrl(self, ops: Any, action: Any, info: Info) -> Any:
         return ops.xp.clip(info["ctrl"] + self.config.action_scale * action, self.ctrl_low, self.ctrl_high)
@@ -79,9 +102,8 @@ class ArmReach(_Arm):
 
     def observe(self, ops: Any, d: Any, info: Info) -> Any:
         gripper = d.site_xpos[..., self.gripper, :]
-        joints = self.arm_joints
         return ops.xp.concatenate(
-            [d.qpos[..., joints], d.qvel[..., joints], gripper, info["target"] - gripper], axis=-1
+            [d.qpos[..., self.arm_joints], d.qvel[..., self.arm_dofs], gripper, info["target"] - gripper], axis=-1
         )
 
     def rewards(self, ops: Any, d: Any, action: Any, info: Info) -> dict[str, Any]:
@@ -94,9 +116,10 @@ class ArmPickCube(_Arm):
     """Pick the cube up and hold it at the target above the table."""
 
     def reset(self, ops: Any) -> tuple[dict[str, Any], Info]:
-        xp = ops.xp
-        box_xy = self.home_qpos[self.box_qpos : self.box_qpos + 2] + ops.uniform((2,), -0.1, 0.1)
-        target = xp.concatenate([box_xy + ops.uniform((2,), -0.1, 0.1), ops.uniform((1,), 0.15, 0.3)], axis=-1)
+        xp, c = ops.xp, self.config
+        box_xy = self.home_qpos[self.box_qpos : self.box_qpos + 2] + ops.uniform((2,), -c.box_spread, c.box_spread)
+        spread = ops.uniform((2,), -c.target_spread, c.target_spread)
+        target = xp.concatenate([box_xy + spread, ops.uniform((1,), *c.target_height)], axis=-1)
         fields, info = self._start(ops, target, box_xy)
         return fields, {**info, "reached_box": ops.full((), 0.0)}
 
@@ -112,7 +135,7 @@ class ArmPickCube(_Arm):
         to_box = xp.sqrt(xp.sum((box - gripper) ** 2, axis=-1))
         to_target = xp.sqrt(xp.sum((info["target"] - box) ** 2, axis=-1))
         reached = xp.maximum(info["reached_box"], (to_box < 0.012).astype(to_box.dtype))
-        pose = xp.sqrt(xp.sum((d.qpos[..., self.arm_joints] - self.home_qpos[:4]) ** 2, axis=-1))
+        pose = xp.sqrt(xp.sum((d.qpos[..., self.arm_joints] - self.home_qpos[self.arm_joints]) ** 2, axis=-1))
         return {
             "gripper_box": 1 - xp.tanh(5 * to_box),
             "box_target": (1 - xp.tanh(5 * to_target)) * reached,
