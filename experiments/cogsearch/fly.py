@@ -8,7 +8,7 @@ on the 44 held-out flies, and a check of the fitting against the reference notes
    every baseline, the GRU and the best programs refitted per fly on the 44 test flies, paired
    Wilcoxon tests. Prints Markdown tables for docs/cogsearch/README.md.
 
-    .venv/bin/python experiments/cogsearch/fly.py --budget 300      # about 15 minutes on 2 cores
+    .venv/bin/python experiments/cogsearch/fly.py --budget 1000      # about 17 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def second_half_score(source: str, data) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fly", default=str(FLY))
-    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--proposers", default="mutation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run", help="report on an existing run directory instead of searching")

@@ -7,7 +7,7 @@ two-armed bandit), 40 for the search and 20 held out. Success: the best discover
 held-out likelihood is within noise of the generating agent's (paired test across held-out
 subjects) and clearly above the best baseline's.
 
-    .venv/bin/python experiments/cogsearch/recovery.py --budget 300    # about 20 minutes on 2 cores
+    .venv/bin/python experiments/cogsearch/recovery.py --budget 300    # about 6 minutes on 2 cores
 """
 
 from __future__ import annotations
