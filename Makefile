@@ -15,8 +15,10 @@ demo: $(DEMO_STAMP)
 
 # the local model stack (llama-server + a small GGUF) lives in ~/.cache/garagelab, outside the
 # clone: built once (about 10 min on 2 cores), a no-op check afterwards
-# each system's tests in a process of their own: one process for the whole suite (JAX, PyTorch,
-# sandboxes, a model server) segfaulted late in the run, in PyTorch; each part passes alone
+# each system's tests in a process of their own: in one process for the whole suite, the first
+# `import triton` (PyTorch imports it lazily) after a test rendered with MuJoCo (EGL: Mesa's
+# software renderer loads the system's libLLVM) segfaults in libtriton's own LLVM; reproduced
+# with a 32 x 32 mujoco.Renderer render followed by `import triton`
 test: $(TEST_STAMP)
 	$(BIN)/python -m garagelab.llm.install
 	$(BIN)/ruff check .
