@@ -112,25 +112,29 @@ class Arm(Profile):
     gripper_actuator: str = "gripper"
 
 
-def keyframe(model: mujoco.MjModel, name: str) -> Any:
-    """The named keyframe, or a one-line error listing the model's keyframes."""
-    names = [model.keyframe(i).name for i in range(model.nkey)]
-    if name not in names:
-        raise UserError(f"the model has no keyframe {name!r}; valid: {', '.join(names) or '(none)'}")
-    return model.keyframe(name)
-
-
-_COUNTS = {mujoco.mjtObj.mjOBJ_SITE: "nsite", mujoco.mjtObj.mjOBJ_BODY: "nbody", mujoco.mjtObj.mjOBJ_ACTUATOR: "nu"}
+# what an error calls each kind of named element, and the model's count of them
+_KINDS = {
+    mujoco.mjtObj.mjOBJ_SITE: ("site", "nsite"),
+    mujoco.mjtObj.mjOBJ_BODY: ("body", "nbody"),
+    mujoco.mjtObj.mjOBJ_ACTUATOR: ("actuator", "nu"),
+    mujoco.mjtObj.mjOBJ_KEY: ("keyframe", "nkey"),
+}
 
 
 def named(model: mujoco.MjModel, kind: mujoco.mjtObj, name: str) -> int:
-    """The id of the site, body or actuator `name`, or a one-line error listing the model's names."""
+    """The id of the site, body, actuator or keyframe `name`, or a one-line error listing the
+    model's names of that kind."""
     found = mujoco.mj_name2id(model, kind, name)
     if found < 0:
-        what = kind.name.removeprefix("mjOBJ_").lower()
-        names = [mujoco.mj_id2name(model, kind, i) or "" for i in range(getattr(model, _COUNTS[kind]))]
+        what, count = _KINDS[kind]
+        names = [mujoco.mj_id2name(model, kind, i) or "" for i in range(getattr(model, count))]
         raise UserError(f"the model has no {what} {name!r}; valid: {', '.join(n for n in names if n) or '(none)'}")
     return found
+
+
+def keyframe(model: mujoco.MjModel, name: str) -> Any:
+    """The named keyframe, or a one-line error listing the model's keyframes."""
+    return model.keyframe(named(model, mujoco.mjtObj.mjOBJ_KEY, name))
 
 
 def find_feet(model: mujoco.MjModel, robot: Robot) -> np.ndarray:
