@@ -1,4 +1,5 @@
-"""A task whose evaluator does nothing: what is left to time is the engine and the sandbox."""
+"""A task whose evaluation does nothing: what is left to time is the engine, the sandbox and the
+trust boundary (a candidate's process started, walled in, asked once; the judge's answer)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from garagelab.evolve.task import Task
 from garagelab.evolve.tasks.fit_points import TEMPLATE
 
 
-def evaluate(program: types.ModuleType, fingerprints: set[str]) -> dict:
+def serve(program: types.ModuleType, request: dict) -> float:
+    return 0.0
+
+
+def judge(candidate, fingerprints: set[str]) -> dict:
+    candidate.call({})
     return {"score": 0.0}
 
 
@@ -17,6 +23,7 @@ TRIVIAL = Task(
     description="Any function f(x).",
     template=TEMPLATE,
     function="f",
-    evaluator="trivial_task:evaluate",
+    serve="trivial_task:serve",
+    judge="trivial_task:judge",
     mechanisms=("x", "x * x"),
 )

@@ -52,6 +52,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--version", action="version", version=f"garagelab {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     parser.add_argument("--runs-dir", help="where runs are stored (default: ./runs)")
+    parser.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="run model-written programs with resource limits only, where the machine allows no isolation "
+        "(no root and no unprivileged user namespaces); they could then read and write your files",
+    )
     parser.set_defaults(func=lambda args: _missing_command(parser))
     sub = parser.add_subparsers(dest="command", metavar="<system or command>", parser_class=ArgumentParser)
     for name, blurb in {**systems, **shared}.items():
@@ -74,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.runs_dir:
             os.environ["GARAGELAB_RUNS"] = args.runs_dir
+        if args.unsafe_no_isolation:
+            os.environ["GARAGELAB_UNSAFE_NO_ISOLATION"] = "1"
         return int(args.func(args) or 0)
     except UserError as exc:
         if debug:

@@ -23,7 +23,7 @@ def agent(params, choice, reward, state):
 
 
 def proposer(*mechanisms: str) -> MutationProposer:
-    task = Task("t", "", PROGRAM, "agent", "m:f", mechanisms=mechanisms, parameters="params:num_params")
+    task = Task("t", "", PROGRAM, "agent", "m:serve", "m:judge", mechanisms=mechanisms, parameters="params:num_params")
     return MutationProposer(task)
 
 

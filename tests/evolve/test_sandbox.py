@@ -1,8 +1,9 @@
-"""Hostile candidates end as failed evaluations of the right kind; nothing leaks, nothing stays.
+"""The sandbox's mechanics: every outcome kind, the lint by exact module and by reach, the
+candidate's filesystem, the system-call filter, no process outliving its evaluation, pinning.
 
-Most run twice over: with the lint on (the first wall) and with it off, so the process layer
-(rlimits, scrubbed environment, no network, unprivileged user, killed process group / PID
-namespace) is tested on its own.
+Hostile programs written to escape or to forge a score are in test_redteam.py (run as root and
+as an unprivileged user); here each case checks one mechanism, most of them twice over: with
+the lint on (the first wall) and off, so the process walls are tested on their own.
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import numpy as np
 import pytest
 
-from garagelab.evolve import sandbox
+from garagelab.evolve import isolation
+from garagelab.evolve.lint import lint
 from garagelab.evolve.pool import LocalPool
-from garagelab.evolve.sandbox import Limits, evaluate, lint
+from garagelab.evolve.sandbox import CandidateFailed, Limits, Sandbox
 from garagelab.evolve.tasks.fit_points import FIT_POINTS
 
-LIMITS = Limits(wall_s=3.0, cpu_s=5.0, memory_mb=1024, file_mb=4)
-ROOT = os.geteuid() == 0
+LIMITS = Limits(wall_s=3.0, cpu_s=5.0, memory_mb=1024, file_mb=4, judge_s=10.0)
 
 
 def run(source: str, check_lint: bool = True, imports: tuple[str, ...] = ("math", "numpy"), limits=LIMITS):
-    return evaluate(source, FIT_POINTS.evaluator, limits, imports, check_lint)
+    task = dataclasses.replace(FIT_POINTS, check_lint=check_lint, allowed_imports=imports, limits=limits)
+    return task.evaluate(source)
 
 
 def fn(body: str, header: str = "import numpy as np") -> str:
@@ -39,7 +41,6 @@ def test_a_sound_candidate_scores() -> None:
     assert outcome.ok and outcome.score == pytest.approx(0.0) and outcome.fingerprint
 
 
-CONNECT = "s = socket.socket()\ns.settimeout(2)\ns.connect(('1.1.1.1', 80))\nreturn x"
 # (name, source, kind with the lint on, kind with the lint off, extra allowed imports)
 HOSTILE = [
     ("infinite loop", fn("while True:\n    pass"), "timeout", "timeout", ()),
@@ -58,15 +59,26 @@ HOSTILE = [
     ("raises SystemExit", fn("raise SystemExit(0)"), "exception", "exception", ()),
     ("segfault", fn("ctypes.string_at(0)", "import ctypes"), "lint", "crash", ("ctypes",)),
     ("huge output", fn("print('x' * 10 ** 8)\nreturn x"), "output_limit", "output_limit", ()),
-    ("opens a socket", fn(CONNECT, "import socket"), "lint", "forbidden", ("socket",)),
+    ("huge answer", fn("return np.zeros(10 ** 7)"), "output_limit", "output_limit", ()),
+    (
+        "opens a socket",
+        fn("socket.socket().connect(('1.1.1.1', 80))", "import socket"),
+        "lint",
+        "forbidden",
+        ("socket",),
+    ),
     ("deep recursion", fn("return f(x)"), "exception", "exception", ()),
     ("raises", fn("raise ValueError('no')"), "exception", "exception", ()),
-    ("patches builtins", fn("import builtins\nbuiltins.len = None\nreturn x"), "lint", "ok", ("builtins",)),
+    # our own answering code runs after the candidate in its process: it breaks there, nowhere else
+    ("patches builtins", fn("import builtins\nbuiltins.len = None\nreturn x"), "lint", "crash", ("builtins",)),
     ("escapes via dunders", fn("return ().__class__.__bases__[0].__subclasses__()"), "lint", "exception", ()),
     ("eval", fn("return eval('x')"), "lint", "ok", ()),
     ("wrong output", fn("return 'not an array'"), "exception", "exception", ()),
+    ("wrong shape", fn("return x[:3]"), "invalid", "invalid", ()),
     ("not finite", fn("return x / 0.0"), "invalid", "invalid", ()),
     ("syntax error", "def f(x) return x\n", "syntax", "syntax", ()),
+    ("null byte", "def f(x):\n    return x\0\n", "syntax", "syntax", ()),
+    ("absurd nesting", "def f(x):\n    return " + "(" * 300 + "x" + ")" * 300 + "\n", "syntax", "syntax", ()),
 ]
 
 
@@ -79,8 +91,6 @@ def test_hostile_candidate_with_lint(name: str, source: str, kind: str, _: str, 
 
 @pytest.mark.parametrize(("name", "source", "_", "kind", "imports"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_candidate_without_lint(name: str, source: str, _: str, kind: str, imports: tuple[str, ...]) -> None:
-    if not ROOT and kind == "forbidden":
-        pytest.skip("the network namespace and the process limit of `nobody` need root")
     outcome = run(source, check_lint=False, imports=("math", "numpy", *imports))
     assert (outcome.failure or "ok") == kind, outcome.message
 
@@ -90,6 +100,39 @@ def test_patched_builtins_do_not_reach_the_next_evaluation() -> None:
     assert run(fn("return 0.5 * x + len([1]) * 0")).ok
 
 
+def test_the_candidate_sees_a_filesystem_of_its_own() -> None:
+    """Only the system, the interpreter, the packages and garagelab's source: no home, no
+    repository beyond the package, no host /tmp; its writes go to a private /tmp."""
+    listing = "raise RuntimeError(sorted(os.listdir('/')), os.path.exists(os.path.expanduser('~/.bashrc')))"
+    outcome = run(fn(listing, "import os"), check_lint=False, imports=("numpy", "os"))
+    top, home = eval(outcome.message.strip().rsplit("RuntimeError: ", 1)[1])
+    assert set(top) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr", *_roots()}
+    assert not home
+    assert run(fn("open('/tmp/scratch', 'w').write('x')\nreturn 0.5 * x"), check_lint=False).ok
+
+
+def _roots() -> set[str]:
+    """Top-level folders of the paths the view binds (where Python and the packages live)."""
+    return {path.split("/")[1] for path in isolation.default_view().read_only}
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ("libc.ptrace(16, 1, 0, 0)", "EPERM"),  # PTRACE_ATTACH to the namespace's first process
+        ("libc.unshare(0x40000000)", "EPERM"),
+        ("libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)", "EPERM"),
+        ("libc.socket(2, 1, 0)", "EAFNOSUPPORT"),  # AF_INET
+        ("libc.syscall(435, 0, 0)", "ENOSYS"),  # clone3: its namespace flags are out of the filter's reach
+    ],
+)
+def test_the_system_call_filter_refuses(call: str, error: str) -> None:
+    body = f"libc = ctypes.CDLL(None, use_errno=True)\nresult = {call}\nraise RuntimeError(result, ctypes.get_errno())"
+    outcome = run(fn(body, "import ctypes, errno"), check_lint=False, imports=("numpy", "ctypes", "errno"))
+    result, number = eval(outcome.message.strip().rsplit("RuntimeError: ", 1)[1])
+    assert result == -1 and number == getattr(__import__("errno"), error)
+
+
 def test_environment_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
     source = fn("if 'sk-secret' in str(os.environ):\n    raise RuntimeError('leaked')\nreturn x", "import os")
@@ -97,47 +140,12 @@ def test_environment_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) ->
     assert run(source, check_lint=False, imports=("numpy", "os")).ok
 
 
-@pytest.mark.skipif(not ROOT, reason="dropping to `nobody` needs root")
-def test_cannot_write_outside_its_directory(tmp_path: Path) -> None:
-    target = tmp_path / "evil.txt"
-    source = fn(f"open({str(target)!r}, 'w').write('x')\nreturn x")
-    assert run(source).failure == "lint"
-    assert run(source, check_lint=False).failure == "forbidden"
-    assert not target.exists()
-
-
-@pytest.mark.skipif(not ROOT, reason="dropping to `nobody` needs root")
-def test_without_a_pid_namespace_the_user_and_network_walls_hold(tmp_path: Path) -> None:
-    """The GPU setting (the CUDA driver fails in a private PID namespace)."""
-    limits = Limits(wall_s=3.0, cpu_s=5.0, memory_mb=1024, pid_namespace=False)
+def test_without_a_pid_namespace_or_filesystem_the_other_walls_hold() -> None:
+    """The GPU setting (the CUDA driver fails in a private PID namespace and needs the host's /dev)."""
+    limits = dataclasses.replace(LIMITS, pid_namespace=False, filesystem=False)
     assert run(fn("return 0.5 * x"), limits=limits).ok
-    target = tmp_path / "evil.txt"
-    assert run(fn(f"open({str(target)!r}, 'w').write('x')\nreturn x"), False, limits=limits).failure == "forbidden"
-    assert run(fn(CONNECT, "import socket"), False, ("socket", "numpy"), limits).failure == "forbidden"
-
-
-def test_writes_inside_its_own_directory_are_allowed_and_removed() -> None:
-    source = fn("open('scratch.txt', 'w').write('x')\nreturn 0.5 * x")
-    assert run(source, check_lint=False).ok
-
-
-@pytest.mark.skipif(not ROOT, reason="PID namespaces need root")
-def test_a_process_that_leaves_the_group_is_killed_too(tmp_path: Path) -> None:
-    marker = Path("/tmp") / f"garagelab-escape-{os.getpid()}"
-    marker.unlink(missing_ok=True)
-    source = fn(
-        "if os.fork() == 0:\n"
-        "    os.setsid()\n"
-        "    time.sleep(2)\n"
-        f"    open({str(marker)!r}, 'w').write('alive')\n"
-        "    os._exit(0)\n"
-        "time.sleep(100)",
-        "import os, time",
-    )
-    outcome = run(source, check_lint=False, imports=("os", "time"), limits=Limits(wall_s=1.0))
-    assert outcome.failure == "timeout"
-    time.sleep(3)
-    assert not marker.exists()
+    connect = fn("socket.socket().connect(('1.1.1.1', 80))", "import socket")
+    assert run(connect, False, ("socket", "numpy"), limits).failure == "forbidden"
 
 
 def test_no_sandbox_process_outlives_its_evaluation() -> None:
@@ -148,20 +156,25 @@ def test_no_sandbox_process_outlives_its_evaluation() -> None:
         imports=("subprocess", "numpy"),
     )
     time.sleep(0.5)
-    zygotes = [z for z in sandbox._ALL_ZYGOTES if z.alive]
-    assert _runners() == len(zygotes)  # only the fork servers remain
     assert "sleep 100" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert _orphans() == 0
 
 
-def test_zygotes_stop_with_their_process() -> None:
+def test_judges_and_their_sandboxes_stop_with_their_process() -> None:
     code = (
-        "from garagelab.evolve.sandbox import evaluate; evaluate('def f(x):\\n    return x', "
-        "'garagelab.evolve.tasks.fit_points:evaluate')"
+        "from garagelab.evolve.tasks.fit_points import FIT_POINTS; "
+        "assert FIT_POINTS.evaluate('def f(x):\\n    return x').ok"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     time.sleep(0.5)
-    zygotes = [z for z in sandbox._ALL_ZYGOTES if z.alive]
-    assert _runners() == len(zygotes)
+    assert _orphans() == 0
+
+
+def _orphans() -> int:
+    """Judge or sandbox processes whose parent is gone (adopted by init)."""
+    listing = subprocess.run(["ps", "-eo", "ppid=,args="], capture_output=True, text=True, check=True).stdout
+    ours = ("garagelab.evolve._runner", "garagelab.evolve._judge")
+    return sum(line.split(None, 1)[0] == "1" for line in listing.splitlines() if any(o in line for o in ours))
 
 
 @pytest.mark.parametrize("per_cpu", [True, False])
@@ -183,13 +196,6 @@ def test_a_pool_with_a_worker_per_cpu_gives_each_its_own(per_cpu: bool) -> None:
         assert reported == {str(sorted(cpus))}
 
 
-def _runners() -> int:
-    """Sandbox processes that are this test's own or orphans (not another search's on the machine)."""
-    listing = subprocess.run(["ps", "-eo", "ppid=,args="], capture_output=True, text=True, check=True).stdout
-    parents = [line.split(None, 1)[0] for line in listing.splitlines() if "garagelab.evolve._runner" in line]
-    return sum(parent in (str(os.getpid()), "1") for parent in parents)
-
-
 def test_the_lint_names_what_it_refuses() -> None:
     source = "import os\nfrom subprocess import run\n\ndef f(x):\n    return getattr(x, '__class__')\n"
     problems = lint(source, ("numpy",))
@@ -199,19 +205,61 @@ def test_the_lint_names_what_it_refuses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "kind"),
+    ("source", "allowed", "refused"),
     [
-        (fn("while True:\n    pass"), "timeout"),
-        (fn("a = [0] * (10 ** 10)\nreturn x"), "memory"),
-        (fn("os._exit(3)", "import os"), "crash"),
-        (fn("subprocess.Popen(['sleep', '100'])\nwhile True:\n    pass", "import subprocess"), "timeout"),
+        ("import jax\njax.version.os.system('x')", ("jax",), "module os"),
+        ("from jax import version\nversion.os.getcwd()", ("jax",), "module os"),
+        ("from jax.version import os", ("jax",), "import from jax.version"),
+        ("import jax\njax._src.api", ("jax",), "private name _src"),
+        ("import numpy as np\nnp.ctypeslib.ctypes", ("numpy",), "numpy.ctypeslib"),
+        ("from numpy import ctypeslib", ("numpy",), "numpy.ctypeslib"),
+        ("import jax.numpy as jnp\nimport jax.version", ("jax.numpy",), "import of jax.version"),
+        ("import jax.numpy\njax.version", ("jax.numpy",), "module jax.version"),
     ],
-    ids=["loop", "memory bomb", "exit code", "subprocess left behind"],
 )
-def test_without_root_the_process_layer_still_holds(source: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a user without root gets (no namespaces, no user switch): limits and the group kill."""
-    monkeypatch.setattr(sandbox, "_unprivileged", lambda: None)
-    outcome = run(source, check_lint=False, imports=("numpy", "os", "subprocess"))
-    assert outcome.failure == kind, outcome.message
-    time.sleep(0.3)
-    assert "sleep 100" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+def test_the_lint_allows_by_exact_module_and_by_reach(source: str, allowed: tuple[str, ...], refused: str) -> None:
+    assert any(refused in p for p in lint(source, allowed)), lint(source, allowed)
+
+
+def test_the_lint_lets_ordinary_code_through() -> None:
+    source = "import jax\nfrom jax import nn\n\ndef f(x):\n    return jax.nn.softplus(x) + nn.relu(x)\n"
+    assert lint(source, ("jax", "jax.numpy")) == []
+    assert lint("import math\n\ndef f(x):\n    return math.pi * x\n", ("math",)) == []
+
+
+def test_a_non_ascii_identifier_is_not_misfiled() -> None:
+    """Python normalises such names through unicodedata, loaded lazily: not a forbidden import."""
+    assert run(fn("λ = 0.5\nreturn λ * x")).ok
+
+
+def test_without_isolation_untrusted_code_is_refused_unless_the_user_opts_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from garagelab.core.errors import UserError
+
+    monkeypatch.setattr(isolation, "mode", lambda: "none")
+    monkeypatch.delenv(isolation.UNSAFE_ENV, raising=False)
+    with pytest.raises(UserError, match="--unsafe-no-isolation"):
+        isolation.require()
+    monkeypatch.setenv(isolation.UNSAFE_ENV, "1")
+    assert isolation.require() == "none"
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [(fn("while True:\n    pass"), "timeout"), (fn("a = [0] * (10 ** 10)\nreturn x"), "memory"), (fn("return x"), "")],
+)
+def test_an_opted_out_sandbox_still_has_its_limits(source: str, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user who opts out gets: rlimits, the process group kill, the scrubbed environment."""
+    monkeypatch.setattr(isolation, "mode", lambda: "none")
+    monkeypatch.setenv(isolation.UNSAFE_ENV, "1")
+    sandbox = Sandbox(FIT_POINTS.serve, ("numpy",))
+    try:
+        assert sandbox.mode == "none"
+        with sandbox.start(source, LIMITS) as candidate:
+            try:
+                answer = candidate.call({"x": np.arange(3.0)})
+            except CandidateFailed as exc:
+                assert exc.kind == kind, exc.message
+            else:
+                assert not kind and answer.tolist() == [0.0, 1.0, 2.0]
+    finally:
+        sandbox.close()

@@ -11,6 +11,7 @@ choice), of the trials each fit did not see: within-subject two-fold cross-valid
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -20,7 +21,7 @@ import numpy as np
 import optax
 
 from garagelab.cogsearch.data import BehaviourDataset
-from garagelab.cogsearch.programs import MAX_PARAMS, SEED, Program, load_program
+from garagelab.cogsearch.programs import MAX_PARAMS, Program
 
 BLOCK = 100
 # XLA's CPU fusion emitters compile the scanned likelihood's step in ~1.9 s here; its older
@@ -134,8 +135,7 @@ class Likelihood:
 
     @cached_property
     def _step(self):
-        """`step_function` compiled. The backend is first asked for here, not at construction:
-        `warm_tracing` builds a Likelihood where XLA must not start."""
+        """`step_function` compiled (on first use)."""
         options = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
         return jax.jit(self.step_function, compiler_options=options)
 
@@ -205,32 +205,29 @@ class Likelihood:
         return FitResult(value, heldout_ll, heldout_n, chosen[..., : self.program.num_params], steps, converged)
 
 
-def counted(program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()):
+def widths(declared: int) -> list[int]:
+    """The params widths `counted` may fit a program of `declared` parameters at."""
+    return sorted({min(declared + SPARE, MAX_PARAMS), MAX_PARAMS, max(declared, 1)})
+
+
+def counted(at_width: Callable[[int], Program], declared: int, data: BehaviourDataset, config: FitConfig = FitConfig()):
     """(likelihood, probe losses [folds, subjects], indices of the parameters used) for a
-    program whose `num_params` may be wrong: a model that edits the function can forget it, and
-    JAX indexing past a vector's end clamps silently. The likelihood gets a few parameters more
-    than declared; the probe's gradient is non-zero exactly at the parameters used, and the
-    rest stay where they start. One compile serves the probe, the count and the fit; only a
-    program reaching the last spare parameter is compiled again, wider (and one using the whole
-    vector, summed say, with its declared count: all there is to go on)."""
-    for width in sorted({min(program.num_params + SPARE, MAX_PARAMS), MAX_PARAMS}):
-        likelihood = Likelihood(replace(program, num_params=width), data, config)
+    program whose declared `num_params` may be wrong: a model that edits the function can forget
+    it, and JAX indexing past a vector's end clamps silently. `at_width(w)` is the program taking
+    a params vector of `w` numbers. It is fitted with a few parameters more than declared; the
+    probe's gradient is non-zero exactly at the parameters used, and the rest stay where they
+    start. One compile serves the probe, the count and the fit; only a program reaching the last
+    spare parameter is compiled again, wider (and one using the whole vector, summed say, with
+    its declared count: all there is to go on)."""
+    for width in sorted({min(declared + SPARE, MAX_PARAMS), MAX_PARAMS}):
+        likelihood = Likelihood(replace(at_width(width), num_params=width), data, config)
         values, used = likelihood.probe()
         if width - 1 not in used:
             return likelihood, values, used
-    likelihood = Likelihood(program, data, config)
-    return likelihood, likelihood.probe()[0], np.arange(program.num_params)
+    likelihood = Likelihood(replace(at_width(max(declared, 1)), num_params=declared), data, config)
+    return likelihood, likelihood.probe()[0], np.arange(declared)
 
 
 def fit(program: Program, data: BehaviourDataset, config: FitConfig = FitConfig()) -> FitResult:
     """Fit every subject on each fold of its trials; score each fit on the other fold."""
     return Likelihood(program, data, config).fit()
-
-
-def warm_tracing(data: BehaviourDataset, config: FitConfig = FitConfig()) -> None:
-    """Trace (never compile) the fit step of the seed program, in the sandbox's zygote: the
-    children it forks inherit JAX's tracing caches and trace their candidate in ~60 ms less.
-    Nothing here starts XLA, whose thread pools do not survive a fork (children hang)."""
-    likelihood = Likelihood(load_program(SEED), data, config)
-    params = jax.ShapeDtypeStruct((*likelihood.shape, likelihood.n_params), np.float32)
-    jax.make_jaxpr(likelihood.step_function)(*likelihood.inputs(params))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from garagelab.core.errors import UserError
 
 MAX_PARAMS = 64
-IMPORTS = ("jax", "jax.numpy", "math")
+IMPORTS = ("jax", "jax.numpy", "jax.nn", "jax.lax", "jax.scipy.special", "math")
 FORBIDDEN = ("random", "seed", "PRNGKey", "key")  # likelihoods must be deterministic
 
 

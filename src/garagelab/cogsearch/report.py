@@ -1,7 +1,9 @@
 """The report of a search: the best programs against every baseline on subjects it never saw.
 
 Each model (the baselines, the GRU, and the search's best distinct programs) is fitted per
-held-out subject with the same two-fold cross-validation as the search score. The table pairs
+held-out subject with the same two-fold cross-validation as the search score. A discovered
+program's code runs only in the sandbox, which hands over its traced computation; the fitting
+here uses the rebuilt computation (exported.py), as it does for the built-in models. The table pairs
 every model with the best discovered program subject by subject (Wilcoxon signed-rank test on
 per-subject normalised likelihoods). Plots: score over evaluations with the baselines' search
 scores, and score against program size with its Pareto front.
@@ -10,22 +12,26 @@ scores, and score against program size with its Pareto front.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import wilcoxon
 
 from garagelab.cogsearch.data import BehaviourDataset, load_npz
+from garagelab.cogsearch.exported import new_sandbox, params_median, sandboxed_program, trusted_program
 from garagelab.cogsearch.fit import FitConfig, counted
 from garagelab.cogsearch.gru import GRUConfig, fit_gru
-from garagelab.cogsearch.programs import BASELINES, load_program
+from garagelab.cogsearch.programs import BASELINES
 from garagelab.cogsearch.search import HELDOUT_DATA, SEARCH_DATA
 from garagelab.cogsearch.simulate import GENERATORS
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.core.report import Report
+from garagelab.evolve.code import program_size
 from garagelab.evolve.database import ProgramDB
+from garagelab.evolve.judge import Invalid
+from garagelab.evolve.sandbox import CandidateFailed, Sandbox
 from garagelab.evolve.search import DB_NAME
 
 REPORT_FIT = FitConfig(restarts=2, max_steps=500)  # fuller than the search's screening fits
@@ -79,20 +85,30 @@ def paired_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def score_program(
-    name: str, kind: str, source: str, data: BehaviourDataset, config: FitConfig = REPORT_FIT
+    name: str,
+    kind: str,
+    source: str,
+    data: BehaviourDataset,
+    config: FitConfig = REPORT_FIT,
+    sandbox: Sandbox | None = None,
 ) -> ModelScore:
-    program = load_program(source, data.n_actions, name)
-    likelihood, _, used = counted(program, data, config)
+    """Fit and score a program: one of ours directly, a discovered one (`sandbox` given) from
+    the computation its sandbox traced. Invalid or CandidateFailed if that cannot be had."""
+    if sandbox is None:
+        at_width, declared = trusted_program(source, data.n_actions, name)
+    else:
+        at_width, declared = sandboxed_program(source, data.n_actions, sandbox, name)
+    likelihood, _, used = counted(at_width, declared, data, config)
     result = likelihood.fit()
     return ModelScore(
         name,
         kind,
         int(used.size),
-        program.size,
+        program_size(source),
         result.normalized_likelihood,
         result.per_subject,
         source=source,
-        params_median=np.median(result.params[..., used], axis=(0, 1)).round(3).tolist(),
+        params_median=params_median(result.params, used),
     )
 
 
@@ -127,25 +143,36 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
         jobs.append((f"{generator} (generated the data)", "generator", GENERATORS[generator][0], None))
     jobs += [(f"discovered #{i + 1} (program {p.id})", "discovered", p.source, p.score) for i, p in enumerate(found)]
     scores: list[ModelScore] = []
+    refused: list[tuple[str, str]] = []
     baseline_search: dict[str, float] = {}
-    with ProgressBar(len(jobs) + len(BASELINES) + int(gru), "cogsearch report", unit="fits", enabled=progress) as bar:
-        for name, kind, source, search_score in jobs:
-            model = score_program(name, kind, source, heldout)
-            model.search_score = search_score
-            if kind == "baseline":
-                baseline_search[name] = score_program(name, kind, source, search).heldout
+    sandbox = new_sandbox(heldout.n_actions)
+    try:
+        fits = len(jobs) + len(BASELINES) + int(gru)
+        with ProgressBar(fits, "cogsearch report", unit="fits", enabled=progress) as bar:
+            for name, kind, source, search_score in jobs:
+                try:
+                    untrusted = sandbox if kind == "discovered" else None
+                    model = score_program(name, kind, source, heldout, sandbox=untrusted)
+                except (Invalid, CandidateFailed) as exc:  # scored in the search, refused now: say so
+                    refused.append((name, f"{getattr(exc, 'kind', 'invalid')}: {exc}"))
+                    bar.advance()
+                    continue
+                model.search_score = search_score
+                if kind == "baseline":
+                    baseline_search[name] = score_program(name, kind, source, search).heldout
+                    bar.advance()
+                scores.append(model)
                 bar.advance()
-            scores.append(model)
-            bar.advance()
-        if gru:
-            result = fit_gru(search, heldout, GRUConfig())
-            scores.append(
-                ModelScore(
-                    "GRU (population)", "gru", result.num_params, 0, result.normalized_likelihood, result.per_subject
-                )
-            )
-            bar.advance()
+            if gru:
+                result = fit_gru(search, heldout, GRUConfig())
+                gru_row = ModelScore("GRU (population)", "gru", result.num_params, 0, result.normalized_likelihood, [])
+                scores.append(replace(gru_row, per_subject=result.per_subject))
+                bar.advance()
+    finally:
+        sandbox.close()
     discovered = [s for s in scores if s.kind == "discovered"]
+    if not discovered:
+        raise UserError(f"{directory}: none of the best programs could be traced again: {refused}")
     reference = max(discovered, key=lambda s: s.heldout)
     report = Report(directory, f"cogsearch report: {search.name}")
     report.section("Data")
@@ -158,6 +185,12 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     )
     ranked = sorted(scores, key=lambda s: -s.heldout)
     report.table([s.row(reference) for s in ranked])
+    if refused:
+        report.text(
+            "Refused now (scored in the search, but their traced computation did not hold up here): "
+            + "; ".join(f"{name} ({why})" for name, why in refused),
+            css_class="error",
+        )
     report.section("Search")
     figure = _progress_with_baselines(summary, baseline_search)
     report.figure(figure, "cogsearch-progress", "Search score of every program, the best so far, and the baselines.")

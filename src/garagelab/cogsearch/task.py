@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from garagelab.cogsearch.data import BehaviourDataset
+from garagelab.cogsearch.exported import LIMITS, SERVE
 from garagelab.cogsearch.programs import FORBIDDEN, IMPORTS, SEED
-from garagelab.evolve.sandbox import Limits
 from garagelab.evolve.task import Task
 
 # Rewrites of the named variable of a program (see evolve.proposers.Mechanism): HOLE is the
@@ -29,8 +29,6 @@ MECHANISMS = (
 
 # Mostly mechanisms (what cognitive models are made of), pruning for parsimony, few raw operator swaps.
 MUTATION_WEIGHTS = (("mechanism", 0.45), ("prune", 0.15), ("crossover", 0.2), ("constant", 0.15), ("operator", 0.05))
-
-LIMITS = Limits(wall_s=120.0, cpu_s=300.0, memory_mb=4096)
 
 
 def describe(data: BehaviourDataset) -> str:
@@ -57,7 +55,8 @@ def build_task(data_path: Path, data: BehaviourDataset, restarts: int = 2, max_s
         description=describe(data),
         template=SEED,
         function="agent",
-        evaluator="garagelab.cogsearch.evaluate:make_evaluator",
+        serve=SERVE,
+        judge="garagelab.cogsearch.evaluate:make_judge",
         allowed_imports=IMPORTS,
         limits=LIMITS,
         mechanisms=MECHANISMS,

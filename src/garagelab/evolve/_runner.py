@@ -1,11 +1,17 @@
-"""The zygote (fork server) side of a sandboxed evaluation; run by `sandbox.Zygote`.
+"""The zygote (fork server) of a sandbox; run by `sandbox.Sandbox`, never given a task's data.
 
-Protocol, one JSON line each way on stdin/stdout: first the setup (evaluator, modules to
-preload), answered with {"ready": true} or a task_error; then one line per job (source, limits,
-working directory, environment), answered with how the child ended: exit status, timed out or
-not, peak memory, seconds, and the raw result the child wrote to its pipe. Candidates run only
-in forked children (their own session; as root also their own PID and network namespaces and
-the unprivileged user `nobody`), never in the zygote.
+Control protocol on fd 0, a SOCK_SEQPACKET socket, one JSON message each: the setup (serve
+function, modules to preload, the candidate module's globals, the isolation mode and view),
+answered {"ready": true} or a task_error; then per job: the job (source, limits, working
+directory, environment), answered {"started": pid} with the trusted side's end of a fresh
+socket to the child attached (SCM_RIGHTS); later {"status": ...} when the child has ended (or
+was stopped: a {"stop": true} message kills it at once).
+
+The child walls itself in before the candidate's first line runs: its own session, rlimits,
+namespaces and filesystem (isolation.py), then, as the namespace's first process's child, no
+privileges and the system-call filter. It executes the candidate and answers each request on
+its socket with serve(module, request), or with its failure. Only the child runs candidate
+code; nothing it computes is trusted.
 """
 
 from __future__ import annotations
@@ -17,31 +23,30 @@ import json
 import linecache
 import math
 import os
+import resource
 import select
 import signal
+import socket
 import sys
 import time
 import traceback
 import types
 
-from garagelab.evolve.sandbox import Limits, die_with_parent, drop_privileges, isolate
+from garagelab.evolve import isolation, wire
+from garagelab.evolve.isolation import View
+from garagelab.evolve.sandbox import MAX_REQUEST, SANDBOX_BROKEN, Limits
 
-# the sandbox said no: not permitted, access denied, no network, no address, process limit
-_DENIED = (errno.EPERM, errno.EACCES, errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EAGAIN)
-
-
-def _write(fd: int, result: dict) -> None:
-    data = json.dumps(result, default=str).encode()
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.close(fd)
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+# the sandbox said no: not permitted, access denied, read-only, no network, no address, no process
+_DENIED = (
+    errno.EPERM,
+    errno.EACCES,
+    errno.EROFS,
+    errno.ENETUNREACH,
+    errno.EADDRNOTAVAIL,
+    errno.EAFNOSUPPORT,
+    errno.EAGAIN,
+)
+CHANNEL_FD = 3
 
 
 def _relay(pid: int) -> int:
@@ -50,130 +55,135 @@ def _relay(pid: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _child(job: dict, evaluator, fd: int) -> None:
-    """In the forked child: its own files, environment and limits, then the candidate."""
+def _set_limits(limits: Limits) -> None:
+    cpu = max(1, int(limits.cpu_s))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    if limits.memory_mb:
+        size = limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * 1024 * 1024,) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _child(job: dict, setup: dict, serve, channel: int) -> None:
+    """In the forked child: its own files, environment and limits, the walls, then the candidate."""
     workdir = job["workdir"]
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     out = os.open(os.path.join(workdir, "stdout.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
     err = os.open(os.path.join(workdir, "stderr.txt"), os.O_WRONLY | os.O_CREAT, 0o644)
-    for source, target in ((null, 0), (out, 1), (err, 2)):  # the zygote's pipes are out of reach
+    for source, target in ((null, 0), (out, 1), (err, 2), (channel, CHANNEL_FD)):
         os.dup2(source, target)
         os.close(source)
-    os.chdir(workdir)
+    os.closerange(CHANNEL_FD + 1, 65536)  # the zygote's control socket and anything else it held
     os.environ.clear()
     os.environ.update(job["env"])
-    drop_to = tuple(job["drop_to"]) if job.get("drop_to") else None
-    if drop_to is not None:
-        os.chown(os.path.join(workdir, "stdout.txt"), *drop_to)
-        os.chown(os.path.join(workdir, "stderr.txt"), *drop_to)
-    if isolate(Limits(**job["limits"]), private_namespaces=drop_to is not None):
-        # this process stays outside; its child is the first process of the new PID namespace
-        # and only relays; the grandchild runs the candidate. When the first process ends (or
-        # is killed with this one), the kernel kills everything the candidate left behind.
-        child = os.fork()
-        if child:
-            os.close(fd)
-            os._exit(_relay(child))
-        die_with_parent()
-        grandchild = os.fork()
-        if grandchild:
-            os.close(fd)
-            os._exit(_relay(grandchild))
-    drop_privileges(drop_to)
-    _run_candidate(job, evaluator, fd)
-
-
-def _run_candidate(job: dict, evaluator, fd: int) -> None:
-    owner = os.getpid()
-
-    def report(result: dict) -> None:
-        if os.getpid() != owner:  # a process the candidate forked: only the original reports
-            os._exit(1)
-        _write(fd, result)
-
-    program = types.ModuleType("candidate")
-    program.__dict__.update(job.get("globals", {}))
-    # the source where `inspect` finds it: tracebacks show candidate lines, and @triton.jit reads it
-    linecache.cache["candidate.py"] = (len(job["source"]), None, job["source"].splitlines(True), "candidate.py")
-    try:
-        code = compile(job["source"], "candidate.py", "exec")
-        exec(code, program.__dict__)
-        result = evaluator(program, set(job.get("fingerprints", ())))
-    except MemoryError:
-        report({"failure": "memory", "message": "MemoryError: the candidate exceeded its memory limit"})
-        return
-    except (PermissionError, ConnectionError, ModuleNotFoundError) as exc:
-        report({"failure": "forbidden", "message": f"{type(exc).__name__}: {exc}"})
-        return
-    except OSError as exc:
-        kind = {errno.EFBIG: "output_limit"}.get(exc.errno, "forbidden" if exc.errno in _DENIED else "exception")
-        report({"failure": kind, "message": f"{type(exc).__name__}: {exc}"})
-        return
-    except RecursionError as exc:
-        report({"failure": "exception", "message": f"RecursionError: {exc}"})
-        return
-    except BaseException as exc:  # the candidate's own failure, whatever it raised
-        kind = getattr(exc, "failure_kind", "")  # a task's own error type may name its kind (kernels: compile)
-        if isinstance(kind, str) and kind:
-            report({"failure": kind, "message": str(exc)[-2000:]})
-            return
-        tail = traceback.format_exception(exc)[-3:]
-        report({"failure": "exception", "message": "".join(tail)[-800:]})
-        return
-    if not isinstance(result, dict):
-        report({"failure": "task_error", "message": f"the evaluator returned {type(result).__name__}, not a dict"})
-        return
-    report({key: _jsonable(value) for key, value in result.items()})
-
-
-def supervise(job: dict, evaluator) -> dict:
-    """Fork a child for the job; collect its result, kill its group at the deadline."""
     limits = Limits(**job["limits"])
-    read_fd, write_fd = os.pipe()
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_fd)
-            _child(job, evaluator, write_fd)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    chunks, size, limit = [], 0, limits.result_kb * 1024
-    deadline, timed_out, open_ = start + limits.wall_s, False, True
+    _set_limits(limits)
+    mode = setup["mode"]
+    if mode != "none":
+        isolation.enter_namespaces(mode, limits.pid_namespace)
+        if limits.pid_namespace:
+            # this process stays outside; its child is the new PID namespace's first process and
+            # only relays; the grandchild runs the candidate. When the first process ends (or
+            # is killed with this one), the kernel kills everything the candidate left behind.
+            first = os.fork()
+            if first:
+                os.close(CHANNEL_FD)
+                os._exit(_relay(first))
+            isolation.die_with_parent()
+        if limits.filesystem:
+            isolation.build_root(View(tuple(setup["view"]), job["tmp_mb"]), workdir, with_proc=limits.pid_namespace)
+        if limits.pid_namespace:
+            candidate = os.fork()
+            if candidate:
+                os.close(CHANNEL_FD)
+                os._exit(_relay(candidate))
+        os.chdir("/tmp" if limits.filesystem else workdir)
+        isolation.drop_privileges(mode)
+        isolation.install_filter()
+    else:
+        os.chdir(workdir)
+    _run_candidate(job["source"], setup.get("globals", {}), serve)
+
+
+def _failure(exc: BaseException) -> dict:
+    """A candidate's exception as a failure report (believed only as a failure)."""
+    if isinstance(exc, MemoryError):
+        return {"failure": "memory", "message": "MemoryError: the candidate exceeded its memory limit"}
+    if isinstance(exc, PermissionError | ConnectionError):
+        return {"failure": "forbidden", "message": f"{type(exc).__name__}: {exc}"}
+    if isinstance(exc, OSError):
+        kind = {errno.EFBIG: "output_limit"}.get(exc.errno, "forbidden" if exc.errno in _DENIED else "exception")
+        return {"failure": kind, "message": f"{type(exc).__name__}: {exc}"}
+    kind = getattr(exc, "failure_kind", "")  # a task's own error type may name its kind (kernels: compile)
+    if isinstance(kind, str) and kind:
+        return {"failure": kind, "message": str(exc)[-2000:]}
+    return {"failure": "exception", "message": "".join(traceback.format_exception(exc)[-3:])[-800:]}
+
+
+def _run_candidate(source: str, module_globals: dict, serve) -> None:
+    """Execute the candidate, then answer requests until the trusted side hangs up."""
+    channel = socket.socket(fileno=CHANNEL_FD)
+    program = types.ModuleType("candidate")
+    program.__dict__.update(module_globals)
+    # the source where `inspect` finds it: tracebacks show candidate lines, and @triton.jit reads it
+    linecache.cache["candidate.py"] = (len(source), None, source.splitlines(True), "candidate.py")
+    broken = None
+    try:
+        exec(compile(source, "candidate.py", "exec"), program.__dict__)
+    except BaseException as exc:  # the candidate's own failure, whatever it raised
+        broken = _failure(exc)
     while True:
-        if open_ and select.select([read_fd], [], [], 0.002)[0]:
-            chunk = os.read(read_fd, 65536)
-            open_ = bool(chunk)
-            size += len(chunk)
-            if size <= limit:
-                chunks.append(chunk)
-        elif not open_:
-            time.sleep(0.002)
+        try:
+            request = wire.receive(channel, MAX_REQUEST, float("inf"))
+        except (EOFError, OSError, wire.WireError):
+            os._exit(0)
+        answer = broken
+        if answer is None:
+            try:
+                answer = {"answer": serve(program, request)}
+            except BaseException as exc:
+                answer = _failure(exc)
+        try:
+            wire.send(channel, answer, float("inf"))
+        except wire.WireError as exc:
+            wire.send(channel, {"failure": "invalid", "message": f"the answer cannot be sent: {exc}"}, float("inf"))
+
+
+def supervise(control: socket.socket, pid: int, limits: Limits, start: float) -> dict:
+    """Wait for the child until it ends, the deadline, or a stop message (after its grace: a
+    child that hung up is let finish exiting, so that its status says how it ended); kill its
+    group."""
+    deadline, timed_out, stop_at = start + limits.wall_s, False, math.inf
+    while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             break
-        if time.monotonic() > deadline:
-            _kill_group(pid)
-            _, status, usage = os.wait4(pid, 0)
+        now = time.monotonic()
+        if now >= stop_at:
+            break
+        if now > deadline:
             timed_out = True
             break
+        if select.select([control], [], [], 0.005)[0]:
+            message = control.recv(1 << 16)
+            if not message:
+                break
+            request = json.loads(message)
+            if request.get("stop"):
+                stop_at = min(stop_at, now + float(request.get("grace_s", 0.0)))
+    if not done:
+        _kill_group(pid)
+        _, status, usage = os.wait4(pid, 0)
     _kill_group(pid)  # anything the candidate left in its group
-    while open_ and select.select([read_fd], [], [], 0.05)[0]:  # what was written just before the end
-        chunk = os.read(read_fd, 65536)
-        open_ = bool(chunk)
-        size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
-    os.close(read_fd)
-    result = b"".join(chunks).decode(errors="replace") if size <= limit else ""
     return {
         "status": status,
         "timed_out": timed_out,
         "max_rss_kb": int(usage.ru_maxrss),
         "seconds": time.monotonic() - start,
-        "result": result,
     }
 
 
@@ -182,27 +192,52 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def _answer(message: dict) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
 def main() -> None:
-    setup = json.loads(sys.stdin.readline())
-    module_name, function_name = setup["evaluator"].split(":")
+    control = socket.socket(fileno=0)
+    setup = json.loads(control.recv(1 << 20))
+    module_name, function_name = setup["serve"].split(":")
     try:
-        evaluator = getattr(importlib.import_module(module_name), function_name)
-        if setup.get("context"):  # a factory: load the task's data once, here
-            evaluator = evaluator(**setup["context"])
+        module = importlib.import_module(module_name)
+        serve = getattr(module, function_name)
         for name in setup.get("preload", ()):  # what candidates may import, loaded while readable
             importlib.import_module(name)
+        if callable(getattr(module, "warm_up", None)):
+            module.warm_up()
     except Exception as exc:  # the task, not a candidate, is broken
-        _answer({"failure": "task_error", "message": f"cannot load evaluator {setup['evaluator']}: {exc}"})
+        control.send(json.dumps({"failure": "task_error", "message": f"cannot load {setup['serve']}: {exc}"}).encode())
         return
-    _answer({"ready": True})
-    for line in sys.stdin:
-        _answer(supervise({**json.loads(line), "globals": setup.get("globals", {})}, evaluator))
+    control.send(b'{"ready": true}')
+    while True:
+        message = control.recv(1 << 20)
+        if not message:
+            return
+        job = json.loads(message)
+        if "source" not in job:  # a stop for a child that had already ended
+            continue
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        start = time.monotonic()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            control.send(json.dumps({"failure": "task_error", "message": f"cannot fork: {exc}"}).encode())
+            ours.close()
+            theirs.close()
+            continue
+        if pid == 0:
+            try:
+                ours.close()
+                _child(job, setup, serve, theirs.detach())
+            except BaseException:  # the walls could not be built: the sandbox's fault, not the candidate's
+                with contextlib.suppress(BaseException):
+                    os.write(2, f"sandbox: {traceback.format_exc()[-1500:]}".encode())
+            finally:
+                os._exit(SANDBOX_BROKEN)
+        ours_fd = ours.detach()
+        socket.send_fds(control, [json.dumps({"started": pid}).encode()], [ours_fd])
+        os.close(ours_fd)
+        theirs.close()
+        control.send(json.dumps(supervise(control, pid, Limits(**job["limits"]), start)).encode())
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -141,7 +141,7 @@ class Engine:
                     continue
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
                 for future in done:
-                    program, outcome = in_flight.pop(future), future.result()
+                    program, outcome = in_flight.pop(future), _result(future)
                     self._finish(program, outcome)
                     best = self.best()
                     bar.update_to(self.evaluated(), postfix=f"best {best.score:.4g}" if best else "")
@@ -164,7 +164,9 @@ class Engine:
         try:
             proposal = self.proposers[arm].propose(parents, self.rng)
             ast_hash = normalized_hash(proposal.source)
-        except (CodeError, LLMError) as exc:  # an unusable answer or an unreachable model
+            size = program_size(proposal.source)
+        # an unusable answer, an unreachable model, a program Python's parser chokes on
+        except (CodeError, LLMError, SyntaxError, ValueError, RecursionError, SystemError, MemoryError) as exc:
             self.stats.failed_proposals += 1
             self.bandit.update(arm, 0.0)
             call = getattr(exc, "call", None)
@@ -179,7 +181,6 @@ class Engine:
                 self.db.add_call(proposal.call)
             return None
         self.hashes.add(ast_hash)
-        size = program_size(proposal.source)
         pid = self.db.add_program(proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
         if proposal.call is not None:
             self.db.add_call(proposal.call, pid)
@@ -207,3 +208,13 @@ class Engine:
         self.history.append((self.evaluated() + 1, best.score if best else -np.inf))
         if self.config.reset_every and self.evaluated() % self.config.reset_every == 0:
             self.islands.reset_weakest(self.rng)
+
+
+def _result(future: Future) -> Outcome:
+    """An evaluation's outcome; an error while handling it fails that program, not the search
+    (seen: CPython's "AST constructor recursion depth mismatch" on a pathological program)."""
+    try:
+        return future.result()
+    except Exception as exc:
+        message = f"error while evaluating: {type(exc).__name__}: {exc}"
+        return Outcome(None, failure="task_error", message=message[:1000])

@@ -8,7 +8,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from garagelab.core.errors import UserError
-from garagelab.evolve.sandbox import Outcome, evaluate, pin_zygotes
+from garagelab.evolve import judge
+from garagelab.evolve.sandbox import Outcome
 from garagelab.evolve.task import Task
 
 
@@ -23,7 +24,7 @@ class Pool(Protocol):
 class LocalPool:
     """`workers` sandboxed evaluations at once (threads that each wait on a subprocess). With at
     least a worker per CPU, each worker's evaluations run on a CPU of their own (see
-    `sandbox.pin_zygotes`); with fewer, an evaluation may use the spare CPUs."""
+    `judge.pin`); with fewer, an evaluation may use the spare CPUs."""
 
     def __init__(self, workers: int = 2) -> None:
         self.workers = workers
@@ -31,7 +32,7 @@ class LocalPool:
         slots = itertools.count()
 
         def pin() -> None:  # runs once in each worker thread
-            pin_zygotes({cpus[next(slots) % len(cpus)]} if workers >= len(cpus) else None)
+            judge.pin({cpus[next(slots) % len(cpus)]} if workers >= len(cpus) else None)
 
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evaluate", initializer=pin)
 
@@ -57,10 +58,10 @@ class RayPool:
                 ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        self._remote = ray.remote(num_cpus=1)(evaluate)
+        self._remote = ray.remote(num_cpus=1)(judge.evaluate)
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
-        reference = self._remote.remote(source, fingerprints=fingerprints, **task.sandbox())
+        reference = self._remote.remote(task, source, fingerprints)
         return reference.future()
 
     def shutdown(self) -> None:

@@ -14,8 +14,9 @@ from garagelab.kernels.problems import load_problem
 BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
 IMPORTS = ("torch", "math", *BACKENDS)
 LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=0, file_mb=64, processes=512)  # torch maps GBs it never uses
-# the CUDA driver fails in a private PID namespace, and opens many files
-GPU_LIMITS = replace(LIMITS, pid_namespace=False, open_files=4096)
+# the CUDA driver fails in a private PID namespace, opens many files, and needs the host's
+# /dev, /proc and /sys (untested in a filesystem view of our own: no GPU here to check it on)
+GPU_LIMITS = replace(LIMITS, pid_namespace=False, filesystem=False, open_files=4096)
 
 
 def default_device(size: str) -> str:
@@ -57,7 +58,8 @@ def build_task(
         description=f"Write ModelNew, a faster kernel implementation of this PyTorch model:\n\n{spec.source}",
         template=template,
         function="ModelNew",
-        evaluator="garagelab.kernels.verify:make_verifier",
+        serve="garagelab.kernels.verify:serve",
+        judge="garagelab.kernels.verify:make_judge",
         allowed_imports=IMPORTS,
         limits=GPU_LIMITS if device == "cuda" else LIMITS,
         context={

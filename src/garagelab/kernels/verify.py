@@ -1,8 +1,10 @@
 """The verifier: is a candidate's `ModelNew` correct, honest, and how fast is it?
 
-Run in the evolve sandbox (a forked process per candidate, static checks before it runs):
-`make_verifier(problem=..., size=...)` loads the problem and PyTorch once in the zygote, and
-the function it returns judges one candidate module. Stages, each a failure kind of its own:
+Where it runs, for now: in the candidate's sandboxed process (`serve`: the evolve sandbox's
+walls hold around it), and the trusted side (`make_judge`) only checks the form of the verdict
+it is handed. So a candidate that breaks out of its own Python process's integrity can still
+forge its verdict: moving the comparison and the timing to the trusted side is issue #17; every
+other task scores on the trusted side. Stages, each a failure kind of its own:
 
 1. build: `ModelNew(*get_init_inputs())` with the reference's seed (a C++ `CompileError` is
    `compile`, with the compiler's first errors);
@@ -32,11 +34,13 @@ import os
 import statistics
 import time
 import types
+from pathlib import Path
 
 import torch
 
+from garagelab.evolve.judge import Invalid
 from garagelab.kernels.backends.cpp import CompileError
-from garagelab.kernels.problems import load_module, load_problem
+from garagelab.kernels.problems import Problem, load_module, load_problem
 
 DISTRIBUTIONS = ("normal", "uniform", "wide")
 ROOFLINE_MARGIN = 0.5  # a candidate may beat a plain copy's bandwidth by 2x (caches), not more
@@ -176,8 +180,41 @@ def _compile_failure(exc: BaseException) -> dict | None:
     return None
 
 
+VERDICT_KINDS = ("invalid", "wrong", "hack", "compile")
+
+
+def make_judge(problem: str, **options):
+    """The trusted side (for now a check of the verdict's form, see the module docstring): the
+    problem is read here and sent to the candidate's process with the options."""
+    spec = load_problem(problem)
+    request = {"problem": {"name": spec.name, "source": spec.source, "presets": spec.presets}, "options": options}
+
+    def judge(candidate, fingerprints: set[str]) -> dict:
+        verdict = candidate.call(request)
+        if not isinstance(verdict, dict) or not isinstance(verdict.get("metrics", {}), dict):
+            raise Invalid("the verifier's verdict is not a dict with metrics")
+        failure = verdict.get("failure")
+        if failure is not None:
+            if failure not in VERDICT_KINDS:
+                raise Invalid(f"the verifier's verdict names an unknown failure {str(failure)[:40]!r}")
+            message = str(verdict.get("message", ""))
+            return {"failure": failure, "message": message, "metrics": verdict.get("metrics", {})}
+        if not isinstance(verdict.get("score"), float | int):
+            raise Invalid("the verifier's verdict has no score")
+        return {"score": float(verdict["score"]), "metrics": verdict.get("metrics", {})}
+
+    return judge
+
+
+def serve(candidate: types.ModuleType, request: dict) -> dict:
+    """The candidate's side: run the verifier on the candidate module."""
+    problem = request["problem"]
+    spec = Problem(problem["name"], problem["source"], Path(problem["name"] + ".py"), problem["presets"])
+    return make_verifier(spec, **request["options"])(candidate, set())
+
+
 def make_verifier(
-    problem: str,
+    problem: Problem | str,
     size: str = "cpu",
     seeds: int = 5,
     timing: bool = True,
@@ -185,7 +222,7 @@ def make_verifier(
     device: str = "cpu",
     compile_baseline: bool = False,
 ):
-    spec = load_problem(problem)
+    spec = problem if isinstance(problem, Problem) else load_problem(problem)
     sizes = spec.constants(size)
     reference = load_module(spec.source, spec.name, sizes)
     atol, rtol = spec.tolerance(size)

@@ -1,5 +1,8 @@
 """A toy task: evolve f(x) to fit samples of a hidden function (score: minus the mean
-squared error). Small enough for tests and the tour, rich enough that mutations help."""
+squared error). Small enough for tests and the tour, rich enough that mutations help.
+
+The candidate's process only computes f on the points the judge sends (`serve`); the judge
+holds the hidden function, checks the answers and computes the error (`judge`)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import types
 
 import numpy as np
 
+from garagelab.evolve.judge import Invalid, expect_array
 from garagelab.evolve.sandbox import Limits
 from garagelab.evolve.task import Task
 
@@ -24,19 +28,21 @@ def f(x):
 '''
 
 
-def evaluate(program: types.ModuleType, fingerprints: set[str]) -> dict:
-    function = getattr(program, "f", None)
-    if not callable(function):
-        return {"failure": "invalid", "message": "the program defines no function f"}
-    probe = np.asarray(function(PROBE.copy()), dtype=float)
-    if probe.shape != PROBE.shape:
-        return {"failure": "invalid", "message": f"f returned shape {probe.shape}, expected {PROBE.shape}"}
-    fingerprint = hashlib.sha256(np.round(probe, 9).tobytes()).hexdigest()[:16]
+def serve(program: types.ModuleType, request: dict) -> np.ndarray:
+    """Untrusted side: f at the points asked for."""
+    function = program.f
+    return np.asarray(function(np.array(request["x"], dtype=float)), dtype=float)
+
+
+def judge(candidate, fingerprints: set[str]) -> dict:
+    """Trusted side: a probe (the behavioural fingerprint), then the error on the hidden samples."""
+    probe = expect_array(candidate.call({"x": PROBE}), "f(probe)", PROBE.shape, "f")
+    fingerprint = hashlib.sha256(np.round(probe.astype(float), 9).tobytes()).hexdigest()[:16]
     if fingerprint in fingerprints:
         return {"failure": "duplicate", "message": "same outputs as an evaluated program", "fingerprint": fingerprint}
-    y = np.asarray(function(X.copy()), dtype=float)
-    if y.shape != X.shape or not np.all(np.isfinite(y)):
-        return {"failure": "invalid", "message": "f returned non-finite values or the wrong shape"}
+    y = expect_array(candidate.call({"x": X}), "f(x)", X.shape, "f").astype(float)
+    if not np.all(np.isfinite(y)):
+        raise Invalid("f returned non-finite values")
     mse = float(np.mean((y - Y) ** 2))
     return {"score": -mse, "metrics": {"mse": mse}, "fingerprint": fingerprint}
 
@@ -47,8 +53,9 @@ FIT_POINTS = Task(
     "smooth hidden function. Lower mean squared error on the hidden samples is better. Use numpy only.",
     template=TEMPLATE,
     function="f",
-    evaluator="garagelab.evolve.tasks.fit_points:evaluate",
+    serve="garagelab.evolve.tasks.fit_points:serve",
+    judge="garagelab.evolve.tasks.fit_points:judge",
     allowed_imports=("math", "numpy"),
-    limits=Limits(wall_s=10.0, cpu_s=10.0, memory_mb=1024),
+    limits=Limits(wall_s=10.0, cpu_s=10.0, memory_mb=1024, judge_s=10.0),
     mechanisms=("np.sin(x)", "np.cos(x)", "x * x", "np.abs(x)", "np.tanh(x)", "np.exp(-x * x)", "x"),
 )
