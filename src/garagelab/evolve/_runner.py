@@ -78,6 +78,8 @@ def _child(job: dict, setup: dict, serve, channel: int) -> None:
         os.dup2(source, target)
         os.close(source)
     os.closerange(CHANNEL_FD + 1, 65536)  # the zygote's control socket and anything else it held
+    # written once the walls are up, closed before the candidate runs: it cannot fake a broken sandbox
+    walled = os.open(os.path.join(workdir, "walled"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.environ.clear()
     os.environ.update(job["env"])
     limits = Limits(**job["limits"])
@@ -92,6 +94,7 @@ def _child(job: dict, setup: dict, serve, channel: int) -> None:
             first = os.fork()
             if first:
                 os.close(CHANNEL_FD)
+                os.close(walled)
                 os._exit(_relay(first))
             isolation.die_with_parent()
         if limits.filesystem:
@@ -100,12 +103,15 @@ def _child(job: dict, setup: dict, serve, channel: int) -> None:
             candidate = os.fork()
             if candidate:
                 os.close(CHANNEL_FD)
+                os.close(walled)
                 os._exit(_relay(candidate))
         os.chdir("/tmp" if limits.filesystem else workdir)
         isolation.drop_privileges(mode)
         isolation.install_filter()
     else:
         os.chdir(workdir)
+    os.write(walled, b"1")
+    os.close(walled)
     _run_candidate(job["source"], setup.get("globals", {}), serve)
 
 

@@ -126,6 +126,7 @@ class Ending:
     seconds: float
     max_rss_kb: int
     stderr: str
+    walled: bool  # the walls were up before the candidate ran
 
 
 class Candidate:
@@ -171,7 +172,7 @@ class Candidate:
         if number:
             return CandidateFailed("crash", f"killed by signal {_signal_name(number)}")
         code = os.WEXITSTATUS(ending.status) if os.WIFEXITED(ending.status) else -1
-        if code == SANDBOX_BROKEN and ending.stderr.startswith("sandbox: "):
+        if code == SANDBOX_BROKEN and not ending.walled:
             return CandidateFailed("task_error", f"the sandbox could not be built: {ending.stderr[-600:]}")
         if "MemoryError" in ending.stderr:
             return CandidateFailed("memory", "MemoryError: the candidate exceeded its memory limit")
@@ -313,7 +314,9 @@ class Sandbox:
             reply = {"status": 9, "timed_out": False, "seconds": 0.0, "max_rss_kb": 0}
         finally:
             self._lock.release()
-        return Ending(reply["status"], reply["timed_out"], reply["seconds"], reply["max_rss_kb"], _tail(workdir))
+        walled = (workdir / "walled").is_file() and (workdir / "walled").read_bytes() == b"1"
+        status, timed_out, seconds, rss = reply["status"], reply["timed_out"], reply["seconds"], reply["max_rss_kb"]
+        return Ending(status, timed_out, seconds, rss, _tail(workdir), walled)
 
     def close(self) -> None:
         if self.process.poll() is None:

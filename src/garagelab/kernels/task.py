@@ -12,7 +12,7 @@ from garagelab.evolve.task import Task
 from garagelab.kernels.problems import load_problem
 
 BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
-IMPORTS = ("torch", "math", *BACKENDS)
+IMPORTS = ("torch", "torch.nn", "torch.nn.functional", "math", *BACKENDS)
 LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=0, file_mb=64, processes=512)  # torch maps GBs it never uses
 # the CUDA driver fails in a private PID namespace, opens many files, and needs the host's
 # /dev, /proc and /sys (untested in a filesystem view of our own: no GPU here to check it on)

