@@ -1,8 +1,10 @@
 """cogsearch speed on the fly data (Mohanta 2022, 88 training flies), measured in one run.
 
-1. Candidate evaluations per minute through the real search path: the sandboxed evaluator (a
-   fork of a zygote that has JAX and the data loaded; parameter count, probe, per-fly fits of
-   both folds with the search's restarts and steps, held-out score), two workers on this machine's cores. Programs:
+1. Candidate evaluations per minute through the real search path: per worker a judge process
+   (JAX and the data loaded) and its sandbox (a fork server that never sees the data); per
+   candidate a walled-in child traces `agent`, the judge rebuilds the computation and does the
+   parameter count, probe, per-fly fits of both folds with the search's restarts and steps,
+   held-out score; two workers on this machine's cores. Programs:
    the 5-parameter ground-truth agent of the synthetic experiments (the issue's yardstick) and
    every baseline. Goal: >= 60 per minute.
 2. Fitting the Q-learning seed to every fly (both folds) with our vmapped JAX optimiser against
@@ -41,7 +43,8 @@ def evaluations_per_minute(data, programs: list[str], workers: int = 2) -> tuple
         task = build_task(data.save_npz(Path(tmp) / "fly.npz"), data, search.restarts, search.max_steps)
         pool = LocalPool(workers)
         try:
-            wait([pool.submit(task, programs[0], frozenset())])  # start the zygotes (JAX import, data)
+            # start every worker's judge and sandbox (JAX import, data) before the clock
+            wait([pool.submit(task, programs[0], frozenset()) for _ in range(workers)])
             start = time.perf_counter()
             outcomes = [f.result() for f in [pool.submit(task, source, frozenset()) for source in programs]]
             seconds = time.perf_counter() - start
