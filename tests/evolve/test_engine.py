@@ -88,6 +88,43 @@ def test_hostile_proposals_cost_one_evaluation_each(tmp_path: Path) -> None:
     assert best is not None and best.score == 0.0
 
 
+class Breaking(Scripted):
+    """A proposer that raises what CPython raised on a pathological program in a fly search."""
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
+        self.index += 1
+        if self.index % 2:
+            raise SystemError("AST constructor recursion depth mismatch (before=50, after=52)")
+        return super().propose(parents, rng)
+
+
+class FailingPool(LocalPool):
+    """A pool whose every other evaluation raises instead of returning an outcome."""
+
+    calls = 0
+
+    def submit(self, task, source, fingerprints):
+        FailingPool.calls += 1
+        if FailingPool.calls % 2 == 0:
+            return self._executor.submit(_crash)
+        return super().submit(task, source, fingerprints)
+
+
+def _crash():
+    raise SystemError("AST constructor recursion depth mismatch")
+
+
+def test_one_bad_program_fails_itself_not_the_search(tmp_path: Path) -> None:
+    sources = [FIT_POINTS.template.replace("0.5 * x", f"{c} * x") for c in (0.6, 0.7, 0.8, 0.9, 1.1)]
+    db = ProgramDB(tmp_path / "programs.sqlite")
+    config = EngineConfig(budget=5, islands=1, workers=1, max_failed_proposals=50)
+    engine = Engine(FIT_POINTS, db, config, {"breaking": Breaking(sources, "breaking")}, FailingPool(1), progress=False)
+    engine.run()
+    outcomes = engine.db.failure_counts()
+    assert engine.evaluated() == 5
+    assert outcomes.get("task_error", 0) >= 1 and outcomes.get("ok", 0) >= 2
+
+
 def _garagelab(*args: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "garagelab", *args],

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 
-from garagelab.evolve.judge import Invalid
+from garagelab.evolve.judge import Invalid, static_refusal
 from garagelab.evolve.sandbox import CandidateFailed, Limits, Sandbox
 
 
@@ -26,16 +26,19 @@ def _load(spec: str, context: dict):
     return function(**context) if context else function
 
 
-def judge_one(judge, sandbox: Sandbox, limits: Limits, source: str, fingerprints: set[str]) -> dict:
-    """Start the candidate, let the judge question it, stop it; the judge's result."""
+def judge_one(judge, sandbox: Sandbox, spec: dict, source: str, fingerprints: set[str]) -> dict:
+    """The static checks; then start the candidate, let the judge question it, stop it; the
+    judge's result."""
     start = time.monotonic()
     rss = 0
     try:
-        with sandbox.start(source, limits) as candidate:
-            try:
-                result = judge(candidate, fingerprints)
-            finally:
-                rss = candidate.stop().max_rss_kb
+        result = static_refusal(spec, source)
+        if result is None:
+            with sandbox.start(source, Limits(**spec["limits"])) as candidate:
+                try:
+                    result = judge(candidate, fingerprints)
+                finally:
+                    rss = candidate.stop().max_rss_kb
     except CandidateFailed as exc:
         result = {"failure": exc.kind, "message": exc.message}
     except Invalid as exc:
@@ -74,10 +77,9 @@ def main() -> None:
         print(json.dumps(sandbox.ready), flush=True)
         return
     print(json.dumps({"ready": True}), flush=True)
-    limits = Limits(**spec["limits"])
     for line in sys.stdin:
         job = json.loads(line)
-        result = judge_one(judge, sandbox, limits, job["source"], set(job["fingerprints"]))
+        result = judge_one(judge, sandbox, spec, job["source"], set(job["fingerprints"]))
         print(json.dumps(plain(result)), flush=True)
 
 

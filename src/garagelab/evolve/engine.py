@@ -18,14 +18,13 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
-from garagelab.evolve.code import CodeError, normalized_hash, program_size
+from garagelab.evolve.code import normalized_hash, program_size
 from garagelab.evolve.database import Program, ProgramDB
 from garagelab.evolve.islands import Islands, MapElites, Member
 from garagelab.evolve.pool import Pool
 from garagelab.evolve.proposers import Bandit, Proposer
 from garagelab.evolve.sandbox import Outcome
 from garagelab.evolve.task import Task
-from garagelab.llm.client import LLMError
 
 
 @dataclass(frozen=True)
@@ -165,8 +164,9 @@ class Engine:
             proposal = self.proposers[arm].propose(parents, self.rng)
             ast_hash = normalized_hash(proposal.source)
             size = program_size(proposal.source)
-        # an unusable answer, an unreachable model, a program Python's parser chokes on
-        except (CodeError, LLMError, SyntaxError, ValueError, RecursionError, SystemError, MemoryError) as exc:
+        # an unusable answer, an unreachable model, a program Python's parser chokes on (seen:
+        # SystemError "AST constructor recursion depth mismatch"): that proposal fails, not the run
+        except Exception as exc:
             self.stats.failed_proposals += 1
             self.bandit.update(arm, 0.0)
             call = getattr(exc, "call", None)

@@ -56,31 +56,30 @@ def expect_array(value, name: str, shape: tuple[int, ...] | None = None, kinds: 
 
 
 def evaluate(task: Task, source: str, fingerprints: frozenset[str] = frozenset()) -> Outcome:
-    """One candidate judged: the static checks here, then the judge process of this thread."""
-    refused = static_refusal(task, source)
-    if refused is not None:
-        return refused
-    process = _judge_process(task)
-    return process.evaluate(source, fingerprints)
+    """One candidate judged by the judge process of this thread (static checks included)."""
+    return _judge_process(task).evaluate(source, fingerprints)
 
 
-def static_refusal(task: Task, source: str) -> Outcome | None:
-    """The lint and the task's own static rules (nothing runs): an Outcome if they refuse."""
-    if task.check_lint:
-        problems = lint(source, task.allowed_imports, task.forbidden)
+def static_refusal(spec: dict, source: str) -> dict | None:
+    """The lint and the task's own static rules (nothing runs), as a failure if they refuse.
+    Run in the judge process: resolving what an attribute chain reaches imports the modules
+    candidates may use (triton, torch), which the engine's process must not (`import triton`
+    after MuJoCo's EGL rendering segfaults)."""
+    if spec["check_lint"]:
+        problems = lint(source, tuple(spec["preload"]), tuple(spec["forbidden"]))
         if problems:
             kind = "syntax" if problems[0].startswith("syntax") else "lint"
-            return Outcome(None, failure=kind, message="; ".join(problems[:5]))
-        if task.checks:
-            module, _, name = task.checks.partition(":")
+            return {"failure": kind, "message": "; ".join(problems[:5])}
+        if spec["checks"]:
+            module, _, name = spec["checks"].partition(":")
             problems = getattr(__import__(module, fromlist=[name]), name)(source)
             if problems:
-                return Outcome(None, failure="static", message="; ".join(problems[:5]))
+                return {"failure": "static", "message": "; ".join(problems[:5])}
         return None
     try:
         compile(source, "candidate.py", "exec", dont_inherit=True, flags=0x400)  # PyCF_ONLY_AST
     except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError) as exc:
-        return Outcome(None, failure="syntax", message=f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE])
+        return {"failure": "syntax", "message": f"{type(exc).__name__}: {exc}"[:MAX_MESSAGE]}
     return None
 
 
