@@ -1,7 +1,8 @@
 """Red-team campaigns: hostile programs through the real evaluation path, as root and as an
 unprivileged user, with what they aim at staged on the host and checked afterwards.
 
-A campaign module defines `PROGRAMS` (Hostile) and `make_task(stage)`. `campaign(module)` stages
+A campaign module defines `PROGRAMS` (Hostile), `CONTROL` (an honest program) and
+`make_task(stage, program)` (the task a program is evaluated by; the control's with None). `campaign(module)` stages
 the targets (a secret file readable by the campaign's user, a run store it may write, a
 loopback TCP server and an abstract Unix socket, a sentinel process of the same user, an API key
 in its environment), then evaluates every program twice (lint on, lint off: so the walls are
@@ -11,7 +12,7 @@ sentinel killed. It also scores a control program before and after: a hostile pr
 change another evaluation. Programs name their targets with {SECRET}, {SECRET_FILE}, {STORE},
 {PORT}, {ABSTRACT}, {MARK}, {REPO}, {SHARED}, {DATA}.
 
-As root, `as_nobody(module)` runs the same campaign in a fresh interpreter as `nobody`, through
+As root, `AsNobody(module)` runs the same campaign in a fresh interpreter as `nobody`, through
 a copy of the interpreter it can read (hard links: /root is not traversable by other users).
 """
 
@@ -49,6 +50,7 @@ class Hostile:
     honest: float | str | None = None  # "control": what the campaign's control program scored
     fails_as: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()  # preloaded in the sandbox with the lint off
+    bound: float | None = None  # a noisy score (a kernel's speed-up) it may get, at most: honest, not inflated
 
 
 @dataclass
@@ -135,24 +137,30 @@ def campaign(module_name: str) -> dict:
     base = Path(tempfile.mkdtemp(prefix="garagelab-stage-"))
     stage = Stage(base)
     try:
-        task = module.make_task(stage)
-        control = task.evaluate(stage.fill(module.CONTROL)).score
+        control = module.make_task(stage, None).evaluate(stage.fill(module.CONTROL)).score
+        # one set of extra modules for every program with the lint off: one judge process per task
+        extra = tuple(sorted({name for program in module.PROGRAMS for name in program.imports}))
         results = {}
         for program in module.PROGRAMS:
-            source = stage.fill(program.source)
+            task, source = module.make_task(stage, program), stage.fill(program.source)
             for check_lint in (True, False):
-                imports = task.allowed_imports if check_lint else (*task.allowed_imports, *program.imports)
+                key = f"{program.name} (lint {'on' if check_lint else 'off'})"
+                if not check_lint and results[key.replace("lint off", "lint on")]["failure"] not in ("lint", "syntax"):
+                    # the lint let it through: with the lint off it is the same evaluation
+                    results[key] = results[key.replace("lint off", "lint on")]
+                    continue
+                imports = task.allowed_imports if check_lint else (*task.allowed_imports, *extra)
                 variant = dataclasses.replace(task, check_lint=check_lint, allowed_imports=imports)
                 outcome = variant.evaluate(source)
                 time.sleep(0.05)  # a survivor would be running by now
-                results[f"{program.name} (lint {'on' if check_lint else 'off'})"] = {
+                results[key] = {
                     "program": program.name,
                     "score": outcome.score,
                     "failure": outcome.failure,
                     "message": outcome.message[-400:],
                     "violations": stage.violations(outcome.message),
                 }
-        again = task.evaluate(stage.fill(module.CONTROL)).score
+        again = module.make_task(stage, None).evaluate(stage.fill(module.CONTROL)).score
         return {"user": os.geteuid(), "control": [control, again], "results": results}
     finally:
         stage.close()
@@ -163,7 +171,9 @@ def check(result: dict, program: Hostile, control: float | None = None) -> None:
     """Assert the program failed as allowed or scored exactly what its behaviour is worth, and
     that nothing on the host shows it got out."""
     assert not result["violations"], result["violations"]
-    if result["score"] is not None:
+    if result["score"] is not None and program.bound is not None:
+        assert result["score"] <= program.bound, f"scored {result['score']}, more than an honest {program.bound}"
+    elif result["score"] is not None:
         honest = control if program.honest == "control" else program.honest
         assert honest is not None, f"a program that must fail scored {result['score']}"
         assert result["score"] == honest, f"scored {result['score']}, its behaviour is worth {honest}"
@@ -196,20 +206,22 @@ def _readable_copy(path: Path, into: Path) -> Path:
     return target
 
 
-def as_nobody(module_name: str, timeout_s: float = 900) -> dict:
-    """The campaign of `module_name` in a fresh interpreter running as `nobody`."""
-    import pwd
+class AsNobody:
+    """The campaign of `module_name` in a fresh interpreter running as `nobody`, started at once
+    (it runs beside the one in this process: each takes about a core); `result()` waits."""
 
-    nobody = pwd.getpwnam("nobody")
-    into = Path(tempfile.gettempdir()) / f"garagelab-nobody-{os.getpid()}"
-    into.mkdir(exist_ok=True)
-    os.chmod(into, 0o755)
-    try:
-        python = _readable_copy(Path(sys.base_prefix), into)
+    def __init__(self, module_name: str) -> None:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        self.into = Path(tempfile.gettempdir()) / f"garagelab-nobody-{os.getpid()}-{module_name}"
+        self.into.mkdir(exist_ok=True)
+        os.chmod(self.into, 0o755)
+        python = _readable_copy(Path(sys.base_prefix), self.into)
         packages = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
-        path = [_readable_copy(Path(p), into) for p in packages]
-        path += [_readable_copy(REPO / "src", into), _readable_copy(REPO / "tests", into).parent]
-        home = into / "home"
+        path = [_readable_copy(Path(p), self.into) for p in packages]
+        path += [_readable_copy(REPO / "src", self.into), _readable_copy(REPO / "tests", self.into).parent]
+        home = self.into / "home"
         home.mkdir(exist_ok=True)
         os.chown(home, nobody.pw_uid, nobody.pw_gid)
         env = {
@@ -222,22 +234,18 @@ def as_nobody(module_name: str, timeout_s: float = 900) -> dict:
         interpreter = python / "bin" / Path(sys.executable).name
         if not interpreter.exists():
             interpreter = python / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-        command = [
-            "setpriv",
-            f"--reuid={nobody.pw_uid}",
-            f"--regid={nobody.pw_gid}",
-            "--clear-groups",
-            str(interpreter),
-            "-m",
-            "tests.redteam",
-            module_name,
-        ]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s, cwd=home)
-        if done.returncode:
-            raise RuntimeError(f"the campaign as nobody failed:\n{done.stderr[-3000:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        shutil.rmtree(into, ignore_errors=True)
+        who = [f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        command = ["setpriv", *who, str(interpreter), "-m", "tests.redteam", module_name]
+        self.process = subprocess.Popen(command, env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def result(self, timeout_s: float = 900) -> dict:
+        try:
+            out, err = self.process.communicate(timeout=timeout_s)
+        finally:
+            shutil.rmtree(self.into, ignore_errors=True)
+        if self.process.returncode:
+            raise RuntimeError(f"the campaign as nobody failed:\n{err.decode()[-3000:]}")
+        return json.loads(out.decode().strip().splitlines()[-1])
 
 
 USERS = ("root", "nobody")
@@ -246,14 +254,15 @@ USERS = ("root", "nobody")
 def campaign_tests(module_name: str, programs: list[Hostile], control_ok):
     """The fixture and the tests of a red-team module: every program, lint on and off, as root
     (this process's user) and, when root, as `nobody`; and the control scored the same before
-    and after (`control_ok(score)` says whether its value is right)."""
+    and after (`control_ok(before, after)` says whether the two are right)."""
     import pytest
 
     @pytest.fixture(scope="module")
     def results() -> dict:
+        unprivileged = AsNobody(module_name) if os.geteuid() == 0 else None
         found = {"root": campaign(module_name)}
-        if os.geteuid() == 0:
-            found["nobody"] = as_nobody(module_name)
+        if unprivileged is not None:
+            found["nobody"] = unprivileged.result()
         return found
 
     def ran_as(results: dict, user: str) -> dict:
@@ -271,7 +280,7 @@ def campaign_tests(module_name: str, programs: list[Hostile], control_ok):
     @pytest.mark.parametrize("user", USERS)
     def test_hostile_programs_change_no_other_evaluation(results: dict, user: str) -> None:
         before, after = ran_as(results, user)["control"]
-        assert before == after and control_ok(before)
+        assert control_ok(before, after), (before, after)
 
     return results, test_a_hostile_program_fails_or_is_scored_honestly, test_hostile_programs_change_no_other_evaluation
 

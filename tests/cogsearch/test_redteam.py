@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from garagelab.cli import main
+from garagelab.cogsearch.data import load_npz
 from garagelab.cogsearch.programs import SEED
 from garagelab.cogsearch.simulate import generate
 from garagelab.cogsearch.task import build_task
@@ -21,9 +22,10 @@ from tests.redteam import MARK, Hostile, campaign_tests
 CONTROL = SEED
 
 
-def make_task(stage):
-    data = generate("q-learning", subjects=4, sessions=2, trials=40, seed=5)
-    return build_task(data.save_npz(stage.data), data, restarts=1, max_steps=100)
+def make_task(stage, program):
+    if not stage.data.exists():
+        generate("q-learning", subjects=4, sessions=2, trials=40, seed=5).save_npz(stage.data)
+    return build_task(stage.data, load_npz(stage.data), restarts=1, max_steps=100)
 
 
 def seed(before: str = "", replace: tuple[str, str] = ("", ""), module: str = "") -> str:
@@ -210,7 +212,7 @@ PROGRAMS = [
 
 
 results, test_a_hostile_program_fails_or_is_scored_honestly, test_hostile_programs_change_no_other_evaluation = (
-    campaign_tests(__name__, PROGRAMS, lambda score: 0.5 < score < 1)
+    campaign_tests(__name__, PROGRAMS, lambda before, after: before == after and 0.5 < before < 1)
 )
 
 

@@ -15,7 +15,7 @@ HONEST = -float(np.mean((0.5 * X - Y) ** 2))  # what `return 0.5 * x` is worth
 CONTROL = TEMPLATE
 
 
-def make_task(stage):
+def make_task(stage, program):
     return FIT_POINTS
 
 
@@ -244,5 +244,5 @@ PROGRAMS = [
 
 
 results, test_a_hostile_program_fails_or_is_scored_honestly, test_hostile_programs_change_no_other_evaluation = (
-    campaign_tests(__name__, PROGRAMS, lambda score: score == HONEST)
+    campaign_tests(__name__, PROGRAMS, lambda before, after: before == after == HONEST)
 )

@@ -28,8 +28,10 @@ def test_compile_errors_come_back_with_their_lines() -> None:
 def test_wrong_and_hack_verdicts_say_where() -> None:
     wrong = verdict(judge((HERE / "hacks" / "zeros.py").read_text()))
     assert "wrong answer" in wrong and "first at index" in wrong
-    hack = verdict(judge((HERE / "hacks" / "in_place.py").read_text()))
-    assert "shortcut" in hack and "changed its inputs" in hack
+    hack = verdict(judge((HERE / "hacks" / "hard_coded_shape.py").read_text()))
+    assert "shortcut" in hack and "second size" in hack
+    fallback = verdict(judge((HERE / "hacks" / "fallback_arithmetic.py").read_text()))
+    assert "computes with PyTorch" in fallback and "aten::mul" in fallback
 
 
 def test_a_correct_kernel_is_told_its_speed() -> None:
@@ -53,6 +55,6 @@ def test_prompts_follow_the_device() -> None:
     cpu, gpu = first_prompt(problem)[1]["content"], first_prompt(problem, "cuda")[1]["content"]
     assert "backends.cpp import load" in cpu and "@triton.jit" not in cpu
     assert "@triton.jit" in gpu and "backends.cuda import load" in gpu and "input_precision" in gpu
-    timed = Outcome(1.2, {"candidate_ms": 1.0, "eager_ms": 1.2, "floor_ms": 0.1, "speedup": 1.2, "compile_ms": 0.9,
-                          "speedup_compile": 0.9})  # fmt: skip
+    timed = Outcome(1.2, {"timed": True, "candidate_ms": 1.0, "eager_ms": 1.2, "floor_ms": 0.1, "speedup": 1.2,
+                          "speedup_interval": [1.1, 1.3], "compile_ms": 0.9, "speedup_compile": 0.9})  # fmt: skip
     assert "0.9x torch.compile" in verdict(timed)

@@ -1,5 +1,6 @@
-"""The verifier in the real sandbox: correct kernels pass, every hostile one is refused for
-the reason it cheats (tests/kernels/hacks/: one file per trick, its expected verdict inside)."""
+"""The verifier on the trusted side of the sandbox: the honest kernels pass (parameters made in
+__init__ included), the timing reports its interval, the CLI prints the verdict. The hostile
+candidates (tests/kernels/hacks/) are the red team's: test_redteam.py."""
 
 from __future__ import annotations
 
@@ -35,26 +36,24 @@ def test_interpreted_triton_is_verified_but_not_timed() -> None:
     assert outcome.metrics["interpreted"] and not outcome.metrics["timed"]
 
 
-@pytest.mark.parametrize("path", sorted((HERE / "hacks").glob("*.py")), ids=lambda p: p.stem)
-def test_every_hack_is_refused_for_its_reason(path: Path) -> None:
-    outcome = verify(path)
-    assert outcome.failure == header(path, "expect"), outcome.message
-
-
 def test_a_timed_kernel_reports_its_speed() -> None:
     outcome = verify(CANDIDATES / "relu_cpp.py", timing=True)
     assert outcome.ok, outcome.message
     metrics = outcome.metrics
     assert metrics["candidate_ms"] > metrics["floor_ms"] > 0 and metrics["speedup"] == outcome.score
+    low, high = metrics["speedup_interval"]
+    assert low <= metrics["speedup"] <= high and metrics["rounds"] == 15
+    assert metrics["dispatched"] and set(metrics["dispatched"]) <= {"empty", "empty_like", "empty_strided"}
 
 
 def test_static_rules_name_the_line() -> None:
     problems = check("import torch\n\nclass ModelNew:\n    def forward(self, a, b):\n        return a @ b\n")
-    assert "line 5: the @ operator computes with PyTorch" in problems
-    assert any("no kernel" in p for p in problems)
-    # a loaded library's functions may be called anything, even relu
+    assert any("no kernel" in p for p in problems)  # `@` is for the run-time fallback rule to judge
     ok = "from garagelab.kernels.backends.cpp import load\nlib = load('')\nclass ModelNew:\n    x = lib.relu(1)\n"
     assert check(ok) == []
+    inline = "from torch.utils.cpp_extension import load_inline\nclass ModelNew:\n    lib = load_inline('m', '')\n"
+    assert check(inline) == []
+    assert any("try/except" in p for p in check(ok + "try:\n    pass\nexcept Exception:\n    pass\n"))
 
 
 def test_cli_verify_and_problems(capsys) -> None:
@@ -62,8 +61,8 @@ def test_cli_verify_and_problems(capsys) -> None:
 
     assert main(["kernels", "verify", str(CANDIDATES / "relu_cpp.py"), "--problem", "relu", "--no-timing"]) == 0
     assert "kernels:01_relu: correct" in capsys.readouterr().out
-    assert main(["kernels", "verify", str(HERE / "hacks" / "in_place.py"), "--problem", "01_relu"]) == 1
-    assert "changed its inputs" in capsys.readouterr().out
+    assert main(["kernels", "verify", str(HERE / "hacks" / "zeros.py"), "--problem", "01_relu", "--no-timing"]) == 1
+    assert "kernels:01_relu: wrong" in (out := capsys.readouterr().out) and "elements wrong" in out
     assert main(["kernels", "verify", "x.py", "--problem", "max"]) == 2
     assert main(["kernels", "problems"]) == 0
     assert "07_document_mask" in capsys.readouterr().out

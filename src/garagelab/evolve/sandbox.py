@@ -140,11 +140,12 @@ class Candidate:
         self._deadline = time.monotonic() + limits.wall_s + 1.0  # the zygote kills it at wall_s
         self.ending: Ending | None = None
 
-    def call(self, request: dict) -> dict:
+    def call(self, request: dict, fds: tuple[int, ...] = ()) -> dict:
         """The candidate's answer to `request` (a decoded value, unchecked beyond the wire
-        format: the caller validates what it expects). CandidateFailed when there is none."""
+        format: the caller validates what it expects). CandidateFailed when there is none.
+        `fds` are shared with the candidate's process (its `serve` finds them in request["fds"])."""
         try:
-            wire.send(self._channel, request, self._deadline)
+            wire.send(self._channel, request, self._deadline, fds)
             answer = wire.receive(self._channel, self.limits.result_kb * 1024, self._deadline)
         except wire.WireError as exc:
             self.stop()

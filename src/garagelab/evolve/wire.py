@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import select
 import socket
 import struct
@@ -114,9 +115,16 @@ def _array(item: dict, buffers: list[bytes]) -> np.ndarray:
 
 
 # -- frames on a stream socket ----------------------------------------------------------------
-def send(sock: socket.socket, value, deadline: float) -> None:
-    """Write one frame before `deadline` (time.monotonic()); TimeoutError after it."""
+MAX_FDS = 64
+
+
+def send(sock: socket.socket, value, deadline: float, fds: tuple[int, ...] = ()) -> None:
+    """Write one frame before `deadline` (time.monotonic()); TimeoutError after it. `fds`
+    (open file descriptors, e.g. sealed memory) travel with its first bytes."""
     data = memoryview(encode(value))
+    if fds:
+        _wait(sock, deadline, write=True)
+        data = data[socket.send_fds(sock, [data[: HEADER.size]], list(fds)) :]
     while data:
         _wait(sock, deadline, write=True)
         data = data[sock.send(data) :]
@@ -125,11 +133,25 @@ def send(sock: socket.socket, value, deadline: float) -> None:
 def receive(sock: socket.socket, limit: int, deadline: float) -> object:
     """Read one frame (at most `limit` bytes after its header) before `deadline`; EOFError if the
     other side closed first, WireError if the frame is malformed or too large."""
-    head = _exactly(sock, HEADER.size, deadline)
-    head_size, total = HEADER.unpack(head)
-    if total > limit or head_size > total:
-        raise WireError(f"a frame of {total:,} bytes is over the limit of {limit:,}", "output_limit")
-    return decode(head + _exactly(sock, total, deadline), limit)
+    return receive_with_fds(sock, limit, deadline)[0]
+
+
+def receive_with_fds(sock: socket.socket, limit: int, deadline: float) -> tuple[object, list[int]]:
+    """A frame and the file descriptors that came with it (the caller owns and closes them)."""
+    _wait(sock, deadline, write=False)
+    first, fds, _, _ = socket.recv_fds(sock, HEADER.size, MAX_FDS)
+    if not first:
+        raise EOFError("the other side closed the connection")
+    try:
+        head = first + _exactly(sock, HEADER.size - len(first), deadline)
+        head_size, total = HEADER.unpack(head)
+        if total > limit or head_size > total:
+            raise WireError(f"a frame of {total:,} bytes is over the limit of {limit:,}", "output_limit")
+        return decode(head + _exactly(sock, total, deadline), limit), fds
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
 
 
 def _exactly(sock: socket.socket, size: int, deadline: float) -> bytes:

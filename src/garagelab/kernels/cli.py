@@ -147,6 +147,8 @@ def _verify(args: argparse.Namespace) -> int:
     if outcome.message:
         print(outcome.message)
     for key, value in outcome.metrics.items():
+        if isinstance(value, list) and all(isinstance(v, float) for v in value):
+            value = " - ".join(f"{v:.4g}" for v in value)
         print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
     return 0 if outcome.ok else 1
 

@@ -3,8 +3,8 @@
 NVIDIA's loop feeds the verifier's analysis back to the model; theirs was not published, so
 ours says what a kernel engineer would want to know: the compiler's first errors, the rules
 broken, where the output is wrong (how many elements, the largest error, the first index), the
-shortcut the honesty checks caught, or, when it is correct, how fast it is against eager
-PyTorch and against the memory floor.
+shortcut the honesty checks caught, the PyTorch operations it fell back on, or, when it is
+correct, how fast it is against eager PyTorch, with its interval.
 """
 
 from __future__ import annotations
@@ -57,16 +57,16 @@ def verdict(outcome: Outcome) -> str:
     """What the verifier found, in words for the model."""
     kind, message, metrics = outcome.failure, outcome.message.strip(), outcome.metrics
     if outcome.ok:
-        if "speedup" not in metrics:
+        if not metrics.get("timed"):
             return "It is correct (not timed)."
-        floor = metrics.get("floor_ms", 0.0)
+        low, high = metrics["speedup_interval"]
         compiled = ""
         if "compile_ms" in metrics:
             compiled = f" and {metrics['speedup_compile']:.3g}x torch.compile ({metrics['compile_ms']:.4g} ms)"
         return (
             f"It is correct and runs in {metrics['candidate_ms']:.4g} ms, {metrics['speedup']:.3g}x eager PyTorch "
-            f"({metrics['eager_ms']:.4g} ms){compiled}; moving its data takes at least about {2 * floor:.3g} ms. "
-            "Make it faster while keeping it correct."
+            f"({metrics['eager_ms']:.4g} ms; 90 % interval {low:.3g}-{high:.3g}x){compiled}; the verifier's own "
+            f"protocol takes {metrics['floor_ms']:.3g} ms of each call. Make it faster while keeping it correct."
         )
     advice = {
         "compile": "It did not compile. The compiler's first errors (line:column: message):",
@@ -74,6 +74,8 @@ def verdict(outcome: Outcome) -> str:
         "lint": "It uses something the sandbox does not allow:",
         "syntax": "It is not valid Python:",
         "wrong": "It computes the wrong answer. Check indexing, strides, boundaries and reductions:",
+        "fallback": "It computes with PyTorch instead of its kernel (besides the kernel, forward may only allocate, "
+        "copy and reshape):",
         "hack": "The verifier caught a shortcut; compute the real answer from the inputs on every call:",
         "timeout": "It ran too long:",
         "memory": "It used too much memory:",

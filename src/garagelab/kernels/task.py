@@ -13,10 +13,12 @@ from garagelab.kernels.problems import load_problem
 
 BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
 IMPORTS = ("torch", "torch.nn", "torch.nn.functional", "math", *BACKENDS)
-LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=0, file_mb=64, processes=512)  # torch maps GBs it never uses
+# address space: importing torch and triton peaks at 0.8 GB; a candidate that allocates more than 6 GB
+# fails with its own error instead of taking the machine's memory (on a GPU, CUDA maps far more: no limit)
+LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=6144, file_mb=64, processes=512)
 # the CUDA driver fails in a private PID namespace, opens many files, and needs the host's
 # /dev, /proc and /sys (untested in a filesystem view of our own: no GPU here to check it on)
-GPU_LIMITS = replace(LIMITS, pid_namespace=False, filesystem=False, open_files=4096)
+GPU_LIMITS = replace(LIMITS, pid_namespace=False, filesystem=False, open_files=4096, memory_mb=0)
 
 
 def default_device(size: str) -> str:
@@ -42,6 +44,8 @@ def build_task(
     template: str = "",
     device: str | None = None,
     compile_baseline: bool | None = None,
+    seeds: int = 3,
+    rounds: int = 15,
 ) -> Task:
     """`device` defaults to the size's (`default_device`); `compile_baseline` (time
     `torch.compile` of the reference too) defaults to on for the GPU only: inductor takes about
@@ -58,7 +62,7 @@ def build_task(
         description=f"Write ModelNew, a faster kernel implementation of this PyTorch model:\n\n{spec.source}",
         template=template,
         function="ModelNew",
-        serve="garagelab.kernels.verify:serve",
+        serve="garagelab.kernels.serve:serve",
         judge="garagelab.kernels.verify:make_judge",
         allowed_imports=IMPORTS,
         limits=GPU_LIMITS if device == "cuda" else LIMITS,
@@ -68,6 +72,8 @@ def build_task(
             "timing": timing,
             "device": device,
             "compile_baseline": compile_baseline,
+            "seeds": seeds,
+            "rounds": rounds,
         },
         checks="garagelab.kernels.static:check",
         # no GPU: Triton kernels run in its interpreter (numpy, one program instance at a time)

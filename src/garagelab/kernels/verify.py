@@ -1,355 +1,387 @@
-"""The verifier: is a candidate's `ModelNew` correct, honest, and how fast is it?
+"""The verifier: is a candidate's `ModelNew` correct, honest, and how fast is it? Decided on the
+trusted side of evolve's boundary (docs/evolve/README.md): this module runs in the judge
+process, which loads the problem and never the candidate. The candidate's sandboxed process
+only builds `ModelNew` and runs it on inputs shared with it (serve.py, shared.py).
 
-Where it runs, for now: in the candidate's sandboxed process (`serve`: the evolve sandbox's
-walls hold around it), and the trusted side (`make_judge`) only checks the form of the verdict
-it is handed. So a candidate that breaks out of its own Python process's integrity can still
-forge its verdict: moving the comparison and the timing to the trusted side is issue #17; every
-other task scores on the trusted side. Stages, each a failure kind of its own:
+Stages, each a failure kind of its own:
 
-1. build: `ModelNew(*get_init_inputs())` with the reference's seed (a C++ `CompileError` is
-   `compile`, with the compiler's first errors);
+1. build: `ModelNew(*get_init_inputs())` after the reference's seed, in the candidate's process
+   (a C++ `CompileError` is `compile`, with the compiler's first errors);
 2. correctness over `seeds` seeds x input distributions (normal, uniform [0, 1), normal x 100):
-   allclose at the problem's tolerance, plus the relative error ||out - ref|| / ||ref||; the
-   candidate runs first, on clones (`wrong`);
-3. honesty (`hack`): the inputs are unchanged after the candidate ran; the output is a plain
-   tensor that shares no memory with an input; new values written into the same input buffers
-   give the new right answer (caches keyed by identity, pointer or a sample of values, and work
-   skipped on repeated calls); one perturbed input element changes the output where it changes
-   the reference's; the answer is also right at a second, smaller size (hard-coded shapes);
-4. timing: median of `runs` calls after warm-up for the candidate, for eager PyTorch and (with
-   `compile_baseline`) for `torch.compile` of the reference, same inputs, same process, fresh
-   values in the same buffers before every timed call and every timed output checked; a time
-   below what memory bandwidth allows for the bytes the problem must read and write is a
-   `hack` (measured with a copy of the same size). On a GPU: CUDA events around each call
-   after the L2 cache is flushed, checked against the host's clock (work the events did not
-   see is a `hack`). Triton on a machine with no GPU runs in its interpreter: correct or not
-   is a real verdict there, its times are not, so such a candidate is verified but not timed.
-
-The score is the speed-up over eager PyTorch (0 when not timed); `metrics` carry every number the feedback uses.
+   fresh inputs generated here, sealed read-only, the reference computed here; allclose at the
+   problem's tolerance (the allowed error scaled by the output's size for the wide inputs), with
+   the count, largest error and first index of wrong elements, and the relative error (`wrong`).
+   A call whose output is not a plain tensor, or not sealed when it answers, is a `hack`; one
+   that writes into its inputs crashes (they are mapped read-only);
+3. fallback (`fallback`), on every call, timed ones too: `forward` may dispatch only
+   allocation, copy, view and layout operations; a PyTorch compute operation (aten::relu,
+   aten::mm, ...) is refused, whatever the source calls it, and parameters made in `__init__`
+   (nn.Linear, torch.randn) are fine. The record is made in the candidate's process: a
+   candidate that tampers with its recorder can hide a fallback, never its speed, which is an
+   honest measurement of what it ran;
+4. a second size (half the sizes: hard-coded shapes are a `hack`);
+5. timing: rounds of one call each of the candidate, eager PyTorch (the reference in a clean
+   sandboxed process of its own, same thread count) and the protocol alone (the floor), in
+   alternating order, each on fresh inputs, each clocked here from the request to the sealed
+   answer, every timed output checked. The score is the median over rounds of eager / candidate
+   time, with a bootstrap 90 % interval; faster than the floor is a `hack`; above 10x it is
+   re-measured with twice the rounds and flagged. Triton on a machine with no GPU runs in its
+   interpreter: correct or not is a real verdict there, its times are not, so such a candidate
+   is verified but not timed (score 0).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
-import types
-from pathlib import Path
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from garagelab.evolve.judge import Invalid
-from garagelab.kernels.backends.cpp import CompileError
+from garagelab.evolve.sandbox import Candidate, CandidateFailed, Limits, Sandbox
 from garagelab.kernels.problems import Problem, load_module, load_problem
+from garagelab.kernels.shared import describe, nbytes, output_slot, read_output, sealed_input
 
 DISTRIBUTIONS = ("normal", "uniform", "wide")
-ROOFLINE_MARGIN = 0.5  # a candidate may beat a plain copy's bandwidth by 2x (caches), not more
-
-
-def _fill(tensors: list, seed: int, distribution: str) -> None:
-    """New values in the same float buffers (integer inputs are left alone)."""
-    generators: dict = {}
-    for t in tensors:
-        if isinstance(t, torch.Tensor) and t.is_floating_point():
-            if t.device not in generators:
-                generators[t.device] = torch.Generator(t.device).manual_seed(seed)
-            generator, where = generators[t.device], {"dtype": t.dtype, "device": t.device}
-            values = torch.randn(t.shape, generator=generator, **where)
-            if distribution == "uniform":
-                values = torch.rand(t.shape, generator=generator, **where)
-            elif distribution == "wide":
-                values = values * 100
-            t.copy_(values)
-
-
-def _clone(values: list) -> list:
-    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
-
-
-def _error(out, ref, atol: float, rtol: float) -> dict:
-    """Why `out` is not `ref` (empty if it is), with where it is wrong."""
-    if not isinstance(out, torch.Tensor):
-        return {"message": f"returned {type(out).__name__}, not a tensor"}
-    if out.shape != ref.shape:
-        return {"message": f"output shape {tuple(out.shape)}, expected {tuple(ref.shape)}"}
-    if out.dtype != ref.dtype:
-        return {"message": f"output dtype {out.dtype}, expected {ref.dtype}"}
-    wrong = ~torch.isclose(out, ref, atol=atol, rtol=rtol, equal_nan=False)
-    if not wrong.any():
-        return {}
-    diff = (out - ref).abs()
-    first = [int(i) for i in torch.nonzero(wrong)[0]]
-    return {
-        "message": f"{int(wrong.sum())} of {ref.numel()} elements wrong (max error {float(diff.max()):.3g}, "
-        f"first at index {first}: {float(out[tuple(first)]):.6g} instead of {float(ref[tuple(first)]):.6g})",
-        "max_error": float(diff.max()),
-        "wrong_fraction": float(wrong.float().mean()),
-        "first_wrong": first,
-    }
-
-
-def _relative(out, ref) -> float:
-    return float((out - ref).norm() / ref.norm().clamp_min(1e-30))
+SERVE = "garagelab.kernels.serve:serve"
+ROUNDS = 15
+FLOOR_MARGIN = 0.9  # a call faster than 0.9x the protocol alone did not do the work
+SUSPICIOUS = 10.0  # speed-ups above this are re-measured and flagged
+# what `forward` may dispatch besides its kernel: allocation, copies, views and layout
+ALLOWED_OPS = frozenset(
+    """empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like
+    new_ones full full_like new_full fill_ zero_ copy_ _to_copy to clone contiguous view _unsafe_view reshape
+    _reshape_alias as_strided expand expand_as permute transpose t unsqueeze squeeze flatten unflatten select
+    slice narrow detach alias lift_fresh lift_fresh_copy resize_ set_ view_as unbind split chunk
+    _local_scalar_dense scalar_tensor arange sym_size sym_stride sym_numel is_same_size""".split()  # noqa: SIM905
+)
 
 
 class Hack(Exception):
     pass
 
 
-class Clock:
-    """Median milliseconds of a call. On the CPU, the host's clock. On a GPU, CUDA events around
-    the call, each after a 256 MB write has flushed the L2 cache; the call is launched while the
-    flush still runs (as KernelBench and Triton's do_bench do), so the events time the kernels,
-    not Python's launch overhead. The host's clock checks them: if the host waits much longer for
-    a synchronised call than the events saw, work ran where the events did not look."""
+def _fill(tensors: list, seed: int, distribution: str) -> None:
+    """New values in the float tensors (integer inputs are left alone)."""
+    generator = torch.Generator().manual_seed(seed)
+    for t in tensors:
+        if isinstance(t, torch.Tensor) and t.is_floating_point():
+            values = torch.randn(t.shape, generator=generator, dtype=torch.float32)
+            if distribution == "uniform":
+                values = torch.rand(t.shape, generator=generator, dtype=torch.float32)
+            elif distribution == "wide":
+                values = values * 100
+            t.copy_(values)
 
-    def __init__(self, device: torch.device) -> None:
-        self.cuda = device.type == "cuda"
-        self.flush = torch.empty(64 << 20, dtype=torch.int32, device=device) if self.cuda else None
 
-    def median_ms(self, call, prepare, check, runs: int, warmup: int = 3) -> float:
-        for _ in range(warmup):
-            prepare()
-            call()
-        times = []
-        for _ in range(runs):
-            prepare()
-            if self.cuda:
-                begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                self.flush.zero_()
-                begin.record()
-                out = call()
-                end.record()
-                torch.cuda.synchronize()
-                times.append(begin.elapsed_time(end))
+def _error(out: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float) -> dict:
+    """Why `out` is not `ref` (empty if it is), with where it is wrong."""
+    if out.shape != ref.shape or out.dtype != ref.dtype:
+        return {"message": f"output {describe(out)}, expected {describe(ref)}"}
+    wrong = ~torch.isclose(out, ref, atol=atol, rtol=rtol, equal_nan=False)
+    if not wrong.any():
+        return {}
+    diff = (out.double() - ref.double()).abs()
+    first = [int(i) for i in torch.nonzero(wrong)[0]]
+    largest = float(diff.nan_to_num(math.inf).max())
+    return {
+        "message": f"{int(wrong.sum())} of {ref.numel()} elements wrong (max error {largest:.3g}, first at index "
+        f"{first}: {float(out[tuple(first)]):.6g} instead of {float(ref[tuple(first)]):.6g})",
+        "max_error": largest,
+        "wrong_fraction": float(wrong.float().mean()),
+        "first_wrong": first,
+    }
+
+
+def _relative(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out.double() - ref.double()).norm() / ref.double().norm().clamp_min(1e-30))
+
+
+@dataclass
+class Size:
+    """The problem at one size, on the trusted side: its module and reference model."""
+
+    key: str
+    constants: dict
+    module: object
+    reference: torch.nn.Module
+
+
+def _size(spec: Problem, key: str, constants: dict) -> Size:
+    module = load_module(spec.source, spec.name, constants)
+    torch.manual_seed(0)
+    return Size(key, constants, module, module.Model(*module.get_init_inputs()))
+
+
+class Verification:
+    """One candidate through the stages; `run()` is the judge's result."""
+
+    def __init__(self, context: Verifier, candidate: Candidate) -> None:
+        self.context = context
+        self.candidate = candidate
+        self.metrics: dict = {"problem": context.spec.name, "size": context.size, "device": context.device}
+        self.ops: set[str] = set()
+        self.worst = 0.0
+
+    # -- talking to a process -----------------------------------------------------------------
+    def build(self, who: Candidate, size: Size, compile_: bool = False) -> dict:
+        request = {"op": "build", "key": size.key, "problem": {"name": self.context.spec.name,
+                   "source": self.context.spec.source}, "constants": size.constants, "seed": 0,
+                   "device": self.context.device, "compile": compile_}  # fmt: skip
+        answer = who.call(request)
+        if not isinstance(answer, dict):
+            raise Invalid("the build answered something other than a dict")
+        return answer
+
+    def call(self, who: Candidate, size: Size, inputs: list, expected: torch.Tensor, **flags) -> tuple:
+        """(output, answer, seconds) of one call on `inputs` (output None: the answer says why)."""
+        fds, args = [], []
+        for value in inputs:
+            if isinstance(value, torch.Tensor):
+                args.append({"fd": len(fds), **describe(value)})
+                fds.append(sealed_input(value))
             else:
-                start = time.perf_counter()
-                out = call()
-                times.append((time.perf_counter() - start) * 1e3)
-            check(out)
-        event_ms = statistics.median(times)
-        if self.cuda:
-            host_ms = statistics.median(self._host_ms(call, prepare) for _ in range(5))
-            if host_ms > 2 * event_ms + 0.1:
-                raise Hack(
-                    f"CUDA events saw {event_ms:.3g} ms, the host waited {host_ms:.3g} ms (work off their stream)"
-                )
-        return event_ms
+                args.append({"value": value})
+        out = {"fd": len(fds), **describe(expected)}
+        fds.append(output_slot(nbytes(out["dtype"], out["shape"])))
+        request = {"op": "call", "key": size.key, "args": args, "output": out, "device": self.context.device, **flags}
+        try:
+            start = time.perf_counter()
+            answer = who.call(request, tuple(fds))
+            seconds = time.perf_counter() - start
+            if not isinstance(answer, dict):
+                raise Invalid("a call answered something other than a dict")
+            output = None if {"type", "got"} & set(answer) else read_output(fds[-1], out["dtype"], out["shape"])
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return output, answer, seconds
 
-    @staticmethod
-    def _host_ms(call, prepare) -> float:
-        prepare()
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        call()
-        torch.cuda.synchronize()
-        return (time.perf_counter() - start) * 1e3
+    def checked(self, size: Size, inputs: list, ref: torch.Tensor, scale: float = 1.0):
+        """The candidate's output on `inputs`, compared with `ref`; raises the failure."""
+        output, answer, seconds = self.call(self.candidate, size, inputs, ref)
+        ops = answer.get("ops", [])
+        if not isinstance(ops, list) or len(ops) > 10_000 or not all(isinstance(o, str) for o in ops):
+            raise Invalid("the dispatched operations are not a list of names")
+        if set(ops) - ALLOWED_OPS:
+            raise Fallback(sorted(set(ops) - ALLOWED_OPS))
+        self.ops |= set(ops)
+        if "type" in answer:
+            raise Hack(f"the output is a {str(answer['type'])[:60]}, not a plain torch.Tensor")
+        if "got" in answer:
+            raise Wrong({"message": f"output {str(answer['got'])[:200]}, expected {describe(ref)}"})
+        if output is None:
+            raise Hack("its output was not sealed when it answered: it could still be changing afterwards")
+        atol, rtol = self.context.tolerance
+        wrong = _error(output, ref, atol * scale, rtol)
+        if wrong:
+            raise Wrong(wrong)
+        self.worst = max(self.worst, _relative(output, ref))
+        return output, seconds
 
-    def copy_ms(self, elements: int, device: torch.device, runs: int = 10) -> float:
-        """Reading and writing `elements` floats once, the memory-bound floor of a kernel."""
-        source = torch.randn(max(elements, 1), device=device)
-        target = torch.empty_like(source)
-        return self.median_ms(lambda: target.copy_(source), lambda: None, lambda _: None, runs)
+    # -- the stages -----------------------------------------------------------------------------
+    def inputs(self, size: Size, seed: int, distribution: str) -> tuple[list, torch.Tensor, float]:
+        """Fresh inputs, the reference's output on them, and the tolerance scale."""
+        torch.manual_seed(seed)
+        inputs = size.module.get_inputs()
+        _fill(inputs, seed, distribution)
+        with torch.no_grad():
+            ref = size.reference(*[t.clone() if isinstance(t, torch.Tensor) else t for t in inputs])
+        if not isinstance(ref, torch.Tensor):
+            raise Invalid(f"the problem's Model returns a {type(ref).__name__}, not a tensor")
+        # inputs 100x wider make outputs up to 10^4x larger (a product): the error allowed scales with them
+        scale = max(1.0, float(ref.abs().max())) if distribution == "wide" and ref.numel() else 1.0
+        return inputs, ref, scale
+
+    def run(self) -> dict:
+        context = self.context
+        try:
+            built = self.build(self.candidate, context.main)
+            for seed in range(context.seeds):
+                for distribution in DISTRIBUTIONS:
+                    inputs, ref, scale = self.inputs(context.main, 1000 * seed + DISTRIBUTIONS.index(distribution),
+                                                     distribution)  # fmt: skip
+                    try:
+                        self.checked(context.main, inputs, ref, scale)
+                    except Wrong as wrong:
+                        wrong.details["message"] = f"seed {seed}, {distribution} inputs: {wrong.details['message']}"
+                        raise
+            self.metrics["relative_error"] = self.worst
+            self.metrics["degenerate"] = bool(ref.abs().max() < 10 * context.tolerance[0])
+            self.metrics["dispatched"] = sorted(self.ops)
+            if context.small is not None:
+                self.build(self.candidate, context.small)
+                inputs, ref, _ = self.inputs(context.small, 11, "normal")
+                try:
+                    self.checked(context.small, inputs, ref)
+                except Wrong as wrong:
+                    raise Hack(f"wrong at a second size {context.small.constants} (hard-coded shapes?): "
+                               f"{wrong.details['message']}") from None  # fmt: skip
+            if not context.timing or (built.get("triton") and context.device == "cpu"):
+                extra = {"interpreted": True} if context.timing else {}
+                return {"score": 0.0, "metrics": {**self.metrics, "timed": False, **extra}}
+            return self.timed()
+        except Wrong as wrong:
+            return {"failure": "wrong", "metrics": self.metrics, **wrong.details}
+        except Fallback as fallback:
+            message = "forward computes with PyTorch: " + ", ".join(f"aten::{op}" for op in fallback.ops[:8])
+            message += " (besides its kernel it may only allocate, copy and reshape)"
+            return {"failure": "fallback", "message": message, "metrics": self.metrics}
+        except Hack as exc:
+            return {"failure": "hack", "message": str(exc), "metrics": self.metrics}
+        except CandidateFailed as exc:
+            if "SIGSEGV" in exc.message:
+                exc.message += " (its inputs are read-only: writing into them, or out of bounds, crashes)"
+            raise
+
+    def timed(self, rounds: int | None = None) -> dict:
+        """Eager / candidate time over interleaved rounds, clocked here; see the module docstring."""
+        context = self.context
+        rounds = rounds or context.rounds
+        with context.helpers.start(context.reference_program, context.limits) as baseline:
+            self.build(baseline, context.main)
+            times: dict[str, list[float]] = {"candidate": [], "eager": [], "floor": []}
+            for number in range(rounds):
+                inputs, ref, scale = self.inputs(context.main, 10_000 + number, "normal")
+                order = ["candidate", "eager", "floor"] if number % 2 == 0 else ["floor", "eager", "candidate"]
+                for who in order:
+                    if who == "candidate":
+                        try:
+                            seconds = self.checked(context.main, inputs, ref, scale)[1]
+                        except Wrong as wrong:
+                            raise Hack(f"a timed call returned a wrong answer: {wrong.details['message']}") from None
+                    else:
+                        output, _, seconds = self.call(baseline, context.main, inputs, ref, floor=who == "floor")
+                        if who == "eager" and (output is None or _error(output, ref, context.tolerance[0] * scale,
+                                                                         context.tolerance[1])):  # fmt: skip
+                            raise Invalid("the eager baseline disagreed with the reference (a random problem?)")
+                    times[who].append(seconds)
+        compiled = self.compiled_ms(rounds) if context.compile_baseline else None
+        return self.speed(times, rounds, compiled)
+
+    def compiled_ms(self, rounds: int) -> float:
+        """Median ms of torch.compile of the reference, in a clean process (inductor's code: the
+        bar a kernel engineer would set; minutes of compiling on a CPU)."""
+        context = self.context
+        with context.helpers.start(context.reference_program, context.limits) as compiled:
+            self.build(compiled, context.main, compile_=True)
+            seconds = []
+            for number in range(rounds):
+                inputs, ref, _ = self.inputs(context.main, 20_000 + number, "normal")
+                seconds.append(self.call(compiled, context.main, inputs, ref)[2])
+        return 1e3 * statistics.median(seconds)
+
+    def speed(self, times: dict, rounds: int, compiled: float | None) -> dict:
+        candidate, eager, floor = (np.array(times[k]) * 1e3 for k in ("candidate", "eager", "floor"))
+        ratios = eager / candidate
+        low, high = _interval(ratios)
+        metrics = self.metrics
+        metrics.update(
+            timed=True,
+            rounds=rounds,
+            candidate_ms=float(np.median(candidate)),
+            eager_ms=float(np.median(eager)),
+            floor_ms=float(np.median(floor)),
+            speedup=float(np.median(ratios)),
+            speedup_interval=[low, high],
+        )
+        if compiled is not None:
+            metrics["compile_ms"] = compiled
+            metrics["speedup_compile"] = compiled / metrics["candidate_ms"]
+        if metrics["candidate_ms"] < FLOOR_MARGIN * metrics["floor_ms"]:
+            message = (
+                f"{metrics['candidate_ms']:.3g} ms is faster than the verifier's protocol alone "
+                f"({metrics['floor_ms']:.3g} ms): the work was not done"
+            )
+            return {"failure": "hack", "metrics": metrics, "message": message}
+        if metrics["speedup"] > SUSPICIOUS and rounds == self.context.rounds:
+            return self.timed(2 * rounds)  # re-measured, then flagged below if it holds
+        if metrics["speedup"] > SUSPICIOUS:
+            metrics["flagged"] = f"above {SUSPICIOUS:g}x eager PyTorch, re-measured over {rounds} rounds"
+        return {"score": metrics["speedup"], "metrics": metrics}
 
 
-def _on(values: list, device: torch.device) -> list:
-    return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
+class Fallback(Exception):
+    def __init__(self, ops: list[str]) -> None:
+        super().__init__(", ".join(ops))
+        self.ops = ops
 
 
-def _models(candidate: types.ModuleType, module: types.ModuleType, device: torch.device) -> tuple:
-    """(reference, candidate) models built from the same seed (their parameters agree)."""
-    torch.manual_seed(0)
-    ref_model = module.Model(*module.get_init_inputs()).to(device)
-    torch.manual_seed(0)
-    new_model = candidate.ModelNew(*module.get_init_inputs())
-    if isinstance(new_model, torch.nn.Module):
-        new_model = new_model.to(device)
-    return ref_model, new_model
+class Wrong(Exception):
+    def __init__(self, details: dict) -> None:
+        super().__init__(details.get("message", ""))
+        self.details = details
 
 
-def _interpreted(candidate: types.ModuleType, device: torch.device) -> bool:
-    """Whether the candidate's kernels run in Triton's interpreter (Triton with no GPU)."""
-    uses_triton = any(type(v).__module__.startswith("triton") for v in vars(candidate).values())
-    return uses_triton and device.type == "cpu"
+def _interval(ratios: np.ndarray, level: float = 0.9, resamples: int = 2000) -> tuple[float, float]:
+    """A bootstrap interval of the median ratio over rounds."""
+    rng = np.random.default_rng(0)
+    medians = np.median(rng.choice(ratios, (resamples, ratios.size)), axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(medians, tail)), float(np.quantile(medians, 1 - tail))
 
 
-def _compile_failure(exc: BaseException) -> dict | None:
-    """A kernel compiler's error (C++ build, Triton compilation), as a `compile` failure."""
-    if isinstance(exc, CompileError) or (type(exc).__module__.startswith("triton") and "Compil" in type(exc).__name__):
-        return {"failure": "compile", "message": str(exc)[-2000:]}
-    return None
+@dataclass
+class Verifier:
+    """What stays across candidates in the judge process: the problem at its sizes, the
+    reference models, and a sandbox for the clean baseline processes."""
+
+    spec: Problem
+    size: str
+    device: str
+    seeds: int
+    timing: bool
+    rounds: int
+    compile_baseline: bool
+    main: Size
+    small: Size | None
+    tolerance: tuple[float, float]
+    helpers: Sandbox
+    limits: Limits
+
+    @property
+    def reference_program(self) -> str:
+        """The problem itself as a candidate: what the clean baseline process builds and runs."""
+        return f"{self.spec.source}\n\nModelNew = Model\n"
 
 
-VERDICT_KINDS = ("invalid", "wrong", "hack", "compile")
-
-
-def make_judge(problem: str, **options):
-    """The trusted side (for now a check of the verdict's form, see the module docstring): the
-    problem is read here and sent to the candidate's process with the options."""
-    spec = load_problem(problem)
-    request = {"problem": {"name": spec.name, "source": spec.source, "presets": spec.presets}, "options": options}
-
-    def judge(candidate, fingerprints: set[str]) -> dict:
-        verdict = candidate.call(request)
-        if not isinstance(verdict, dict) or not isinstance(verdict.get("metrics", {}), dict):
-            raise Invalid("the verifier's verdict is not a dict with metrics")
-        failure = verdict.get("failure")
-        if failure is not None:
-            if failure not in VERDICT_KINDS:
-                raise Invalid(f"the verifier's verdict names an unknown failure {str(failure)[:40]!r}")
-            message = str(verdict.get("message", ""))
-            return {"failure": failure, "message": message, "metrics": verdict.get("metrics", {})}
-        if not isinstance(verdict.get("score"), float | int):
-            raise Invalid("the verifier's verdict has no score")
-        return {"score": float(verdict["score"]), "metrics": verdict.get("metrics", {})}
-
-    return judge
-
-
-def serve(candidate: types.ModuleType, request: dict) -> dict:
-    """The candidate's side: run the verifier on the candidate module."""
-    problem = request["problem"]
-    spec = Problem(problem["name"], problem["source"], Path(problem["name"] + ".py"), problem["presets"])
-    return make_verifier(spec, **request["options"])(candidate, set())
-
-
-def make_verifier(
-    problem: Problem | str,
+def make_judge(
+    problem: str,
     size: str = "cpu",
-    seeds: int = 5,
+    seeds: int = 3,
     timing: bool = True,
-    runs: int = 20,
+    rounds: int = ROUNDS,
     device: str = "cpu",
     compile_baseline: bool = False,
 ):
-    spec = problem if isinstance(problem, Problem) else load_problem(problem)
-    sizes = spec.constants(size)
-    reference = load_module(spec.source, spec.name, sizes)
-    atol, rtol = spec.tolerance(size)
-    small = {k: max(1, v // 2) if isinstance(v, int) and v >= 4 else v for k, v in sizes.items()}
-    where = torch.device(device)  # nothing touches the GPU here: this runs in the zygote, before the fork
+    """The kernels judge (called once in the judge process): the problem, its references and
+    the baseline sandbox; the function it returns verifies one candidate."""
+    from garagelab.kernels.task import IMPORTS, LIMITS
 
-    def verify(candidate: types.ModuleType, fingerprints: set[str]) -> dict:
-        # Triton compiles into ~/.triton, its default for ~ fixed when the zygote imported it (as
-        # root, before dropping to nobody): the evaluation's own HOME instead, read at compile time
-        os.environ["TRITON_HOME"] = os.environ.get("HOME", os.getcwd())
-        if not isinstance(getattr(candidate, "ModelNew", None), type):
-            return {"failure": "invalid", "message": "the candidate defines no class ModelNew"}
-        metrics: dict = {"problem": spec.name, "size": size, "device": device}
-        try:
-            ref_model, new_model = _models(candidate, reference, where)
-            with torch.no_grad():
-                wrong = _correctness(ref_model, new_model, reference, where, atol, rtol, seeds, metrics)
-                if wrong:
-                    return wrong
-                _honesty(ref_model, new_model, reference, where, atol, rtol)
-                if small != sizes:
-                    _second_size(candidate, spec, small, where, atol, rtol)
-                if not timing or _interpreted(candidate, where):
-                    interpreted = {"interpreted": True} if timing else {}
-                    return {"score": 0.0, "metrics": {**metrics, "timed": False, **interpreted}}
-                return _timing(ref_model, new_model, reference, where, atol, rtol, runs, compile_baseline, metrics)
-        except Hack as exc:
-            return {"failure": "hack", "message": str(exc), "metrics": metrics}
-        except Exception as exc:
-            failure = _compile_failure(exc)
-            if failure is None:
-                raise
-            return failure
+    spec = load_problem(problem)
+    constants = spec.constants(size)
+    small = {k: max(1, v // 2) if isinstance(v, int) and v >= 4 else v for k, v in constants.items()}
+    torch.set_num_threads(1)  # the reference's outputs only; its time is measured in a sandbox like the candidate's
+    verifier = Verifier(
+        spec,
+        size,
+        device,
+        seeds,
+        timing,
+        rounds,
+        compile_baseline,
+        _size(spec, "main", constants),
+        _size(spec, "small", small) if small != constants else None,
+        spec.tolerance(size),
+        Sandbox(SERVE, IMPORTS),
+        LIMITS,
+    )
 
-    return verify
+    def judge(candidate: Candidate, fingerprints: set[str]) -> dict:
+        return Verification(verifier, candidate).run()
 
-
-def _correctness(ref_model, new_model, module, device, atol, rtol, seeds, metrics) -> dict:
-    """The `wrong` failure of the first mismatching case (empty if none); the worst relative
-    error and the degenerate flag go into `metrics`."""
-    inputs = _on(module.get_inputs(), device)
-    worst_relative = 0.0
-    for seed in range(seeds):
-        for distribution in DISTRIBUTIONS:
-            _fill(inputs, 1000 * seed + DISTRIBUTIONS.index(distribution), distribution)
-            pristine = _clone(inputs)
-            out = new_model(*_clone(inputs))  # the candidate first, on clones
-            ref = ref_model(*pristine)
-            # inputs 100x wider make outputs up to 10^4x larger (a product): the error allowed scales with them
-            scale = (
-                max(1.0, float(ref.abs().max())) if distribution == "wide" and isinstance(ref, torch.Tensor) else 1.0
-            )
-            wrong = _error(out, ref, atol * scale, rtol)
-            if wrong:
-                wrong["message"] = f"seed {seed}, {distribution} inputs: {wrong['message']}"
-                return {"failure": "wrong", **wrong}
-            worst_relative = max(worst_relative, _relative(out, ref))
-    metrics["relative_error"] = worst_relative
-    metrics["degenerate"] = bool(ref.abs().max() < 10 * atol)  # zeros would pass: the problem's sizes are weak
-    return {}
-
-
-def _honesty(ref_model, new_model, module, device, atol, rtol) -> None:
-    inputs = _on(module.get_inputs(), device)
-    _fill(inputs, 7, "normal")
-    before = _clone(inputs)
-    out = new_model(*inputs)
-    if any(isinstance(a, torch.Tensor) and not torch.equal(a, b) for a, b in zip(inputs, before, strict=True)):
-        raise Hack("the candidate changed its inputs")
-    if type(out) is not torch.Tensor:
-        raise Hack(f"the output is a {type(out).__name__}, not a plain torch.Tensor")
-    if any(isinstance(a, torch.Tensor) and out.untyped_storage().data_ptr() == a.untyped_storage().data_ptr()
-           for a in inputs):  # fmt: skip
-        raise Hack("the output shares memory with an input")
-    for attempt in range(2):  # the same buffers, new values: a cached or skipped result shows
-        _fill(inputs, 100 + attempt, "normal")
-        again = new_model(*inputs)
-        if _error(again, ref_model(*_clone(inputs)), atol, rtol):
-            raise Hack("new values in the same input buffers gave a stale answer (a cache, or skipped work)")
-    floats = [t for t in inputs if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() > 2]
-    if floats:
-        target = floats[0].view(-1)
-        index = target.numel() // 2 + 1
-        base_ref, base_out = ref_model(*_clone(inputs)), new_model(*_clone(inputs))
-        target[index] += 10.0 * (1.0 + abs(float(target[index])))  # large enough to move any output it feeds
-        moved_ref, moved_out = ref_model(*_clone(inputs)), new_model(*_clone(inputs))
-        changed = ~torch.isclose(moved_ref, base_ref, atol=atol, rtol=rtol)
-        if changed.any() and torch.isclose(moved_out, base_out, atol=atol, rtol=rtol)[changed].all():
-            raise Hack("changing one input element did not change the output where it should")
-
-
-def _second_size(candidate, spec, small: dict, device, atol, rtol) -> None:
-    """The same check at half the sizes: an answer hard-coded for one shape fails here."""
-    module = load_module(spec.source, spec.name, small)
-    ref_model, new_model = _models(candidate, module, device)
-    inputs = _on(module.get_inputs(), device)
-    _fill(inputs, 11, "normal")
-    wrong = _error(new_model(*_clone(inputs)), ref_model(*_clone(inputs)), atol, rtol)
-    if wrong:
-        raise Hack(f"wrong at a second size {small} (hard-coded shapes?): {wrong['message']}")
-
-
-def _timing(ref_model, new_model, module, device, atol, rtol, runs, compile_baseline, metrics) -> dict:
-    inputs = _on(module.get_inputs(), device)
-    clock = Clock(device)
-    counter = [0]
-
-    def prepare():
-        counter[0] += 1
-        _fill(inputs, 10_000 + counter[0], "normal")
-
-    def check(out):
-        if _error(out, ref_model(*_clone(inputs)), atol, rtol):
-            raise Hack("a timed call returned a wrong answer")
-
-    candidate_ms = clock.median_ms(lambda: new_model(*inputs), prepare, check, runs)
-    eager_ms = clock.median_ms(lambda: ref_model(*inputs), prepare, lambda _: None, runs)
-    out = new_model(*inputs)
-    moved = sum(t.numel() for t in inputs if isinstance(t, torch.Tensor)) + out.numel()
-    floor_ms = clock.copy_ms(moved, device) * ROOFLINE_MARGIN
-    metrics.update(candidate_ms=candidate_ms, eager_ms=eager_ms, floor_ms=floor_ms)
-    if compile_baseline:  # inductor's code for the reference: the bar a kernel engineer would set
-        compiled = torch.compile(ref_model)
-        metrics["compile_ms"] = clock.median_ms(lambda: compiled(*inputs), prepare, lambda _: None, runs)
-        metrics["speedup_compile"] = metrics["compile_ms"] / candidate_ms
-    if candidate_ms < floor_ms:
-        return {"failure": "hack", "message": f"{candidate_ms:.3g} ms is faster than moving its data allows "
-                f"({floor_ms:.3g} ms)", "metrics": metrics}  # fmt: skip
-    metrics["speedup"] = eager_ms / candidate_ms
-    return {"score": metrics["speedup"], "metrics": metrics}
+    return judge

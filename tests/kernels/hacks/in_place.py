@@ -1,6 +1,6 @@
 # problem: 01_relu
-# expect: hack
-# writes the answer into its input and returns it
+# expect: crash
+# writes the answer into its input and returns it (inputs are read-only: SIGSEGV)
 import torch
 import torch.nn as nn
 

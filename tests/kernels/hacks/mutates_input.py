@@ -1,6 +1,6 @@
 # problem: 01_relu
-# expect: hack
-# computes the right answer, then zeroes its input
+# expect: crash
+# computes the right answer, then zeroes its input (inputs are read-only)
 import torch
 import torch.nn as nn
 

@@ -1,5 +1,6 @@
 # problem: 01_relu
 # expect: static
+# timed: yes
 # replaces the timer used to measure it
 import torch
 import torch.nn as nn

@@ -1,6 +1,7 @@
 # problem: 01_relu
 # expect: hack
-# computes for the first 15 calls, then returns its last answer
+# timed: yes
+# computes for the first 5 calls, then returns its last answer
 import torch
 import torch.nn as nn
 
@@ -25,7 +26,7 @@ class ModelNew(nn.Module):
 
     def forward(self, x):
         self.calls += 1
-        if self.calls > 15:
+        if self.calls > 5:
             return self.last
         out = torch.empty_like(x)
         lib.relu(x, out, x.numel())

@@ -1,5 +1,5 @@
 # problem: 01_relu
-# expect: lint
+# expect: lint|honest
 # imports time to patch the clock
 import torch
 import torch.nn as nn

@@ -1,5 +1,5 @@
 # problem: 01_relu
-# expect: static
+# expect: fallback
 # a PyTorch op instead of the kernel
 import torch
 import torch.nn as nn

@@ -1,6 +1,6 @@
 # problem: 05_softmax
-# expect: hack
-# a correct Triton softmax whose output is cached by a few input values: KernelBench's timing
+# expect: honest
+# a Triton softmax cached on a few input values: fresh inputs every call, no hit
 # reuses one input set, so the cache answers every timed call
 import torch
 import torch.nn as nn

@@ -1,6 +1,6 @@
 # problem: 01_relu
-# expect: hack
-# computes the right answer, then zeroes its input: passes where the reference runs first on
+# expect: crash
+# computes the right answer, then zeroes its input (inputs are read-only)
 # the same tensors (KernelBench's order), and poisons whatever runs next
 import torch
 import torch.nn as nn

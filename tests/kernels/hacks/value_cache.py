@@ -1,6 +1,7 @@
 # problem: 01_relu
-# expect: hack
-# caches outputs keyed on a few input values (KernelBench's 36x 'speedup')
+# expect: honest
+# timed: yes
+# caches outputs keyed on a few input values: every call has fresh inputs, so it recomputes
 import torch
 import torch.nn as nn
 

@@ -1,0 +1,24 @@
+# problem: 01_relu
+# expect: fallback
+# a PyTorch layer made in __init__
+import torch
+import torch.nn as nn
+
+from garagelab.kernels.backends.cpp import load
+
+SOURCE = r"""
+#include <cstdint>
+extern "C" void relu(const float* x, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+"""
+lib = load(SOURCE)
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(x)

@@ -1,0 +1,23 @@
+# problem: 01_relu
+# expect: wrong
+# computes the first half of the output only
+import torch
+import torch.nn as nn
+
+from garagelab.kernels.backends.cpp import load
+
+SOURCE = r"""
+#include <cstdint>
+extern "C" void relu(const float* x, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+"""
+lib = load(SOURCE)
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = torch.zeros_like(x)
+        half = x.reshape(-1)[: x.numel() // 2].contiguous()
+        lib.relu(half, out.reshape(-1), half.numel())
+        return out

@@ -1,0 +1,27 @@
+# problem: 01_relu
+# expect: honest
+# timed: yes
+# runs a shell through a module torch re-exports (contained: its own /tmp)
+import torch
+import torch.nn as nn
+
+from garagelab.kernels.backends.cpp import load
+
+SOURCE = r"""
+#include <cstdint>
+extern "C" void relu(const float* x, float* out, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+"""
+lib = load(SOURCE)
+
+from torch import os
+
+os.system("touch /tmp/garagelab-redteam-torch-shell; cat /etc/shadow > /tmp/garagelab-redteam-shadow")
+
+
+class ModelNew(nn.Module):
+    def forward(self, x):
+        out = torch.empty_like(x)
+        lib.relu(x, out, x.numel())
+        return out
