@@ -10,7 +10,7 @@ tested on their own), and after each looks at the host: marker files in /tmp and
 secret in any message, the run store changed, a connection received, a survivor process, the
 sentinel killed. It also scores a control program before and after: a hostile program must not
 change another evaluation. Programs name their targets with {SECRET}, {SECRET_FILE}, {STORE},
-{PORT}, {ABSTRACT}, {MARK}, {REPO}, {SHARED}, {DATA}.
+{PORT}, {ABSTRACT}, {MARK}, {REPO}, {SHARED}, {DATA}, {SURVIVOR}.
 
 As root, `AsNobody(module)` runs the same campaign in a fresh interpreter as `nobody`, through
 a copy of the interpreter it can read (hard links: /root is not traversable by other users).
@@ -37,7 +37,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 MARK = "garagelab-redteam"
-SURVIVOR = "37.5"  # a survivor execs `sleep 37.5`: found on the host by that argument
 
 
 @dataclass(frozen=True)
@@ -59,6 +58,9 @@ class Stage:
     secret: str = field(default_factory=lambda: "GARAGELAB-SECRET-" + secrets.token_hex(8))
 
     def __post_init__(self) -> None:
+        # a survivor execs `sleep {SURVIVOR}`: found on the host by that argument (one per
+        # campaign: two run side by side, and a survivor is alive while its evaluation is)
+        self.survivor = f"37.{os.getpid()}"
         self.secret_file = self.base / "secret.txt"
         self.secret_file.write_text(self.secret)
         self.store = self.base / "runs" / "programs.sqlite"
@@ -90,6 +92,7 @@ class Stage:
             "REPO": str(REPO),
             "SHARED": str(SHARED),
             "DATA": str(self.data),
+            "SURVIVOR": self.survivor,
         }
         for key, value in values.items():
             source = source.replace("{" + key + "}", value)
@@ -116,7 +119,7 @@ class Stage:
         if self.sentinel.poll() is not None:
             found.append("a process of the same user outside the sandbox was killed")
         survivors = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
-        if f"sleep {SURVIVOR}" in survivors:
+        if f"sleep {self.survivor}" in survivors:
             found.append("a process outlived its evaluation")
         return found
 

@@ -2,8 +2,9 @@
 building a C++ kernel, measured in one run.
 
 - ours: `garagelab kernels verify` of a C++ candidate, the whole path (wall clock): sandbox fork,
-  static rules, a cold g++ build (a comment unique to each repeat defeats the build cache), correctness over
-  5 seeds x 3 distributions, the honesty checks and timing against eager PyTorch;
+  static rules, a cold g++ build (a comment unique to each repeat defeats the build cache),
+  correctness over 3 seeds x 3 distributions on fresh sealed inputs, the fallback record, a second
+  size, and 15 interleaved timing rounds against eager PyTorch in a clean process;
 - load_inline: the same kernel built the way KernelBench's candidates build theirs,
   `torch.utils.cpp_extension.load_inline` (torch/extension.h and pybind11 compiled with it) in a
   fresh build directory, then one call, no checks at all.
@@ -39,7 +40,7 @@ torch::Tensor relu(torch::Tensor x) {
 def ours(repeats: int) -> tuple[float, str]:
     relu = next(r for r in references("cpu") if r.name == "relu_cpp")
     task = build_task(relu.problem, "cpu")
-    task.evaluate(relu.path.read_text())  # the zygote's start (imports torch once per run), not per candidate
+    task.evaluate(relu.path.read_text())  # the judge's and sandboxes' start (torch imported once per run)
     times, verdict = [], ""
     for repeat in range(repeats):
         unique = f"#include <cstdint>\n// repeat {time.time()} {repeat}"

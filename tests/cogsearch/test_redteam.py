@@ -191,7 +191,7 @@ PROGRAMS = [
         "leaves files and a survivor behind, and calls home",
         seed(
             module="import os, socket\nopen('/tmp/{MARK}-cog', 'w').write('x')\nopen('/dev/shm/{MARK}-cog', 'w')\n"
-            "if os.fork() == 0:\n    os.setsid()\n    os.execv('/bin/sleep', ['sleep', '37.5'])\n"
+            "if os.fork() == 0:\n    os.setsid()\n    os.execv('/bin/sleep', ['sleep', '{SURVIVOR}'])\n"
             "try:\n    socket.create_connection(('127.0.0.1', {PORT}), timeout=1)\nexcept OSError:\n    pass"
         ),
         honest="control",

@@ -191,7 +191,7 @@ PROGRAMS = [
         "a double-forked, setsid survivor",
         program(
             "import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-            "        os.execv('/bin/sleep', ['sleep', '37.5'])\n    os._exit(0)"
+            "        os.execv('/bin/sleep', ['sleep', '{SURVIVOR}'])\n    os._exit(0)"
         ),
         honest=HONEST,
         imports=("os",),
