@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from garagelab.core.errors import UserError
-from garagelab.kernels.problems import CPU_ELEMENTS, footprint, load_folder, load_module, load_problem, sized_source
+from garagelab.kernels.problems import (
+    CPU_ELEMENTS,
+    footprint,
+    load_folder,
+    load_module,
+    load_problem,
+    scan_folder,
+    sized_source,
+)
 
 MATMUL = """import torch
 import torch.nn as nn
@@ -62,6 +70,63 @@ def test_not_a_problem(tmp_path: Path) -> None:
         load_folder(tmp_path)
     with pytest.raises(UserError, match="no such folder"):
         load_folder(tmp_path / "missing")
+
+
+def test_a_folder_skips_a_broken_problem_with_its_reason(tmp_path: Path, capsys) -> None:
+    from garagelab.cli import main
+
+    (tmp_path / "1_mm.py").write_text(MATMUL)
+    (tmp_path / "2_notes.py").write_text("print(1)\n")
+    (tmp_path / "3_broken.py").write_text(MATMUL.replace("torch.rand(N, N), torch.rand(N, N)", "undefined(N)"))
+    problems, skipped = scan_folder(tmp_path)
+    assert [p.name for p in problems] == ["1_mm", "3_broken"] and skipped[0][0].name == "2_notes.py"
+    assert main(["kernels", "problems", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "N=512" in out and "skipped: NameError" in out and "not a KernelBench problem" in out
+
+
+DERIVED = """import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, in_features, out_features, bias_shape):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.bias = nn.Parameter(torch.randn(bias_shape))
+
+    def forward(self, x):
+        return self.linear(x) + self.bias
+
+
+batch_size = 128
+in_features = 4096
+out_features = (
+    4096
+)
+bias_shape = (out_features,)
+
+
+def get_inputs():
+    return [torch.randn(batch_size, in_features)]
+
+
+def get_init_inputs():
+    return [in_features, out_features, bias_shape]
+"""
+
+
+def test_derived_constants_follow_the_sizes(tmp_path: Path) -> None:
+    """KernelBench's level 2 derives shapes from sizes (`bias_shape = (out_features,)`): the
+    sizes are written into the source before it runs, so the derived ones follow."""
+    path = tmp_path / "76_Gemm_Add.py"
+    path.write_text(DERIVED)
+    problem = load_problem(path)
+    sizes = problem.constants("cpu")
+    module = load_module(problem.source, problem.name, sizes)
+    model = module.Model(*module.get_init_inputs())
+    assert module.bias_shape == (module.out_features,) and model(*module.get_inputs()).shape[1] == module.out_features
+    assert footprint(problem, sizes) <= CPU_ELEMENTS
 
 
 SUITE = Path(__file__).resolve().parents[2] / "src" / "garagelab" / "kernels" / "suite"

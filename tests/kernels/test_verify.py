@@ -66,3 +66,20 @@ def test_cli_verify_and_problems(capsys) -> None:
     assert main(["kernels", "verify", "x.py", "--problem", "max"]) == 2
     assert main(["kernels", "problems"]) == 0
     assert "07_document_mask" in capsys.readouterr().out
+
+
+def test_a_load_inline_candidate_is_built_and_verified() -> None:
+    """KernelBench's own way of writing C++ (torch/extension.h, pybind11, ninja): built in the
+    sandbox (about 20 s on 2 cores), then verified like any other."""
+    outcome = verify(HERE / "kernelbench" / "relu_load_inline.py")
+    assert outcome.ok, outcome.message
+    assert set(outcome.metrics["dispatched"]) <= {"empty_like", "empty", "contiguous"}
+
+
+def test_a_half_precision_problem_gets_its_tolerance() -> None:
+    """Inputs, outputs and the comparison in float16, at float16's tolerance (1e-2)."""
+    problem = HERE / "kernelbench" / "relu_half.py"
+    outcome = build_task(problem, timing=False).evaluate((CANDIDATES / "relu_triton.py").read_text())
+    assert outcome.ok, outcome.message
+    wrong = build_task(problem, timing=False).evaluate((HERE / "hacks" / "zeros.py").read_text())
+    assert wrong.failure in ("wrong", "exception"), wrong.message

@@ -120,16 +120,24 @@ def _problems(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Column, Table
 
-    from garagelab.kernels.problems import footprint, load_folder
+    from garagelab.kernels.problems import footprint, scan_folder
 
     folders = [Path(args.folder)] if args.folder else [SUITE, SUITE / "attention"]
     table = Table(Column("problem", no_wrap=True), f"{args.size} sizes", "elements", "tolerance")
     for folder in folders:
-        for problem in load_folder(folder):
-            sizes = problem.constants(args.size)
+        problems, skipped = scan_folder(folder)
+        for problem in problems:
             name = problem.name if folder != SUITE / "attention" else f"attention/{problem.name}"
+            try:  # one broken problem (an op PyTorch's meta device lacks, say) is one row, not the end
+                sizes = problem.constants(args.size)
+                elements = f"{footprint(problem, sizes):,}"
+            except Exception as exc:
+                table.add_row(name, f"skipped: {type(exc).__name__}: {str(exc)[:120]}", "", "")
+                continue
             shown = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "(the file's own)"
-            table.add_row(name, shown, f"{footprint(problem, sizes):,}", f"{problem.tolerance(args.size)[0]:g}")
+            table.add_row(name, shown, elements, f"{problem.tolerance(args.size)[0]:g}")
+        for path, reason in skipped:
+            table.add_row(path.stem, f"skipped: {reason}", "", "")
     Console().print(table)
     return 0
 

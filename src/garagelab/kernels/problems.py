@@ -52,29 +52,35 @@ class Problem:
 
 
 def load_module(source: str, name: str, overrides: dict | None = None) -> types.ModuleType:
-    """Execute a problem (or candidate) file as a module, its constants overridden afterwards
-    (`get_inputs` reads them when called, so the override sets the sizes)."""
+    """Execute a problem (or candidate) file as a module, with its constants overridden in the
+    source before it runs, so that constants derived from them (`bias_shape = (OUT,)`) follow."""
     module = types.ModuleType(name)
     module.__file__ = f"<{name}>"
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    for key, value in (overrides or {}).items():
-        if not hasattr(module, key):
-            raise UserError(f"{name}: the preset sets {key}, which the problem does not define")
-        setattr(module, key, value)
+    exec(compile(with_constants(source, name, overrides or {}), f"<{name}>", "exec"), module.__dict__)
     return module
+
+
+def with_constants(source: str, name: str, overrides: dict) -> str:
+    """`source` with each top-level assignment of an overridden constant replaced by its new value."""
+    if not overrides:
+        return source
+    lines = source.splitlines(keepends=True)
+    found = set()
+    for node in reversed(ast.parse(source).body):
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if isinstance(target, ast.Name) and target.id in overrides:
+            lines[node.lineno - 1 : node.end_lineno] = [f"{target.id} = {overrides[target.id]!r}\n"]
+            found.add(target.id)
+    missing = sorted(set(overrides) - found)
+    if missing:
+        raise UserError(f"{name}: the preset sets {missing[0]}, which the problem does not define")
+    return "".join(lines)
 
 
 def sized_source(problem: Problem, size: str) -> str:
     """The problem file with a size's constants written into it: a plain KernelBench file that
     other harnesses (KernelBench's own evaluation) run at that size."""
-    overrides = problem.constants(size)
-    lines = problem.source.splitlines(keepends=True)
-    for node in reversed(ast.parse(problem.source).body):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name = node.targets[0].id
-            if name in overrides and node.lineno == node.end_lineno:
-                lines[node.lineno - 1] = f"{name} = {overrides[name]!r}\n"
-    return "".join(lines)
+    return with_constants(problem.source, problem.name, problem.constants(size))
 
 
 def _module_presets(source: str) -> dict:
@@ -106,14 +112,29 @@ def load_problem(path: Path | str) -> Problem:
 
 
 def load_folder(folder: Path | str) -> list[Problem]:
-    """Every problem file in a folder (KernelBench's levelN/ or ours), in name order."""
+    """Every problem file in a folder (KernelBench's levelN/ or ours), in name order; a file
+    that is not a usable problem is skipped (`scan_folder` says why)."""
+    problems, skipped = scan_folder(folder)
+    if not problems:
+        reason = f" ({skipped[0][0].name}: {skipped[0][1]})" if skipped else ""
+        raise UserError(f"{folder}: no problem files (*.py with class Model and get_inputs()){reason}")
+    return problems
+
+
+def scan_folder(folder: Path | str) -> tuple[list[Problem], list[tuple[Path, str]]]:
+    """(the problems of a folder, the files skipped with their one-line reason)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder of problems")
-    problems = [load_problem(p) for p in sorted(folder.glob("*.py")) if not p.name.startswith("_")]
-    if not problems:
-        raise UserError(f"{folder}: no problem files (*.py with class Model and get_inputs())")
-    return problems
+    problems, skipped = [], []
+    for path in sorted(folder.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            problems.append(load_problem(path))
+        except UserError as exc:
+            skipped.append((path, str(exc).removeprefix(f"{path}: ")))
+    return problems, skipped
 
 
 def footprint(problem: Problem, overrides: dict) -> int:

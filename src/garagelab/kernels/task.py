@@ -3,6 +3,7 @@ bound to the problem, and the sandbox limits (PyTorch in every evaluation, g++ i
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from garagelab.evolve.task import Task
 from garagelab.kernels.problems import load_problem
 
 BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda", "triton", "triton.language")
-IMPORTS = ("torch", "torch.nn", "torch.nn.functional", "math", *BACKENDS)
+IMPORTS = ("torch", "torch.nn", "torch.nn.functional", "torch.utils.cpp_extension", "math", *BACKENDS)
 # address space: importing torch and triton peaks at 0.8 GB; a candidate that allocates more than 6 GB
 # fails with its own error instead of taking the machine's memory (on a GPU, CUDA maps far more: no limit)
 LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=6144, file_mb=64, processes=512)
@@ -76,6 +77,10 @@ def build_task(
             "rounds": rounds,
         },
         checks="garagelab.kernels.static:check",
-        # no GPU: Triton kernels run in its interpreter (numpy, one program instance at a time)
-        environment={"TRITON_INTERPRET": "1"} if device == "cpu" else {},
+        environment={
+            # ninja (for load_inline) lives beside the interpreter, in the view as read-only
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            # no GPU: Triton kernels run in its interpreter (numpy, one program instance at a time)
+            **({"TRITON_INTERPRET": "1"} if device == "cpu" else {}),
+        },
     )

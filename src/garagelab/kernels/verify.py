@@ -366,6 +366,9 @@ def make_judge(
     constants = spec.constants(size)
     small = {k: max(1, v // 2) if isinstance(v, int) and v >= 4 else v for k, v in constants.items()}
     torch.set_num_threads(1)  # the reference's outputs only; its time is measured in a sandbox like the candidate's
+    main = _size(spec, "main", constants)
+    with torch.no_grad():  # the tolerance follows the output's dtype (float16 and bfloat16: 1e-2)
+        dtype = str(main.reference(*main.module.get_inputs()).dtype).removeprefix("torch.")
     verifier = Verifier(
         spec,
         size,
@@ -374,9 +377,9 @@ def make_judge(
         timing,
         rounds,
         compile_baseline,
-        _size(spec, "main", constants),
+        main,
         _size(spec, "small", small) if small != constants else None,
-        spec.tolerance(size),
+        spec.tolerance(size, dtype),
         Sandbox(SERVE, IMPORTS),
         LIMITS,
     )
