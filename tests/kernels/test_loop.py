@@ -49,6 +49,17 @@ def test_cli_search_writes_the_best_kernel(runs_dir: Path, capsys) -> None:
     assert "no seed kernel" in capsys.readouterr().err
 
 
+def test_a_search_verifies_on_ray_workers(runs_dir: Path) -> None:
+    """`--pool ray`: each verification is a Ray task running the same judge, sandbox and walls
+    (a local Ray here, as the evolve tests do)."""
+    pytest.importorskip("ray")
+    args = ["kernels", "search", "--problem", "matmul", "--proposer", "tune", "--max-attempts", "2", "--pool", "ray"]
+    assert main([*args, "--budget-s", "300"]) == 0
+    (run,) = (runs_dir / "kernels").iterdir()
+    programs = ProgramDB(run / "programs.sqlite").programs()
+    assert len(programs) == 2 and all(p.evaluated for p in programs) and any(p.score for p in programs)
+
+
 def test_the_loop_with_the_local_model(tmp_path: Path) -> None:
     """SmolLM2-135M writes no working kernel, but every step of the loop runs for real: the
     request, the sandboxed verdict, and the verdict in the next request."""

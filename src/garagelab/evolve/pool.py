@@ -44,9 +44,10 @@ class LocalPool:
 
 
 class RayPool:
-    """The same sandboxed evaluation as Ray tasks: on a cluster (`address`) or a local Ray."""
+    """The same evaluation (judge process, sandbox, walls) as Ray tasks: on a cluster (`address`)
+    or a local Ray; `gpus` per task asks Ray for a GPU worker (kernels on CUDA)."""
 
-    def __init__(self, workers: int = 2, address: str | None = None) -> None:
+    def __init__(self, workers: int = 2, address: str | None = None, gpus: float = 0) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -58,7 +59,7 @@ class RayPool:
                 ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-        self._remote = ray.remote(num_cpus=1)(judge.evaluate)
+        self._remote = ray.remote(num_cpus=1, num_gpus=gpus)(judge.evaluate)
 
     def submit(self, task: Task, source: str, fingerprints: frozenset[str]) -> Future[Outcome]:
         reference = self._remote.remote(task, source, fingerprints)

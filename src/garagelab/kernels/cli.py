@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from garagelab.core.cliargs import examples, positive_int
@@ -92,6 +93,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     search.add_argument("--max-tokens", type=positive_int, default=2048)
     search.add_argument("--seed", type=int, default=0, help="the evolve strategy's sampling and the tuner's")
+    search.add_argument("--pool", choices=("local", "ray"), default="local", help="where verifications run")
+    search.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
     search.add_argument("--name", default="")
     search.set_defaults(func=_search)
 
@@ -212,7 +215,25 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 SEARCH_SETTINGS = ("proposer", "seed_kernel", "strategy", "budget_s", "max_attempts", "size", "llm", "model",
-                   "api_key_env", "max_tokens", "seed")  # fmt: skip
+                   "api_key_env", "max_tokens", "seed", "pool", "ray_address")  # fmt: skip
+
+
+@contextlib.contextmanager
+def _verifications(settings: dict):
+    """Where a search's verifications run: here (None), or on Ray workers, each with the same
+    judge, sandbox and walls (a GPU worker when the size runs on CUDA)."""
+    if settings.get("pool") != "ray":
+        yield None
+        return
+    from garagelab.evolve.pool import RayPool
+    from garagelab.kernels.task import default_device
+
+    gpus = 1 if default_device(settings["size"]) == "cuda" else 0
+    pool = RayPool(1, settings.get("ray_address") or None, gpus=gpus)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()
 
 
 def _loop(problem: Path, settings: dict, run):
@@ -232,12 +253,13 @@ def _loop(problem: Path, settings: dict, run):
             proposer = TuneProposer(seed.read_text(), seed=s["seed"])
         except ValueError as exc:
             raise UserError(f"{seed}: {exc}") from None
-        best = run_loop(problem, proposer, run.path / DB_NAME, config)
+        with _verifications(s) as pool:
+            best = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     else:
         llm = SearchConfig(llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"])
-        with model_client(llm) as client:
+        with model_client(llm) as client, _verifications(s) as pool:
             proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
-            best = run_loop(problem, proposer, run.path / DB_NAME, config)
+            best = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     if best is None:
         print(f"{problem.stem}: no correct kernel within the budget; attempts and verdicts: {run.path / DB_NAME}")
         return None

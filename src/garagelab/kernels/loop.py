@@ -30,6 +30,7 @@ from garagelab.core.progress import ProgressBar
 from garagelab.evolve.code import CodeError, normalized_hash, program_size
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.islands import Islands, Member
+from garagelab.evolve.pool import Pool
 from garagelab.evolve.sandbox import Outcome
 from garagelab.kernels.feedback import extract_code, first_prompt, refine_prompt
 from garagelab.kernels.problems import Problem, load_problem
@@ -167,11 +168,12 @@ def run_loop(
     db_path: Path,
     config: LoopConfig = LoopConfig(),
     progress: bool = True,
+    pool: Pool | None = None,
 ) -> Attempt | None:
     """Propose, verify, feed back until the budget; returns the fastest correct attempt. On a
     database that already holds attempts (a stopped run), the loop resumes: the stored attempts
     and verdicts are its history, and the time they took (evaluations and model calls) counts
-    against the budget."""
+    against the budget. With a `pool` (Ray's) each verification runs on one of its workers."""
     problem = load_problem(problem_path)
     task = build_task(problem_path, config.size, timing=True)
     db = ProgramDB(db_path)
@@ -193,7 +195,7 @@ def run_loop(
                     source, call = proposer.propose(problem, last, best)
                 except LLMError:
                     break  # the model is gone: keep what was verified
-                outcome = task.evaluate(source)
+                outcome = pool.submit(task, source, frozenset()).result() if pool else task.evaluate(source)
                 seconds = time.monotonic() - start  # the loop's clock, kept with the verdict
                 outcome = replace(outcome, metrics={**outcome.metrics, "loop_s": seconds})
                 pid = db.add_program(source, (), 0, proposer.name, *_identity(source))
