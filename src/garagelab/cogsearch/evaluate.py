@@ -18,9 +18,8 @@ import time
 import numpy as np
 
 from garagelab.cogsearch.data import load_npz
-from garagelab.cogsearch.exported import at_width, declared_count, params_median
+from garagelab.cogsearch.exported import params_median, traced
 from garagelab.cogsearch.fit import FitConfig, counted
-from garagelab.cogsearch.programs import MAX_PARAMS
 
 
 def make_judge(data: str, restarts: int = 2, max_steps: int = 1000, seed: int = 0):
@@ -29,16 +28,7 @@ def make_judge(data: str, restarts: int = 2, max_steps: int = 1000, seed: int = 
 
     def judge(candidate, fingerprints: set[str]) -> dict:
         start = time.perf_counter()
-        answers = {}
-
-        def trace(width: int) -> dict:
-            if width not in answers:
-                answers[width] = candidate.call({"width": width})
-            return answers[width]
-
-        declared = declared_count(trace(MAX_PARAMS))
-        program = at_width(trace, dataset.n_actions, "", "candidate")
-        likelihood, probe, used = counted(program, declared, dataset, config)
+        likelihood, probe, used = counted(*traced(candidate, dataset.n_actions), dataset, config)
         candidate.stop()  # everything it has to give is in hand: free its CPU for the fit
         if not np.all(np.isfinite(probe)):
             return {"failure": "invalid", "message": "non-finite choice probabilities at a test point"}

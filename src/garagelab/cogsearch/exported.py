@@ -9,9 +9,9 @@ that the state keeps its shapes from step to step and stays small, and that a st
 bounded amount of work, then wraps them as an `agent` with the program's interface: the fit,
 the probe, the simulators and the report use it as they would the program itself.
 
-Every program the report, `cogsearch best` or an experiment scores goes this way: a
-discovered (untrusted) program is traced in the sandbox (`sandboxed_program`), a built-in one
-in-process (`trusted_program`), so both are fitted through the same rebuilt computation.
+Every program the judge or the report scores goes this way: a discovered (untrusted) program
+is traced in its sandbox (`traced`), a built-in one in-process (`trusted_program`), so both are
+fitted through the same rebuilt computation.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from garagelab.cogsearch.fit import widths
 from garagelab.cogsearch.programs import IMPORTS, MAX_PARAMS, SEED, Program, load_program, program_of
 from garagelab.evolve.computation import export, load, work
 from garagelab.evolve.judge import Invalid
-from garagelab.evolve.sandbox import Limits, Sandbox
+from garagelab.evolve.sandbox import Candidate, Limits, Sandbox
 
 MAX_STATE = 4096  # numbers an agent may carry from one trial to the next
 MAX_STEP_WORK = 200_000  # numbers one step may compute (the built-in models: under 100)
@@ -132,19 +131,21 @@ def trusted_program(source: str, n_actions: int = 2, name: str = "program") -> t
     return at_width(lambda width: trace(program, width), n_actions, source, name), program.num_params
 
 
-def sandboxed_program(
-    source: str, n_actions: int, sandbox: Sandbox, name: str = "program", limits: Limits = LIMITS
+def traced(
+    candidate: Candidate, n_actions: int, source: str = "", name: str = "candidate"
 ) -> tuple[Callable[[int], Program], int]:
-    """A discovered program traced in the sandbox (its code never runs in this process), at
-    every width `fit.counted` may ask for: (program at a width, its declared `num_params`).
-    Invalid or CandidateFailed if it cannot be traced or does not hold up."""
-    with sandbox.start(source, limits) as candidate:
-        answers = {MAX_PARAMS: candidate.call({"width": MAX_PARAMS})}
-        declared = declared_count(answers[MAX_PARAMS])
-        for width in widths(declared):
-            if width not in answers:
-                answers[width] = candidate.call({"width": width})
-    return at_width(answers.__getitem__, n_actions, source, name), declared
+    """A program traced in its sandbox (its code never runs in this process), each params width
+    asked for once, when `fit.counted` first needs it: (program at a width, declared
+    `num_params`). Invalid or CandidateFailed if it cannot be traced or does not hold up; the
+    candidate must stay up until `counted` has returned."""
+    answers: dict[int, dict] = {}
+
+    def answer(width: int) -> dict:
+        if width not in answers:
+            answers[width] = candidate.call({"width": width})
+        return answers[width]
+
+    return at_width(answer, n_actions, source, name), declared_count(answer(MAX_PARAMS))
 
 
 def declared_count(answer) -> int:

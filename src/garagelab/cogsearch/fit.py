@@ -205,11 +205,6 @@ class Likelihood:
         return FitResult(value, heldout_ll, heldout_n, chosen[..., : self.program.num_params], steps, converged)
 
 
-def widths(declared: int) -> list[int]:
-    """The params widths `counted` may fit a program of `declared` parameters at."""
-    return sorted({min(declared + SPARE, MAX_PARAMS), MAX_PARAMS, max(declared, 1)})
-
-
 def counted(at_width: Callable[[int], Program], declared: int, data: BehaviourDataset, config: FitConfig = FitConfig()):
     """(likelihood, probe losses [folds, subjects], indices of the parameters used) for a
     program whose declared `num_params` may be wrong: a model that edits the function can forget

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from garagelab.cogsearch.data import BehaviourDataset, load_npz
-from garagelab.cogsearch.exported import new_sandbox, params_median, sandboxed_program, trusted_program
+from garagelab.cogsearch.exported import LIMITS, new_sandbox, params_median, traced, trusted_program
 from garagelab.cogsearch.fit import FitConfig, counted
 from garagelab.cogsearch.gru import GRUConfig, fit_gru
 from garagelab.cogsearch.programs import BASELINES
@@ -95,10 +95,10 @@ def score_program(
     """Fit and score a program: one of ours directly, a discovered one (`sandbox` given) from
     the computation its sandbox traced. Invalid or CandidateFailed if that cannot be had."""
     if sandbox is None:
-        at_width, declared = trusted_program(source, data.n_actions, name)
+        likelihood, _, used = counted(*trusted_program(source, data.n_actions, name), data, config)
     else:
-        at_width, declared = sandboxed_program(source, data.n_actions, sandbox, name)
-    likelihood, _, used = counted(at_width, declared, data, config)
+        with sandbox.start(source, LIMITS) as candidate:
+            likelihood, _, used = counted(*traced(candidate, data.n_actions, source, name), data, config)
     result = likelihood.fit()
     return ModelScore(
         name,

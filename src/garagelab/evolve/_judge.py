@@ -9,7 +9,6 @@ the sandbox's children do, and only their answers (data) reach this process.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import sys
@@ -17,13 +16,7 @@ import time
 import traceback
 
 from garagelab.evolve.judge import Invalid, static_refusal
-from garagelab.evolve.sandbox import CandidateFailed, Limits, Sandbox
-
-
-def _load(spec: str, context: dict):
-    module, _, name = spec.partition(":")
-    function = getattr(importlib.import_module(module), name)
-    return function(**context) if context else function
+from garagelab.evolve.sandbox import CandidateFailed, Limits, Sandbox, resolve
 
 
 def judge_one(judge, sandbox: Sandbox, spec: dict, source: str, fingerprints: set[str]) -> dict:
@@ -66,7 +59,8 @@ def plain(value):
 def main() -> None:
     spec = json.loads(sys.stdin.readline())
     try:
-        judge = _load(spec["judge"], spec["context"])
+        judge = resolve(spec["judge"])
+        judge = judge(**spec["context"]) if spec["context"] else judge  # a factory: the task's data, once
         preload, view = tuple(spec["preload"]), tuple(spec["view"])
         sandbox = Sandbox(spec["serve"], preload, spec["globals"], spec["environment"], view)
     except Exception as exc:  # the task, not a candidate, is broken

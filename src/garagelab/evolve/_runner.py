@@ -34,7 +34,7 @@ import types
 
 from garagelab.evolve import isolation, wire
 from garagelab.evolve.isolation import View
-from garagelab.evolve.sandbox import MAX_REQUEST, SANDBOX_BROKEN, Limits
+from garagelab.evolve.sandbox import MAX_REQUEST, SANDBOX_BROKEN, Limits, resolve
 
 # the sandbox said no: not permitted, access denied, read-only, no network, no address, no process
 _DENIED = (
@@ -144,7 +144,7 @@ def _run_candidate(source: str, module_globals: dict, serve) -> None:
         broken = _failure(exc)
     while True:
         try:
-            request, fds = wire.receive_with_fds(channel, MAX_REQUEST, float("inf"))
+            request, fds = wire.receive_with_fds(channel, MAX_REQUEST, math.inf)
         except (EOFError, OSError, wire.WireError):
             os._exit(0)
         if fds and isinstance(request, dict):
@@ -159,9 +159,9 @@ def _run_candidate(source: str, module_globals: dict, serve) -> None:
             with contextlib.suppress(OSError):
                 os.close(fd)
         try:
-            wire.send(channel, answer, float("inf"))
+            wire.send(channel, answer, math.inf)
         except wire.WireError as exc:
-            wire.send(channel, {"failure": "invalid", "message": f"the answer cannot be sent: {exc}"}, float("inf"))
+            wire.send(channel, {"failure": "invalid", "message": f"the answer cannot be sent: {exc}"}, math.inf)
 
 
 def supervise(control: socket.socket, pid: int, limits: Limits, start: float) -> dict:
@@ -206,14 +206,13 @@ def _kill_group(pid: int) -> None:
 def main() -> None:
     control = socket.socket(fileno=0)
     setup = json.loads(control.recv(1 << 20))
-    module_name, function_name = setup["serve"].split(":")
     try:
-        module = importlib.import_module(module_name)
-        serve = getattr(module, function_name)
+        serve = resolve(setup["serve"])
         for name in setup.get("preload", ()):  # what candidates may import, loaded while readable
             importlib.import_module(name)
-        if callable(getattr(module, "warm_up", None)):
-            module.warm_up()
+        warm_up = getattr(sys.modules[serve.__module__], "warm_up", None)
+        if callable(warm_up):
+            warm_up()
     except Exception as exc:  # the task, not a candidate, is broken
         control.send(json.dumps({"failure": "task_error", "message": f"cannot load {setup['serve']}: {exc}"}).encode())
         return

@@ -60,14 +60,17 @@ MAX_CONST_ELEMENTS = 1 << 20
 MAX_SCAN = 4096
 
 
+@functools.cache
 def _enum_types() -> dict[str, type]:
     return {t.__name__: t for t in (jax.lax.GatherScatterMode, jax.lax.RoundingMethod, jax.lax.Precision)}
 
 
+@functools.cache
 def _record_types() -> dict[str, type]:
     return {t.__name__: t for t in (jax.lax.GatherDimensionNumbers, jax.lax.ScatterDimensionNumbers)}
 
 
+@functools.cache
 def _primitive_table() -> dict[str, object]:
     table = {p.name: p for p in vars(_primitives).values() if isinstance(p, jax.extend.core.Primitive)}
     try:  # not re-exported by jax.extend in every version
@@ -315,6 +318,7 @@ def _signature(data) -> str:
 # JAX's own functions with a custom derivative (softplus and log_sigmoid go through logaddexp):
 # where a candidate's custom_jvp_call computes exactly one of these, the trusted side calls
 # the function itself and so uses JAX's derivative; any other custom derivative is dropped
+@functools.cache
 def _library() -> tuple[Callable, ...]:
     import jax.numpy as jnp
     import jax.scipy.special as special

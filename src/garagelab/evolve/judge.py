@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from garagelab.evolve.lint import lint
-from garagelab.evolve.sandbox import GRACE_S, SCRUBBED_ENV, ZYGOTE_START_S, Outcome
+from garagelab.evolve.sandbox import GRACE_S, SCRUBBED_ENV, ZYGOTE_START_S, Outcome, resolve
 
 if TYPE_CHECKING:
     from garagelab.evolve.task import Task
@@ -71,8 +71,7 @@ def static_refusal(spec: dict, source: str) -> dict | None:
             kind = "syntax" if problems[0].startswith("syntax") else "lint"
             return {"failure": kind, "message": "; ".join(problems[:5])}
         if spec["checks"]:
-            module, _, name = spec["checks"].partition(":")
-            problems = getattr(__import__(module, fromlist=[name]), name)(source)
+            problems = resolve(spec["checks"])(source)
             if problems:
                 return {"failure": "static", "message": "; ".join(problems[:5])}
         return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import pwd
@@ -213,7 +214,6 @@ class Sandbox:
         module_globals: dict | None = None,
         environment: dict | None = None,
         view: tuple[str, ...] = (),
-        cpus: set[int] | None = None,
     ) -> None:
         self.mode = isolation.require()
         self.view = isolation.default_view(view)
@@ -231,9 +231,7 @@ class Sandbox:
             cwd=tempfile.gettempdir(),
             start_new_session=True,
         )
-        theirs.close()
-        if cpus:  # before the setup message: nothing has started a thread pool yet
-            os.sched_setaffinity(self.process.pid, cpus)
+        theirs.close()  # its CPUs are its parent's: a pinned judge process pins its sandbox
         setup = {
             "serve": serve,
             "preload": [*BASE_PRELOAD, *preload],
@@ -263,10 +261,6 @@ class Sandbox:
         except (OSError, EOFError, ValueError):
             self.close()
             return {"failure": "task_error", "message": "the sandbox's fork server stopped answering"}
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None and "ready" in self.ready
 
     def start(self, source: str, limits: Limits) -> Candidate:
         """A fresh child for `source`, walled in and ready for requests. CandidateFailed when
@@ -332,6 +326,12 @@ class Sandbox:
 
 
 _ALL: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+def resolve(spec: str):
+    """The object a "module:name" spec names (a task's serve, judge or checks)."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @atexit.register
