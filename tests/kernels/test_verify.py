@@ -83,3 +83,16 @@ def test_a_half_precision_problem_gets_its_tolerance() -> None:
     assert outcome.ok, outcome.message
     wrong = build_task(problem, timing=False).evaluate((HERE / "hacks" / "zeros.py").read_text())
     assert wrong.failure in ("wrong", "exception"), wrong.message
+
+
+def test_the_speedup_interval_covers_the_true_median() -> None:
+    """Calibration on rounds with a known median ratio (1.0): at 90 % nominal, at least 90 %."""
+    import numpy as np
+
+    from garagelab.kernels.verify import _interval
+
+    rng = np.random.default_rng(3)
+    for rounds in (6, 15, 30):
+        intervals = [_interval(rng.lognormal(0.0, 0.2, rounds)) for _ in range(2000)]
+        coverage = np.mean([low <= 1.0 <= high for low, high in intervals])
+        assert coverage >= 0.9, (rounds, coverage)
