@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from garagelab.evolve import isolation
+from garagelab.evolve import isolation, judge
 from garagelab.evolve.lint import lint
 from garagelab.evolve.pool import LocalPool
 from garagelab.evolve.sandbox import CandidateFailed, Limits, Sandbox
@@ -124,6 +124,7 @@ def _roots() -> set[str]:
         ("libc.mount(b'none', b'/tmp', b'tmpfs', 0, None)", "EPERM"),
         ("libc.socket(2, 1, 0)", "EAFNOSUPPORT"),  # AF_INET
         ("libc.syscall(435, 0, 0)", "ENOSYS"),  # clone3: its namespace flags are out of the filter's reach
+        ("libc.sched_setaffinity(0, 128, (ctypes.c_ulong * 16)(3))", "EPERM"),  # leaving the CPUs it was pinned to
     ],
 )
 def test_the_system_call_filter_refuses(call: str, error: str) -> None:
@@ -170,6 +171,16 @@ def test_judges_and_their_sandboxes_stop_with_their_process() -> None:
     assert _orphans() == 0
 
 
+def test_a_thread_keeps_only_its_recent_judges() -> None:
+    """One judge process per task, the least recently used stopped beyond KEPT_JUDGES (a search
+    over many problems once held a judge for each and filled the machine's memory)."""
+    tasks = [dataclasses.replace(FIT_POINTS, name=f"fit-{number}") for number in range(judge.KEPT_JUDGES + 2)]
+    for task in tasks:
+        assert task.evaluate(fn("return 0.5 * x")).ok
+    alive = [p for p in list(judge._ALL) if p.task.name.startswith("fit-") and p.process.poll() is None]
+    assert sorted(p.task.name for p in alive) == sorted(t.name for t in tasks[-judge.KEPT_JUDGES :])
+
+
 def _orphans() -> int:
     """Judge or sandbox processes whose parent is gone (adopted by init)."""
     listing = subprocess.run(["ps", "-eo", "ppid=,args="], capture_output=True, text=True, check=True).stdout
@@ -194,6 +205,18 @@ def test_a_pool_with_a_worker_per_cpu_gives_each_its_own(per_cpu: bool) -> None:
         assert reported <= {str([cpu]) for cpu in cpus} and len(reported) > 1
     else:
         assert reported == {str(sorted(cpus))}
+
+
+def test_a_sandbox_pinned_to_one_cpu_stays_on_it() -> None:
+    """Limits.cpus: a candidate timed against a one-thread baseline cannot widen its CPUs."""
+    cpus = os.sched_getaffinity(0)
+    source = fn("os.sched_setaffinity(0, range(os.cpu_count()))", "import os")
+    widened = run(source, check_lint=False, imports=("os", "numpy"), limits=dataclasses.replace(LIMITS, cpus=1))
+    assert widened.failure == "forbidden"
+    source = fn("raise RuntimeError(sorted(os.sched_getaffinity(0)))", "import os")
+    limits = dataclasses.replace(LIMITS, cpus=1)
+    reported = {run(source, False, ("os", "numpy"), limits).message.strip().rsplit(": ", 1)[-1] for _ in range(3)}
+    assert len(reported) == 1 and reported <= {str([cpu]) for cpu in cpus}  # one judge's sandboxes share their CPU
 
 
 def test_the_lint_names_what_it_refuses() -> None:

@@ -55,7 +55,12 @@ def _relay(pid: int) -> int:
     return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def _set_limits(limits: Limits) -> None:
+def _set_limits(limits: Limits, anchor: int) -> None:
+    """The rlimits, and the CPUs: chosen by `anchor`, the process that started the sandboxes
+    (a judge), so that the processes it times against each other (a candidate and its eager
+    baseline, from two sandboxes) share a CPU: a load elsewhere on the machine slows both alike
+    (on two CPUs picked apart, a busy one under the baseline inflated a candidate's speed-up),
+    while the judges of a pool spread over the CPUs."""
     cpu = max(1, int(limits.cpu_s))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if limits.memory_mb:
@@ -65,6 +70,10 @@ def _set_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files,) * 2)
     resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limits.cpus:
+        inherited = sorted(os.sched_getaffinity(0))
+        first = anchor % len(inherited)
+        os.sched_setaffinity(0, (inherited * 2)[first : first + min(limits.cpus, len(inherited))])
 
 
 def _child(job: dict, setup: dict, serve, channel: int) -> None:
@@ -83,7 +92,7 @@ def _child(job: dict, setup: dict, serve, channel: int) -> None:
     os.environ.clear()
     os.environ.update(job["env"])
     limits = Limits(**job["limits"])
-    _set_limits(limits)
+    _set_limits(limits, setup["anchor"])
     mode = setup["mode"]
     if mode != "none":
         isolation.enter_namespaces(mode, limits.pid_namespace)
@@ -206,6 +215,7 @@ def _kill_group(pid: int) -> None:
 def main() -> None:
     control = socket.socket(fileno=0)
     setup = json.loads(control.recv(1 << 20))
+    setup["anchor"] = os.getppid()  # the judge (or engine) that started this sandbox
     try:
         serve = resolve(setup["serve"])
         for name in setup.get("preload", ()):  # what candidates may import, loaded while readable

@@ -15,7 +15,8 @@ and nothing else: no home, no repository, no ../shared, no run store, no host /p
 see, signal or trace (a PID namespace: when its first process ends the kernel kills every
 process left in it), and a seccomp filter refusing the calls that reach into the kernel or out
 of the namespaces (ptrace, mount, unshare/setns, namespace flags on clone, bpf, keyctl,
-perf_event_open, userfaultfd, io_uring, module loading, ...).
+perf_event_open, userfaultfd, io_uring, module loading, sched_setaffinity: a process pinned
+to its CPUs stays on them, ...).
 
 `mode()` says which of the two this machine allows; with neither, untrusted code is refused
 unless the user opts out explicitly (`--unsafe-no-isolation`, `UNSAFE_ENV`): then only the
@@ -244,7 +245,7 @@ _NUMBERS = {
         "reboot": 169, "acct": 163, "quotactl": 179, "open_by_handle_at": 304, "name_to_handle_at": 303,
         "syslog": 103, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
         "fspick": 433, "mount_setattr": 442, "pidfd_getfd": 438, "clone3": 435, "socket": 41, "clone": 56,
-        "capset": 126,
+        "capset": 126, "sched_setaffinity": 203,
     },
     "aarch64": {
         "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "mount": 40, "umount2": 39,
@@ -255,7 +256,7 @@ _NUMBERS = {
         "reboot": 142, "acct": 89, "quotactl": 60, "open_by_handle_at": 265, "name_to_handle_at": 264,
         "syslog": 116, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
         "fspick": 433, "mount_setattr": 442, "pidfd_getfd": 438, "clone3": 435, "socket": 198, "clone": 220,
-        "capset": 91,
+        "capset": 91, "sched_setaffinity": 122,
     },
 }  # fmt: skip
 _MACHINE = platform.machine()

@@ -16,6 +16,7 @@ cannot answer raises sandbox.CandidateFailed inside `call`, and its kind becomes
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import json
 import math
@@ -172,6 +173,7 @@ class JudgeProcess:
 
 
 _LOCAL = threading.local()  # one judge process per task per thread (each pool worker has its own)
+KEPT_JUDGES = 3  # per thread, the most recently used
 _ALL: weakref.WeakSet[JudgeProcess] = weakref.WeakSet()
 
 
@@ -186,13 +188,20 @@ def pin(cpus: set[int] | None) -> None:
 
 
 def _judge_process(task: Task) -> JudgeProcess:
-    cache = _LOCAL.__dict__.setdefault("by_key", {})
+    """This thread's judge process for `task`, started on first use; the least recently used
+    beyond KEPT_JUDGES are stopped (a judge and its sandboxes hold about 0.5 GB: a kernels search
+    over the suite's 27 problems, each with a task for its search and one for its re-measuring,
+    once held 52 judges and filled the machine's 24 GB)."""
+    cache: collections.OrderedDict[str, JudgeProcess] = _LOCAL.__dict__.setdefault("by_key", collections.OrderedDict())
     key = json.dumps(task.spec(), sort_keys=True)
-    process = cache.get(key)
+    process = cache.pop(key, None)
     if process is None or not process.alive:
         if process is not None:
             process.close()
-        process = cache[key] = JudgeProcess(task, getattr(_LOCAL, "cpus", None))
+        process = JudgeProcess(task, getattr(_LOCAL, "cpus", None))
+    cache[key] = process
+    while len(cache) > KEPT_JUDGES:
+        cache.popitem(last=False)[1].close()
     return process
 
 

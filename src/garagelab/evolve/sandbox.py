@@ -89,6 +89,11 @@ class Limits:
     # a filesystem of its own (isolation.build_root); off for GPU work, which needs the host's
     # device files: then root's `nobody` (or a user's own files, without root) is the wall there
     filesystem: bool = True
+    # `cpus` of the CPUs the sandbox inherited (0: all of them), the same ones for every sandbox
+    # one process starts (_runner._set_limits says why); the system-call filter
+    # refuses sched_setaffinity, so a candidate timed against a one-thread baseline cannot take
+    # more cores than it was given, whatever thread count it asks its OpenMP for
+    cpus: int = 0
 
 
 @dataclass(frozen=True)
