@@ -82,7 +82,7 @@ def test_a_folder_skips_a_broken_problem_with_its_reason(tmp_path: Path, capsys)
     assert [p.name for p in problems] == ["1_mm", "3_broken"] and skipped[0][0].name == "2_notes.py"
     assert main(["kernels", "problems", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "N=512" in out and "skipped: NameError" in out and "not a KernelBench problem" in out
+    assert "N=512" in out and "skipped: cannot shrink" in out and "NameError" in out and "not a KernelBench" in out
 
 
 DERIVED = """import torch
@@ -127,6 +127,55 @@ def test_derived_constants_follow_the_sizes(tmp_path: Path) -> None:
     model = module.Model(*module.get_init_inputs())
     assert module.bias_shape == (module.out_features,) and model(*module.get_inputs()).shape[1] == module.out_features
     assert footprint(problem, sizes) <= CPU_ELEMENTS
+
+
+CONV = """import torch
+import torch.nn as nn
+
+
+class Model(nn.Module):
+    def __init__(self, channels, embed_dim):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, embed_dim, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+batch_size = 16; channels = 3
+height = width = 256
+depth, embed_dim = 8, 64
+num_channels = channels
+
+
+def get_inputs():
+    return [torch.randn(batch_size, num_channels, height, width)]
+
+
+def get_init_inputs():
+    return [num_channels, embed_dim]
+"""
+
+
+def test_sizes_assigned_together_are_shrunk_one_by_one(tmp_path: Path) -> None:
+    """KernelBench's level 2 writes `height = width = 128` and `depth, height, width = 16, 32, 32`
+    (60 of its 100 problems), and a size derived from another (`num_channels = channels`) must
+    follow it, not be halved apart from it."""
+    path = tmp_path / "conv.py"
+    path.write_text(CONV)
+    problem = load_problem(path)
+    sizes = problem.constants("cpu")
+    assert {"height", "width"} <= set(sizes) and "num_channels" not in sizes
+    module = load_module(problem.source, problem.name, sizes)
+    assert (module.height, module.width, module.depth) == (sizes["height"], sizes["width"], sizes.get("depth", 8))
+    assert module.num_channels == module.channels and module.batch_size == sizes.get("batch_size", 16)
+    assert module.Model(*module.get_init_inputs())(*module.get_inputs()).shape[1] == module.embed_dim
+    rewritten = load_module(problem.source, problem.name, {"width": 7, "channels": 2})
+    assert (rewritten.height, rewritten.width, rewritten.channels, rewritten.batch_size) == (256, 7, 2, 16)
+    path.write_text(CONV.replace("depth, embed_dim = 8, 64", "depth, embed_dim = SIZES").replace(
+        "num_channels = channels", "SIZES = (8, 64)\nnum_channels = channels"))  # fmt: skip
+    with pytest.raises(UserError, match="give the sizes one assignment each"):
+        load_module(path.read_text(), "conv", {"embed_dim": 32})
 
 
 SUITE = Path(__file__).resolve().parents[2] / "src" / "garagelab" / "kernels" / "suite"

@@ -9,9 +9,9 @@ from pathlib import Path
 from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
 from garagelab.kernels.loop import STRATEGIES
+from garagelab.kernels.seeds import seed_for
 
 SUITE = Path(__file__).resolve().parent / "suite"
-SEEDS = Path(__file__).resolve().parent / "seeds"
 
 
 def resolve_problem(name: str) -> Path:
@@ -93,6 +93,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     search.add_argument("--max-tokens", type=positive_int, default=2048)
     search.add_argument("--seed", type=int, default=0, help="the evolve strategy's sampling and the tuner's")
+    search.add_argument("--remeasure", type=int, default=3, metavar="K",
+                        help="at the end, verify the top K kernels (and the tuner's seed) again with twice the rounds; "
+                        "the winner is named from these (0: the search's best as measured)")  # fmt: skip
     search.add_argument("--pool", choices=("local", "ray"), default="local", help="where verifications run")
     search.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
     search.add_argument("--name", default="")
@@ -116,6 +119,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     report.add_argument("runs", nargs="+", help="search run directories (or ids)")
+    report.add_argument("--markdown", action="store_true", help="print the tables as Markdown (for a README)")
     report.set_defaults(func=_report)
 
 
@@ -135,7 +139,12 @@ def _problems(args: argparse.Namespace) -> int:
                 sizes = problem.constants(args.size)
                 elements = f"{footprint(problem, sizes):,}"
             except Exception as exc:
-                table.add_row(name, f"skipped: {type(exc).__name__}: {str(exc)[:120]}", "", "")
+                reason = (
+                    str(exc).removeprefix(f"{problem.name}: ")
+                    if isinstance(exc, UserError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                table.add_row(name, f"skipped: {reason[:160]}", "", "")
                 continue
             shown = ", ".join(f"{k}={v}" for k, v in sizes.items()) or "(the file's own)"
             table.add_row(name, shown, elements, f"{problem.tolerance(args.size)[0]:g}")
@@ -184,12 +193,19 @@ def _search(args: argparse.Namespace) -> int:
 
     problems = problem_paths(args.problem)
     settings = {key: getattr(args, key) for key in SEARCH_SETTINGS}
+    if args.proposer == "tune" and not args.seed_kernel:  # a problem with no seed is skipped before any run starts
+        unseeded = [p for p in problems if seed_for(p) is None]
+        for problem in unseeded:
+            print(f"{problem.stem}: skipped, no seed kernel (give --seed-kernel FILE with `# tune:` knobs)")
+        problems = [p for p in problems if p not in unseeded]
+        if not problems:
+            raise UserError("no problem to tune: none has a seed kernel (give --seed-kernel FILE)")
     runs, failed = [], 0
     for problem in problems:
         with RunStore().start("kernels", args.name or problem.stem, {**settings, "problem": str(problem)}) as run:
-            best = _loop(problem, settings, run)
+            final = _loop(problem, settings, run)
         runs.append(run.path)
-        failed += best is None
+        failed += final is None
     if len(runs) > 1:
         _print_report(runs)
     return 1 if failed == len(runs) else 0
@@ -210,12 +226,12 @@ def _resume(args: argparse.Namespace) -> int:
             settings[key] = getattr(args, key)
     with store.reopen(args.run) as run:
         (run.path / "config.json").write_text(json.dumps(settings, indent=2))
-        best = _loop(Path(settings["problem"]), settings, run)
-    return 0 if best is not None else 1
+        final = _loop(Path(settings["problem"]), settings, run)
+    return 0 if final is not None else 1
 
 
 SEARCH_SETTINGS = ("proposer", "seed_kernel", "strategy", "budget_s", "max_attempts", "size", "llm", "model",
-                   "api_key_env", "max_tokens", "seed", "pool", "ray_address")  # fmt: skip
+                   "api_key_env", "max_tokens", "seed", "pool", "ray_address", "remeasure")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -244,41 +260,50 @@ def _loop(problem: Path, settings: dict, run):
     from garagelab.kernels.task import default_device
 
     s = settings
-    config = LoopConfig(s["budget_s"], s["max_attempts"], s["strategy"], s["size"], s["seed"])
+    config = LoopConfig(s["budget_s"], s["max_attempts"], s["strategy"], s["size"], s["seed"], s.get("remeasure", 3))
     if s["proposer"] == "tune":
-        seed = Path(s["seed_kernel"]) if s["seed_kernel"] else SEEDS / problem.name
-        if not seed.is_file():
+        seed = Path(s["seed_kernel"]).read_text() if s["seed_kernel"] else seed_for(problem)
+        if seed is None:
             raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
         try:
-            proposer = TuneProposer(seed.read_text(), seed=s["seed"])
+            proposer = TuneProposer(seed, seed=s["seed"])
         except ValueError as exc:
-            raise UserError(f"{seed}: {exc}") from None
+            raise UserError(f"{s['seed_kernel'] or problem.stem}: {exc}") from None
         with _verifications(s) as pool:
-            best = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
+            final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     else:
         llm = SearchConfig(llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"])
         with model_client(llm) as client, _verifications(s) as pool:
             proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
-            best = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
-    if best is None:
-        print(f"{problem.stem}: no correct kernel within the budget; attempts and verdicts: {run.path / DB_NAME}")
+            final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
+    if final is None:
+        print(f"{problem.stem}: no correct kernel within the budget (or none held up when re-measured); attempts and "
+              f"verdicts: {run.path / DB_NAME}")  # fmt: skip
         return None
-    (run.path / "best.py").write_text(best.source)
-    run.set_headline(speedup=round(best.outcome.score, 3), attempt=best.number)
-    speed = f"{best.outcome.score:.3g}x eager PyTorch"
-    print(f"{problem.stem}: best attempt {best.number}, {speed}, after {best.seconds:.0f} s")
+    winner = final.winner
+    (run.path / "best.py").write_text(winner.source)
+    low, high = winner.interval
+    run.set_headline(speedup=round(winner.outcome.score, 3), interval=[round(low, 3), round(high, 3)],
+                     attempt=winner.number, beats_eager=final.beats_eager, beats_seed=final.beats_seed)  # fmt: skip
+    verdict = "beats eager PyTorch beyond noise" if final.beats_eager else "not faster than eager beyond noise"
+    print(f"{problem.stem}: attempt {winner.number}, {winner.outcome.score:.3g}x eager PyTorch "
+          f"(90 % interval {low:.3g}-{high:.3g}: {verdict})")  # fmt: skip
+    if final.seed is not None:
+        seed_low, seed_high = final.seed.interval
+        than = "beats" if final.beats_seed else "no setting beat"
+        print(f"  {than} the seed beyond noise (seed {final.seed.outcome.score:.3g}x, {seed_low:.3g}-{seed_high:.3g})")
     print(f"run: {run.path}\nkernel: {run.path / 'best.py'}")
-    return best
+    return final
 
 
 def _report(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
 
-    _print_report([RunStore().directory(key) for key in args.runs])
+    _print_report([RunStore().directory(key) for key in args.runs], markdown=args.markdown)
     return 0
 
 
-def _print_report(paths: list[Path]) -> None:
+def _print_report(paths: list[Path], markdown: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -287,14 +312,43 @@ def _print_report(paths: list[Path]) -> None:
 
     results = []
     for path in paths:
-        if not (path / DB_NAME).is_file():
-            raise UserError(f"{path}: not a kernels search (no {DB_NAME})")
+        if not (path / DB_NAME).is_file():  # a folder of the run store that is not a search: a note, not the end
+            print(f"skipped {path}: not a kernels search (no {DB_NAME})")
+            continue
         results.append(read_search(path / DB_NAME, path.name))
-    per_problem = Table("search", "attempts", "first correct", "best speed-up")
-    for result in results:
-        best = f"{result.best:.3g}x" if result.best is not None else "-"
-        per_problem.add_row(result.name, str(len(result.failures)), str(result.first_correct or "-"), best)
-    totals = Table("metric", "value")
-    for key, value in summarize(results).items():
-        totals.add_row(key, f"{value:.3g}" if isinstance(value, float) else str(value))
-    Console().print(per_problem, totals)
+    if not results:
+        raise UserError("none of these folders is a kernels search (`garagelab kernels search` makes them)")
+    header = ["search", "attempts", "first correct", "speed-up (re-measured)", "90 % interval", "beats eager",
+              "seed (re-measured)", "beats seed"]  # fmt: skip
+    rows = [_report_row(result) for result in results]
+    summary = summarize(results)
+    totals = [[key, f"{value:.3g}" if isinstance(value, float) else str(value)] for key, value in summary.items()]
+    if markdown:
+        for table in ([header, *rows], [["metric", "value"], *totals]):
+            print("\n".join("| " + " | ".join(row) + " |" for row in [table[0], ["---"] * len(table[0]), *table[1:]]))
+            print()
+        return
+    per_problem, overall = Table(*header), Table("metric", "value")
+    for row in rows:
+        per_problem.add_row(*row)
+    for row in totals:
+        overall.add_row(*row)
+    Console().print(per_problem, overall)
+
+
+def _report_row(result) -> list[str]:
+    """One search in the report: its best kernel, re-measured where the search re-measured
+    (a speed-up beats eager, or the seed, only if its interval's lower end clears 1, or the seed's)."""
+
+    def span(interval) -> str:
+        return "-".join(f"{v:.3g}" for v in interval) if interval else "-"
+
+    best = f"{result.best:.3g}x" if result.best is not None else "-"
+    remeasured = result.final_interval is not None
+    seed = result.seed or {}
+    seed_text = f"{seed['speedup']:.3g}x ({span(seed['speedup_interval'])})" if seed else "-"
+    return [
+        result.name, str(len(result.failures)), str(result.first_correct or "-"), best, span(result.final_interval),
+        ("yes" if result.beats_eager else "no") if remeasured else "-", seed_text,
+        ("yes" if result.beats_seed else "no") if seed else "-",
+    ]  # fmt: skip

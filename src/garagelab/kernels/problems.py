@@ -60,21 +60,62 @@ def load_module(source: str, name: str, overrides: dict | None = None) -> types.
     return module
 
 
+def _pieces(node: ast.Assign, source: str) -> list[tuple[str | None, str]] | None:
+    """A top-level assignment as single ones, (name, value's source) in order: `a = b = 128`
+    and `a, b = 16, 32` both assign two names (None for a target that is not a plain name).
+    None where the values cannot be told apart (`a, b = sizes`)."""
+    pieces = []
+    value = ast.get_source_segment(source, node.value)
+    for target in node.targets:
+        if isinstance(target, ast.Tuple):
+            if not isinstance(node.value, ast.Tuple) or len(node.value.elts) != len(target.elts):
+                return None
+            for element, part in zip(target.elts, node.value.elts, strict=True):
+                name = element.id if isinstance(element, ast.Name) else None
+                pieces.append((name, ast.get_source_segment(source, part)))
+        else:
+            pieces.append((target.id if isinstance(target, ast.Name) else None, value))
+    return pieces
+
+
 def with_constants(source: str, name: str, overrides: dict) -> str:
-    """`source` with each top-level assignment of an overridden constant replaced by its new value."""
+    """`source` with each top-level assignment of an overridden constant replaced by its new
+    value; a statement that assigns several names (`height = width = 128`, `depth, height,
+    width = 16, 32, 32`, `a = 1; b = 2`) is rewritten as one assignment per name on its line."""
     if not overrides:
         return source
     lines = source.splitlines(keepends=True)
-    found = set()
-    for node in reversed(ast.parse(source).body):
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
-        if isinstance(target, ast.Name) and target.id in overrides:
-            lines[node.lineno - 1 : node.end_lineno] = [f"{target.id} = {overrides[target.id]!r}\n"]
-            found.add(target.id)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    edits, found = [], set()
+    for node in ast.parse(source).body:
+        if not isinstance(node, ast.Assign):
+            continue
+        pieces = _pieces(node, source)
+        names = {target.id for target in ast.walk(ast.Module(node.targets, [])) if isinstance(target, ast.Name)}
+        if not names & set(overrides):
+            continue
+        if pieces is None or any(n is None for n, _ in pieces):
+            statement = ast.get_source_segment(source, node)[:80]
+            raise UserError(f"{name} line {node.lineno}: cannot set {sorted(names & set(overrides))[0]} in "
+                            f"`{statement}`; give the sizes one assignment each")  # fmt: skip
+        text = "; ".join(f"{n} = {overrides[n]!r}" if n in overrides else f"{n} = {v}" for n, v in pieces)
+        span = (starts[node.lineno - 1] + _offset(lines[node.lineno - 1], node.col_offset),
+                starts[node.end_lineno - 1] + _offset(lines[node.end_lineno - 1], node.end_col_offset))  # fmt: skip
+        edits.append((span, text))
+        found |= names & set(overrides)
     missing = sorted(set(overrides) - found)
     if missing:
         raise UserError(f"{name}: the preset sets {missing[0]}, which the problem does not define")
-    return "".join(lines)
+    for (start, end), text in reversed(edits):
+        source = source[:start] + text + source[end:]
+    return source
+
+
+def _offset(line: str, utf8_offset: int) -> int:
+    """ast's column offsets count UTF-8 bytes; the source is indexed by characters."""
+    return len(line.encode()[:utf8_offset].decode(errors="ignore"))
 
 
 def sized_source(problem: Problem, size: str) -> str:
@@ -155,17 +196,57 @@ def _flatten(value) -> list:
     return [x for item in value for x in _flatten(item)] if isinstance(value, list | tuple) else [value]
 
 
+def _literal_sizes(source: str) -> dict[str, int]:
+    """The top-level names assigned an integer literal (>= 2): the sizes. A name assigned
+    anything else (`num_channels = embed_dim`, `bias_shape = (out_features,)`) follows them."""
+    sizes: dict[str, int] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and (pieces := _pieces(node, source)):
+            for name, value in pieces:
+                literal = _int_literal(value)
+                if name is not None and literal is not None and literal >= 2:
+                    sizes[name] = literal
+                elif name is not None:
+                    sizes.pop(name, None)  # reassigned to something derived
+    return sizes
+
+
+_ARITHMETIC = (ast.Expression, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)
+
+
+def _int_literal(text: str | None) -> int | None:
+    """The integer a literal or an arithmetic of literals (`2048 * 2`, `1 << 20`) stands for;
+    None for anything that names something else."""
+    try:
+        tree = ast.parse(text or "", mode="eval")
+    except SyntaxError:
+        return None
+    if not all(isinstance(node, _ARITHMETIC) for node in ast.walk(tree)):
+        return None
+    try:
+        value = eval(compile(tree, "<size>", "eval"), {"__builtins__": {}})  # literals and operators only
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+    return value if type(value) is int else None
+
+
 def shrink(problem: Problem, limit: int = CPU_ELEMENTS) -> dict:
-    """Halve the largest integer constant (>= 2) until the footprint fits in `limit` elements."""
-    module = load_module(problem.source, problem.name)
-    sizes = {k: v for k, v in vars(module).items() if not k.startswith("_") and type(v) is int and v >= 2}
+    """Halve the largest integer size (>= 2) until the footprint fits in `limit` elements."""
+    sizes = {k: v for k, v in _literal_sizes(problem.source).items() if not k.startswith("_")}
     overrides: dict = {}
-    for _ in range(64):
-        if footprint(problem, overrides) <= limit:
-            return overrides
-        candidates = {k: overrides.get(k, v) for k, v in sizes.items() if overrides.get(k, v) >= 2}
-        if not candidates:
-            break
-        largest = max(candidates, key=candidates.get)
-        overrides[largest] = candidates[largest] // 2
+    try:
+        for _ in range(64):
+            if footprint(problem, overrides) <= limit:
+                return overrides
+            candidates = {k: overrides.get(k, v) for k, v in sizes.items() if overrides.get(k, v) >= 2}
+            if not candidates:
+                break
+            largest = max(candidates, key=candidates.get)
+            overrides[largest] = candidates[largest] // 2
+    except UserError:
+        raise
+    except Exception as exc:  # the problem's own code, at sizes it was not written for
+        halved = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "its own sizes"
+        raise UserError(f"{problem.name}: cannot shrink for the CPU (at {halved}: {type(exc).__name__}: "
+                        f"{str(exc)[:120]}); give it a cpu preset") from None  # fmt: skip
     raise UserError(f"{problem.name}: cannot shrink to {limit} elements; give it a cpu preset")
