@@ -5,12 +5,13 @@ side, compares, times and judges.
 
 Requests: {"op": "build", "key", "problem": {"name", "source"}, "constants", "seed", "device",
 "compile"} and {"op": "call", "key", "args": [{"fd", "dtype", "shape"} | {"value"}], "output":
-{"fd", "dtype", "shape"}, "fds": [...]}, answered with the operations `forward` dispatched (the
+{"fd", "dtype", "shape"}, "fds": [...], "record"}, answered with the operations `forward` dispatched (the
 floor: "floor": true writes an empty output without running anything: the protocol's own cost).
 """
 
 from __future__ import annotations
 
+import contextlib
 import types
 
 import torch
@@ -65,14 +66,15 @@ def _call(request: dict) -> dict:
     device = torch.device(request["device"])
     args = [inputs.tensor(fds[a["fd"]], a["dtype"], a["shape"]).to(device) if "fd" in a else a["value"]
             for a in request["args"]]  # fmt: skip
-    # every call is recorded, timed ones too (the eager baseline's as well: the cost is the same
-    # few microseconds a dispatched operation), so that a fallback cannot wait until unobserved
-    recorder = Dispatched()
+    # every call of a candidate is recorded, timed ones too, so that a fallback cannot wait until
+    # unobserved; the eager baseline's are not ("record": false): recording costs a Python call per
+    # operation, which doubled eager attention's time, and the baseline's operations are its job
+    recorder = Dispatched() if request.get("record", True) else contextlib.nullcontext()
     with torch.no_grad(), recorder:
         result = model(*args)
         if device.type == "cuda":
             torch.cuda.synchronize()
-    answer = {"ops": sorted(recorder.ops)}
+    answer = {"ops": sorted(recorder.ops)} if isinstance(recorder, Dispatched) else {}
     if type(result) is not torch.Tensor:
         return {**answer, "type": type(result).__name__}
     if describe(result) != {"dtype": out["dtype"], "shape": out["shape"]}:

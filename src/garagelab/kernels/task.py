@@ -16,10 +16,11 @@ BACKENDS = ("garagelab.kernels.backends.cpp", "garagelab.kernels.backends.cuda",
 IMPORTS = ("torch", "torch.nn", "torch.nn.functional", "torch.utils.cpp_extension", "math", *BACKENDS)
 # address space: importing torch and triton peaks at 0.8 GB; a candidate that allocates more than 6 GB
 # fails with its own error instead of taking the machine's memory (on a GPU, CUDA maps far more: no limit)
-LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=6144, file_mb=64, processes=512)
+# one CPU: eager PyTorch is timed on one thread, so the candidate gets one core, not one OpenMP thread
+LIMITS = Limits(wall_s=180.0, cpu_s=300.0, memory_mb=6144, file_mb=64, processes=512, cpus=1)
 # the CUDA driver fails in a private PID namespace, opens many files, and needs the host's
 # /dev, /proc and /sys (untested in a filesystem view of our own: no GPU here to check it on)
-GPU_LIMITS = replace(LIMITS, pid_namespace=False, filesystem=False, open_files=4096, memory_mb=0)
+GPU_LIMITS = replace(LIMITS, pid_namespace=False, filesystem=False, open_files=4096, memory_mb=0, cpus=0)
 
 
 def default_device(size: str) -> str:

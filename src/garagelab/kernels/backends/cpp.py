@@ -66,13 +66,17 @@ def build(
     return library
 
 
+try:
+    from torch import Tensor, float32
+except ImportError:  # pragma: no cover - the kernels extra brings torch
+    Tensor, float32 = (), None
+
+
 def _argument(value, device: str):
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - the kernels extra brings torch
-        torch = None
-    if torch is not None and isinstance(value, torch.Tensor):
-        if value.dtype != torch.float32 or not value.is_contiguous() or value.device.type != device:
+    """One call argument as ctypes takes it (checked: a wrong tensor is an error, not a crash).
+    On the hot path of every timed call: a C++ kernel of a few microseconds pays for this too."""
+    if isinstance(value, Tensor):
+        if value.dtype != float32 or not value.is_contiguous() or value.device.type != device:
             raise TypeError(f"these kernels take contiguous float32 tensors on {device}")
         return ctypes.c_void_p(value.data_ptr())
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -91,11 +95,13 @@ class Library:
     def __getattr__(self, name: str):
         function = getattr(self._dll, name)
         function.restype = None
+        device = self._device
 
         def call(*args):
-            return function(*(_argument(a, self._device) for a in args))
+            return function(*[_argument(a, device) for a in args])
 
         call.__name__ = name
+        setattr(self, name, call)  # found directly from now on, without this method
         return call
 
 

@@ -1,36 +1,57 @@
+"""a @ b with a register-tiled micro-kernel: b is copied once into zero-padded k x NR panels, and
+each MR x NR tile of the output accumulates in MR * NV vector registers (one broadcast of a and
+NV panel loads per MR * NV fused multiply-adds); edge tiles repeat a's last row."""
+
 import torch
 import torch.nn as nn
 
 from garagelab.kernels.backends.cpp import load
 
-BLOCK_I = 32  # tune: 8, 16, 32, 64, 128
-BLOCK_K = 64  # tune: 16, 32, 64, 128, 256
-UNROLL = 4  # tune: 1, 2, 4, 8
+MR = 6  # tune: 1, 2, 4, 6, 8
+NV = 2  # tune: 1, 2, 3, 4
+VEC_BITS = 512  # tune: 256, 512
 
 TEMPLATE = r"""
 #include <cstdint>
-// blocked i-k-j matmul: a block of a's rows against a block of b's rows stays in cache
+#include <vector>
+typedef float vec __attribute__((vector_size(VEC_BITS / 8)));
+constexpr int64_t W = VEC_BITS / 32, NR = NV * W;  // floats per vector, columns per tile
+
+// panel q holds columns q * NR ... q * NR + NR - 1 of b as k x NR, zero padded; the buffer is
+// kept between calls (fresh pages would be faulted in on every call)
+static const float* pack(const float* b, int64_t k, int64_t n) {
+    static thread_local std::vector<float> packed;
+    packed.assign((n + NR - 1) / NR * NR * k, 0.0f);
+    for (int64_t j0 = 0; j0 < n; j0 += NR)
+        for (int64_t p = 0; p < k; ++p)
+            for (int64_t j = 0; j < NR && j0 + j < n; ++j) packed[(j0 * k + p * NR) + j] = b[p * n + j0 + j];
+    return packed.data();
+}
+
 extern "C" void matmul(const float* a, const float* b, float* out, int64_t m, int64_t k, int64_t n) {
-    for (int64_t i = 0; i < m * n; ++i) out[i] = 0.f;
-    #pragma omp parallel for
-    for (int64_t i0 = 0; i0 < m; i0 += BLOCK_I) {
-        for (int64_t p0 = 0; p0 < k; p0 += BLOCK_K) {
-            const int64_t i1 = i0 + BLOCK_I < m ? i0 + BLOCK_I : m;
-            const int64_t p1 = p0 + BLOCK_K < k ? p0 + BLOCK_K : k;
-            for (int64_t i = i0; i < i1; ++i) {
-                float* row = out + i * n;
-                for (int64_t p = p0; p < p1; ++p) {
-                    const float av = a[i * k + p];
-                    const float* brow = b + p * n;
-                    #pragma GCC unroll UNROLL
-                    for (int64_t j = 0; j < n; ++j) row[j] += av * brow[j];
-                }
+    const float* packed = pack(b, k, n);
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+        const float* ar[MR];
+        for (int i = 0; i < MR; ++i) ar[i] = a + (i0 + i < m ? i0 + i : m - 1) * k;
+        for (int64_t j0 = 0; j0 < n; j0 += NR) {
+            const float* panel = packed + j0 * k;
+            vec acc[MR][NV] = {};
+            for (int64_t p = 0; p < k; ++p) {
+                vec bv[NV];
+                for (int j = 0; j < NV; ++j) __builtin_memcpy(&bv[j], panel + p * NR + j * W, sizeof(vec));
+                for (int i = 0; i < MR; ++i)
+                    for (int j = 0; j < NV; ++j) acc[i][j] += ar[i][p] * bv[j];
             }
+            float tile[MR][NR];
+            __builtin_memcpy(tile, acc, sizeof tile);
+            const int64_t cols = n - j0 < NR ? n - j0 : NR;
+            for (int64_t i = 0; i < MR && i0 + i < m; ++i)
+                for (int64_t j = 0; j < cols; ++j) out[(i0 + i) * n + j0 + j] = tile[i][j];
         }
     }
 }
 """
-SOURCE = TEMPLATE.replace("BLOCK_I", str(BLOCK_I)).replace("BLOCK_K", str(BLOCK_K)).replace("UNROLL", str(UNROLL))
+SOURCE = TEMPLATE.replace("MR", str(MR)).replace("NV", str(NV)).replace("VEC_BITS", str(VEC_BITS))
 lib = load(SOURCE)
 
 

@@ -1,1 +1,31 @@
-"""Seed kernels with tunable knobs (`# tune:`) for the offline proposer, named after their problems."""
+"""Seed kernels with tunable knobs (`# tune:`) for the offline proposer, named after their
+problems: `seeds/<problem>.py` for the suite's (with the C++ they share, `_cpp.py`, written in at
+its markers), and the attention variants composed from one fused template (`seeds/attention/`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from garagelab.kernels.seeds._cpp import MARKERS
+
+HERE = Path(__file__).resolve().parent
+SUITE = HERE.parent / "suite"
+
+
+def seed_for(problem: Path) -> str | None:
+    """The seed kernel's source for one of our problems (None: not ours, or we have none for it;
+    a file elsewhere with the same name is another problem)."""
+    folder = problem.resolve().parent
+    if folder not in (SUITE, SUITE / "attention"):
+        return None
+    if folder.name == "attention":
+        from garagelab.kernels.seeds.attention import attention_seed
+
+        return attention_seed(problem.stem)
+    path = HERE / problem.name
+    if not path.is_file():
+        return None
+    source = path.read_text()
+    for marker, text in MARKERS.items():  # the C++ they share (_cpp.py)
+        source = source.replace(marker, text)
+    return source

@@ -1,0 +1,35 @@
+"""Sigmoid in one streaming pass: 1 / (1 + exp(-x)) with a polynomial exp that gcc vectorises
+(VEC_BITS wide, unrolled UNROLL times), no libm call per element."""
+
+import torch
+import torch.nn as nn
+
+from garagelab.kernels.backends.cpp import load
+
+UNROLL = 2  # tune: 1, 2, 4, 8
+VEC_BITS = 512  # tune: 256, 512
+
+TEMPLATE = r"""
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+@EXP@
+extern "C" __attribute__((target("prefer-vector-width=VEC_BITS")))
+void sigmoid(const float* __restrict__ x, float* __restrict__ out, int64_t n) {
+    #pragma GCC unroll UNROLL
+    for (int64_t i = 0; i < n; ++i) out[i] = 1.0f / (1.0f + exp_(-x[i]));
+}
+"""
+SOURCE = TEMPLATE.replace("UNROLL", str(UNROLL)).replace("VEC_BITS", str(VEC_BITS))
+lib = load(SOURCE)
+
+
+class ModelNew(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        x = x.contiguous()
+        out = torch.empty_like(x)
+        lib.sigmoid(x, out, x.numel())
+        return out
