@@ -35,6 +35,14 @@ def test_aliases_extra_columns_and_teacher_from_size(tmp_path: Path) -> None:
     assert filled.distillation.teacher_loss[0] == pytest.approx(float(BUSBRIDGE2025.supervised_loss(7e9, 1.4e11)))
 
 
+def test_a_byte_order_mark_and_header_variants_are_read(tmp_path: Path) -> None:
+    """Spreadsheets save UTF-8 with a byte-order mark, and people write `n`, ` Loss `, `l_t`."""
+    path = tmp_path / "runs.csv"
+    path.write_bytes("\ufeffn , D,LOSS, l_t \n1e9,2e10,2.5,\n1e9,2e10,2.4,2.2\n".encode())
+    table = read_runs(path)
+    assert len(table.supervised) == 1 and table.distillation.teacher_loss.tolist() == [2.2]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -46,6 +54,7 @@ def test_aliases_extra_columns_and_teacher_from_size(tmp_path: Path) -> None:
         ("N,D,loss\n1e9,,2.5\n", r"line 2, column D: value missing"),
         ("N,D,loss,N_T,D_T\n1e9,2e10,2.5,7e9,\n", r"line 2, column D_T: a distillation row needs"),
         ("N,D,loss\n", r"no data rows"),
+        ("N,n_s,D,loss\n1,2,3,4\n", r"column N is given twice"),
     ],
 )
 def test_bad_csv_names_row_and_column(tmp_path: Path, text: str, message: str) -> None:

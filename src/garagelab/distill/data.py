@@ -27,9 +27,11 @@ import numpy as np
 from garagelab.core.errors import UserError
 from garagelab.distill.laws import SupervisedLaw
 
-ALIASES = {"N_S": "N", "D_S": "D", "L_S": "loss"}
 REQUIRED = ("N", "D", "loss")
 TEACHER = ("L_T", "N_T", "D_T")
+# header names as spreadsheets and other tools write them: any case, spaces around, the
+# student's columns with the paper's subscripts (N_S, D_S, L_S)
+ALIASES = {name.lower(): name for name in (*REQUIRED, *TEACHER)} | {"n_s": "N", "d_s": "D", "l_s": "loss"}
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,13 @@ def read_runs(path: Path | str) -> RunTable:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file; give a CSV with columns N, D, loss (and L_T or N_T, D_T)")
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of a name
         reader = csv.DictReader(handle)
-        header = [ALIASES.get(h.strip(), h.strip()) for h in (reader.fieldnames or [])]
+        header = [ALIASES.get(h.strip().lower(), h.strip()) for h in (reader.fieldnames or [])]
+        twice = sorted({c for c in header if header.count(c) > 1 and c in (*REQUIRED, *TEACHER)})
+        if twice:
+            raise UserError(f"{path}: column {twice[0]} is given twice (names are read in any case, and N_S, D_S, "
+                            "L_S are N, D, loss); keep one")  # fmt: skip
         missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise UserError(
