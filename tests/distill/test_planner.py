@@ -104,6 +104,19 @@ def test_teacher_parse_errors(text: str, message: str) -> None:
         Teacher.parse(text)
 
 
+def test_a_teacher_below_the_irreducible_loss_is_refused(capsys) -> None:
+    """L_T <= E is unreachable for these coefficients: refused, in predict and in plan, not priced."""
+    from garagelab.cli import main
+
+    below = f"L_T={0.9 * C.supervised.E:.4f}"
+    with pytest.raises(UserError, match="at or below the irreducible loss E"):
+        Teacher.parse(below).resolved_loss(C)
+    above = 1.1 * C.supervised.E
+    assert Teacher.parse(f"L_T={above:.4f}").resolved_loss(C) == pytest.approx(above, 1e-3)
+    assert main(["distill", "predict", "--N", "1e9", "--D", "2e10", "--teacher", below]) == 2
+    assert "irreducible loss" in capsys.readouterr().err
+
+
 def test_bad_budgets_and_sources() -> None:
     with pytest.raises(UserError, match="exactly one budget"):
         plan(C, 1e9)

@@ -69,9 +69,20 @@ class Teacher:
         return teacher
 
     def resolved_loss(self, coefficients: CoefficientSet) -> float:
-        if not math.isnan(self.loss):
-            return self.loss
-        return float(coefficients.supervised_loss(self.n, self.d))
+        """The teacher's loss: given, or the supervised law's at its size. A given loss at or
+        below the law's irreducible loss E is refused: no model of this data reaches it, and the
+        distillation law fed one prints confident nonsense (L_T = 0.5 under E = 1.69 gave a
+        student loss of 13.7)."""
+        if math.isnan(self.loss):
+            return float(coefficients.supervised_loss(self.n, self.d))
+        floor = coefficients.supervised.E
+        if self.loss <= floor:
+            raise UserError(
+                f"teacher {self.label()}: L_T={self.loss:.4g} is at or below the irreducible loss E={floor:.4g} of "
+                "these coefficients, which no model of this data reaches; is it measured on the same data and "
+                "tokenizer? (or give N_T and D_T)"
+            )
+        return self.loss
 
     def label(self) -> str:
         parts = [f"L_T={self.loss:.4g}"] if not math.isnan(self.loss) else []
