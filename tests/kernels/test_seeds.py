@@ -7,7 +7,7 @@ import pytest
 
 from garagelab.evolve.pool import LocalPool
 from garagelab.kernels.cli import problem_paths
-from garagelab.kernels.loop import _TUNE, _neighbours
+from garagelab.kernels.loop import _TUNE, _neighbours, knob_line
 from garagelab.kernels.seeds import seed_for
 from garagelab.kernels.task import build_task
 
@@ -34,8 +34,7 @@ def test_seeds_at_the_ends_of_their_knobs_are_correct(end) -> None:
     """Every knob at its smallest (or largest) option at once: tails, edge tiles, spilled registers."""
     for stem in ("14_matmul_transposed_b", "07_layernorm", "02_causal"):
         problem = next(p for p in SUITE if p.stem == stem)
-        extreme = _TUNE.sub(lambda m: f"{m[1]}{m[2]} = {end(int(v) for v in m[4].split(','))}  # tune: {m[4]}",
-                            seed_for(problem))  # fmt: skip
+        extreme = _TUNE.sub(lambda m: knob_line(m, end(int(v) for v in m[4].split(","))), seed_for(problem))
         assert extreme != seed_for(problem)
         outcome = build_task(problem, "cpu", timing=False).evaluate(extreme)
         assert outcome.ok, f"{stem}: {outcome.message}"

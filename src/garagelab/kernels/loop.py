@@ -203,9 +203,13 @@ def _neighbours(source: str) -> list[str]:
         options = [int(v) for v in knob.group(4).replace(" ", "").split(",") if v]
         for value in options:
             if value != int(knob.group(3)):
-                line = f"{knob.group(1)}{knob.group(2)} = {value}  # tune: {knob.group(4).strip()}"
-                found.append(source[: knob.start()] + line + source[knob.end() :])
+                found.append(source[: knob.start()] + knob_line(knob, value) + source[knob.end() :])
     return found
+
+
+def knob_line(knob: re.Match, value: int) -> str:
+    """A knob's line (a match of `_TUNE`) set to `value`, its options kept."""
+    return f"{knob.group(1)}{knob.group(2)} = {value}  # tune: {knob.group(4).strip()}"
 
 
 def run_loop(
@@ -266,8 +270,7 @@ def run_loop(
                 bar.update_to(elapsed, postfix=f"{number} attempts, {summary}")
         if best is None:
             return None
-        rounds = 2 * task.context["rounds"]
-        longer = build_task(problem_path, config.size, timing=True, rounds=rounds)
+        longer = replace(task, context={**task.context, "rounds": 2 * task.context["rounds"]})  # a judge of its own
         say = print if progress else lambda _: None
         return _remeasure(attempts, proposer.seed_source, config.remeasure, lambda src: verify(src, longer), db, say)
     finally:

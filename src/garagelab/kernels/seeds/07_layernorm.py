@@ -13,10 +13,8 @@ VEC_BITS = 256  # tune: 128, 256, 512
 TEMPLATE = r"""
 #include <cmath>
 #include <cstdint>
-typedef float vec __attribute__((vector_size(VEC_BITS / 8)));
-constexpr int64_t W = VEC_BITS / 32;  // floats per vector
-@LOAD@
-static inline float hsum(vec v) { float s = 0.0f; for (int i = 0; i < W; ++i) s += v[i]; return s; }
+@VEC@
+@HSUM@
 
 extern "C" void layernorm(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ b,
                           float* __restrict__ out, int64_t rows, int64_t cols, float eps) {

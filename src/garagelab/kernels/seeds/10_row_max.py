@@ -12,9 +12,7 @@ VEC_BITS = 256  # tune: 128, 256, 512
 TEMPLATE = r"""
 #include <cmath>
 #include <cstdint>
-typedef float vec __attribute__((vector_size(VEC_BITS / 8)));
-constexpr int64_t W = VEC_BITS / 32;  // floats per vector
-@LOAD@
+@VEC@
 
 extern "C" void row_max(const float* __restrict__ x, float* __restrict__ out, int64_t rows, int64_t cols) {
     const int64_t step = W * ACC, body = cols - cols % step;

@@ -17,19 +17,8 @@ TEMPLATE = r"""
 #include <cstdint>
 #include <cstring>
 #include <vector>
-typedef float vec __attribute__((vector_size(VEC_BITS / 8)));
-constexpr int64_t W = VEC_BITS / 32;  // floats per vector
-@LOAD@
-typedef float v4 __attribute__((vector_size(16)));
-static inline float hsum(vec v) {  // add the 4-float quarters first: W / 4 vector adds, then 3 scalar ones
-    v4 s = {};
-    for (int q = 0; q < W / 4; ++q) {
-        v4 part;
-        __builtin_memcpy(&part, (const char*)&v + 16 * q, 16);
-        s += part;
-    }
-    return (s[0] + s[2]) + (s[1] + s[3]);
-}
+@VEC@
+@HSUM4@
 @EXP@
 extern "C" void swiglu(const float* x, const float* w1, const float* w2, float* out, int64_t m, int64_t k, int64_t n) {
     const int64_t body = k - k % W;

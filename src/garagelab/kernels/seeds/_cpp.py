@@ -25,10 +25,33 @@ static inline float exp_(float x) {
 }
 """
 
-# unaligned loads and stores of a GCC vector type `vec` (the seed defines it for its width)
-LOAD = r"""
+# a GCC vector type `vec` of VEC_BITS (a knob of the seed: its own TEMPLATE.replace sets it), its
+# width W in floats, and unaligned loads and stores of it
+VEC = r"""
+typedef float vec __attribute__((vector_size(VEC_BITS / 8)));
+constexpr int64_t W = VEC_BITS / 32;  // floats per vector
 static inline vec load(const float* p) { vec v; __builtin_memcpy(&v, p, sizeof v); return v; }
 static inline void store(float* p, vec v) { __builtin_memcpy(p, &v, sizeof v); }
 """
 
-MARKERS = {"@EXP@": EXP.strip("\n"), "@LOAD@": LOAD.strip("\n")}
+# the sum of a vec's lanes: in order (the row reductions), or by 4-float quarters first (the
+# dot-product tiles, where it runs once per output)
+HSUM = r"""
+static inline float hsum(vec v) { float s = 0.0f; for (int i = 0; i < W; ++i) s += v[i]; return s; }
+"""
+HSUM4 = r"""
+typedef float v4 __attribute__((vector_size(16)));
+static inline float hsum(vec v) {  // add the 4-float quarters first: W / 4 vector adds, then 3 scalar ones
+    v4 s = {};
+    for (int q = 0; q < W / 4; ++q) {
+        v4 part;
+        __builtin_memcpy(&part, (const char*)&v + 16 * q, 16);
+        s += part;
+    }
+    return (s[0] + s[2]) + (s[1] + s[3]);
+}
+"""
+
+MARKERS = {
+    marker: text.strip("\n") for marker, text in {"@EXP@": EXP, "@VEC@": VEC, "@HSUM@": HSUM, "@HSUM4@": HSUM4}.items()
+}
