@@ -111,6 +111,8 @@ def test_cli_search_writes_the_best_kernel(tmp_path: Path, runs_dir: Path, capsy
     assert json.loads((run / "config.json").read_text())["proposer"] == "tune"
     mine = tmp_path / "13_matmul.py"  # our problem's name, not our problem: no seed of ours
     mine.write_text(MATMUL.read_text())
+    assert main(["kernels", "search", "--problem", "matmul", "--proposer", "tune", "--remeasure", "-1"]) == 2
+    assert "must be at least 0" in capsys.readouterr().err
     assert main(["kernels", "search", "--problem", str(mine), "--proposer", "tune"]) == 2
     assert "no seed kernel" in capsys.readouterr().out
 

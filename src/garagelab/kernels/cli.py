@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_int
 from garagelab.core.errors import UserError
 from garagelab.kernels.loop import STRATEGIES
 from garagelab.kernels.seeds import seed_for
@@ -93,7 +93,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     search.add_argument("--max-tokens", type=positive_int, default=2048)
     search.add_argument("--seed", type=int, default=0, help="the evolve strategy's sampling and the tuner's")
-    search.add_argument("--remeasure", type=int, default=3, metavar="K",
+    search.add_argument("--remeasure", type=non_negative_int, default=3, metavar="K",
                         help="at the end, verify the top K kernels (and the tuner's seed) again with twice the rounds; "
                         "the winner is named from these (0: the search's best as measured)")  # fmt: skip
     search.add_argument("--pool", choices=("local", "ray"), default="local", help="where verifications run")
