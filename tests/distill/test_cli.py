@@ -60,6 +60,32 @@ def test_predict_prints_teacher_and_crossover(capsys: pytest.CaptureFixture[str]
     assert main(["distill", "predict", "--N", "546e6", "--D", "1.09e10", "--teacher", "N_T=7.75e9,D_T=1.55e11"]) == 0
     out = capsys.readouterr().out
     assert "supervised loss" in out and "best teacher loss" in out and "overtakes this teacher beyond" in out
+    # every number has an interval, and the output says where the intervals come from
+    assert out.count("(90%: ") == 5 and "the paper's published 90% intervals" in out
+
+
+def test_fit_conventions_are_stored_and_honoured(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["distill", "fit", str(runs_csv), "--law", "supervised", "--starts", "100", "--bootstrap", "8"]
+    assert main([*argv, "--fix", "gamma=1", "--huber-delta", "1e-3", "--flops", "6ND"]) == 0
+    assert "gamma = 1  fixed" in capsys.readouterr().out
+    (record,) = RunStore().list("distill")
+    data = json.loads((record.path / "fit.json").read_text())
+    assert data["supervised"]["conventions"] == {"huber_delta": 1e-3, "residuals": "log", "fixed": {"gamma": 1.0}}
+    assert data["flops"]["n_vocab"] == 0 and data["flops"]["n_ctx"] == 0
+    assert main(["distill", "fit", str(runs_csv), "--fix", "zeta=1"]) == 2
+    assert "unknown coefficient 'zeta'" in capsys.readouterr().err
+
+
+def test_plan_prices_compute_with_the_chosen_flop_model(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["distill", "plan", "--student", "1e9", "--compute", "1e21", "--samples", "0", "--json"]
+    tokens = {}
+    for flops in ("6ND", "paper"):
+        assert main([*argv, "--flops", flops]) == 0
+        tokens[flops] = json.loads(capsys.readouterr().out)["supervised"]["student_tokens"]
+    assert tokens["6ND"] == pytest.approx(1e21 / 6e9)
+    assert tokens["paper"] < 0.9 * tokens["6ND"]  # context and vocabulary terms cost FLOPs
+    assert main([*argv, "--n-vocab", "0", "--n-ctx", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["supervised"]["student_tokens"] == pytest.approx(tokens["6ND"])
 
 
 def test_predict_csv(runs_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
-from garagelab.core.cliargs import examples
+from garagelab.core.cliargs import examples, non_negative_int
 from garagelab.core.errors import UserError
+from garagelab.distill.conventions import add_flop_options, flop_model, parse_fixed
+from garagelab.distill.flops import PAPER_FLOPS
+from garagelab.distill.laws import CoefficientSet
+from garagelab.distill.objective import RESIDUAL_SCALES, Loss
 
 SCENARIO_NAMES = (
     "best-case",
@@ -26,6 +31,11 @@ def _positive(text: str) -> float:
     if not value > 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number")
     return value
+
+
+def _with_flops(coefficients: CoefficientSet, args: argparse.Namespace) -> CoefficientSet:
+    """The coefficient set with the FLOP model the command line asks for (default: its own)."""
+    return replace(coefficients, flops=flop_model(coefficients.flops, args.flops, args.n_vocab, args.n_ctx))
 
 
 def _starts(text: str) -> str | int:
@@ -66,7 +76,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         default="paper",
         help="'paper' (full grid) or a number drawn from it",
     )
-    fit.add_argument("--bootstrap", type=int, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)")
+    fit.add_argument(
+        "--bootstrap", type=non_negative_int, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)"
+    )
     fit.add_argument(
         "--supervised-from",
         help="coefficients for Lt_S when fitting only the distillation law (built-in name or fit JSON)",
@@ -83,7 +95,24 @@ def register(parser: argparse.ArgumentParser) -> None:
         default="physical",
         help="physical (default): exponents and gap coefficients >= 0; none: unbounded",
     )
+    fit.add_argument(
+        "--min-tokens-per-param",
+        type=_positive,
+        help="leave out runs with fewer training tokens per parameter (Epoch's Chinchilla fit: 0.45)",
+    )
     fit.add_argument("--min-E", type=_positive, help="lower bound on E, e.g. a known entropy rate of the data")
+    fit.add_argument(
+        "--fix",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hold a coefficient fixed, e.g. gamma=1 (Epoch's Chinchilla protocol); distillation: A', gamma', c0...",
+    )
+    fit.add_argument("--huber-delta", type=_positive, default=1e-4, help="Huber delta (paper: 1e-4; Epoch: 1e-3)")
+    fit.add_argument(
+        "--residuals", choices=RESIDUAL_SCALES, default="log", help="score residuals of log loss (paper) or raw loss"
+    )
+    add_flop_options(fit, "stored in fit.json for plan; default: the paper's")
     fit.add_argument("--backend", choices=("auto", "jax", "numpy"), default="auto")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--name", default="fit", help="run name (the fit goes to runs/distill/<time>-<name>/)")
@@ -105,6 +134,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     predict.add_argument("--teacher", help="L_T=2.3 or N_T=7.75e9,D_T=1.55e11")
     predict.add_argument("--input", type=Path, help="runs CSV to predict every row of")
     predict.add_argument("--output", type=Path, help="where to write the predictions CSV (with --input)")
+    predict.add_argument(
+        "--samples", type=non_negative_int, default=256, help="coefficient samples for the 90%% intervals (0: none)"
+    )
     predict.set_defaults(func=_predict)
 
     plan = verbs.add_parser(
@@ -127,7 +159,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--teacher", action="append", default=[], help="an existing teacher (repeatable)")
     plan.add_argument("--students", type=_positive, default=1.0, help="students sharing the teacher's pretraining")
     plan.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
-    plan.add_argument("--samples", type=int, default=256, help="coefficient samples for the margin's interval")
+    plan.add_argument(
+        "--samples", type=non_negative_int, default=256, help="coefficient samples for the margin's interval"
+    )
+    add_flop_options(plan, "default: what the fit stored, or the paper's")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=_plan)
 
@@ -140,6 +175,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     plot.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
     plot.add_argument("--student", type=_positive, help="student size for the compute plots (default: mid-range)")
     plot.add_argument("--runs", type=Path, help="runs CSV to overlay on the figures")
+    add_flop_options(plot, "default: what the fit stored, or the paper's")
     plot.set_defaults(func=_plot)
 
     from garagelab.distill.experiment.cli import register as register_run
@@ -163,12 +199,21 @@ def _fit(args: argparse.Namespace) -> int:
     from garagelab.distill.reports import add_fit_section, law_fit_rows
     from garagelab.distill.sources import load_coefficients
 
-    if args.bootstrap < 0:
-        raise UserError("--bootstrap must be 0 or more")
     table = read_runs(args.csv)
-    options = {"starts": args.starts, "backend": args.backend, "seed": args.seed}
-    dist_options = {**options, "bounds": args.bounds}
-    sup_options = {**options, "bounds": supervised_bounds(args.bounds, args.min_E)}
+    if args.min_tokens_per_param:
+        kept = table.with_tokens_per_param(args.min_tokens_per_param)
+        left_out = len(table.supervised) + len(table.distillation) - len(kept.supervised) - len(kept.distillation)
+        print(f"left out {left_out} runs with fewer than {args.min_tokens_per_param:g} tokens per parameter")
+        table = kept
+    sup_fixed, dist_fixed = parse_fixed(args.fix)
+    options = {
+        "starts": args.starts,
+        "backend": args.backend,
+        "seed": args.seed,
+        "loss": Loss(args.huber_delta, args.residuals),
+    }
+    dist_options = {**options, "bounds": args.bounds, "fixed": dist_fixed}
+    sup_options = {**options, "bounds": supervised_bounds(args.bounds, args.min_E), "fixed": sup_fixed}
     want_sup = args.law in ("both", "supervised")
     want_dist = args.law in ("both", "distillation")
     if want_sup and len(table.supervised) == 0:
@@ -186,9 +231,18 @@ def _fit(args: argparse.Namespace) -> int:
         table = table.with_teacher_losses(supervised_law)
         dist_runs = table.distillation
         dist_fit = (
-            fit_distillation(dist_runs, supervised_law, bootstrap=args.bootstrap, **dist_options) if want_dist else None
+            fit_distillation(
+                dist_runs,
+                supervised_law,
+                sup_fit.bootstrap_laws() if sup_fit else (),
+                bootstrap=args.bootstrap,
+                **dist_options,
+            )
+            if want_dist
+            else None
         )
-        result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs))
+        flops = flop_model(PAPER_FLOPS, args.flops, args.n_vocab, args.n_ctx)
+        result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs), flops)
         path = result.save(run.artifact("fit.json"))
         extrapolations = []
         if args.extrapolate_supervised and want_sup:
@@ -224,30 +278,68 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from garagelab.distill.planner import Teacher
     from garagelab.distill.predict import crossover_tokens, optimal_teacher_loss
-    from garagelab.distill.sources import load_coefficients
+    from garagelab.distill.sources import coefficient_samples, load_coefficients, samples_note
 
     coefficients = load_coefficients(args.coefficients)
     if args.input is not None:
         return _predict_csv(coefficients, args.input, args.output)
     if args.N is None or args.D is None:
         raise UserError("give --N and --D (or --input runs.csv)")
+    samples = coefficient_samples(args.coefficients, args.samples) if args.samples else []
+    spread = _Spread(samples)
     supervised = float(coefficients.supervised_loss(args.N, args.D))
     best = optimal_teacher_loss(coefficients, args.N, args.D)
-    print(f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {supervised:.4f}")
-    print(f"best teacher loss L_T* = {best.teacher_loss:.4f}, giving a student loss of {best.student_loss:.4f}")
-    for note in coefficients.domain.warnings(args.N, args.D):
-        print(f"warning: extrapolation: {note}")
+    print(
+        f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {supervised:.4f}"
+        + spread(lambda c: float(c.supervised_loss(args.N, args.D)))
+    )
+    print(
+        f"best teacher loss L_T* = {best.teacher_loss:.4f}"
+        + spread(lambda c: optimal_teacher_loss(c, args.N, args.D).teacher_loss)
+        + f", giving a student loss of {best.student_loss:.4f}"
+        + spread(lambda c: optimal_teacher_loss(c, args.N, args.D).student_loss)
+    )
     if args.teacher:
         teacher = Teacher.parse(args.teacher)
         lt = teacher.resolved_loss(coefficients)
         student = float(coefficients.student_loss(args.N, args.D, lt))
         crossover = crossover_tokens(coefficients, args.N, lt)
-        print(f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}")
+        # each sample prices the same teacher: by its loss, or by its size through its own law
+        sample_lt = (lambda c: teacher.resolved_loss(c)) if math.isnan(teacher.loss) else (lambda c: lt)
+        print(
+            f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}"
+            + spread(lambda c: float(c.student_loss(args.N, args.D, sample_lt(c))))
+        )
         if math.isnan(crossover):
             print("supervised training does not overtake this teacher between 1M and 100P tokens")
         else:
-            print(f"supervised training overtakes this teacher beyond {crossover:.4g} student tokens")
+            print(
+                f"supervised training overtakes this teacher beyond {crossover:.4g} student tokens"
+                + spread(lambda c: crossover_tokens(c, args.N, sample_lt(c)), "{:.3g}")
+            )
+    print(samples_note(args.coefficients, samples))
+    for note in coefficients.domain.warnings(args.N, args.D):
+        print(f"warning: extrapolation: {note}")
     return 0
+
+
+class _Spread:
+    """' (90%: lo .. hi)' of a quantity over coefficient samples, or '' without samples."""
+
+    def __init__(self, samples: list) -> None:
+        self.samples = samples
+
+    def __call__(self, quantity, fmt: str = "{:.4f}") -> str:
+        from garagelab.distill.bootstrap import CONFIDENCE, percentile_interval
+
+        if not self.samples:
+            return ""
+        values = [quantity(sample) for sample in self.samples]
+        finite = [v for v in values if math.isfinite(v)]
+        if len(finite) < CONFIDENCE * len(values):
+            return f" (90%: undetermined, {len(values) - len(finite)} of {len(values)} samples have none)"
+        lo, hi = percentile_interval(finite)
+        return f" (90%: {fmt.format(lo)} .. {fmt.format(hi)})"
 
 
 def _predict_csv(coefficients, input_path: Path, output: Path | None) -> int:
@@ -294,9 +386,9 @@ def _predict_csv(coefficients, input_path: Path, output: Path | None) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from garagelab.distill.planner import Teacher, plan
     from garagelab.distill.reports import plan_rows, plan_summary
-    from garagelab.distill.sources import coefficient_samples, load_coefficients
+    from garagelab.distill.sources import coefficient_samples, load_coefficients, samples_note
 
-    coefficients = load_coefficients(args.coefficients)
+    coefficients = _with_flops(load_coefficients(args.coefficients), args)
     samples = coefficient_samples(args.coefficients, args.samples) if args.samples > 0 else []
     result = plan(
         coefficients,
@@ -308,10 +400,12 @@ def _plan(args: argparse.Namespace) -> int:
         students=args.students,
         samples=samples,
     )
+    note = samples_note(args.coefficients, samples)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=float))
+        print(json.dumps({**result.to_dict(), "intervals": note}, indent=2, default=float))
         return 0
     print(plan_summary(result))
+    print(note)
     for row in plan_rows(result):
         print(
             f"  {row['option']:>12}: loss {row['loss']:.4f}, student tokens {row['student tokens']:.3g}, "
@@ -332,7 +426,7 @@ def _plot(args: argparse.Namespace) -> int:
     from garagelab.distill.reports import add_law_figures
     from garagelab.distill.sources import load_coefficients
 
-    coefficients = load_coefficients(args.coefficients)
+    coefficients = _with_flops(load_coefficients(args.coefficients), args)
     runs = read_runs(args.runs) if args.runs else None
     student = args.student or float(np.sqrt(coefficients.domain.n_min * coefficients.domain.n_max))
     config = {"coefficients": args.coefficients, "student": student, "runs": str(args.runs or "")}

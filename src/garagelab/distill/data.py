@@ -89,6 +89,19 @@ class RunTable:
         filled[missing] = law.loss(runs.n_t[missing], runs.d_t[missing])
         return RunTable(self.supervised, replace(runs, teacher_loss=filled), np.zeros_like(missing))
 
+    def with_tokens_per_param(self, minimum: float) -> RunTable:
+        """Only the runs (of either kind) with at least `minimum` training tokens per parameter.
+
+        Runs far below one token per parameter sit off the law (Epoch's Chinchilla fit leaves
+        out the five with the fewest); the fit says how many it left out.
+        """
+        keep = self.distillation.d / self.distillation.n >= minimum
+        return RunTable(
+            self.supervised.subset(self.supervised.d / self.supervised.n >= minimum),
+            self.distillation.subset(keep),
+            self.teacher_loss_missing[keep],
+        )
+
 
 def _parse(value: str, path: Path, line: int, column: str) -> float:
     text = value.strip()

@@ -9,14 +9,15 @@ below 1, so its stopping rule is still met; the best points are polished in floa
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.distill.lbfgs import Evaluator
-from garagelab.distill.objective import HUBER_DELTA, LawSpec
+from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
 
 BACKENDS = ("auto", "jax", "numpy")
 # On a CPU, chunks of 512 starts keep the intermediates in cache (4x faster than 4096 here);
@@ -39,34 +40,37 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-def _rows(data: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
-    return tuple(np.asarray(column, dtype=float).reshape(1, -1) for column in data)
+def _rows(data: Sequence[np.ndarray], weights: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """The data columns, then the weights, each (1, M) when shared by every start or (R, M)
+    with one row per resample (bootstrap weights; the distillation law's Lt_S column when each
+    resample has its own supervised law)."""
+    columns = [np.atleast_2d(np.asarray(column, dtype=float)) for column in data]
+    n_runs = columns[0].shape[1]
+    columns.append(np.ones((1, n_runs)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=float)))
+    return tuple(columns)
 
 
-def _weights(weights: np.ndarray | None, n_runs: int) -> np.ndarray:
-    if weights is None:
-        return np.ones((1, n_runs))
-    weights = np.asarray(weights, dtype=float)
-    return weights.reshape(1, -1) if weights.ndim == 1 else weights
+def _pick(rows: tuple[Any, ...], index: np.ndarray, convert: Callable[[np.ndarray], Any]) -> tuple[Any, ...]:
+    """Every per-resample array at the rows of `index`; shared ones as they are."""
+    return tuple(r if r.shape[0] == 1 else convert(r[index]) for r in rows)
 
 
 def numpy_evaluator(
     spec: LawSpec,
     data: Sequence[np.ndarray],
     weights: np.ndarray | None = None,
-    delta: float = HUBER_DELTA,
+    loss: Loss = LOG_HUBER,
 ) -> Evaluator:
     """Float64 numpy evaluation, in chunks of starts to bound memory."""
-    columns = _rows(data)
-    w_all = _weights(weights, columns[0].shape[1])
+    rows = _rows(data, weights)
 
     def evaluate(theta: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fs, gs = [], []
         with np.errstate(all="ignore"):
             for lo in range(0, theta.shape[0], _NUMPY_CHUNK):
                 part = slice(lo, lo + _NUMPY_CHUNK)
-                w = w_all if w_all.shape[0] == 1 else w_all[index[part]]
-                f, g = spec.objective(np, theta[part], columns, w, delta)
+                *columns, w = _pick(rows, index[part], np.asarray)
+                f, g = spec.objective(np, theta[part], columns, w, loss)
                 fs.append(f)
                 gs.append(g)
         return np.concatenate(fs), np.concatenate(gs)
@@ -78,17 +82,16 @@ def jax_evaluator(
     spec: LawSpec,
     data: Sequence[np.ndarray],
     weights: np.ndarray | None = None,
-    delta: float = HUBER_DELTA,
+    loss: Loss = LOG_HUBER,
 ) -> Evaluator:
     """Float32 JAX evaluation, jitted once per bucket size."""
     import jax
     import jax.numpy as jnp
 
-    columns = tuple(jnp.asarray(c, jnp.float32) for c in _rows(data))
-    w_host = _weights(weights, columns[0].shape[1]).astype(np.float32)
-    shared = w_host.shape[0] == 1
-    w_shared = jnp.asarray(w_host) if shared else None
-    kernel = jax.jit(partial(spec.objective, jnp, delta=delta))
+    host = tuple(r.astype(np.float32) for r in _rows(data, weights))
+    # shared arrays go to the device once; per-resample ones are gathered per chunk
+    rows = tuple(jnp.asarray(r) if r.shape[0] == 1 else r for r in host)
+    kernel = jax.jit(partial(spec.objective, jnp, loss=loss))
     buckets = _JAX_BUCKETS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
 
     def run(theta: np.ndarray, index: np.ndarray):
@@ -101,8 +104,8 @@ def jax_evaluator(
             if pad:
                 chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
                 idx = np.concatenate([idx, np.repeat(idx[:1], pad)])
-            w = w_shared if shared else jnp.asarray(w_host[idx])
-            outs.append((kernel(jnp.asarray(chunk, jnp.float32), columns, w), size - pad))
+            *columns, w = _pick(rows, idx, jnp.asarray)
+            outs.append((kernel(jnp.asarray(chunk, jnp.float32), tuple(columns), w), size - pad))
         fs = [np.asarray(f, dtype=float)[:n] for (f, _), n in outs]
         gs = [np.asarray(g, dtype=float)[:n] for (_, g), n in outs]
         return np.concatenate(fs), np.concatenate(gs)
@@ -115,8 +118,8 @@ def make_evaluator(
     data: Sequence[np.ndarray],
     weights: np.ndarray | None = None,
     backend: str = "auto",
-    delta: float = HUBER_DELTA,
+    loss: Loss = LOG_HUBER,
 ) -> Evaluator:
     if resolve_backend(backend) == "jax":
-        return jax_evaluator(spec, data, weights, delta)
-    return numpy_evaluator(spec, data, weights, delta)
+        return jax_evaluator(spec, data, weights, loss)
+    return numpy_evaluator(spec, data, weights, loss)

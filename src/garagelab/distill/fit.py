@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,16 @@ from scipy.optimize import minimize
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
+from garagelab.distill.bootstrap import bootstrap_fit, intervals_from_samples
 from garagelab.distill.data import DistillationRuns, SupervisedRuns
 from garagelab.distill.evaluate import make_evaluator, numpy_evaluator, resolve_backend
+from garagelab.distill.flops import PAPER_FLOPS, FlopModel
 from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
 from garagelab.distill.lbfgs import minimize_batch
-from garagelab.distill.objective import DISTILLATION, SUPERVISED, LawSpec
+from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
 
-CONFIDENCE = 0.90
+# distinct local minima of the full fit that every bootstrap resample starts from
+ANCHORS = 4
 # None or "none": unbounded, as the paper's protocol reads; "physical"; or {param: (low, high)}
 Bounds = str | dict[str, tuple[float, float]] | None
 POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000, "maxls": 50}
@@ -47,10 +51,17 @@ class LawFit:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     bootstrap: tuple[tuple[float, ...], ...] = ()
     bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    # how it was fitted: Huber delta, log or raw residuals, coefficients held fixed
+    conventions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> LawSpec:
         return SUPERVISED if self.law == "supervised" else DISTILLATION
+
+    @property
+    def loss(self) -> Loss:
+        """The objective it was fitted with (fits saved before conventions were stored: the paper's)."""
+        return Loss(self.conventions.get("huber_delta", HUBER_DELTA), self.conventions.get("residuals", "log"))
 
     def to_law(self) -> SupervisedLaw | DistillationLaw:
         return self.spec.to_law(np.asarray(self.theta))
@@ -70,12 +81,14 @@ class LawFit:
 
 @dataclass(frozen=True)
 class FitResult:
-    """Both laws (either may be missing) and the data range they were fitted on."""
+    """Both laws (either may be missing), the data range they were fitted on, and the FLOP
+    model that `plan` prices compute budgets with for these runs."""
 
     name: str
     supervised: LawFit | None
     distillation: LawFit | None
     domain: Domain | None
+    flops: FlopModel = PAPER_FLOPS
 
     def coefficient_set(self) -> CoefficientSet:
         if self.supervised is None or self.distillation is None or self.domain is None:
@@ -87,6 +100,7 @@ class FitResult:
             supervised=self.supervised.to_law(),
             distillation=self.distillation.to_law(),
             domain=self.domain,
+            flops=self.flops,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +109,7 @@ class FitResult:
             "supervised": asdict(self.supervised) if self.supervised else None,
             "distillation": asdict(self.distillation) if self.distillation else None,
             "domain": asdict(self.domain) if self.domain else None,
+            "flops": asdict(self.flops),
         }
 
     def save(self, path: Path | str) -> Path:
@@ -113,6 +128,7 @@ class FitResult:
                 supervised=LawFit.from_dict(data["supervised"]) if data.get("supervised") else None,
                 distillation=LawFit.from_dict(data["distillation"]) if data.get("distillation") else None,
                 domain=Domain(**data["domain"]) if data.get("domain") else None,
+                flops=FlopModel(**data.get("flops", {})),
             )
         except FileNotFoundError:
             raise UserError(f"{path}: no such fit file; create one with `garagelab distill fit`") from None
@@ -137,10 +153,14 @@ def start_points(spec: LawSpec, starts: str | int, seed: int = 0) -> np.ndarray:
 
 
 def _polish(
-    spec: LawSpec, columns: tuple[np.ndarray, ...], theta: np.ndarray, box: tuple[np.ndarray, np.ndarray]
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    theta: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    loss: Loss,
 ) -> tuple[np.ndarray, float]:
     """scipy L-BFGS-B in float64 from one point, with tight tolerances and the same bounds."""
-    evaluate = numpy_evaluator(spec, columns)
+    evaluate = numpy_evaluator(spec, columns, loss=loss)
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         f, g = evaluate(x[None, :], np.zeros(1, dtype=int))
@@ -161,73 +181,44 @@ def fit_law(
     seed: int = 0,
     progress: bool = True,
     bounds: Bounds = None,
+    fixed: dict[str, float] | None = None,
+    loss: Loss = LOG_HUBER,
 ) -> tuple[np.ndarray, float, dict[str, Any]]:
-    """Multi-start fit of one law; returns best theta, its objective, and search statistics."""
+    """Multi-start fit of one law; returns best theta, its objective, and search statistics.
+
+    `fixed` pins coefficients ({natural name: value}, e.g. {"gamma": 1.0}); the grid's starts
+    are moved onto the pinned values and the duplicates this makes are dropped.
+    """
     backend = resolve_backend(backend)
-    box = spec.box(bounds)
-    x0 = start_points(spec, starts, seed)
-    evaluate = make_evaluator(spec, columns, backend=backend)
+    box = spec.box(bounds, fixed)
+    x0 = np.unique(np.clip(start_points(spec, starts, seed), *box), axis=0)
+    evaluate = make_evaluator(spec, columns, backend=backend, loss=loss)
     t0 = time.perf_counter()
     with ProgressBar(len(x0), f"fit {spec.name} law", unit="starts", enabled=progress) as bar:
         result = minimize_batch(evaluate, x0, lower=box[0], upper=box[1], on_progress=lambda d, _: bar.update_to(d))
     finite = np.flatnonzero(np.isfinite(result.f))
     if not finite.size:
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
-    # polish the best distinct end points in float64 and keep the best
+    # polish the best distinct end points in float64, best first
     order = finite[np.argsort(result.f[finite])]
     _, first = np.unique(np.round(result.x[order], 3), axis=0, return_index=True)
     candidates = order[np.sort(first)][:polish]
-    best_theta, best_f = result.x[order[0]], np.inf
-    for index in candidates:
-        theta, value = _polish(spec, columns, result.x[index], box)
-        if np.isfinite(value) and value < best_f:
-            best_theta, best_f = theta, value
+    polished = [_polish(spec, columns, result.x[index], box, loss) for index in candidates]
+    polished = sorted((p for p in polished if np.isfinite(p[1])), key=lambda p: p[1])
+    if not polished:
+        polished = [(result.x[order[0]], float(result.f[order[0]]))]
+    _, distinct = np.unique([np.round(theta, 3) for theta, _ in polished], axis=0, return_index=True)
+    minima = np.array([polished[i][0] for i in sorted(distinct)])
     stats = {
         "starts": len(x0),
         "status": result.status_counts(),
         "backend": backend,
         "seconds": time.perf_counter() - t0,
         "evaluations": int(result.evaluations.sum()),
+        # the distinct polished end points, best first: every bootstrap resample starts from them
+        "minima": minima,
     }
-    return best_theta, best_f, stats
-
-
-def bootstrap_fit(
-    spec: LawSpec,
-    columns: tuple[np.ndarray, ...],
-    theta: np.ndarray,
-    resamples: int,
-    backend: str = "auto",
-    seed: int = 0,
-    progress: bool = True,
-    bounds: Bounds = None,
-) -> np.ndarray:
-    """Refit on `resamples` bootstrap resamples (as integer weights), each started at `theta`."""
-    box = spec.box(bounds)
-    n_runs = len(columns[0])
-    weights = np.random.default_rng(seed).multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=resamples)
-    evaluate = make_evaluator(spec, columns, weights=weights, backend=backend)
-    x0 = np.repeat(theta[None, :], resamples, axis=0)
-    with ProgressBar(resamples, f"bootstrap {spec.name} law", unit="fits", enabled=progress) as bar:
-        result = minimize_batch(evaluate, x0, lower=box[0], upper=box[1], on_progress=lambda d, _: bar.update_to(d))
-    return result.x[np.isfinite(result.f)]
-
-
-def intervals_from_samples(
-    spec: LawSpec, samples: np.ndarray, confidence: float = CONFIDENCE
-) -> dict[str, tuple[float, float]]:
-    """Percentile intervals of every law coefficient (natural units, e.g. A not log A)."""
-    if not len(samples):
-        return {}
-    laws = [spec.to_law(t).to_dict() for t in samples]
-    tail = 100 * (1 - confidence) / 2
-    return {
-        key: (
-            float(np.percentile([law[key] for law in laws], tail)),
-            float(np.percentile([law[key] for law in laws], 100 - tail)),
-        )
-        for key in laws[0]
-    }
+    return minima[0], polished[0][1], stats
 
 
 def _law_fit(
@@ -240,14 +231,30 @@ def _law_fit(
     seed: int = 0,
     progress: bool = True,
     bounds: Bounds = "physical",
+    fixed: dict[str, float] | None = None,
+    loss: Loss = LOG_HUBER,
+    resample_columns: tuple[np.ndarray, ...] | None = None,
 ) -> LawFit:
-    theta, objective, stats = fit_law(spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds)
+    """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample)."""
+    theta, objective, stats = fit_law(
+        spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds, fixed=fixed, loss=loss
+    )
+    lower, upper = spec.box(bounds, fixed)
     samples = (
-        bootstrap_fit(spec, columns, theta, bootstrap, backend, seed, progress, bounds)
+        bootstrap_fit(
+            spec,
+            resample_columns or columns,
+            stats["minima"][:ANCHORS],
+            bootstrap,
+            (lower, upper),
+            backend=backend,
+            seed=seed,
+            loss=loss,
+            progress=progress,
+        ).samples
         if bootstrap
         else np.empty((0, len(theta)))
     )
-    lower, upper = spec.box(bounds)
     return LawFit(
         law=spec.name,
         coefficients=spec.to_law(theta).to_dict(),
@@ -265,6 +272,7 @@ def _law_fit(
             for name, lo, hi in zip(spec.params, lower, upper, strict=True)
             if np.isfinite(lo) or np.isfinite(hi)
         },
+        conventions={"huber_delta": loss.delta, "residuals": loss.residuals, "fixed": dict(fixed or {})},
     )
 
 
@@ -300,15 +308,29 @@ def fit_supervised(runs: SupervisedRuns, **options: Any) -> LawFit:
     return _law_fit(SUPERVISED, runs.log_columns(), **options)
 
 
-def fit_distillation(runs: DistillationRuns, supervised: SupervisedLaw, **options: Any) -> LawFit:
+def fit_distillation(
+    runs: DistillationRuns,
+    supervised: SupervisedLaw,
+    supervised_samples: Sequence[SupervisedLaw] = (),
+    **options: Any,
+) -> LawFit:
     """Fit Eq. 8 to distillation runs, with each student's supervised loss from `supervised`.
 
-    Options as for `fit_supervised`.
+    Options as for `fit_supervised`. With `supervised_samples` (the supervised law's bootstrap
+    refits), bootstrap resample i takes Lt_S from sample i (cycling), so the intervals carry
+    the supervised law's uncertainty, and pairing the two laws' samples stays consistent.
     """
     if len(runs) < len(DISTILLATION.params):
         raise UserError(f"the distillation fit needs at least {len(DISTILLATION.params)} runs, got {len(runs)}")
     columns = distillation_columns(runs, supervised)
-    return _law_fit(DISTILLATION, columns, **options)
+    resamples = options.get("bootstrap", 0)
+    resample_columns = None
+    if resamples and supervised_samples:
+        log_s = np.stack(
+            [supervised_samples[i % len(supervised_samples)].log_loss(columns[0], columns[1]) for i in range(resamples)]
+        )
+        resample_columns = (*columns[:3], log_s, columns[4])
+    return _law_fit(DISTILLATION, columns, resample_columns=resample_columns, **options)
 
 
 def fitted_domain(supervised: SupervisedRuns, distillation: DistillationRuns) -> Domain:

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from garagelab.distill.flops import PAPER_FLOPS, FlopModel
+
 
 class _PowerTerm:
     """What both laws share: the term (A / N^alpha + B / D^beta)^gamma, in log form."""
@@ -29,10 +31,11 @@ class _PowerTerm:
     gamma: float
 
     def log_power(self, log_n: ArrayLike, log_d: ArrayLike) -> np.ndarray:
-        """log(A / N^alpha + B / D^beta), by log-sum-exp."""
-        return np.logaddexp(
-            np.log(self.A) - self.alpha * np.asarray(log_n), np.log(self.B) - self.beta * np.asarray(log_d)
-        )
+        """log(A / N^alpha + B / D^beta), by log-sum-exp (A or B of 0, as a bootstrap refit far
+        out on a ridge can give, drops its term)."""
+        with np.errstate(divide="ignore"):
+            log_a, log_b = np.log(self.A), np.log(self.B)
+        return np.logaddexp(log_a - self.alpha * np.asarray(log_n), log_b - self.beta * np.asarray(log_d))
 
     @property
     def a(self) -> float:
@@ -60,7 +63,9 @@ class SupervisedLaw(_PowerTerm):
     gamma: float
 
     def log_loss(self, log_n: ArrayLike, log_d: ArrayLike) -> np.ndarray:
-        return np.logaddexp(np.log(self.E), self.gamma * self.log_power(log_n, log_d))
+        with np.errstate(divide="ignore"):
+            log_e = np.log(self.E)
+        return np.logaddexp(log_e, self.gamma * self.log_power(log_n, log_d))
 
     def loss(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
         """Cross-entropy of a model with `n` parameters trained on `d` tokens (vectorised)."""
@@ -129,13 +134,15 @@ class Domain:
 
 @dataclass(frozen=True)
 class CoefficientSet:
-    """A supervised law, a distillation law and where they hold: what predict and plan use."""
+    """A supervised law, a distillation law, where they hold, and the FLOP model that turns a
+    compute budget into tokens for them: what predict and plan use."""
 
     name: str
     supervised: SupervisedLaw
     distillation: DistillationLaw
     domain: Domain
     source: str = ""
+    flops: FlopModel = PAPER_FLOPS
 
     def supervised_loss(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
         return self.supervised.loss(n, d)
@@ -153,6 +160,7 @@ class CoefficientSet:
             "supervised": self.supervised.to_dict(),
             "distillation": self.distillation.to_dict(),
             "domain": self.domain.to_dict(),
+            "flops": asdict(self.flops),
         }
 
     @classmethod
@@ -163,6 +171,7 @@ class CoefficientSet:
             supervised=SupervisedLaw(**data["supervised"]),
             distillation=DistillationLaw(**data["distillation"]),
             domain=Domain(**data["domain"]),
+            flops=FlopModel(**data.get("flops", {})),
         )
 
 

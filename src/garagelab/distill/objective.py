@@ -19,8 +19,30 @@ from garagelab.core.errors import UserError
 from garagelab.distill.laws import DistillationLaw, SupervisedLaw
 
 HUBER_DELTA = 1e-4
+RESIDUAL_SCALES = ("log", "raw")
 
-Objective = Callable[[Any, Any, Sequence[Any], Any, float], tuple[Any, Any]]
+
+@dataclass(frozen=True)
+class Loss:
+    """How a residual is scored: Huber with `delta`, on log losses (the paper's and Epoch's
+    convention) or on raw losses (nats)."""
+
+    delta: float = HUBER_DELTA
+    residuals: str = "log"
+
+    def __post_init__(self) -> None:
+        if not (self.delta > 0 and np.isfinite(self.delta)):
+            raise UserError(f"the Huber delta must be a positive number, not {self.delta}")
+        if self.residuals not in RESIDUAL_SCALES:
+            raise UserError(f"residuals must be one of {', '.join(RESIDUAL_SCALES)}, not {self.residuals!r}")
+
+    def label(self) -> str:
+        return f"summed Huber (delta {self.delta:g}) on {self.residuals} residuals"
+
+
+LOG_HUBER = Loss()
+
+Objective = Callable[[Any, Any, Sequence[Any], Any, Loss], tuple[Any, Any]]
 
 
 def _lse_sigmoid(xp: Any, x: Any, y: Any) -> tuple[Any, Any]:
@@ -30,11 +52,17 @@ def _lse_sigmoid(xp: Any, x: Any, y: Any) -> tuple[Any, Any]:
     return xp.maximum(x, y) + xp.log1p(e), xp.where(x >= y, inv, e * inv)
 
 
-def _huber(xp: Any, r: Any, weights: Any, delta: float) -> tuple[Any, Any]:
-    """Summed weighted Huber loss per start, and its derivative per residual."""
+def _huber(xp: Any, out: Any, log_y: Any, weights: Any, loss: Loss) -> tuple[Any, Any]:
+    """Summed weighted Huber loss per start, and its derivative per log prediction `out`."""
+    if loss.residuals == "log":
+        r, scale = out - log_y, 1.0
+    else:
+        prediction = xp.exp(out)
+        r, scale = prediction - xp.exp(log_y), prediction
+    delta = loss.delta
     a = xp.abs(r)
-    loss = xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-    return (weights * loss).sum(axis=1), weights * xp.clip(r, -delta, delta)
+    value = xp.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    return (weights * value).sum(axis=1), weights * xp.clip(r, -delta, delta) * scale
 
 
 def _power_term(xp: Any, log_a: Any, log_b: Any, alpha: Any, beta: Any, log_n: Any, log_d: Any) -> tuple[Any, Any]:
@@ -54,20 +82,20 @@ def _power_gradient(k: Any, gamma: Any, share: Any, power: Any, log_n: Any, log_
     ]
 
 
-def supervised_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, delta: float) -> tuple[Any, Any]:
+def supervised_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, loss: Loss) -> tuple[Any, Any]:
     """theta = (log A, log B, log E, alpha, beta, gamma); data = (log N, log D, log L)."""
     log_n, log_d, log_y = data
     log_a, log_b, log_e, alpha, beta, gamma = (theta[:, k : k + 1] for k in range(6))
     power, share = _power_term(xp, log_a, log_b, alpha, beta, log_n, log_d)
     out, q = _lse_sigmoid(xp, gamma * power, log_e)
-    f, dr = _huber(xp, out - log_y, weights, delta)
+    f, dr = _huber(xp, out, log_y, weights, loss)
     k = dr * q
     d_log_a, d_log_b, d_alpha, d_beta, d_gamma = _power_gradient(k, gamma, share, power, log_n, log_d)
     grad = xp.stack([d_log_a, d_log_b, (dr - k).sum(axis=1), d_alpha, d_beta, d_gamma], axis=1)
     return f, grad
 
 
-def distillation_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, delta: float) -> tuple[Any, Any]:
+def distillation_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, loss: Loss) -> tuple[Any, Any]:
     """theta = (log A', log B', alpha', beta', gamma', c0, c1, f1, log d1);
     data = (log N_S, log D_S, log L_T, log Lt_S, log L_S)."""
     log_n, log_d, log_t, log_s, log_y = data
@@ -77,7 +105,7 @@ def distillation_objective(xp: Any, theta: Any, data: Sequence[Any], weights: An
     gap, sz = _lse_sigmoid(xp, z, 0.0)
     inner = -c0 * log_t - c1 * f1 * gap + gamma * power
     out, q = _lse_sigmoid(xp, inner, log_t)
-    f, dr = _huber(xp, out - log_y, weights, delta)
+    f, dr = _huber(xp, out, log_y, weights, loss)
     k = dr * q
     grad = xp.stack(
         [
@@ -105,8 +133,32 @@ class LawSpec:
     # "physical" bounds: exponents and gap coefficients non-negative, gamma and f1 off zero
     physical: dict[str, tuple[float, float]]
 
-    def box(self, bounds: str | dict[str, tuple[float, float]] | None) -> tuple[np.ndarray, np.ndarray]:
-        """(lower, upper) arrays from None (unbounded), "physical", or {param: (lo, hi)}."""
+    def box(
+        self, bounds: str | dict[str, tuple[float, float]] | None, fixed: dict[str, float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) arrays from None (unbounded), "physical", or {param: (lo, hi)}, with
+        the coefficients in `fixed` ({natural name: value}) pinned (lower = upper)."""
+        lower, upper = self._bounds(bounds)
+        for name, value in (fixed or {}).items():
+            index, theta_value = self.parameter(name, value)
+            if not lower[index] <= theta_value <= upper[index]:
+                raise UserError(f"{self.name} law: {name} is fixed at {value:g}, outside its bounds; change --bounds")
+            lower[index] = upper[index] = theta_value
+        return lower, upper
+
+    def parameter(self, name: str, value: float) -> tuple[int, float]:
+        """The index in theta of coefficient `name` (natural units, e.g. "A" or "gamma"), and
+        `value` in theta's units (log for A, B, E and d1)."""
+        if name in self.params:
+            return self.params.index(name), value
+        if f"log_{name}" in self.params:
+            if not value > 0:
+                raise UserError(f"{self.name} law: {name} must be positive to be fixed, not {value:g}")
+            return self.params.index(f"log_{name}"), float(np.log(value))
+        known = ", ".join(p.removeprefix("log_") for p in self.params)
+        raise UserError(f"the {self.name} law has no coefficient {name!r}; known: {known}")
+
+    def _bounds(self, bounds: str | dict[str, tuple[float, float]] | None) -> tuple[np.ndarray, np.ndarray]:
         lower, upper = np.full(len(self.params), -np.inf), np.full(len(self.params), np.inf)
         if bounds is None or bounds == "none":
             return lower, upper

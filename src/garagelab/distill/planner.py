@@ -296,10 +296,14 @@ def plan(
     teachers: Sequence[Teacher] = (),
     students: float = 1.0,
     samples: Sequence[CoefficientSet] = (),
-    flops: FlopModel = PAPER_FLOPS,
+    flops: FlopModel | None = None,
     bounds: tuple[float, float] = BOUNDS,
 ) -> Plan:
-    """Distil or pretrain? The best of each for one student under a FLOP or token budget."""
+    """Distil or pretrain? The best of each for one student under a FLOP or token budget.
+
+    `flops` defaults to the coefficient set's FLOP model (the paper's, or the one a fit stored).
+    """
+    flops = flops or coefficients.flops
     if (compute is None) == (tokens is None):
         raise UserError("give exactly one budget: compute (FLOPs) or tokens (student tokens)")
     for name, value in (
@@ -432,7 +436,7 @@ def catch_up_compute(
     scenario: str,
     budgets: tuple[float, float] = (1e17, 1e27),
     students: float = 1.0,
-    flops: FlopModel = PAPER_FLOPS,
+    flops: FlopModel | None = None,
 ) -> float:
     """The compute beyond which supervised training matches compute-optimal distillation (Fig. 8).
 
@@ -440,7 +444,9 @@ def catch_up_compute(
     """
 
     def margin(log_c: float) -> float:
-        return plan(coefficients, student_size, compute=math.exp(log_c), scenario=scenario, students=students).margin
+        return plan(
+            coefficients, student_size, compute=math.exp(log_c), scenario=scenario, students=students, flops=flops
+        ).margin
 
     grid = np.linspace(math.log(budgets[0]), math.log(budgets[1]), 41)
     values = np.array([margin(c) for c in grid])

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from garagelab.core import plots
 from garagelab.distill.data import DistillationRuns, SupervisedRuns
-from garagelab.distill.flops import PAPER_FLOPS, SCENARIOS, FlopModel
+from garagelab.distill.flops import SCENARIOS, FlopModel
 from garagelab.distill.laws import CoefficientSet
 from garagelab.distill.planner import BOUNDS, plan
 
@@ -21,9 +21,10 @@ def isoflop_figure(
     budgets: Sequence[float],
     sizes: tuple[float, float],
     runs: SupervisedRuns | None = None,
-    flops: FlopModel = PAPER_FLOPS,
+    flops: FlopModel | None = None,
 ) -> Figure:
     """Supervised loss against model size at fixed compute, with each curve's minimum."""
+    flops = flops or coefficients.flops
     fig, (ax,) = plots.figure()
     n = np.geomspace(*sizes, 200)
     colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(budgets)))
@@ -106,10 +107,11 @@ def optimal_vs_compute_figure(
     coefficients: CoefficientSet,
     student_size: float,
     budgets: Sequence[float],
-    flops: FlopModel = PAPER_FLOPS,
+    flops: FlopModel | None = None,
     bounds: tuple[float, float] = BOUNDS,
 ) -> Figure:
     """Compute-optimal student loss and teacher size against compute, per scenario."""
+    flops = flops or coefficients.flops
     fig, (ax_loss, ax_teacher) = plots.figure(ncols=2)
     budgets = np.asarray(budgets, dtype=float)
     supervised = coefficients.supervised_loss(student_size, flops.tokens(student_size, budgets))

@@ -7,7 +7,7 @@ import numpy as np
 from garagelab.core.report import Report
 from garagelab.distill.data import RunTable
 from garagelab.distill.fit import Extrapolation, FitResult, LawFit, distillation_columns
-from garagelab.distill.flops import PAPER_FLOPS, FlopModel
+from garagelab.distill.flops import FlopModel
 from garagelab.distill.laws import CoefficientSet
 from garagelab.distill.planner import BOUNDS, Plan
 from garagelab.distill.plots import (
@@ -26,9 +26,10 @@ def add_law_figures(
     prefix: str = "distill",
     runs: RunTable | None = None,
     points: int = 24,
-    flops: FlopModel = PAPER_FLOPS,
+    flops: FlopModel | None = None,
 ) -> None:
     """IsoFLOP curves, the capacity gap, the advantage heat map, optimal loss against compute."""
+    flops = flops or coefficients.flops
     domain = coefficients.domain
     sizes = (domain.n_min / 3, domain.n_max * 3)
     # budgets that train the smallest to the largest fitted size at 20 tokens per parameter
@@ -78,12 +79,18 @@ def add_law_figures(
 
 
 def law_fit_rows(fit: LawFit) -> list[dict[str, object]]:
+    """One row per coefficient: its value and its bootstrap interval, or "fixed"."""
+    fixed = fit.conventions.get("fixed", {})
     return [
         {
             "coefficient": key,
             "value": value,
             "90% interval": (
-                f"{fit.intervals[key][0]:.4g} .. {fit.intervals[key][1]:.4g}" if key in fit.intervals else ""
+                "fixed"
+                if key in fixed
+                else f"{fit.intervals[key][0]:.4g} .. {fit.intervals[key][1]:.4g}"
+                if key in fit.intervals
+                else ""
             ),
         }
         for key, value in fit.coefficients.items()
@@ -96,7 +103,7 @@ def add_fit_section(report: Report, fit: FitResult, table: RunTable, extrapolati
             continue
         report.heading(f"{law_fit.law} law: {law_fit.runs} runs, {law_fit.starts} starts")
         report.text(
-            f"Objective (summed Huber, delta 1e-4) {law_fit.objective:.4g}; backend {law_fit.backend}; "
+            f"Objective ({law_fit.loss.label()}) {law_fit.objective:.4g}; backend {law_fit.backend}; "
             f"{law_fit.seconds:.1f} s; start outcomes: "
             + ", ".join(f"{k} {v}" for k, v in law_fit.status.items())
             + (f"; {len(law_fit.bootstrap)} bootstrap refits." if law_fit.bootstrap else ".")

@@ -44,6 +44,20 @@ def coefficient_samples(source: str, count: int = 256, seed: int = 0) -> list[Co
     return [replace(base, supervised=sup[i], distillation=dist[i]) for i in range(pairs)]
 
 
+def samples_note(source: str, samples: list[CoefficientSet]) -> str:
+    """Where the intervals printed next to a prediction come from, in one line."""
+    if not samples:
+        if source in BUILTIN and source != BUSBRIDGE2025.name:
+            return f"no intervals: {source} has no uncertainty to sample"
+        return "no intervals: this fit has no bootstrap refits (refit with `distill fit --bootstrap 1000`)"
+    if source == BUSBRIDGE2025.name:
+        return (
+            f"90% intervals from {len(samples)} draws of the paper's published 90% intervals (Table 6: A, B, E, "
+            "A', B', c0 only, drawn independently): a rough guide, not a posterior"
+        )
+    return f"90% intervals from {len(samples)} paired bootstrap refits of the fit"
+
+
 def _samples_from_intervals(base: CoefficientSet, count: int, seed: int) -> list[CoefficientSet]:
     rng = np.random.default_rng(seed)
     samples = []

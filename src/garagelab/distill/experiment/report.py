@@ -63,7 +63,9 @@ def add_sweep_section(report: Report, config: SweepConfig, csv_path: Path, fit: 
     # no model beats the source's entropy rate: where it is known, it bounds E from below
     sup_fit = fit_supervised(table.supervised, bounds=supervised_bounds("physical", floor), **options)
     dist_fit = fit_distillation(table.distillation, sup_fit.to_law(), **options)
-    result = FitResult("sweep", sup_fit, dist_fit, fitted_domain(table.supervised, table.distillation))
+    result = FitResult(
+        "sweep", sup_fit, dist_fit, fitted_domain(table.supervised, table.distillation), flops=TINY_FLOPS
+    )
     result.save(report.directory / "fit.json")
     report.section("Fitted laws")
     add_fit_section(report, result, table, [])
@@ -71,6 +73,6 @@ def add_sweep_section(report: Report, config: SweepConfig, csv_path: Path, fit: 
     student = (
         float(np.median(table.distillation.n)) if len(table.distillation) else float(np.median(table.supervised.n))
     )
-    add_law_figures(report, coefficients, student, prefix="sweep-law", runs=table, flops=TINY_FLOPS)
+    add_law_figures(report, coefficients, student, prefix="sweep-law", runs=table)
     headline.update(E=sup_fit.coefficients["E"], supervised_objective=sup_fit.objective)
     return headline
