@@ -262,6 +262,8 @@ def _fit(args: argparse.Namespace) -> int:
             print(f"{law_fit.law} law ({law_fit.runs} runs, {law_fit.starts} starts, {law_fit.seconds:.1f} s):")
             for row in law_fit_rows(law_fit):
                 print(f"  {row['coefficient']:>6} = {row['value']:.6g}  {row['90% interval']}")
+            if law_fit.checks is not None:
+                print(f"  {law_fit.checks.line('health')}")
         for extrapolation in extrapolations:
             summary = extrapolation.summary()
             print(
@@ -318,6 +320,8 @@ def _predict(args: argparse.Namespace) -> int:
                 + spread(lambda c: crossover_tokens(c, args.N, sample_lt(c)), "{:.3g}")
             )
     print(samples_note(args.coefficients, samples))
+    for caveat in coefficients.caveats:
+        print(f"warning: {caveat}")
     for note in coefficients.domain.warnings(args.N, args.D):
         print(f"warning: extrapolation: {note}")
     return 0

@@ -24,6 +24,7 @@ from garagelab.distill.bootstrap import bootstrap_fit, intervals_from_samples
 from garagelab.distill.data import DistillationRuns, SupervisedRuns
 from garagelab.distill.evaluate import make_evaluator, numpy_evaluator, resolve_backend
 from garagelab.distill.flops import PAPER_FLOPS, FlopModel
+from garagelab.distill.health import FitHealth, check_fit
 from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
 from garagelab.distill.lbfgs import minimize_batch
 from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
@@ -53,6 +54,8 @@ class LawFit:
     bounds: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
     # how it was fitted: Huber delta, log or raw residuals, coefficients held fixed
     conventions: dict[str, Any] = field(default_factory=dict)
+    # how far to believe it (health.FitHealth as a dict; empty for fits saved before the checks)
+    health: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> LawSpec:
@@ -62,6 +65,10 @@ class LawFit:
     def loss(self) -> Loss:
         """The objective it was fitted with (fits saved before conventions were stored: the paper's)."""
         return Loss(self.conventions.get("huber_delta", HUBER_DELTA), self.conventions.get("residuals", "log"))
+
+    @property
+    def checks(self) -> FitHealth | None:
+        return FitHealth.from_dict(self.health) if self.health else None
 
     def to_law(self) -> SupervisedLaw | DistillationLaw:
         return self.spec.to_law(np.asarray(self.theta))
@@ -101,6 +108,11 @@ class FitResult:
             distillation=self.distillation.to_law(),
             domain=self.domain,
             flops=self.flops,
+            caveats=tuple(
+                health.line(fit.law)
+                for fit in (self.supervised, self.distillation)
+                if (health := fit.checks) is not None and health.verdict != "ok"
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -273,6 +285,7 @@ def _law_fit(
             if np.isfinite(lo) or np.isfinite(hi)
         },
         conventions={"huber_delta": loss.delta, "residuals": loss.residuals, "fixed": dict(fixed or {})},
+        health=check_fit(spec, theta, columns, (lower, upper), samples).to_dict(),
     )
 
 

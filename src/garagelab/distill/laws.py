@@ -143,6 +143,8 @@ class CoefficientSet:
     domain: Domain
     source: str = ""
     flops: FlopModel = PAPER_FLOPS
+    # what the fit's health checks found, for every answer to repeat (empty: nothing, or built in)
+    caveats: tuple[str, ...] = ()
 
     def supervised_loss(self, n: ArrayLike, d: ArrayLike) -> np.ndarray:
         return self.supervised.loss(n, d)
@@ -161,6 +163,7 @@ class CoefficientSet:
             "distillation": self.distillation.to_dict(),
             "domain": self.domain.to_dict(),
             "flops": asdict(self.flops),
+            "caveats": list(self.caveats),
         }
 
     @classmethod
@@ -172,6 +175,7 @@ class CoefficientSet:
             distillation=DistillationLaw(**data["distillation"]),
             domain=Domain(**data["domain"]),
             flops=FlopModel(**data.get("flops", {})),
+            caveats=tuple(data.get("caveats", ())),
         )
 
 

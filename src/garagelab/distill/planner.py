@@ -384,7 +384,8 @@ def plan(
             candidates.append(_option(coefficients, n_s, d_s, lt, n_t, d_t, chosen, students, flops, label, False))
     distillation = min(candidates, key=lambda o: o.loss)
 
-    warnings = list(coefficients.domain.warnings(n_s, d_sup, what="supervised student"))
+    warnings = list(coefficients.caveats)
+    warnings += coefficients.domain.warnings(n_s, d_sup, what="supervised student")
     warnings += coefficients.domain.warnings(
         n_s, distillation.student_tokens, distillation.teacher_loss, what="distilled student"
     )

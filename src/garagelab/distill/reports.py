@@ -109,6 +109,11 @@ def add_fit_section(report: Report, fit: FitResult, table: RunTable, extrapolati
             + (f"; {len(law_fit.bootstrap)} bootstrap refits." if law_fit.bootstrap else ".")
         )
         report.table(law_fit_rows(law_fit))
+        checks = law_fit.checks
+        if checks is not None:
+            report.text(checks.line("Health") + f"; {checks.runs_per_parameter:.1f} runs per free coefficient.")
+            if checks.outliers:
+                report.table([dict(row) for row in checks.outliers])
         observed, predicted = _observed_predicted(fit, law_fit, table)
         report.figure(
             fit_quality_figure(observed, predicted, f"{law_fit.law} fit"),
