@@ -6,7 +6,7 @@ interval is checked against the truth. Calibrated: about 90% (the issue's bar: 8
 least 50 data sets). Also prints what one bootstrap costs.
 
     .venv/bin/python benchmarks/distill/bench_coverage.py [--sets 50] [--noise 0.002 0.005 0.02]
-        [--law supervised|distillation] [--resamples 200] [--starts 500]
+        [--law supervised|distillation] [--resamples 200] [--starts 500] [--kind cases|residuals]
 """
 
 from __future__ import annotations
@@ -25,14 +25,24 @@ def main() -> None:
     parser.add_argument("--law", choices=("supervised", "distillation"), default="supervised")
     parser.add_argument("--resamples", type=int, default=200)
     parser.add_argument("--starts", default="500")
+    parser.add_argument("--kind", choices=("cases", "residuals"), default="cases", help="bootstrap kind")
     args = parser.parse_args()
     starts = args.starts if args.starts == "paper" else int(args.starts)
 
-    print(f"{args.law} law, {args.sets} data sets per noise level, {args.resamples} resamples, {starts} starts")
+    print(
+        f"{args.law} law, {args.sets} data sets per noise level, {args.resamples} {args.kind} resamples, "
+        f"{starts} starts"
+    )
     for noise in args.noise:
         begin = time.perf_counter()
         result = measure_coverage(
-            BUSBRIDGE2025, args.law, noise=noise, data_sets=args.sets, resamples=args.resamples, starts=starts
+            BUSBRIDGE2025,
+            args.law,
+            noise=noise,
+            data_sets=args.sets,
+            resamples=args.resamples,
+            starts=starts,
+            kind=args.kind,
         )
         seconds = time.perf_counter() - begin
         cells = ", ".join(f"{k} {100 * v:.0f}%" for k, v in result.rates().items())

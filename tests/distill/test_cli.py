@@ -66,11 +66,15 @@ def test_predict_prints_teacher_and_crossover(capsys: pytest.CaptureFixture[str]
 
 def test_fit_conventions_are_stored_and_honoured(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["distill", "fit", str(runs_csv), "--law", "supervised", "--starts", "100", "--bootstrap", "8"]
-    assert main([*argv, "--fix", "gamma=1", "--huber-delta", "1e-3", "--flops", "6ND"]) == 0
+    assert (
+        main([*argv, "--fix", "gamma=1", "--huber-delta", "1e-3", "--flops", "6ND", "--bootstrap-kind", "residuals"])
+        == 0
+    )
     assert "gamma = 1  fixed" in capsys.readouterr().out
     (record,) = RunStore().list("distill")
     data = json.loads((record.path / "fit.json").read_text())
-    assert data["supervised"]["conventions"] == {"huber_delta": 1e-3, "residuals": "log", "fixed": {"gamma": 1.0}}
+    stored = {"huber_delta": 1e-3, "residuals": "log", "fixed": {"gamma": 1.0}, "bootstrap": "residuals"}
+    assert data["supervised"]["conventions"] == stored
     assert data["flops"]["n_vocab"] == 0 and data["flops"]["n_ctx"] == 0
     assert main(["distill", "fit", str(runs_csv), "--fix", "zeta=1"]) == 2
     assert "unknown coefficient 'zeta'" in capsys.readouterr().err

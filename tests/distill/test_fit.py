@@ -7,6 +7,7 @@ import pytest
 from scipy.optimize import minimize
 
 from garagelab.core.errors import UserError
+from garagelab.distill.bootstrap import resampled_losses
 from garagelab.distill.coverage import measure_coverage
 from garagelab.distill.data import read_runs
 from garagelab.distill.evaluate import have_jax, jax_evaluator, numpy_evaluator
@@ -22,7 +23,7 @@ from garagelab.distill.fit import (
 from garagelab.distill.flops import FlopModel
 from garagelab.distill.laws import BUSBRIDGE2025
 from garagelab.distill.lbfgs import minimize_batch
-from garagelab.distill.objective import DISTILLATION, SUPERVISED, Loss, law_to_theta
+from garagelab.distill.objective import DISTILLATION, LOG_HUBER, SUPERVISED, Loss, law_to_theta
 from garagelab.distill.simulate import simulate_distillation, simulate_supervised
 from tests.conftest import SHARED
 
@@ -150,13 +151,38 @@ def test_bootstrap_carries_the_supervised_laws_uncertainty_into_distillation() -
     assert len(fit.bootstrap) == 8 and fit.intervals["c1"] == (522.6, 522.6)
 
 
+@pytest.mark.parametrize("residuals", ["log", "raw"])
+def test_residual_bootstrap_redraws_the_noise_around_the_fit(residuals: str) -> None:
+    runs = simulate_supervised(C, noise=0.0, seed=5)
+    columns = runs.log_columns()
+    theta = law_to_theta(C.supervised)
+    box = SUPERVISED.box("physical")
+    rng = np.random.default_rng(0)
+    # noise-free data: every redrawn data set is the law itself
+    exact = resampled_losses(SUPERVISED, theta, columns, 3, box, Loss(residuals=residuals), rng)
+    np.testing.assert_allclose(exact, np.broadcast_to(columns[2], (3, len(runs))), rtol=1e-12)
+    noisy = simulate_supervised(C, noise=0.004, seed=5)
+    drawn = resampled_losses(SUPERVISED, theta, noisy.log_columns(), 400, box, LOG_HUBER, rng)
+    spread = (drawn - columns[2]).std()
+    inflated = (noisy.log_columns()[2] - columns[2]).std() * np.sqrt(len(runs) / (len(runs) - 6))
+    assert spread == pytest.approx(inflated, rel=0.05)
+    fit = fit_supervised(noisy, starts=200, bootstrap=32, bootstrap_kind="residuals", progress=False)
+    lo, hi = fit.intervals["E"]
+    assert lo < fit.coefficients["E"] < hi and fit.conventions["bootstrap"] == "residuals"
+
+
 def test_fixed_coefficients_and_huber_conventions_are_honoured() -> None:
     runs = simulate_supervised(C, noise=0.003, seed=4)
     loss = Loss(delta=1e-3, residuals="raw")
     fit = fit_supervised(runs, starts=200, bootstrap=16, progress=False, fixed={"gamma": 1.0, "E": 1.5}, loss=loss)
     assert fit.coefficients["gamma"] == 1.0 and fit.coefficients["E"] == pytest.approx(1.5)
     np.testing.assert_allclose([s[2] for s in fit.bootstrap], np.log(1.5))
-    assert fit.conventions == {"huber_delta": 1e-3, "residuals": "raw", "fixed": {"gamma": 1.0, "E": 1.5}}
+    assert fit.conventions == {
+        "huber_delta": 1e-3,
+        "residuals": "raw",
+        "fixed": {"gamma": 1.0, "E": 1.5},
+        "bootstrap": "cases",
+    }
     assert fit.loss == loss
     with pytest.raises(UserError, match="no coefficient 'c0'"):
         fit_supervised(runs, starts=10, progress=False, fixed={"c0": 1.0})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.distill.evaluate import make_evaluator, numpy_evaluator
 from garagelab.distill.lbfgs import Evaluator, minimize_batch
@@ -56,6 +57,7 @@ def bootstrap_fit(
     backend: str = "auto",
     seed: int = 0,
     loss: Loss = LOG_HUBER,
+    kind: str = "cases",
     progress: bool = True,
 ) -> Bootstrap:
     """Refit `resamples` bootstrap resamples, each from `anchors` (the full fit's local minima,
@@ -64,10 +66,19 @@ def bootstrap_fit(
     A data column may have one row per resample (the distillation law's Lt_S, computed from
     that resample's supervised law), so the supervised law's uncertainty carries into the
     distillation law's intervals.
+
+    `kind`: "cases" (the paper's: resample runs with replacement) or "residuals" (keep the
+    runs' N and D and redraw each loss as the fit's prediction plus a resampled residual, for
+    a designed experiment where only the noise would change on a rerun).
     """
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    weights = resample_weights(len(columns[0]), resamples, rng)
+    if kind == "cases":
+        weights = resample_weights(len(columns[0]), resamples, rng)
+    elif kind == "residuals":
+        columns, weights = (*columns[:-1], resampled_losses(spec, anchors[0], columns, resamples, box, loss, rng)), None
+    else:
+        raise UserError(f"bootstrap kind must be 'cases' or 'residuals', not {kind!r}")
     grid = spec.paper_grid()
     fresh = grid[rng.integers(0, len(grid), (resamples, restarts))]
     per = len(anchors) + restarts
@@ -85,6 +96,31 @@ def bootstrap_fit(
     # the polish keeps a start's best point, so it never ends worse than where it began
     ok = np.isfinite(polished.f) & np.isfinite(polished.x).all(axis=1)
     return Bootstrap(polished.x[ok], resamples, per, time.perf_counter() - t0)
+
+
+def resampled_losses(
+    spec: LawSpec,
+    theta: np.ndarray,
+    columns: tuple[np.ndarray, ...],
+    resamples: int,
+    box: tuple[np.ndarray, np.ndarray],
+    loss: Loss,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Log losses (resamples, M): the fit's predictions plus residuals drawn with replacement,
+    on the scale the fit scores (log or raw), inflated by sqrt(M / (M - free coefficients))
+    because fitted residuals are smaller than the noise."""
+    fitted = np.broadcast_to(spec.to_law(theta).log_loss(*columns[:-1]), (resamples, len(columns[0])))
+    runs = fitted.shape[1]
+    free = int((box[0] < box[1]).sum())
+    inflate = np.sqrt(runs / max(runs - free, 1))
+    draw = rng.integers(0, runs, fitted.shape)
+    if loss.residuals == "log":
+        residuals = np.broadcast_to(columns[-1] - fitted, fitted.shape)
+        return fitted + inflate * np.take_along_axis(residuals, draw, axis=1)
+    residuals = np.broadcast_to(np.exp(columns[-1]) - np.exp(fitted), fitted.shape)
+    raw = np.exp(fitted) + inflate * np.take_along_axis(residuals, draw, axis=1)
+    return np.log(np.maximum(raw, 1e-12))
 
 
 def _per_owner(evaluate: Evaluator, owner: np.ndarray) -> Evaluator:

@@ -80,6 +80,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--bootstrap", type=non_negative_int, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)"
     )
     fit.add_argument(
+        "--bootstrap-kind",
+        choices=("cases", "residuals"),
+        default="cases",
+        help="cases: resample runs (the paper's); residuals: keep N, D and resample the fit's residuals",
+    )
+    fit.add_argument(
         "--supervised-from",
         help="coefficients for Lt_S when fitting only the distillation law (built-in name or fit JSON)",
     )
@@ -211,6 +217,7 @@ def _fit(args: argparse.Namespace) -> int:
         "backend": args.backend,
         "seed": args.seed,
         "loss": Loss(args.huber_delta, args.residuals),
+        "bootstrap_kind": args.bootstrap_kind,
     }
     dist_options = {**options, "bounds": args.bounds, "fixed": dist_fixed}
     sup_options = {**options, "bounds": supervised_bounds(args.bounds, args.min_E), "fixed": sup_fixed}

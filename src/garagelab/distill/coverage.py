@@ -49,11 +49,12 @@ def measure_coverage(
     starts: int | str = 500,
     seed: int = 0,
     distillation_runs: int = 200,
+    kind: str = "cases",
     progress: bool = True,
 ) -> Coverage:
     """Fit and bootstrap `data_sets` simulated data sets; count the intervals that hold the truth."""
     result = Coverage(law, noise)
-    options = {"starts": starts, "bootstrap": resamples, "progress": False}
+    options = {"starts": starts, "bootstrap": resamples, "bootstrap_kind": kind, "progress": False}
     with ProgressBar(data_sets, f"coverage {law} noise {noise:g}", unit="data sets", enabled=progress) as bar:
         for k in range(data_sets):
             data_seed = seed + k

@@ -245,6 +245,7 @@ def _law_fit(
     bounds: Bounds = "physical",
     fixed: dict[str, float] | None = None,
     loss: Loss = LOG_HUBER,
+    bootstrap_kind: str = "cases",
     resample_columns: tuple[np.ndarray, ...] | None = None,
 ) -> LawFit:
     """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample)."""
@@ -262,6 +263,7 @@ def _law_fit(
             backend=backend,
             seed=seed,
             loss=loss,
+            kind=bootstrap_kind,
             progress=progress,
         ).samples
         if bootstrap
@@ -284,7 +286,12 @@ def _law_fit(
             for name, lo, hi in zip(spec.params, lower, upper, strict=True)
             if np.isfinite(lo) or np.isfinite(hi)
         },
-        conventions={"huber_delta": loss.delta, "residuals": loss.residuals, "fixed": dict(fixed or {})},
+        conventions={
+            "huber_delta": loss.delta,
+            "residuals": loss.residuals,
+            "fixed": dict(fixed or {}),
+            "bootstrap": bootstrap_kind,
+        },
         health=check_fit(spec, theta, columns, (lower, upper), samples).to_dict(),
     )
 
