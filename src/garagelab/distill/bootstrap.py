@@ -94,7 +94,12 @@ def bootstrap_fit(
     search = _per_owner(make_evaluator(spec, columns, weights=weights, backend=backend, loss=loss), owner)
     with ProgressBar(resamples * per, f"bootstrap {spec.name} law", unit="starts", enabled=progress) as bar:
         found = minimize_batch(
-            search, x0.reshape(-1, x0.shape[-1]), lower=box[0], upper=box[1], on_progress=lambda d, _: bar.update_to(d)
+            search,
+            x0.reshape(-1, x0.shape[-1]),
+            lower=box[0],
+            upper=box[1],
+            ftol_floor=0.0,  # relative, as the main fit's search (fit.SEARCH_FTOL_FLOOR)
+            on_progress=lambda d, _: bar.update_to(d),
         )
     values = np.where(np.isfinite(found.f), found.f, np.inf).reshape(resamples, per)
     best = found.x.reshape(resamples, per, -1)[np.arange(resamples), values.argmin(axis=1)]

@@ -65,6 +65,8 @@ def register(parser: argparse.ArgumentParser) -> None:
             "garagelab distill fit runs.csv --starts 2000 --bootstrap 256",
             "garagelab distill fit runs.csv --extrapolate-supervised 2.2 --extrapolate-distillation 2.3",
             "garagelab distill fit distill_runs.csv --law distillation --supervised-from busbridge2025",
+            "garagelab distill fit chinchilla.csv --law supervised --fix gamma=1 --huber-delta 1e-3 "
+            "--min-tokens-per-param 0.45 --bootstrap 1000",
         ),
         formatter_class=fmt,
     )

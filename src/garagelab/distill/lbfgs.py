@@ -6,13 +6,21 @@ cost of each iteration falls as starts converge. The stopping rules are scipy's 
 defaults, so the result of each start is what `scipy.optimize.minimize(method="L-BFGS-B")`
 without bounds would reach up to line-search details:
 
-* `ftol`: (f_k - f_{k+1}) <= ftol * max(|f_k|, |f_{k+1}|, 1)
+* `ftol`: (f_k - f_{k+1}) <= ftol * max(|f_k|, |f_{k+1}|, 1); the 1 is `ftol_floor`, which the
+  law fits set to 0 (a relative test) because their objectives are ~1e-4
 * `gtol`: max |grad| <= gtol
 * at most `max_iter` iterations and `max_ls` backtracking steps per line search.
 
 Optional box bounds are handled by projection: trial points are clipped into the box, the
 direction is zeroed along bounds it would cross, and the gradient tests use the projected
 gradient (a simple cousin of L-BFGS-B's active-set step).
+
+Why hand-written: `benchmarks/distill/bench_optimizers.py` ran the maintained alternative,
+optax.lbfgs under `jax.vmap` (each start's zoom line search in a `while_loop`), on the paper's
+unbounded distillation protocol (697 runs, 2 cores, 2026-12-05): 116 s for 256 starts, about
+19,600 s scaled to the 43,200-start grid, against 98 s for the whole grid here (200x), and its
+best end point was 0.12% worse than ours. Under vmap every start waits for the slowest one's
+line search, and optax has no box bounds; this loop drops finished starts and keeps bounds.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ def minimize_batch(
     *,
     memory: int = 10,
     ftol: float = 2.220446049250313e-09,
+    ftol_floor: float = 1.0,
     gtol: float = 1e-5,
     max_iter: int = 1000,
     max_ls: int = 20,
@@ -134,7 +143,8 @@ def minimize_batch(
 
         code = np.full(rows.size, -1)
         code[~ok] = LINE_SEARCH_FAILED
-        f_small = (old_f - f[moved]) <= ftol * np.maximum(np.maximum(np.abs(old_f), np.abs(f[moved])), 1.0)
+        f_scale = np.maximum(np.maximum(np.abs(old_f), np.abs(f[moved])), ftol_floor)
+        f_small = (old_f - f[moved]) <= ftol * f_scale
         g_small = np.abs(_projected(g[moved], x[moved], lower, upper)).max(axis=1) <= gtol
         code[ok] = np.where(g_small, CONVERGED_G, np.where(f_small, CONVERGED_F, -1))
         code[(code < 0) & (iterations[work[rows]] >= max_iter)] = MAX_ITER
