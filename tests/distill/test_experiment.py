@@ -14,12 +14,14 @@ import jax
 import numpy as np
 import pytest
 
+from garagelab.cli import main
 from garagelab.core.errors import UserError
 from garagelab.core.runs import RunStore
 from garagelab.distill.data import read_runs
 from garagelab.distill.experiment.corpus import MarkovSource, load_text_corpus
 from garagelab.distill.experiment.models import MLPLM, TransformerLM, gather_windows, model_for_params, window_starts
-from garagelab.distill.experiment.sweep import PRESETS, Sweep
+from garagelab.distill.experiment.report import replicate_rows
+from garagelab.distill.experiment.sweep import PRESETS, Sweep, configuration
 from garagelab.distill.experiment.train import TrainConfig, evaluate, train
 from tests.core.test_report import check_html
 
@@ -143,3 +145,28 @@ def test_sweep_survives_sigkill_and_resumes(runs_dir: Path) -> None:
     # distilled students of a better teacher are no worse than the teacher's floor
     assert (table.distillation.loss >= table.distillation.teacher_loss - 0.05).all()
     check_html(csv_path.parent / "index.html")
+
+
+def test_seeds_train_every_configuration_again_and_report_mean_and_error() -> None:
+    small = ["--set", "sizes=2e3", "--set", "budgets=3e8", "--set", "teacher_sizes=4e3", "--set", "student_sizes=2e3"]
+    small += ["--set", "student_budgets=3e8", "--set", "equal_loss_pairs=0"]
+    assert main(["distill", "run", "--preset", "quick", "--seeds", "2", *small]) == 0
+    (record,) = RunStore().list("distill")
+    with (record.path / "runs.csv").open(newline="") as handle:
+        rows = {row["key"]: row for row in csv.DictReader(handle)}
+    teacher = "sup-N4000-M20"
+    assert set(rows) == {
+        "sup-N2000-C3e+08",
+        "sup-N2000-C3e+08-s1",
+        teacher,
+        f"{teacher}-s1",
+        f"dist-N2000-C3e+08-T[{teacher}]",
+        f"dist-N2000-C3e+08-T[{teacher}-s1]",
+    }
+    assert rows[f"{teacher}-s1"]["seed"] == "1" and rows[teacher]["loss"] != rows[f"{teacher}-s1"]["loss"]
+    assert rows[f"dist-N2000-C3e+08-T[{teacher}-s1]"]["L_T"] == rows[f"{teacher}-s1"]["loss"]
+    assert configuration(f"dist-N2000-C3e+08-T[{teacher}-s1]") == f"dist-N2000-C3e+08-T[{teacher}]"
+    replicates = replicate_rows(record.path / "runs.csv")
+    assert len(replicates) == 3 and all(r["seeds"] == 2 and r["standard error"] > 0 for r in replicates)
+    assert "Seeds: mean" in (record.path / "index.html").read_text()
+    assert main(["distill", "run", "--preset", "quick", "--set", "seeds=0"]) == 2

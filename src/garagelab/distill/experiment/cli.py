@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, replace
 
+from garagelab.core.cliargs import positive_int
 from garagelab.core.errors import UserError
 
 
@@ -26,6 +27,9 @@ def register(verbs: argparse._SubParsersAction, formatter: type) -> None:
     run.add_argument("--preset", default="tiny", help="grid preset: tiny (about 30 min) or quick (seconds)")
     run.add_argument("--model", choices=("mlp", "transformer"), help="model family (default: the preset's, mlp)")
     run.add_argument("--corpus", help="synthetic (default), shakespeare, or a UTF-8 text file")
+    run.add_argument(
+        "--seeds", type=positive_int, help="train every configuration with this many seeds (mean ± s.e. per point)"
+    )
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a grid setting")
     run.add_argument("--resume", metavar="RUN", help="continue this sweep (id or directory name)")
     run.add_argument("--fit", action="store_true", help="fit both laws to the results and add them to the report")
@@ -44,7 +48,12 @@ def _config(args: argparse.Namespace):
         config = replace(config, model=args.model)
     if args.corpus:
         config = replace(config, corpus=args.corpus)
-    return apply_overrides(config, args.set)
+    if args.seeds:
+        config = replace(config, seeds=args.seeds)
+    config = apply_overrides(config, args.set)
+    if config.seeds < 1:
+        raise UserError(f"seeds must be at least 1, not {config.seeds}")
+    return config
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,29 @@ import numpy as np
 from garagelab.core import plots
 from garagelab.core.report import Report
 from garagelab.distill.data import RunTable, read_runs
-from garagelab.distill.experiment.sweep import SweepConfig, entropy_floor
+from garagelab.distill.experiment.sweep import SweepConfig, configuration, entropy_floor
 from garagelab.distill.flops import FlopModel
 
 # tiny models have no long context or big vocabulary: F(N) = 2N
 TINY_FLOPS = FlopModel(n_ctx=0, n_vocab=0)
+
+
+def replicate_rows(csv_path: Path) -> list[dict[str, object]]:
+    """Mean loss and its standard error over seeds, per configuration run more than once."""
+    groups: dict[str, list[float]] = {}
+    with csv_path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            groups.setdefault(configuration(row["key"]), []).append(float(row["loss"]))
+    return [
+        {
+            "configuration": key,
+            "seeds": len(losses),
+            "mean loss": float(np.mean(losses)),
+            "standard error": float(np.std(losses, ddof=1) / np.sqrt(len(losses))),
+        }
+        for key, losses in groups.items()
+        if len(losses) > 1
+    ]
 
 
 def measured_figures(report: Report, table: RunTable, floor: float | None) -> None:
@@ -53,6 +72,10 @@ def add_sweep_section(report: Report, config: SweepConfig, csv_path: Path, fit: 
         + f" Data: {csv_path.name} beside this page."
     )
     measured_figures(report, table, floor)
+    replicates = replicate_rows(csv_path)
+    if replicates:
+        report.heading("Seeds: mean ± standard error per configuration")
+        report.table(replicates)
     headline: dict[str, float] = {
         "supervised_runs": len(table.supervised),
         "distilled_runs": len(table.distillation),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,9 @@ class SweepConfig:
     max_tokens_per_param: float = 6000.0
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    # training seeds per configuration (seed, seed + 1, ...): replica r > 0 of a run has the
+    # key suffix -s<r> and its students learn from replica r of their teacher
+    seeds: int = 1
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:
@@ -108,10 +112,20 @@ class PlannedRun:
     model: Model
     tokens: float
     teacher: str = ""
+    replica: int = 0
 
     @property
     def flops(self) -> float:
         return 3.0 * self.model.forward_flops() * self.tokens
+
+
+def replica_key(key: str, replica: int) -> str:
+    return key if replica == 0 else f"{key}-s{replica}"
+
+
+def configuration(key: str) -> str:
+    """A run's key without its replica suffixes: the same configuration under every seed."""
+    return re.sub(r"-s\d+(?=\]|$)", "", key)
 
 
 def _tokens(model: Model, budget: float) -> float:
@@ -173,27 +187,24 @@ class Sweep:
 
     def supervised_plan(self) -> list[PlannedRun]:
         runs: dict[str, PlannedRun] = {}
-        for n in self.config.sizes:
-            model = self._model(n)
-            for budget in self.config.budgets:
-                tokens = _tokens(model, budget)
-                if self._keep(model, tokens):
-                    runs.setdefault(
-                        f"sup-N{n:g}-C{budget:g}",
-                        PlannedRun(f"sup-N{n:g}-C{budget:g}", "supervised", model, tokens),
-                    )
-        for n in self.config.teacher_sizes:
-            model = self._model(n)
-            key = f"sup-N{n:g}-M{self.config.teacher_tokens_per_param:g}"
-            runs[key] = PlannedRun(
-                key,
-                "supervised",
-                model,
-                self.config.teacher_tokens_per_param * model.non_embedding_params(),
-            )
+        for replica in range(self.config.seeds):
+            for n in self.config.sizes:
+                model = self._model(n)
+                for budget in self.config.budgets:
+                    tokens = _tokens(model, budget)
+                    key = replica_key(f"sup-N{n:g}-C{budget:g}", replica)
+                    if self._keep(model, tokens):
+                        runs.setdefault(key, PlannedRun(key, "supervised", model, tokens, replica=replica))
+            for n in self.config.teacher_sizes:
+                model = self._model(n)
+                key = replica_key(f"sup-N{n:g}-M{self.config.teacher_tokens_per_param:g}", replica)
+                tokens = self.config.teacher_tokens_per_param * model.non_embedding_params()
+                runs[key] = PlannedRun(key, "supervised", model, tokens, replica=replica)
         return list(runs.values())
 
     def student_plan(self, teacher_key: str) -> list[PlannedRun]:
+        """Students of one teacher, trained with the teacher's replica seed."""
+        replica = self.supervised_runs[teacher_key].replica
         runs = []
         for n in self.config.student_sizes:
             model = self._model(n)
@@ -201,15 +212,19 @@ class Sweep:
                 tokens = _tokens(model, budget)
                 if self._keep(model, tokens):
                     key = f"dist-N{n:g}-C{budget:g}-T[{teacher_key}]"
-                    runs.append(PlannedRun(key, "distillation", model, tokens, teacher_key))
+                    runs.append(PlannedRun(key, "distillation", model, tokens, teacher_key, replica))
         return runs
 
     def teacher_keys(self) -> list[str]:
-        return [f"sup-N{n:g}-M{self.config.teacher_tokens_per_param:g}" for n in self.config.teacher_sizes]
+        return [
+            replica_key(f"sup-N{n:g}-M{self.config.teacher_tokens_per_param:g}", replica)
+            for replica in range(self.config.seeds)
+            for n in self.config.teacher_sizes
+        ]
 
     def equal_loss_teachers(self) -> list[tuple[str, str]]:
         """Pairs of finished supervised runs with the closest losses and sizes at least 2x apart."""
-        rows = [r for r in self.done.values() if r["kind"] == "supervised"]
+        rows = [r for r in self.done.values() if r["kind"] == "supervised" and configuration(r["key"]) == r["key"]]
         pairs = []
         for i, a in enumerate(rows):
             for b in rows[i + 1 :]:
@@ -218,12 +233,13 @@ class Sweep:
                     pairs.append((abs(float(a["loss"]) - float(b["loss"])), a["key"], b["key"]))
         chosen, used = [], set()
         for _, key_a, key_b in sorted(pairs):
+            # checked first: equal_loss_pairs=0 asks for none (it used to run every pair)
+            if len(chosen) >= self.config.equal_loss_pairs:
+                break
             if key_a in used or key_b in used:
                 continue
             chosen.append((key_a, key_b))
             used |= {key_a, key_b}
-            if len(chosen) == self.config.equal_loss_pairs:
-                break
         return chosen
 
     # -- running -------------------------------------------------------------------------
@@ -269,7 +285,7 @@ class Sweep:
             return
         start = time.perf_counter()
         stream = self._stream("teacher", planned.tokens)
-        params = train(planned.model, stream, planned.tokens, self.config.train, self.config.seed)
+        params = train(planned.model, stream, planned.tokens, self.config.train, self.config.seed + planned.replica)
         loss = evaluate(
             planned.model,
             params,
@@ -302,7 +318,7 @@ class Sweep:
                 stream,
                 planned.tokens,
                 self.config.train,
-                self.config.seed,
+                self.config.seed + planned.replica,
                 cache[:count],
             )
             loss = evaluate(planned.model, params, eval_stream, self.config.train.eval_tokens)
@@ -342,7 +358,7 @@ class Sweep:
             "teacher": teacher,
             "model": repr(planned.model),
             "corpus": getattr(self.corpus, "name", self.config.corpus),
-            "seed": self.config.seed,
+            "seed": self.config.seed + planned.replica,
             "flops": f"{planned.flops:.4g}",
             "seconds": f"{seconds:.2f}",
         }
