@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
 from garagelab.cli import main
+from garagelab.core.cliargs import non_negative_float, non_negative_int, positive_float, positive_int
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,3 +52,28 @@ def test_bad_flag_value_is_user_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_missing_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: garagelab" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "expected"),
+    [
+        (positive_float, "1e9", 1e9),
+        (positive_float, "0", "must be a positive number"),
+        (positive_float, "inf", "must be a positive number"),
+        (positive_float, "nan", "must be a positive number"),
+        (positive_float, "x", "'x' is not a number"),
+        (non_negative_float, "0", 0.0),
+        (non_negative_float, "-1", "must be a number of at least 0"),
+        (non_negative_float, "inf", "must be a number of at least 0"),
+        (non_negative_int, "0", 0),
+        (non_negative_int, "-1", "must be at least 0"),
+        (positive_int, "0", "must be at least 1"),
+        (positive_int, "1.5", "is not a whole number"),
+    ],
+)
+def test_checked_number_types(parse, text: str, expected: object) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(argparse.ArgumentTypeError, match=expected):
+            parse(text)
+    else:
+        assert parse(text) == expected

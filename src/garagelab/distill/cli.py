@@ -8,7 +8,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
-from garagelab.core.cliargs import examples, non_negative_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_float
 from garagelab.core.errors import UserError
 from garagelab.distill.conventions import add_flop_options, flop_model, parse_fixed
 from garagelab.distill.flops import PAPER_FLOPS
@@ -21,16 +21,6 @@ SCENARIO_NAMES = (
     "teacher-pretraining",
     "teacher-pretraining-inference",
 )
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
 
 
 def _with_flops(coefficients: CoefficientSet, args: argparse.Namespace) -> CoefficientSet:
@@ -93,10 +83,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     fit.add_argument(
         "--extrapolate-supervised",
-        type=_positive,
+        type=positive_float,
         help="also fit on runs with loss >= this, predict the rest",
     )
-    fit.add_argument("--extrapolate-distillation", type=_positive, help="the same for the distillation law")
+    fit.add_argument("--extrapolate-distillation", type=positive_float, help="the same for the distillation law")
     fit.add_argument(
         "--bounds",
         choices=("physical", "none"),
@@ -105,10 +95,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     fit.add_argument(
         "--min-tokens-per-param",
-        type=_positive,
+        type=positive_float,
         help="leave out runs with fewer training tokens per parameter (Epoch's Chinchilla fit: 0.45)",
     )
-    fit.add_argument("--min-E", type=_positive, help="lower bound on E, e.g. a known entropy rate of the data")
+    fit.add_argument("--min-E", type=positive_float, help="lower bound on E, e.g. a known entropy rate of the data")
     fit.add_argument(
         "--fix",
         action="append",
@@ -116,7 +106,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="hold a coefficient fixed, e.g. gamma=1 (Epoch's Chinchilla protocol); distillation: A', gamma', c0...",
     )
-    fit.add_argument("--huber-delta", type=_positive, default=1e-4, help="Huber delta (paper: 1e-4; Epoch: 1e-3)")
+    fit.add_argument("--huber-delta", type=positive_float, default=1e-4, help="Huber delta (paper: 1e-4; Epoch: 1e-3)")
     fit.add_argument(
         "--residuals", choices=RESIDUAL_SCALES, default="log", help="score residuals of log loss (paper) or raw loss"
     )
@@ -137,8 +127,8 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     predict.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
-    predict.add_argument("--N", type=_positive, help="(student) parameters")
-    predict.add_argument("--D", type=_positive, help="(student) tokens")
+    predict.add_argument("--N", type=positive_float, help="(student) parameters")
+    predict.add_argument("--D", type=positive_float, help="(student) tokens")
     predict.add_argument("--teacher", help="L_T=2.3 or N_T=7.75e9,D_T=1.55e11")
     predict.add_argument("--input", type=Path, help="runs CSV to predict every row of")
     predict.add_argument("--output", type=Path, help="where to write the predictions CSV (with --input)")
@@ -159,13 +149,13 @@ def register(parser: argparse.ArgumentParser) -> None:
         ),
         formatter_class=fmt,
     )
-    plan.add_argument("--student", type=_positive, required=True, help="student parameters N_S")
+    plan.add_argument("--student", type=positive_float, required=True, help="student parameters N_S")
     budget = plan.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--compute", type=_positive, help="total FLOP budget")
-    budget.add_argument("--tokens", type=_positive, help="student token budget D_S")
+    budget.add_argument("--compute", type=positive_float, help="total FLOP budget")
+    budget.add_argument("--tokens", type=positive_float, help="student token budget D_S")
     plan.add_argument("--scenario", choices=SCENARIO_NAMES, default="teacher-pretraining-inference")
     plan.add_argument("--teacher", action="append", default=[], help="an existing teacher (repeatable)")
-    plan.add_argument("--students", type=_positive, default=1.0, help="students sharing the teacher's pretraining")
+    plan.add_argument("--students", type=positive_float, default=1.0, help="students sharing the teacher's pretraining")
     plan.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
     plan.add_argument(
         "--samples", type=non_negative_int, default=256, help="coefficient samples for the margin's interval"
@@ -181,7 +171,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     plot.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
-    plot.add_argument("--student", type=_positive, help="student size for the compute plots (default: mid-range)")
+    plot.add_argument("--student", type=positive_float, help="student size for the compute plots (default: mid-range)")
     plot.add_argument("--runs", type=Path, help="runs CSV to overlay on the figures")
     add_flop_options(plot, "default: what the fit stored, or the paper's")
     plot.set_defaults(func=_plot)
@@ -300,18 +290,18 @@ def _predict(args: argparse.Namespace) -> int:
     if args.N is None or args.D is None:
         raise UserError("give --N and --D (or --input runs.csv)")
     samples = coefficient_samples(args.coefficients, args.samples) if args.samples else []
-    spread = _Spread(samples)
     supervised = float(coefficients.supervised_loss(args.N, args.D))
     best = optimal_teacher_loss(coefficients, args.N, args.D)
+    choices = [optimal_teacher_loss(c, args.N, args.D) for c in samples]  # the costly part: once per sample
     print(
         f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {supervised:.4f}"
-        + spread(lambda c: float(c.supervised_loss(args.N, args.D)))
+        + _spread([float(c.supervised_loss(args.N, args.D)) for c in samples])
     )
     print(
         f"best teacher loss L_T* = {best.teacher_loss:.4f}"
-        + spread(lambda c: optimal_teacher_loss(c, args.N, args.D).teacher_loss)
+        + _spread([choice.teacher_loss for choice in choices])
         + f", giving a student loss of {best.student_loss:.4f}"
-        + spread(lambda c: optimal_teacher_loss(c, args.N, args.D).student_loss)
+        + _spread([choice.student_loss for choice in choices])
     )
     if args.teacher:
         teacher = Teacher.parse(args.teacher)
@@ -319,17 +309,18 @@ def _predict(args: argparse.Namespace) -> int:
         student = float(coefficients.student_loss(args.N, args.D, lt))
         crossover = crossover_tokens(coefficients, args.N, lt)
         # each sample prices the same teacher: by its loss, or by its size through its own law
-        sample_lt = (lambda c: teacher.resolved_loss(c)) if math.isnan(teacher.loss) else (lambda c: lt)
+        sample_lts = [teacher.resolved_loss(c) if math.isnan(teacher.loss) else lt for c in samples]
         print(
             f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}"
-            + spread(lambda c: float(c.student_loss(args.N, args.D, sample_lt(c))))
+            + _spread([float(c.student_loss(args.N, args.D, t)) for c, t in zip(samples, sample_lts, strict=True)])
         )
         if math.isnan(crossover):
             print("supervised training does not overtake this teacher between 1M and 100P tokens")
         else:
+            crossovers = [crossover_tokens(c, args.N, t) for c, t in zip(samples, sample_lts, strict=True)]
             print(
                 f"supervised training overtakes this teacher beyond {crossover:.4g} student tokens"
-                + spread(lambda c: crossover_tokens(c, args.N, sample_lt(c)), "{:.3g}")
+                + _spread(crossovers, "{:.3g}")
             )
     print(samples_note(args.coefficients, samples))
     for caveat in coefficients.caveats:
@@ -339,23 +330,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Spread:
-    """' (90%: lo .. hi)' of a quantity over coefficient samples, or '' without samples."""
+def _spread(values: list[float], fmt: str = "{:.4f}") -> str:
+    """' (90%: lo .. hi)' of a quantity's values over the coefficient samples, or '' without samples."""
+    from garagelab.distill.bootstrap import CONFIDENCE, percentile_interval
 
-    def __init__(self, samples: list) -> None:
-        self.samples = samples
-
-    def __call__(self, quantity, fmt: str = "{:.4f}") -> str:
-        from garagelab.distill.bootstrap import CONFIDENCE, percentile_interval
-
-        if not self.samples:
-            return ""
-        values = [quantity(sample) for sample in self.samples]
-        finite = [v for v in values if math.isfinite(v)]
-        if len(finite) < CONFIDENCE * len(values):
-            return f" (90%: undetermined, {len(values) - len(finite)} of {len(values)} samples have none)"
-        lo, hi = percentile_interval(finite)
-        return f" (90%: {fmt.format(lo)} .. {fmt.format(hi)})"
+    if not values:
+        return ""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < CONFIDENCE * len(values):
+        return f" (90%: undetermined, {len(values) - len(finite)} of {len(values)} samples have none)"
+    lo, hi = percentile_interval(finite)
+    return f" (90%: {fmt.format(lo)} .. {fmt.format(hi)})"
 
 
 def _predict_csv(coefficients, input_path: Path, output: Path | None) -> int:

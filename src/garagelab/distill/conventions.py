@@ -13,6 +13,7 @@ import argparse
 import math
 from dataclasses import replace
 
+from garagelab.core.cliargs import non_negative_float
 from garagelab.core.errors import UserError
 from garagelab.distill.flops import FlopModel
 
@@ -59,8 +60,8 @@ def add_flop_options(parser: argparse.ArgumentParser, default_note: str) -> None
         choices=FLOP_KINDS,
         help="paper: 2N (1 + context and vocabulary terms) per token forward (App. H.1); 6ND: 2N",
     )
-    group.add_argument("--n-vocab", type=_non_negative, help="vocabulary size of the FLOP model (paper: 32168)")
-    group.add_argument("--n-ctx", type=_non_negative, help="context length of the FLOP model (paper: 4096)")
+    group.add_argument("--n-vocab", type=non_negative_float, help="vocabulary size of the FLOP model (paper: 32168)")
+    group.add_argument("--n-ctx", type=non_negative_float, help="context length of the FLOP model (paper: 4096)")
 
 
 def flop_model(base: FlopModel, kind: str | None, n_vocab: float | None, n_ctx: float | None) -> FlopModel:
@@ -79,13 +80,3 @@ def describe_flops(model: FlopModel) -> str:
     if model.n_vocab == 0 and model.n_ctx == 0:
         return "6ND (forward 2N per token)"
     return f"2N(1 + context {model.n_ctx:g} and vocabulary {model.n_vocab:g} terms) per token forward"
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} must be a number of at least 0")
-    return value
