@@ -21,7 +21,7 @@ import numpy as np
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.distill.evaluate import make_evaluator, numpy_evaluator
-from garagelab.distill.lbfgs import Evaluator, minimize_batch
+from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, Evaluator, minimize_batch
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
 
 CONFIDENCE = 0.90
@@ -98,7 +98,7 @@ def bootstrap_fit(
             x0.reshape(-1, x0.shape[-1]),
             lower=box[0],
             upper=box[1],
-            ftol_floor=0.0,  # relative, as the main fit's search (fit.SEARCH_FTOL_FLOOR)
+            ftol_floor=SEARCH_FTOL_FLOOR,
             on_progress=lambda d, _: bar.update_to(d),
         )
     values = np.where(np.isfinite(found.f), found.f, np.inf).reshape(resamples, per)
@@ -122,7 +122,7 @@ def resampled_losses(
     """Log losses (resamples, M): the fit's predictions plus residuals drawn with replacement,
     on the scale the fit scores (log or raw), inflated by sqrt(M / (M - free coefficients))
     because fitted residuals are smaller than the noise."""
-    fitted = np.broadcast_to(spec.to_law(theta).log_loss(*columns[:-1]), (resamples, len(columns[0])))
+    fitted = np.broadcast_to(spec.log_predictions(theta, columns), (resamples, len(columns[0])))
     runs = fitted.shape[1]
     free = int((box[0] < box[1]).sum())
     inflate = np.sqrt(runs / max(runs - free, 1))

@@ -26,7 +26,7 @@ DISTILLATION_COEFFICIENTS = ("c0", "f1", "d1")
 
 @dataclass
 class Coverage:
-    """Covered / data sets per quantity, and the interval widths seen."""
+    """How many data sets' intervals held the truth, per quantity."""
 
     law: str
     noise: float

@@ -26,16 +26,11 @@ from garagelab.distill.evaluate import make_evaluator, numpy_evaluator, resolve_
 from garagelab.distill.flops import PAPER_FLOPS, FlopModel
 from garagelab.distill.health import FitHealth, check_fit
 from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
-from garagelab.distill.lbfgs import minimize_batch
+from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, minimize_batch
 from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
 
 # distinct local minima of the full fit that every bootstrap resample starts from
 ANCHORS = 4
-# the search's ftol test is relative to |f| alone: scipy's floor of 1 makes it absolute for
-# these objectives (~1e-4), and starts stopped in narrow valleys far from their minimum; with
-# the floor the 43,200-start fit ended 0.05% above what 500 scipy starts reached, without it
-# 0.09% below, in twice the time (docs/distill/README.md, Speed)
-SEARCH_FTOL_FLOOR = 0.0
 # None or "none": unbounded, as the paper's protocol reads; "physical"; or {param: (low, high)}
 Bounds = str | dict[str, tuple[float, float]] | None
 POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000, "maxls": 50}
@@ -225,14 +220,13 @@ def fit_law(
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
     # polish the best distinct end points in float64, best first
     order = finite[np.argsort(result.f[finite])]
-    _, first = np.unique(np.round(result.x[order], 3), axis=0, return_index=True)
-    candidates = order[np.sort(first)][:polish]
+    candidates = order[_first_distinct(result.x[order])][:polish]
     polished = [_polish(spec, columns, result.x[index], box, loss) for index in candidates]
     polished = sorted((p for p in polished if np.isfinite(p[1])), key=lambda p: p[1])
     if not polished:
         polished = [(result.x[order[0]], float(result.f[order[0]]))]
-    _, distinct = np.unique([np.round(theta, 3) for theta, _ in polished], axis=0, return_index=True)
-    minima = np.array([polished[i][0] for i in sorted(distinct)])
+    points = np.array([theta for theta, _ in polished])
+    minima = points[_first_distinct(points)]
     stats = {
         "starts": len(x0),
         "status": result.status_counts(),
@@ -243,6 +237,12 @@ def fit_law(
         "minima": minima,
     }
     return minima[0], polished[0][1], stats
+
+
+def _first_distinct(points: np.ndarray) -> np.ndarray:
+    """Indices, in order, of the first of each group of points equal to 3 decimals."""
+    _, first = np.unique(np.round(points, 3), axis=0, return_index=True)
+    return np.sort(first)
 
 
 def _law_fit(

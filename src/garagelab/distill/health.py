@@ -96,7 +96,7 @@ def check_fit(
         weak.append(f"at a bound: {', '.join(at_bounds)} (the best fit wants to leave the allowed region)")
     weak += _wide_intervals(spec, samples, free, names)
 
-    residuals = columns[-1] - spec.to_law(theta).log_loss(*columns[:-1])
+    residuals = columns[-1] - spec.log_predictions(theta, columns)
     outliers = _outliers(residuals, columns)
     if len(outliers) > 0.05 * runs:
         weak.append(f"{len(outliers)} residual outliers (robust z > {OUTLIER_Z:g})")
@@ -127,9 +127,7 @@ def _conditioning(
             up, down = theta.copy(), theta.copy()
             up[k] += step
             down[k] -= step
-            jacobian[:, j] = (spec.to_law(up).log_loss(*columns[:-1]) - spec.to_law(down).log_loss(*columns[:-1])) / (
-                2 * step
-            )
+            jacobian[:, j] = (spec.log_predictions(up, columns) - spec.log_predictions(down, columns)) / (2 * step)
     scale = np.linalg.norm(jacobian, axis=0)
     dead = [name for name, s in zip(names, scale, strict=True) if not (s > 1e-9 and np.isfinite(s))]
     if dead:

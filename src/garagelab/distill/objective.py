@@ -173,6 +173,11 @@ class LawSpec:
             lower[index], upper[index] = lo, hi
         return lower, upper
 
+    def log_predictions(self, theta: np.ndarray, columns: Sequence[np.ndarray]) -> np.ndarray:
+        """The law's log losses for the runs: data columns end with the observed log loss, and
+        the ones before it are the law's arguments."""
+        return self.to_law(theta).log_loss(*columns[:-1])
+
     def paper_grid(self) -> np.ndarray:
         """Every starting point of the paper's grid, as an (S, P) array."""
         return np.array(list(itertools.product(*self.grid)), dtype=float)
