@@ -78,6 +78,8 @@ def test_fit_conventions_are_stored_and_honoured(runs_csv: Path, capsys: pytest.
     assert data["flops"]["n_vocab"] == 0 and data["flops"]["n_ctx"] == 0
     assert main(["distill", "fit", str(runs_csv), "--fix", "zeta=1"]) == 2
     assert "unknown coefficient 'zeta'" in capsys.readouterr().err
+    assert main([*argv, "--fix", "c0=2"]) == 2  # a distillation coefficient, but only the supervised law is fitted
+    assert "the distillation law is not fitted with --law supervised" in capsys.readouterr().err
 
 
 def test_plan_prices_compute_with_the_chosen_flop_model(capsys: pytest.CaptureFixture[str]) -> None:

@@ -220,6 +220,11 @@ def _fit(args: argparse.Namespace) -> int:
         raise UserError(f"{args.csv} has no supervised rows (rows without a teacher); use --law distillation")
     if want_dist and len(table.distillation) == 0:
         raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T); use --law supervised")
+    for fixed, law, wanted in ((sup_fixed, "supervised", want_sup), (dist_fixed, "distillation", want_dist)):
+        if fixed and not wanted:
+            raise UserError(
+                f"--fix {', '.join(fixed)}: the {law} law is not fitted with --law {args.law}; drop it or fit that law"
+            )
     if want_dist and not want_sup and not args.supervised_from:
         raise UserError("--law distillation needs --supervised-from (a built-in name or fit JSON) for Lt_S")
 
