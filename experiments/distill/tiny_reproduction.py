@@ -333,10 +333,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tiny")
     args = parser.parse_args()
     starts = args.starts if args.starts == "paper" else int(args.starts)
-    begin = time.perf_counter()
     path, config = sweep_csv(args)
-    sweep_seconds = time.perf_counter() - begin
     rows = read_rows(path)
+    training_seconds = sum(float(r["seconds"]) for r in rows)
     table = read_runs(path)
     seeds = len({r["seed"] for r in rows})
     args.out.mkdir(parents=True, exist_ok=True)
@@ -374,7 +373,7 @@ def main() -> None:
             "Runs",
             f"{len(table.supervised)} supervised and {len(table.distillation)} distilled runs "
             f"({config.model}, {config.corpus}, {seeds} training seed(s) per configuration; "
-            f"raw results in runs.csv); sweep {sweep_seconds / 60:.1f} min, fits {fit_seconds / 60:.1f} min "
+            f"raw results in runs.csv); training {training_seconds / 60:.1f} min, fits {fit_seconds / 60:.1f} min "
             "on this machine."
             + (f" Entropy rate of the source (the loss floor): {floor:.4f} nats." if floor is not None else ""),
             None,
