@@ -8,7 +8,7 @@ from scipy.optimize import minimize
 
 from garagelab.core.errors import UserError
 from garagelab.distill.bootstrap import resampled_losses
-from garagelab.distill.coverage import measure_coverage
+from garagelab.distill.coverage import Coverage, measure_coverage
 from garagelab.distill.data import read_runs
 from garagelab.distill.evaluate import have_jax, jax_evaluator, numpy_evaluator
 from garagelab.distill.fit import (
@@ -128,6 +128,27 @@ def test_bootstrap_intervals_cover_the_truth() -> None:
     assert result.data_sets == 6
     for quantity, covered in result.covered.items():
         assert covered >= 4, (quantity, result.covered)
+
+
+def test_distillation_prediction_intervals_cover_the_truth() -> None:
+    """The distillation law's student-loss intervals are the calibrated ones (its coefficients'
+    are not; docs/distill/README.md, Calibration)."""
+    result = measure_coverage(
+        C, "distillation", noise=0.005, data_sets=6, resamples=40, starts=100, distillation_runs=120, progress=False
+    )
+    losses = {k: v for k, v in result.covered.items() if k.startswith("student loss")}
+    assert len(losses) == 3
+    for quantity, covered in losses.items():
+        assert covered >= 4, (quantity, result.covered)
+
+
+def test_a_miss_below_the_printed_precision_is_not_counted() -> None:
+    """Where the law pins a prediction, every resample agrees and the interval has zero width."""
+    coverage = Coverage("distillation", 0.005, data_sets=3)
+    coverage.add("loss", (2.5437, 2.5437), 2.5437 * (1 - 1e-6))
+    coverage.add("loss", (2.5437, 2.5437), 2.5437 * (1 - 1e-3))
+    coverage.add("loss", (2.50, 2.60), 2.55)
+    assert coverage.covered == {"loss": 2}
 
 
 def test_bootstrap_carries_the_supervised_laws_uncertainty_into_distillation() -> None:

@@ -22,6 +22,11 @@ from garagelab.distill.simulate import simulate_distillation, simulate_supervise
 # a far extrapolation of the supervised law, and held-out students of the distillation law
 EXTRAPOLATION = (70e9, 1.4e12)
 DISTILLATION_COEFFICIENTS = ("c0", "f1", "d1")
+# an interval misses only when the truth is outside it by more than this fraction of the truth.
+# Losses are printed to 4 significant digits (0.04% at 2.5 nats); where the law pins a
+# prediction (a student as good as its teacher: L_S = L_T + 1e-5) every resample agrees to
+# 1e-7, the interval has zero width, and a miss by 1e-5 nats would be counted against it
+RESOLUTION = 1e-4
 
 
 @dataclass
@@ -34,7 +39,9 @@ class Coverage:
     covered: dict[str, int] = field(default_factory=dict)
 
     def add(self, quantity: str, interval: tuple[float, float], truth: float) -> None:
-        self.covered[quantity] = self.covered.get(quantity, 0) + int(interval[0] <= truth <= interval[1])
+        slack = RESOLUTION * abs(truth)
+        held = interval[0] - slack <= truth <= interval[1] + slack
+        self.covered[quantity] = self.covered.get(quantity, 0) + int(held)
 
     def rates(self) -> dict[str, float]:
         return {k: v / self.data_sets for k, v in self.covered.items()}
