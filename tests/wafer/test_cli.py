@@ -32,6 +32,26 @@ def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path
     assert (tmp_path / "t6.csv").read_text().startswith("system,n,paper,ours,ratio")
 
 
+@pytest.mark.parametrize("name", ["3", "4", "5", "fig9", "fig10"])
+def test_every_quick_table_command_runs(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Table 2 (a minute) is covered in test_llm.py on the rows that used to crash."""
+    assert main(["wafer", "table", name]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) > 4 and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("alpha=-1", "alpha must be finite and non-negative"), ("clock_hz=0", "clock_hz must be finite and positive")],
+)
+def test_invalid_device_settings_are_one_line_errors(
+    setting: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["wafer", "simulate", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
 @pytest.mark.slow
 def test_explore_quick_writes_report() -> None:
     assert main(["wafer", "explore", "--quick", "--context", "1024"]) == 0

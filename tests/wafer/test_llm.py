@@ -12,9 +12,9 @@ from garagelab.wafer import paper
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
-from garagelab.wafer.models import MODELS, from_hf_config, load_model
-from garagelab.wafer.program import PLMRViolation
-from garagelab.wafer.tables import summary, table4, table6
+from garagelab.wafer.models import MODELS, LLMConfig, from_hf_config, load_model
+from garagelab.wafer.program import PLMRViolation, check_plmr
+from garagelab.wafer.tables import summary, table2, table4, table6
 
 LLAMA = MODELS["llama3-8b"]
 
@@ -37,6 +37,8 @@ def test_hf_config_loading(tmp_path: Path) -> None:
         from_hf_config({k: v for k, v in config.items() if k != "hidden_size"}, source="cfg.json")
     with pytest.raises(UserError, match="do not split"):
         from_hf_config({**config, "num_key_value_heads": 5})
+    with pytest.raises(UserError, match=r"mixture-of-experts model \(num_local_experts = 8\)"):
+        from_hf_config({**config, "num_local_experts": 8, "num_experts_per_tok": 2})
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(UserError, match="not valid JSON"):
         load_model(str(tmp_path / "bad.json"))
@@ -75,6 +77,54 @@ def test_plan_packs_layers_under_sram_and_flags_models_larger_than_the_wafer() -
     assert not big.fits and "scaled" in big.notes[0]
     with pytest.raises(UserError, match=r"one layer needs .* bytes per core"):
         plan(LLAMA, WSE2, "decode", 60, 4096)
+
+
+def test_a_small_model_is_not_given_more_layers_per_region_than_it_has() -> None:
+    """Qwen2-0.5B (24 layers and an LM head worth 8) was shown as "43 layers each" per region,
+    and the SRAM of the 11 slots it does not need was taken from its KV cache."""
+    small = LLMConfig("qwen2-0.5b", hidden=896, layers=24, heads=14, kv_heads=2, head_dim=64, ffn=4864, vocab=151936)
+    wafer = plan(small, WSE2, "decode", 360, 4096)
+    assert wafer.regions == 1 and wafer.layers_per_region == 32
+    full = WSE2.sram_usable // (wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer)
+    assert full > 32  # the case the cap is for
+    assert wafer.kv_capacity_tokens > plan(small, WSE2, "decode", 360, 4096, batch=2).kv_capacity_tokens
+
+
+def test_long_prompts_region_hop_streams_within_sram() -> None:
+    """Qwen2-72B's 4096-token prefill crashed `wafer table 2`: the hop between regions held
+    the whole prompt's activations in one core; it now streams in chunks that fit."""
+    (row,) = table2(models={"qwen2-72b": MODELS["qwen2-72b"]}, shapes=((4096, 128),))
+    assert np.isfinite(row["ours TPR"]) and not row["note"].startswith("does not fit")
+    for op, _ in prefill_work(MODELS["qwen2-72b"], plan(MODELS["qwen2-72b"], WSE2, "prefill", 720, 4096), 4096):
+        check_plmr(op.program, WSE2.sram_usable, WSE2.route_budget)
+
+
+def test_table_rows_that_cannot_run_say_why() -> None:
+    tiny_sram = WSE2.with_overrides(sram_bytes=8 * 1024, sram_reserved=1024)
+    (row,) = table2(tiny_sram, models={"llama3-8b": LLAMA}, shapes=((2048, 128),))
+    assert row["note"].startswith("does not fit: llama3-8b prefill: no region size")
+    assert np.isnan(row["ours TPR"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"alpha": -1.0}, "alpha must be finite and non-negative"),
+        ({"clock_hz": 0.0}, "clock_hz must be finite and positive"),
+        ({"macs_per_cycle": float("nan")}, "macs_per_cycle must be finite and positive"),
+        ({"usable": (800, 994)}, "must fit inside the fabric"),
+        ({"sram_reserved": 60_000}, "sram_reserved must be below sram_bytes"),
+    ],
+)
+def test_device_overrides_are_validated(override: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        WSE2.with_overrides(**override)
+
+
+def test_gpu_overrides_are_validated() -> None:
+    with pytest.raises(UserError, match="peak_flops must be finite and positive"):
+        A100.with_overrides(peak_flops=0.0)
+    assert A100.with_overrides(allreduce_latency_s=0.0).allreduce_latency_s == 0.0
 
 
 def test_decode_slows_and_prefill_speeds_up_with_the_grid_as_in_the_paper() -> None:

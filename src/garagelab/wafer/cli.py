@@ -156,7 +156,8 @@ def _simulate(args: argparse.Namespace) -> int:
         f"({result.prefill_tpr:,.0f} tokens/s)"
     )
     print(
-        f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layers each, {d.regions} regions): "
+        f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layer slots each, LM head included; "
+        f"{d.regions} regions): "
         f"TPOT {result.tpot_s * 1e6:.1f} us, {result.decode_tpr:,.0f} tokens/s per request, "
         f"{result.throughput:,.0f} tokens/s in all, {result.decode_communication_share:.0%} communication"
     )

@@ -9,6 +9,7 @@ Tables 3, 4 and 6 (see docs/wafer/README.md) and can be overridden.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from garagelab.core.errors import UserError
@@ -57,7 +58,13 @@ class DeviceModel:
             raise UserError(
                 f"unknown device parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}"
             )
-        return replace(self, **changes)  # type: ignore[arg-type]
+        device = replace(self, **changes)  # type: ignore[arg-type]
+        _check_values(device, changes, MAY_BE_ZERO)
+        if not 0 <= device.sram_reserved < device.sram_bytes:
+            raise UserError(f"{device.name}: sram_reserved must be below sram_bytes ({device.sram_bytes:,})")
+        if any(u > f for u, f in zip(device.usable, device.fabric, strict=True)):
+            raise UserError(f"{device.name}: usable {device.usable} must fit inside the fabric {device.fabric}")
+        return device
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +95,40 @@ class GPUModel:
         unknown = set(changes) - set(asdict(self))
         if unknown:
             raise UserError(f"unknown GPU parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}")
-        return replace(self, **changes)  # type: ignore[arg-type]
+        gpu = replace(self, **changes)  # type: ignore[arg-type]
+        _check_values(gpu, changes, MAY_BE_ZERO)
+        return gpu
+
+
+# parameters for which zero is physical (free hops, no launch cost, no reserved SRAM); every
+# other number is a size, rate or count that must be positive (alpha=-1 made a faster result,
+# clock_hz=0 a ZeroDivisionError)
+MAY_BE_ZERO = frozenset(
+    {
+        "alpha",
+        "beta",
+        "op_overhead",
+        "sram_reserved",
+        "layer_overhead_s",
+        "allreduce_latency_s",
+        "network_latency_s",
+        "distributed_call_s",
+    }
+)
+
+
+def _check_values(model: DeviceModel | GPUModel, changes: dict[str, object], may_be_zero: frozenset[str]) -> None:
+    """One-line errors for overridden values that are not finite, or negative (or zero where
+    zero means nothing runs)."""
+    for name in changes:
+        value = getattr(model, name)
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                continue
+            if not math.isfinite(v) or v < 0 or (v == 0 and name not in may_be_zero):
+                need = "finite and non-negative" if name in may_be_zero else "finite and positive"
+                raise UserError(f"{model.name}: {name} must be {need}, got {value}")
 
 
 # Cerebras WSE-2: 757x996 PEs, of which the memcpy infrastructure takes 7 columns and 2 rows;

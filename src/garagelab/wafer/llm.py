@@ -189,8 +189,11 @@ def plan(
             f"({weights:,} weights + {kv:,} KV cache for {context} tokens) but a core has {device.sram_usable:,}; "
             "use a larger region or a shorter context"
         )
-    layers_per_region = device.sram_usable // per_layer
-    regions = math.ceil((model.layers + head / per_layer) / layers_per_region)
+    # never more layers in a region than the model and its head need (Qwen2-0.5B showed
+    # "43 layers each" for 24 layers, and kept SRAM for the 19 missing ones from its KV cache)
+    layer_equivalents = model.layers + head / per_layer
+    layers_per_region = min(device.sram_usable // per_layer, math.ceil(layer_equivalents))
+    regions = math.ceil(layer_equivalents / layers_per_region)
     # regions are counted by area: a region need not be an aligned square on the wafer
     available = (rows * cols) // (side * side)
     free = device.sram_usable - layers_per_region * weights
@@ -269,9 +272,17 @@ def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str 
     ]
 
 
+# a region hop streams the boundary's activations through the cores on the way; none holds
+# more than this many 32-bit words of it at once (32 KB of WSE-2's 44 KB usable), so a long
+# prompt's hop is priced as chunks, each paying the hop's latency again (an upper bound: the
+# fabric pipelines them). Buffering it whole made Qwen2-72B's 4096-token prefill overflow SRAM.
+HOP_CHUNK_WORDS = 8192
+
+
 def _hops(model: LLMConfig, wafer: WaferPlan, tokens: int, device_bytes: int) -> Work:
     words = math.ceil(math.ceil(tokens * model.hidden / wafer.side) * device_bytes / 4)
-    return [(region_hop_op(words, wafer.side), max(wafer.regions - 1, 0))]
+    chunks = math.ceil(words / HOP_CHUNK_WORDS)
+    return [(region_hop_op(math.ceil(words / chunks), wafer.side), chunks * max(wafer.regions - 1, 0))]
 
 
 def decode_token_work(
@@ -381,25 +392,37 @@ def best_side(
     sides: tuple[int, ...] = DEFAULT_SIDES,
     batch: int = 1,
 ) -> int:
-    """The region side with the fastest phase among those the SRAM allows (offline autotuning)."""
+    """The region side with the fastest phase among those whose layers fit in SRAM and whose
+    every kernel keeps within the PLMR limits (offline autotuning)."""
     best, best_time = None, math.inf
+    reasons = {}
     for side in sides:
         if side > min(device.usable):
             continue
         try:
             wafer = plan(model, device, phase, side, context, kv_method, batch if phase == "decode" else 1)
-        except UserError:
+            if phase == "decode":
+                work = decode_token_work(model, wafer, context, batch=batch)
+            else:
+                work = prefill_work(model, wafer, context)
+            check_work(work, device)
+        except UserError as exc:
+            reasons[side] = str(exc)
             continue
-        if phase == "decode":
-            work = decode_token_work(model, wafer, context, batch=batch)
-        else:
-            work = prefill_work(model, wafer, context)
         time = price(work, device, cost_model).cycles
         if time < best_time:
             best, best_time = side, time
     if best is None:
-        raise UserError(f"{model.name} {phase}: no region size from {sides[0]} to {sides[-1]} fits its layers in SRAM")
+        last = max(reasons) if reasons else None
+        why = f"; at {last}x{last}: {reasons[last]}" if last else ""
+        raise UserError(f"{model.name} {phase}: no region size from {sides[0]} to {sides[-1]} can run it{why}")
     return best
+
+
+def check_work(work: Work, device: DeviceModel) -> None:
+    """Raise PLMRViolation (a UserError) if any kernel needs more routes or SRAM than a core has."""
+    for op, _ in work:
+        check_plmr(op.program, device.sram_usable, device.route_budget)
 
 
 def simulate(
@@ -433,10 +456,10 @@ def simulate(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
             f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
         )
-    for op, _ in prefill_work(model, prefill_plan, input_len) + decode_token_work(
-        model, decode_plan, final, batch=batch
-    ):
-        check_plmr(op.program, device.sram_usable, device.route_budget)  # every kernel within PLMR limits
+    # every kernel within PLMR limits (autotuned sides were checked; explicit ones are here)
+    check_work(
+        prefill_work(model, prefill_plan, input_len) + decode_token_work(model, decode_plan, final, batch=batch), device
+    )
     ttft = price(prefill_work(model, prefill_plan, input_len), device, cost_model)
     # attention grows linearly with the context, so the mean of the first and last token is exact
     first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)

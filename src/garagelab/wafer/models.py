@@ -59,11 +59,22 @@ MODELS = {
 _REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 
+# expert counts of mixture-of-experts configs (Mixtral, Qwen2-MoE, DeepSeek)
+_EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+
+
 def from_hf_config(data: dict, name: str = "model", source: str = "config") -> LLMConfig:
     """An LLMConfig from the fields of a HuggingFace `config.json`."""
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise UserError(f"{source}: missing {', '.join(missing)}; a HuggingFace decoder config.json has them")
+    experts = {key: data[key] for key in _EXPERT_KEYS if isinstance(data.get(key), int) and data[key] > 1}
+    if experts:
+        key, count = next(iter(experts.items()))
+        raise UserError(
+            f"{source}: a mixture-of-experts model ({key} = {count}); the simulator has no expert placement or "
+            "all-to-all, and pricing it as a dense model would be wrong: use a dense config"
+        )
     try:
         heads = int(data["num_attention_heads"])
         hidden = int(data["hidden_size"])

@@ -11,13 +11,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer import paper
 from garagelab.wafer.cost import closed_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
 from garagelab.wafer.llm import decode_token_work, max_context, plan, prefill_work, price, simulate
-from garagelab.wafer.models import MODELS
+from garagelab.wafer.models import MODELS, LLMConfig
 
 NAN = float("nan")
 
@@ -152,12 +153,32 @@ def fig10(device: DeviceModel = WSE2, sizes=(4096, 8192, 16384), sides=(120, 240
 TABLE2_SHAPES = ((2048, 128), (2048, 2048), (4096, 128), (4096, 4096))
 
 
-def table2(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
-    """Predicted end-to-end TPR (output tokens / whole request time) with autotuned grids."""
+def table2(
+    device: DeviceModel = WSE2,
+    gpu: GPUModel = A100,
+    models: dict[str, LLMConfig] = MODELS,
+    shapes: tuple[tuple[int, int], ...] = TABLE2_SHAPES,
+) -> list[dict]:
+    """Predicted end-to-end TPR (output tokens / whole request time) with autotuned grids;
+    a request that cannot run is a row that says why."""
     rows = []
-    for name, model in MODELS.items():
-        for inputs, outputs in TABLE2_SHAPES:
-            result = simulate(model, device, inputs, outputs)
+    for name, model in models.items():
+        for inputs, outputs in shapes:
+            try:
+                result = simulate(model, device, inputs, outputs)
+            except UserError as exc:  # refused with the reason, never priced by scaling
+                rows.append(
+                    {
+                        "model": name,
+                        "input/output": f"{inputs}/{outputs}",
+                        "grids (prefill, decode)": "-",
+                        "ours TPR": NAN,
+                        f"best {gpu.name} cluster TPR": NAN,
+                        "speed-up": NAN,
+                        "note": f"does not fit: {exc}",
+                    }
+                )
+                continue
             best_gpu = max(
                 outputs
                 / (
