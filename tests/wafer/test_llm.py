@@ -165,3 +165,11 @@ def test_timestamp_cost_model_prices_decode_like_the_closed_form() -> None:
     work = decode_token_work(LLAMA, wafer, 2048)
     closed, stamped = price(work, WSE2, "closed"), price(work, WSE2, "timestamps")
     assert stamped.cycles == pytest.approx(closed.cycles, rel=0.02)
+
+
+def test_timestamp_simulation_reports_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    """`simulate --cost-model timestamps` ran 11 minutes without a word."""
+    small = LLMConfig("small", hidden=512, layers=2, heads=8, kv_heads=8, head_dim=64, ffn=1024, vocab=1000)
+    result = simulate(small, WSE2, 16, 4, prefill_side=120, decode_side=120, cost_model="timestamps")
+    assert result.tpot_s > 0
+    assert "small (timestamps): 1/1 (100%)" in capsys.readouterr().err

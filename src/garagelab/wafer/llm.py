@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from garagelab.core.errors import UserError
+from garagelab.core.progress import ProgressBar
 from garagelab.wafer.collectives import allreduce
 from garagelab.wafer.cost import COST_MODELS, EMPTY_FORM, ZERO, Cost, Form, compile_form, timestamps
 from garagelab.wafer.device import DeviceModel
@@ -391,12 +392,15 @@ def best_side(
     cost_model: str,
     sides: tuple[int, ...] = DEFAULT_SIDES,
     batch: int = 1,
+    bar: ProgressBar | None = None,
 ) -> int:
     """The region side with the fastest phase among those whose layers fit in SRAM and whose
-    every kernel keeps within the PLMR limits (offline autotuning)."""
+    every kernel keeps within the PLMR limits (offline autotuning); `bar` advances per side."""
     best, best_time = None, math.inf
     reasons = {}
     for side in sides:
+        if bar is not None:
+            bar.advance()
         if side > min(device.usable):
             continue
         try:
@@ -444,12 +448,33 @@ def simulate(
     # explicit grids are checked before the (slower) autotuning of the others
     prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method) if prefill_side else None
     decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch) if decode_side else None
-    if prefill_plan is None:
-        side = best_side(model, device, "prefill", input_len, kv_method, cost_model)
-        prefill_plan = plan(model, device, "prefill", side, input_len, kv_method)
-    if decode_plan is None:
-        side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch)
-        decode_plan = plan(model, device, "decode", side, final, kv_method, batch)
+    # the timestamp model takes minutes: show grids tried and the final pricing, with an ETA
+    steps = len(DEFAULT_SIDES) * ((prefill_plan is None) + (decode_plan is None)) + 1
+    with ProgressBar(steps, f"{model.name} ({cost_model})", unit="steps", enabled=cost_model != "closed") as bar:
+        if prefill_plan is None:
+            side = best_side(model, device, "prefill", input_len, kv_method, cost_model, bar=bar)
+            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method)
+        if decode_plan is None:
+            side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch, bar=bar)
+            decode_plan = plan(model, device, "decode", side, final, kv_method, batch)
+        result = _simulate_on(model, device, input_len, output_len, prefill_plan, decode_plan, cost_model, batch)
+        bar.advance()
+    return result
+
+
+def _simulate_on(
+    model: LLMConfig,
+    device: DeviceModel,
+    input_len: int,
+    output_len: int,
+    prefill_plan: WaferPlan,
+    decode_plan: WaferPlan,
+    cost_model: str,
+    batch: int,
+) -> Simulation:
+    """Price a request on chosen prefill and decode placements."""
+    final = input_len + output_len
+    kv_method = decode_plan.kv_method
     decode_side = decode_plan.side
     if decode_plan.kv_capacity_tokens < final:
         raise UserError(
