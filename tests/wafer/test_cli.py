@@ -52,6 +52,13 @@ def test_invalid_device_settings_are_one_line_errors(
     assert err.count("\n") == 1 and message in err
 
 
+def test_calibrate_holdout_prints_fitted_and_predicted_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wafer", "calibrate", "--clock", "1.1e9", "--holdout", "table4"]) == 0
+    out = capsys.readouterr().out
+    assert "WSE-2 table4: 2.7% fitted with it (in-sample), 2.9% predicted without it (held out)" in out
+    assert "A100 table4:" in out and "predicted without it" in out
+
+
 @pytest.mark.slow
 def test_explore_quick_writes_report() -> None:
     assert main(["wafer", "explore", "--quick", "--context", "1024"]) == 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer import paper
+from garagelab.wafer.calibrate import gpu_holdouts, wse_holdouts, wse_targets
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
@@ -173,3 +175,17 @@ def test_timestamp_simulation_reports_progress(capsys: pytest.CaptureFixture[str
     result = simulate(small, WSE2, 16, 4, prefill_side=120, decode_side=120, cost_model="timestamps")
     assert result.tpot_s > 0
     assert "small (timestamps): 1/1 (100%)" in capsys.readouterr().err
+
+
+def test_a_held_out_table_never_reaches_its_fit() -> None:
+    """`calibrate --holdout`: the constants fitted without a table do not move when that
+    table's published numbers change, and start away from the shipped (in-sample) constants."""
+    targets = wse_targets()
+    (base,) = wse_holdouts(["table4"], targets=targets)
+    doubled = [replace(t, paper=2 * t.paper) if t.table == "table4" else t for t in targets]
+    (moved,) = wse_holdouts(["table4"], targets=doubled)
+    assert moved.constants == base.constants
+    assert moved.held_out > 0.4  # the doubled table is far from what the other tables predict
+    assert base.held_out == pytest.approx(0.029, abs=0.01)  # decode is predicted without Table 4
+    (gpu_prefill,) = gpu_holdouts(["table3"])
+    assert gpu_prefill.held_out > 2 * gpu_prefill.in_sample  # no other table pins prefill scaling

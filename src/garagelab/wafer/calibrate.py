@@ -173,7 +173,43 @@ def fit_wse(
     start = np.clip(np.log([getattr(base, n) for n in names]), lower + 1e-9, upper - 1e-9)
     fit = least_squares(residuals, start, bounds=(lower, upper), x_scale=1.0)
     device = device_for(fit.x)
-    return device, [Comparison(t.table, t.label, t.paper, t.predict(device)) for t in targets]
+    return device, compare(targets, device)
+
+
+def compare(targets: list[Target], device: DeviceModel) -> list[Comparison]:
+    """Paper against ours for every target, on a given device."""
+    return [Comparison(t.table, t.label, t.paper, t.predict(device)) for t in targets]
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """One table's error with the constants fitted to every table (in-sample) and fitted to
+    the others only (held out, i.e. predicted), and the constants of the held-out fit."""
+
+    table: str
+    in_sample: float
+    held_out: float
+    constants: dict[str, float]
+
+
+def wse_holdouts(
+    tables: list[str], clock_hz: float | None = None, free_alpha: bool = False, targets: list[Target] | None = None
+) -> list[Holdout]:
+    """Leave-one-table-out refits of the wafer constants: how well each table is predicted by
+    constants that never saw it."""
+    targets = targets if targets is not None else wse_targets()
+    in_sample = error_by_table(fit_wse(clock_hz=clock_hz, free_alpha=free_alpha, targets=targets)[1])
+    names = (*WSE_FITTED, "alpha")
+    # started from the middle of the bounds, not from the shipped constants: those were fitted
+    # with the held-out table, and a constant the other tables do not pin would keep its value
+    neutral = replace(WSE2, **_middle(WSE_BOUNDS, names if free_alpha else WSE_FITTED))
+    out = []
+    for table in tables:
+        rest = [t for t in targets if t.table != table]
+        device, _ = fit_wse(neutral, clock_hz=clock_hz, free_alpha=free_alpha, targets=rest)
+        held = error_by_table([c for c in compare(targets, device) if c.table == table])[table]
+        out.append(Holdout(table, in_sample[table], held, {n: getattr(device, n) for n in names}))
+    return out
 
 
 def _gpu_predictions(gpu: GPUModel) -> list[tuple[str, str, float, float]]:
@@ -200,17 +236,19 @@ def _gpu_predictions(gpu: GPUModel) -> list[tuple[str, str, float, float]]:
     return out
 
 
-def fit_gpu(base: GPUModel = A100) -> tuple[GPUModel, list[Comparison]]:
-    """The GPU with efficiencies and latencies fitted to the paper's SGLang rows."""
+def fit_gpu(base: GPUModel = A100, holdout: str | None = None) -> tuple[GPUModel, list[Comparison]]:
+    """The GPU with efficiencies and latencies fitted to the paper's SGLang rows (all but the
+    `holdout` table's), and paper-vs-ours for every row."""
     tables = [row[0] for row in _gpu_predictions(base)]
-    weights = _weights(tables)
+    fitted = np.array([table != holdout for table in tables])
+    weights = _weights([t for t in tables if t != holdout])
 
     def gpu_for(x: np.ndarray) -> GPUModel:
         return replace(base, **{name: float(np.exp(v)) for name, v in zip(GPU_FITTED, x, strict=True)})
 
     def residuals(x: np.ndarray) -> np.ndarray:
         rows = _gpu_predictions(gpu_for(x))
-        return weights * np.log([row[3] / row[2] for row in rows])
+        return weights * np.log([row[3] / row[2] for row, keep in zip(rows, fitted, strict=True) if keep])
 
     lower = np.log([GPU_BOUNDS[n][0] for n in GPU_FITTED])
     upper = np.log([GPU_BOUNDS[n][1] for n in GPU_FITTED])
@@ -218,6 +256,23 @@ def fit_gpu(base: GPUModel = A100) -> tuple[GPUModel, list[Comparison]]:
     fit = least_squares(residuals, start, bounds=(lower, upper))
     gpu = gpu_for(fit.x)
     return gpu, [Comparison(*row) for row in _gpu_predictions(gpu)]
+
+
+def gpu_holdouts(tables: list[str]) -> list[Holdout]:
+    """Leave-one-table-out refits of the A100 constants."""
+    in_sample = error_by_table(fit_gpu()[1])
+    neutral = replace(A100, **_middle(GPU_BOUNDS, GPU_FITTED))  # as in wse_holdouts
+    out = []
+    for table in tables:
+        gpu, comparisons = fit_gpu(neutral, holdout=table)
+        held = error_by_table([c for c in comparisons if c.table == table])[table]
+        out.append(Holdout(table, in_sample[table], held, {n: getattr(gpu, n) for n in GPU_FITTED}))
+    return out
+
+
+def _middle(bounds: dict[str, tuple[float, float]], names: tuple[str, ...]) -> dict[str, float]:
+    """The geometric middle of each constant's bounds (the fits work in log space)."""
+    return {name: math.sqrt(bounds[name][0] * bounds[name][1]) for name in names}
 
 
 def error_by_table(comparisons: list[Comparison]) -> dict[str, float]:

@@ -9,6 +9,9 @@ import math
 from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
 
+# the tables `calibrate` fits (the A100 side fits the first three)
+HOLDOUT_TABLES = ("table3", "table4", "table6", "fig9", "fig10")
+
 
 def _int_list(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",") if part.strip()]
@@ -57,11 +60,21 @@ def register(parser: argparse.ArgumentParser) -> None:
     calibrate = verbs.add_parser(
         "calibrate",
         help="fit the unpublished device constants to the paper's tables; report the fit error",
-        epilog=examples("garagelab wafer calibrate", "garagelab wafer calibrate --free-alpha --clock 0.85e9"),
+        epilog=examples(
+            "garagelab wafer calibrate",
+            "garagelab wafer calibrate --free-alpha --clock 0.85e9",
+            "garagelab wafer calibrate --holdout all",
+        ),
         formatter_class=fmt,
     )
     calibrate.add_argument("--clock", type=float, action="append", help="clock(s) in Hz (default: 1.1e9 and 0.85e9)")
     calibrate.add_argument("--free-alpha", action="store_true", help="fit alpha too (default: 1 cycle per hop)")
+    calibrate.add_argument(
+        "--holdout",
+        choices=(*HOLDOUT_TABLES, "all"),
+        help="also refit without this table (or each in turn) and report its held-out (predicted) error "
+        "beside its in-sample (fitted) error",
+    )
     calibrate.set_defaults(func=_calibrate)
 
     explore = verbs.add_parser(
@@ -205,13 +218,23 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     from garagelab.core.report import Report
     from garagelab.core.runs import RunStore
-    from garagelab.wafer.calibrate import WSE_FITTED, error_by_table, fit_gpu, fit_wse, wse_targets
+    from garagelab.wafer.calibrate import (
+        WSE_FITTED,
+        error_by_table,
+        fit_gpu,
+        fit_wse,
+        gpu_holdouts,
+        wse_holdouts,
+        wse_targets,
+    )
 
     clocks = args.clock or [1.1e9, 0.85e9]
     for clock in clocks:
         if not (1e6 <= clock <= 1e11):
             raise UserError(f"--clock {clock}: give the clock in Hz, e.g. 1.1e9")
-    with RunStore().start("wafer", "calibrate", {"clocks": clocks, "free_alpha": args.free_alpha}) as run:
+    holdout = list(HOLDOUT_TABLES) if args.holdout == "all" else [args.holdout] if args.holdout else []
+    config = {"clocks": clocks, "free_alpha": args.free_alpha, "holdout": holdout}
+    with RunStore().start("wafer", "calibrate", config) as run:
         targets = wse_targets()
         report = Report(run.path, "wafer calibration")
         results = {}
@@ -230,6 +253,11 @@ def _calibrate(args: argparse.Namespace) -> int:
                     for c in comparisons
                 ]
             )
+            if holdout:
+                rows = _holdout_rows(wse_holdouts(holdout, clock, args.free_alpha, targets))
+                results[f"{clock:g}"]["holdout"] = rows
+                report.text("Leave-one-table-out: each table's error fitted with it and predicted without it.")
+                report.table(rows)
         gpu, gpu_comparisons = fit_gpu()
         gpu_errors = error_by_table(gpu_comparisons)
         print("A100 (SGLang rows): mean error by table: " + ", ".join(f"{k} {v:.1%}" for k, v in gpu_errors.items()))
@@ -241,11 +269,29 @@ def _calibrate(args: argparse.Namespace) -> int:
             ]
         )
         results["A100"] = {"constants": asdict(gpu), "error_by_table": gpu_errors}
+        gpu_tables = [t for t in holdout if t in gpu_errors]
+        if gpu_tables:
+            rows = _holdout_rows(gpu_holdouts(gpu_tables), "A100")
+            results["A100"]["holdout"] = rows
+            report.text("A100 leave-one-table-out.")
+            report.table(rows)
         run.artifact("calibration.json").write_text(json.dumps(results, indent=2))
         report.write()
         run.set_headline(**{f"error_{k}": v for k, v in error_by_table(comparisons).items()})
     print(f"calibration saved to {run.path / 'calibration.json'}; report {run.path / 'index.html'}")
     return 0
+
+
+def _holdout_rows(holdouts: list, device: str = "WSE-2") -> list[dict]:
+    """Print and return one row per held-out table: fitted (in-sample) against predicted error."""
+    rows = []
+    for h in holdouts:
+        print(
+            f"  {device} {h.table}: {h.in_sample:.1%} fitted with it (in-sample), "
+            f"{h.held_out:.1%} predicted without it (held out)"
+        )
+        rows.append({"table": h.table, "in-sample error": h.in_sample, "held-out error": h.held_out, **h.constants})
+    return rows
 
 
 def _explore(args: argparse.Namespace) -> int:
