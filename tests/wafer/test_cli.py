@@ -29,6 +29,7 @@ def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path
     assert main(["wafer", "table", "6", "--csv", str(tmp_path / "t6.csv")]) == 0
     out = capsys.readouterr().out
     assert "WSE-2" in out and "mean error" in out
+    assert "in-sample: the device constants were fitted to this table" in out and "--holdout table6" in out
     assert (tmp_path / "t6.csv").read_text().startswith("system,n,paper,ours,ratio")
 
 

@@ -204,6 +204,17 @@ def _table(args: argparse.Namespace) -> int:
     stats = summary(rows)
     if stats:
         print(f"mean error {stats['mean error']:.1%}, worst {stats['worst error']:.1%} (over published entries)")
+    table = args.name if args.name.startswith("fig") else f"table{args.name}"
+    if table in HOLDOUT_TABLES:
+        print(
+            f"in-sample: the device constants were fitted to this table among others; "
+            f"`garagelab wafer calibrate --holdout {table}` shows the error predicted without it"
+        )
+    else:
+        print(
+            "predicted: the paper publishes no numbers for this table; the device constants were fitted to "
+            "Tables 3, 4, 6 and Figs. 9-10"
+        )
     if args.csv:
         with open(args.csv, "w", newline="") as handle:
             writer = csv.DictWriter(handle, columns)
