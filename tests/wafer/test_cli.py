@@ -33,7 +33,7 @@ def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path
     assert (tmp_path / "t6.csv").read_text().startswith("system,n,paper,ours,ratio")
 
 
-@pytest.mark.parametrize("name", ["3", "4", "5", "fig9", "fig10"])
+@pytest.mark.parametrize("name", ["3", "4", "5", "7", "8", "fig9", "fig10"])
 def test_every_quick_table_command_runs(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     """Table 2 (a minute) is covered in test_llm.py on the rows that used to crash."""
     assert main(["wafer", "table", name]) == 0

@@ -16,7 +16,7 @@ from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
 from garagelab.wafer.models import MODELS, LLMConfig, from_hf_config, load_model
 from garagelab.wafer.program import PLMRViolation, check_plmr
-from garagelab.wafer.tables import summary, table2, table4, table6
+from garagelab.wafer.tables import summary, table2, table4, table6, table8
 
 LLAMA = MODELS["llama3-8b"]
 
@@ -189,3 +189,18 @@ def test_a_held_out_table_never_reaches_its_fit() -> None:
     assert base.held_out == pytest.approx(0.029, abs=0.01)  # decode is predicted without Table 4
     (gpu_prefill,) = gpu_holdouts(["table3"])
     assert gpu_prefill.held_out > 2 * gpu_prefill.in_sample  # no other table pins prefill scaling
+
+
+def test_energy_tables_use_the_papers_power_ratio_and_fastest_grid() -> None:
+    """Tables 7/8: with the paper's own times, n * P_gpu * t_gpu / (P_wse * t_wse) on the fastest
+    WSE grid gives every published ratio (to their rounding); ours are that formula on our times."""
+    for tpr, ratios in (
+        (paper.DECODE_TPR["llama3-8b"], paper.DECODE_ENERGY_RATIO["llama3-8b"]),
+        (paper.PREFILL_TPR["llama3-8b"], paper.PREFILL_ENERGY_RATIO["llama3-8b"]),
+    ):
+        for count, a100, published in zip(paper.DECODE_GPUS, tpr["a100"], ratios, strict=True):
+            ratio = count * A100.power_watts * max(tpr["wse"]) / (WSE2.power_watts * a100)
+            assert ratio == pytest.approx(published, rel=0.01, abs=0.006)
+    for row in table8():
+        assert row["systems"].endswith("420x420")  # the fastest decode grid, as in the paper
+        assert 0.7 < row["ratio"] < 1.3

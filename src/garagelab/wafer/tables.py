@@ -66,6 +66,20 @@ def table6(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
     return rows
 
 
+def _phase_seconds(model: LLMConfig, device: DeviceModel, phase: str, side: int, length: int) -> tuple[float, bool]:
+    """Seconds of one decode token or one whole prefill on side x side regions, and whether
+    the model fits one chip."""
+    wafer = plan(model, device, phase, side, length)
+    work = decode_token_work(model, wafer, length) if phase == "decode" else prefill_work(model, wafer, length)
+    return device.seconds(price(work, device).cycles), wafer.fits
+
+
+def _gpu_phase_seconds(model: LLMConfig, gpu: GPUModel, phase: str, count: int, length: int) -> float:
+    if phase == "decode":
+        return gpus.decode_seconds(model, gpu, count, length)
+    return gpus.prefill_seconds(model, gpu, count, length)
+
+
 def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
     grids = paper.DECODE_GRIDS if phase == "decode" else paper.PREFILL_GRIDS
     published = paper.DECODE_TPR if phase == "decode" else paper.PREFILL_TPR
@@ -73,9 +87,7 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
     rows = []
     for name, model in MODELS.items():
         for side, value in zip(grids, published[name]["wse"], strict=True):
-            wafer = plan(model, device, phase, side, length)
-            work = decode_token_work(model, wafer, length) if phase == "decode" else prefill_work(model, wafer, length)
-            seconds = device.seconds(price(work, device).cycles)
+            seconds, fits = _phase_seconds(model, device, phase, side, length)
             ours = 1 / seconds if phase == "decode" else length / seconds
             rows.append(
                 {
@@ -84,14 +96,12 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
                     "paper TPR": value,
                     "ours TPR": ours,
                     "ratio": _ratio(ours, value),
-                    "note": "" if wafer.fits else "scaled (larger than one chip)",
+                    "note": "" if fits else "scaled (larger than one chip)",
                 }
             )
         for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
-            if phase == "decode":
-                ours = 1 / gpus.decode_seconds(model, gpu, count, length)
-            else:
-                ours = length / gpus.prefill_seconds(model, gpu, count, length)
+            seconds = _gpu_phase_seconds(model, gpu, phase, count, length)
+            ours = 1 / seconds if phase == "decode" else length / seconds
             rows.append(
                 {
                     "model": name,
@@ -113,6 +123,41 @@ def table3(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
 def table4(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
     """Decode TPR."""
     return _phase_table("decode", device, gpu)
+
+
+def _energy_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
+    """Energy of the A100 cluster over the wafer's for the same work (LLaMA3-8B), the wafer on
+    its fastest grid of the paper's, both at constant power: n * P_gpu * t_gpu / (P_wse * t_wse)."""
+    grids = paper.DECODE_GRIDS if phase == "decode" else paper.PREFILL_GRIDS
+    published = paper.DECODE_ENERGY_RATIO if phase == "decode" else paper.PREFILL_ENERGY_RATIO
+    length = paper.DECODE_CONTEXT if phase == "decode" else paper.PREFILL_INPUT
+    rows = []
+    for name, ratios in published.items():
+        model = MODELS[name]
+        wse_s, side = min((_phase_seconds(model, device, phase, side, length)[0], side) for side in grids)
+        for count, value in zip(paper.DECODE_GPUS, ratios, strict=True):
+            gpu_s = _gpu_phase_seconds(model, gpu, phase, count, length)
+            ours = count * gpu.power_watts * gpu_s / (device.power_watts * wse_s)
+            rows.append(
+                {
+                    "model": name,
+                    "systems": f"{count} x {gpu.name} / {device.name} {side}x{side}",
+                    "paper energy ratio": value,
+                    "ours energy ratio": ours,
+                    "ratio": _ratio(ours, value),
+                }
+            )
+    return rows
+
+
+def table7(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """Prefill energy, A100 cluster over WSE-2 (4K input)."""
+    return _energy_table("prefill", device, gpu)
+
+
+def table8(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
+    """Decode energy per token, A100 cluster over WSE-2."""
+    return _energy_table("decode", device, gpu)
 
 
 def fig9(device: DeviceModel = WSE2, sizes=(2048, 4096, 8192), sides=(180, 360, 540, 720)) -> list[dict]:
@@ -229,6 +274,8 @@ TABLES: dict[str, Callable[..., list[dict]]] = {
     "4": table4,
     "5": table5,
     "6": table6,
+    "7": table7,
+    "8": table8,
     "fig9": fig9,
     "fig10": fig10,
 }
