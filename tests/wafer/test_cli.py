@@ -15,6 +15,13 @@ def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> N
     assert "decode on" in out and "1xA100" in out and "8xA100" in out and "faster" in out
 
 
+def test_simulate_refuses_gpu_clusters_that_cannot_hold_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["wafer", "simulate", "--model", "qwen2-72b", "--input", "64", "--output", "4", "--gpus", "1,8"]
+    assert main([*argv, "--decode-grid", "540", "--prefill-grid", "540"]) == 0
+    out = capsys.readouterr().out
+    assert "1xA100: does not fit (needs 145 GB" in out and "8xA100: TTFT" in out
+
+
 def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["wafer", "simulate", "--input", "128", "--output", "8", "--decode-grid", "360", "--json"]
     assert main(argv) == 0

@@ -204,3 +204,14 @@ def test_energy_tables_use_the_papers_power_ratio_and_fastest_grid() -> None:
     for row in table8():
         assert row["systems"].endswith("420x420")  # the fastest decode grid, as in the paper
         assert 0.7 < row["ratio"] < 1.3
+
+
+def test_gpu_memory_is_checked() -> None:
+    """`memory_bytes` was never used: Qwen2-72B (145 GB of fp16 weights) was priced on one A100."""
+    assert "1 x A100 hold 80 GB" in gpus.memory_shortfall(MODELS["qwen2-72b"], A100, 1, 4096)
+    assert gpus.memory_shortfall(MODELS["qwen2-72b"], A100, 8, 4096) is None
+    assert gpus.memory_shortfall(LLAMA, A100, 1, 4096) is None
+    assert "KV cache" in gpus.memory_shortfall(LLAMA, A100, 1, 4096, batch=200)
+    rows = {row["system"]: row for row in table4() if row["model"] == "qwen2-72b"}
+    assert rows["1 x A100"]["note"].startswith("exceeds GPU memory")  # the paper published a run
+    assert rows["8 x A100"]["note"] == ""

@@ -127,8 +127,12 @@ def _simulate(args: argparse.Namespace) -> int:
         args.cost_model,
         args.batch,
     )
-    baseline = {}
+    baseline, unfit = {}, {}
     for count in args.gpus:
+        shortfall = gpus.memory_shortfall(model, gpu, count, args.input + args.output, args.batch)
+        if shortfall:  # refused with the reason, never priced
+            unfit[f"{count}x{gpu.name}"] = shortfall
+            continue
         tpot = gpus.decode_seconds(model, gpu, count, args.input + args.output // 2, args.batch)
         ttft = gpus.prefill_seconds(model, gpu, count, args.input)
         baseline[f"{count}x{gpu.name}"] = {
@@ -158,6 +162,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "decode_communication_share": result.decode_communication_share,
             "notes": result.notes,
             "gpus": baseline,
+            "gpus_that_do_not_fit": unfit,
         }
         print(json.dumps(summary, indent=2))
         return 0
@@ -186,6 +191,8 @@ def _simulate(args: argparse.Namespace) -> int:
             f"{row['energy_per_token_j']:.3f} J per token; wafer decode {result.decode_tpr / row['decode_tpr']:.1f}x "
             f"faster, {row['energy_per_token_j'] / result.energy_per_token_j:.2f}x the energy"
         )
+    for name, why in unfit.items():
+        print(f"  {name}: does not fit ({why})")
     for note in result.notes:
         print(f"  note: {note}")
     return 0

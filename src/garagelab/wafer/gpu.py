@@ -38,6 +38,18 @@ def _roofline(gpu: GPUModel, flops: float, nbytes: float) -> float:
     )
 
 
+def memory_shortfall(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, batch: int = 1) -> str | None:
+    """Why `gpus` GPUs cannot hold the fp16 weights and KV cache of `batch` requests of
+    `context` tokens, or None when they can (activations and the framework's share are not
+    counted, so this is the least a run needs)."""
+    _check(gpus)
+    needed = 2 * model.params() + batch * model.kv_bytes_per_token() * context
+    have = gpus * gpu.memory_bytes
+    if needed <= have:
+        return None
+    return f"needs {needed / 1e9:,.0f} GB for fp16 weights and KV cache, {gpus} x {gpu.name} hold {have / 1e9:,.0f} GB"
+
+
 def decode_seconds(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, batch: int = 1) -> float:
     """Time per output token for `batch` requests of `context` tokens."""
     _check(gpus)

@@ -102,6 +102,12 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
         for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
             seconds = _gpu_phase_seconds(model, gpu, phase, count, length)
             ours = 1 / seconds if phase == "decode" else length / seconds
+            note = ""
+            shortfall = gpus.memory_shortfall(model, gpu, count, length)
+            if shortfall and value:  # kept to compare with a published run that must have offloaded
+                note = f"exceeds GPU memory ({shortfall}); the paper's run must offload or quantise"
+            elif shortfall:
+                ours, note = NAN, f"does not fit: {shortfall}"
             rows.append(
                 {
                     "model": name,
@@ -109,7 +115,7 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
                     "paper TPR": value if value else NAN,
                     "ours TPR": ours,
                     "ratio": _ratio(ours, value),
-                    "note": "",
+                    "note": note,
                 }
             )
     return rows
@@ -225,12 +231,16 @@ def table2(
                 )
                 continue
             best_gpu = max(
-                outputs
-                / (
-                    gpus.prefill_seconds(model, gpu, n, inputs)
-                    + outputs * gpus.decode_seconds(model, gpu, n, inputs + outputs // 2)
-                )
-                for n in paper.DECODE_GPUS
+                (
+                    outputs
+                    / (
+                        gpus.prefill_seconds(model, gpu, n, inputs)
+                        + outputs * gpus.decode_seconds(model, gpu, n, inputs + outputs // 2)
+                    )
+                    for n in paper.DECODE_GPUS
+                    if gpus.memory_shortfall(model, gpu, n, inputs + outputs) is None  # clusters that hold it
+                ),
+                default=NAN,
             )
             rows.append(
                 {
