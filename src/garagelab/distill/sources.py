@@ -36,7 +36,12 @@ def coefficient_samples(source: str, count: int = 256, seed: int = 0) -> list[Co
         return _samples_from_intervals(BUSBRIDGE2025, count, seed)
     if source in BUILTIN:
         return []
-    fit = FitResult.load(source)
+    return fit_samples(FitResult.load(source), count)
+
+
+def fit_samples(fit: FitResult, count: int = 256) -> list[CoefficientSet]:
+    """A fit's bootstrap refits as coefficient sets (supervised and distillation resample i
+    paired, as the fit drew them)."""
     base = fit.coefficient_set()
     sup = fit.supervised.bootstrap_laws() if fit.supervised else []
     dist = fit.distillation.bootstrap_laws() if fit.distillation else []
