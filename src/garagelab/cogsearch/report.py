@@ -12,6 +12,7 @@ scores, and score against program size with its Pareto front.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -119,6 +120,14 @@ def best_programs(db: ProgramDB, count: int) -> list:
     return sorted(scored, key=lambda p: -p.score)[:count]
 
 
+def choose_reference(discovered: list[ModelScore]) -> ModelScore:
+    """The discovered program the others are tested against: the best by its score on the
+    search subjects. Choosing by held-out score (as this once did) picks on the test set and
+    inflates exactly the comparison the paper is about (fly, 150 evaluations: the held-out
+    pick scored 0.5564, p = 0.056 against FQ; the search's own best 0.5551, p = 0.23)."""
+    return max(discovered, key=lambda s: -math.inf if s.search_score is None else s.search_score)
+
+
 def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool = True) -> Path:
     """Fit and compare on the held-out subjects; write report.html, report.json and plots."""
     directory = Path(directory)
@@ -173,7 +182,7 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     discovered = [s for s in scores if s.kind == "discovered"]
     if not discovered:
         raise UserError(f"{directory}: none of the best programs could be traced again: {refused}")
-    reference = max(discovered, key=lambda s: s.heldout)
+    reference = choose_reference(discovered)
     report = Report(directory, f"cogsearch report: {search.name}")
     report.section("Data")
     report.table([search.summary() | {"role": "search"}, heldout.summary() | {"role": "held out"}])
@@ -181,7 +190,8 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     report.text(
         f"Every model fitted per held-out subject ({heldout.n_subjects} subjects never seen by the search), two-fold "
         "cross-validation within subject; normalised likelihood = exp(mean log-likelihood per held-out choice). "
-        f"Paired test: {reference.name} against each model, subject by subject (two-sided Wilcoxon)."
+        f"Paired test: {reference.name} (the best discovered program by its score on the search subjects; "
+        "held-out scores choose nothing) against each model, subject by subject (two-sided Wilcoxon)."
     )
     ranked = sorted(scores, key=lambda s: -s.heldout)
     report.table([s.row(reference) for s in ranked])

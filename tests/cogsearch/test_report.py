@@ -1,0 +1,22 @@
+"""The report's choices never look at held-out subjects."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from garagelab.cogsearch.report import ModelScore, choose_reference
+
+
+def discovered(search: float, heldout: float, name: str) -> ModelScore:
+    return ModelScore(name, "discovered", 3, 40, heldout, np.full(4, heldout), search_score=search)
+
+
+def test_reference_is_chosen_on_search_subjects_only() -> None:
+    models = [discovered(0.71, 0.550, "a"), discovered(0.70, 0.556, "b"), discovered(0.69, 0.553, "c")]
+    assert choose_reference(models).name == "a"
+    # any held-out scores, in any order: the choice stays the same
+    for heldout in itertools.permutations((0.50, 0.60, 0.55)):
+        shuffled = [discovered(m.search_score, h, m.name) for m, h in zip(models, heldout, strict=True)]
+        assert choose_reference(shuffled).name == "a"
