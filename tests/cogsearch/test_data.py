@@ -77,6 +77,11 @@ def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:
     bad.write_text("subject,session,choice\n")
     with pytest.raises(UserError, match="missing column"):
         load_long_csv(bad)
+    bad.write_text("subject,session,trial,choice,reward\na,0,0,0,1\na,0,1,5,0\n")
+    with pytest.raises(UserError, match=r"options 1, 2, 3, 4 never occur among choices 0, 5"):
+        load_long_csv(bad)
+    bad.write_text("subject,session,trial,choice,reward\na,0,0,0,1\na,0,1,0,0\n")
+    assert load_long_csv(bad).n_actions == 2  # a two-armed task where one arm was never taken
 
 
 def test_split_and_folds() -> None:

@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from garagelab.cogsearch.report import ModelScore, choose_reference
+from garagelab.cogsearch.report import ModelScore, choose_reference, few_subjects_warning
 
 
 def discovered(search: float, heldout: float, name: str) -> ModelScore:
@@ -20,3 +20,9 @@ def test_reference_is_chosen_on_search_subjects_only() -> None:
     for heldout in itertools.permutations((0.50, 0.60, 0.55)):
         shuffled = [discovered(m.search_score, h, m.name) for m, h in zip(models, heldout, strict=True)]
         assert choose_reference(shuffled).name == "a"
+
+
+def test_too_few_held_out_subjects_are_flagged() -> None:
+    assert "cannot give p below 1" in few_subjects_warning(1)
+    assert "cannot give p below 0.0625" in few_subjects_warning(5)
+    assert few_subjects_warning(6) is None  # smallest p 0.031

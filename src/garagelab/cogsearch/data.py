@@ -266,7 +266,15 @@ def load_long_csv(path: Path | str) -> BehaviourDataset:
             records.setdefault(row["subject"], []).append((session, trial, choice, reward, forced))
     if not records:
         raise UserError(f"{path}: no rows")
-    n_actions = max(2, 1 + max(r[2] for rows in records.values() for r in rows))
+    chosen = sorted({r[2] for rows in records.values() for r in rows if r[2] >= 0})
+    n_actions = max(2, 1 + chosen[-1]) if chosen else 2
+    never = sorted(set(range(n_actions)) - set(chosen))
+    if chosen and chosen[-1] >= 2 and never:
+        # {0, 5} would silently become a 6-option task with four options nobody ever chose
+        raise UserError(
+            f"{path} column choice: options {', '.join(map(str, never))} never occur among choices "
+            f"{', '.join(map(str, chosen))}; number the options 0..k-1"
+        )
     width = max(len(rows) for rows in records.values())
     shape = (len(records), width)
     choices, rewards = np.full(shape, -1, dtype=np.int32), np.zeros(shape, dtype=np.float32)

@@ -78,6 +78,18 @@ class ModelScore:
         }
 
 
+def few_subjects_warning(subjects: int, alpha: float = 0.05) -> str | None:
+    """A warning when a two-sided Wilcoxon test across `subjects` cannot reach `alpha` at all
+    (its smallest p is 2 / 2**n: 1 with one subject, 0.0625 with four)."""
+    smallest = min(1.0, 2.0 / 2**subjects)
+    if smallest < alpha:
+        return None
+    return (
+        f"only {subjects} held-out subject(s): a paired Wilcoxon test cannot give p below {smallest:.3g}, so no "
+        f"difference here can be significant at {alpha:g}; hold out more subjects"
+    )
+
+
 def paired_p(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p across subjects (1.0 when the two never differ)."""
     if np.allclose(a, b):
@@ -195,6 +207,10 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     )
     ranked = sorted(scores, key=lambda s: -s.heldout)
     report.table([s.row(reference) for s in ranked])
+    warning = few_subjects_warning(heldout.n_subjects)
+    if warning:
+        report.text(warning, css_class="error")
+        print(f"warning: {warning}")
     if refused:
         report.text(
             "Refused now (scored in the search, but their traced computation did not hold up here): "
@@ -209,7 +225,7 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     for model in discovered:
         report.heading(
             f"{model.name}: search {model.search_score:.4f}, held-out {model.heldout:.4f}, "
-            f"{model.num_params} parameters (median fitted: {model.params_median})"
+            f"{model.num_params} parameters (median fitted: {', '.join(f'{v:.4g}' for v in model.params_median)})"
         )
         report.code(model.source)
     page = report.write("report.html")
