@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from garagelab.cogsearch.data import load_fly, load_fly_folder, load_long_csv, load_rat_json, load_source, save_long_csv
+from garagelab.cogsearch.data import (
+    load_fly,
+    load_fly_folder,
+    load_long_csv,
+    load_npz,
+    load_rat_json,
+    load_source,
+    save_long_csv,
+)
 from garagelab.cogsearch.simulate import generate
 from garagelab.core.errors import UserError
 from tests.conftest import SHARED
@@ -82,6 +90,14 @@ def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:
         load_long_csv(bad)
     bad.write_text("subject,session,trial,choice,reward\na,0,0,0,1\na,0,1,0,0\n")
     assert load_long_csv(bad).n_actions == 2  # a two-armed task where one arm was never taken
+
+
+def test_npz_keeps_the_data_sets_name(tmp_path: Path) -> None:
+    """The report was titled "search_data" (the file name) for every run."""
+    data = generate("q-learning", subjects=2, sessions=1, trials=10, seed=0)
+    search, _ = data.split_subjects(1 / 2)
+    back = load_npz(search.save_npz(tmp_path / "search_data.npz"))
+    assert back.name == search.name != "search_data"
 
 
 def test_split_and_folds() -> None:

@@ -106,7 +106,8 @@ class BehaviourDataset:
         }
 
     def save_npz(self, path: Path | str) -> Path:
-        np.savez_compressed(path, **self.to_arrays())
+        # the data set's name travels with it (the report titled every run "search_data")
+        np.savez_compressed(path, **self.to_arrays(), name=np.array(self.name))
         return Path(path)
 
     def summary(self) -> dict:
@@ -132,7 +133,7 @@ def load_npz(path: Path | str) -> BehaviourDataset:
             data["scored"],
             tuple(str(s) for s in data["subjects"]),
             int(data["n_actions"]),
-            Path(path).stem,
+            str(data["name"]) if "name" in data.files else Path(path).stem,
         )
 
 
