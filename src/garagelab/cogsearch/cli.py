@@ -116,7 +116,7 @@ def _baselines(args: argparse.Namespace) -> int:
     from garagelab.cogsearch.data import load_source
     from garagelab.cogsearch.gru import fit_gru
     from garagelab.cogsearch.programs import BASELINES
-    from garagelab.cogsearch.report import score_program
+    from garagelab.cogsearch.report import score_program, subject_interval
     from garagelab.core.progress import track
 
     search, heldout = load_source(args.source, args.heldout, args.seed)
@@ -125,14 +125,31 @@ def _baselines(args: argparse.Namespace) -> int:
         score_program(name, "baseline", source, data)
         for name, source in track(list(BASELINES.items()), "fitting baselines", unit="models")
     ]
-    table = Table("model", "parameters", "normalised likelihood", title=f"{data.name}: {data.n_subjects} subjects")
+    table = Table(
+        "model",
+        "parameters",
+        "normalised likelihood, mean per subject",
+        "90% interval",
+        "pooled over choices",
+        title=f"{data.name}: {data.n_subjects} subjects",
+    )
     for model in sorted(rows, key=lambda m: -m.heldout):
-        table.add_row(model.name, str(model.num_params), f"{model.heldout:.4f}")
+        lo, hi = model.interval()
+        table.add_row(
+            model.name, str(model.num_params), f"{model.heldout:.4f}", f"{lo:.4f} .. {hi:.4f}", f"{model.pooled:.4f}"
+        )
     if args.gru:
         if args.split != "heldout":
             print("note: the GRU is scored on held-out subjects only (it trains on the search subjects)")
         result = fit_gru(search, heldout)
-        table.add_row("GRU (population, held out)", str(result.num_params), f"{result.normalized_likelihood:.4f}")
+        lo, hi = subject_interval(result.per_subject)
+        table.add_row(
+            "GRU (population, held out)",
+            str(result.num_params),
+            f"{result.per_subject.mean():.4f}",
+            f"{lo:.4f} .. {hi:.4f}",
+            f"{result.normalized_likelihood:.4f}",
+        )
     Console().print(table)
     return 0
 

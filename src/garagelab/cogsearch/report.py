@@ -38,25 +38,41 @@ from garagelab.evolve.search import DB_NAME
 REPORT_FIT = FitConfig(restarts=2, max_steps=500)  # fuller than the search's screening fits
 
 
+# the interval printed next to every held-out score (held-out subjects resampled)
+CONFIDENCE = 0.90
+SUBJECT_RESAMPLES = 2000
+
+
 @dataclass
 class ModelScore:
     name: str
     kind: str  # baseline, generator (synthetic data), gru or discovered
     num_params: int
     size: int
-    heldout: float  # normalised likelihood on the held-out subjects
-    per_subject: np.ndarray = field(repr=False)
+    pooled: float  # exp(mean log-likelihood per held-out choice), all subjects' choices together
+    per_subject: np.ndarray = field(repr=False)  # each held-out subject's normalised likelihood
     search_score: float | None = None
     source: str = ""
     params_median: list[float] = field(default_factory=list)
 
+    @property
+    def heldout(self) -> float:
+        """The paper's metric: normalised likelihood per held-out subject, averaged over subjects."""
+        return float(np.mean(self.per_subject))
+
+    def interval(self) -> tuple[float, float]:
+        return subject_interval(self.per_subject)
+
     def row(self, reference: ModelScore | None) -> dict:
+        lo, hi = self.interval()
         row = {
             "model": self.name,
             "kind": self.kind,
             "parameters": self.num_params,
             "size (AST nodes)": self.size or "",
-            "held-out likelihood": round(self.heldout, 4),
+            "held-out likelihood (mean per subject)": round(self.heldout, 4),
+            f"{CONFIDENCE:.0%} interval (subjects resampled)": f"{lo:.4f} .. {hi:.4f}",
+            "pooled over choices": round(self.pooled, 4),
         }
         if reference is not None and reference is not self:
             diff = reference.per_subject - self.per_subject
@@ -71,11 +87,26 @@ class ModelScore:
             "num_params": self.num_params,
             "size": self.size,
             "heldout": self.heldout,
+            "interval": list(self.interval()),
+            "pooled": self.pooled,
             "per_subject": self.per_subject.tolist(),
             "search_score": self.search_score,
             "source": self.source,
             "params_median": self.params_median,
         }
+
+
+def subject_interval(per_subject: np.ndarray, confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the mean over subjects, the subjects drawn with replacement
+    (the uncertainty of a score from which held-out subjects happened to be drawn). Coverage
+    on data with a known mean: tests/cogsearch/test_report.py."""
+    values = np.asarray(per_subject, dtype=float)
+    if len(values) < 2:
+        return (math.nan, math.nan)
+    draws = np.random.default_rng(seed).integers(0, len(values), (SUBJECT_RESAMPLES, len(values)))
+    means = values[draws].mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
 def few_subjects_warning(subjects: int, alpha: float = 0.05) -> str | None:
@@ -180,7 +211,8 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
                     continue
                 model.search_score = search_score
                 if kind == "baseline":
-                    baseline_search[name] = score_program(name, kind, source, search).heldout
+                    # pooled, as the search scores its programs, so the progress plot compares like with like
+                    baseline_search[name] = score_program(name, kind, source, search).pooled
                     bar.advance()
                 scores.append(model)
                 bar.advance()
@@ -201,7 +233,9 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
     report.section("Held-out comparison")
     report.text(
         f"Every model fitted per held-out subject ({heldout.n_subjects} subjects never seen by the search), two-fold "
-        "cross-validation within subject; normalised likelihood = exp(mean log-likelihood per held-out choice). "
+        "cross-validation within subject. Score (the paper's): each held-out subject's normalised likelihood "
+        "(exp of its mean log-likelihood per held-out choice), averaged over subjects, with a "
+        f"{CONFIDENCE:.0%} interval from resampling subjects; pooled over all choices also shown. "
         f"Paired test: {reference.name} (the best discovered program by its score on the search subjects; "
         "held-out scores choose nothing) against each model, subject by subject (two-sided Wilcoxon)."
     )
@@ -248,15 +282,20 @@ def markdown_table(directory: Path) -> str:
     reference = next(m for m in models if m["name"] == report["reference"])
     best = np.array(reference["per_subject"])
     lines = [
-        f"| model | parameters | held-out likelihood | {reference['name']} - model, mean per subject | Wilcoxon p |",
-        "|---|---|---|---|---|",
+        f"| model | parameters | held-out likelihood, mean per subject | {CONFIDENCE:.0%} interval | pooled over "
+        f"choices | {reference['name']} - model, mean per subject | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model in models:
         per = np.array(model["per_subject"])
         same = model is reference
         diff = "" if same else f"{(best - per).mean():+.4f}"
         p = "" if same else f"{paired_p(best, per):.2g}"
-        lines.append(f"| {model['name']} | {model['num_params']} | {model['heldout']:.4f} | {diff} | {p} |")
+        lo, hi = subject_interval(per)
+        lines.append(
+            f"| {model['name']} | {model['num_params']} | {per.mean():.4f} | {lo:.4f} .. {hi:.4f} | "
+            f"{model.get('pooled', float('nan')):.4f} | {diff} | {p} |"
+        )
     return "\n".join(lines)
 
 
