@@ -10,7 +10,7 @@ import pytest
 from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer import paper
-from garagelab.wafer.calibrate import gpu_holdouts, wse_holdouts, wse_targets
+from garagelab.wafer.calibrate import error_by_table, fit_gpu, fit_wse, gpu_holdouts, wse_holdouts, wse_targets
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
@@ -181,13 +181,14 @@ def test_a_held_out_table_never_reaches_its_fit() -> None:
     """`calibrate --holdout`: the constants fitted without a table do not move when that
     table's published numbers change, and start away from the shipped (in-sample) constants."""
     targets = wse_targets()
-    (base,) = wse_holdouts(["table4"], targets=targets)
+    in_sample = error_by_table(fit_wse(targets=targets)[1])
+    (base,) = wse_holdouts(["table4"], in_sample, targets=targets)
     doubled = [replace(t, paper=2 * t.paper) if t.table == "table4" else t for t in targets]
-    (moved,) = wse_holdouts(["table4"], targets=doubled)
+    (moved,) = wse_holdouts(["table4"], in_sample, targets=doubled)
     assert moved.constants == base.constants
     assert moved.held_out > 0.4  # the doubled table is far from what the other tables predict
     assert base.held_out == pytest.approx(0.029, abs=0.01)  # decode is predicted without Table 4
-    (gpu_prefill,) = gpu_holdouts(["table3"])
+    (gpu_prefill,) = gpu_holdouts(["table3"], error_by_table(fit_gpu()[1]))
     assert gpu_prefill.held_out > 2 * gpu_prefill.in_sample  # no other table pins prefill scaling
 
 

@@ -116,7 +116,7 @@ def _baselines(args: argparse.Namespace) -> int:
     from garagelab.cogsearch.data import load_source
     from garagelab.cogsearch.gru import fit_gru
     from garagelab.cogsearch.programs import BASELINES
-    from garagelab.cogsearch.report import score_program, subject_interval
+    from garagelab.cogsearch.report import ModelScore, score_program
     from garagelab.core.progress import track
 
     search, heldout = load_source(args.source, args.heldout, args.seed)
@@ -133,22 +133,17 @@ def _baselines(args: argparse.Namespace) -> int:
         "pooled over choices",
         title=f"{data.name}: {data.n_subjects} subjects",
     )
-    for model in sorted(rows, key=lambda m: -m.heldout):
-        lo, hi = model.interval()
-        table.add_row(
-            model.name, str(model.num_params), f"{model.heldout:.4f}", f"{lo:.4f} .. {hi:.4f}", f"{model.pooled:.4f}"
-        )
+    rows.sort(key=lambda m: -m.heldout)
     if args.gru:
         if args.split != "heldout":
             print("note: the GRU is scored on held-out subjects only (it trains on the search subjects)")
         result = fit_gru(search, heldout)
-        lo, hi = subject_interval(result.per_subject)
+        name = "GRU (population, held out)"
+        rows.append(ModelScore(name, "gru", result.num_params, 0, result.normalized_likelihood, result.per_subject))
+    for model in rows:
+        lo, hi = model.interval()
         table.add_row(
-            "GRU (population, held out)",
-            str(result.num_params),
-            f"{result.per_subject.mean():.4f}",
-            f"{lo:.4f} .. {hi:.4f}",
-            f"{result.normalized_likelihood:.4f}",
+            model.name, str(model.num_params), f"{model.heldout:.4f}", f"{lo:.4f} .. {hi:.4f}", f"{model.pooled:.4f}"
         )
     Console().print(table)
     return 0

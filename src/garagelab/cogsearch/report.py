@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -218,8 +218,8 @@ def build_report(directory: Path, top: int = 3, gru: bool = True, progress: bool
                 bar.advance()
             if gru:
                 result = fit_gru(search, heldout, GRUConfig())
-                gru_row = ModelScore("GRU (population)", "gru", result.num_params, 0, result.normalized_likelihood, [])
-                scores.append(replace(gru_row, per_subject=result.per_subject))
+                pooled, per_subject = result.normalized_likelihood, result.per_subject
+                scores.append(ModelScore("GRU (population)", "gru", result.num_params, 0, pooled, per_subject))
                 bar.advance()
     finally:
         sandbox.close()

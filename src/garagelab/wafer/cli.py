@@ -279,7 +279,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                 ]
             )
             if holdout:
-                rows = _holdout_rows(wse_holdouts(holdout, clock, args.free_alpha, targets))
+                rows = _holdout_rows(wse_holdouts(holdout, errors, clock, args.free_alpha, targets))
                 results[f"{clock:g}"]["holdout"] = rows
                 report.text("Leave-one-table-out: each table's error fitted with it and predicted without it.")
                 report.table(rows)
@@ -296,7 +296,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         results["A100"] = {"constants": asdict(gpu), "error_by_table": gpu_errors}
         gpu_tables = [t for t in holdout if t in gpu_errors]
         if gpu_tables:
-            rows = _holdout_rows(gpu_holdouts(gpu_tables), "A100")
+            rows = _holdout_rows(gpu_holdouts(gpu_tables, gpu_errors), "A100")
             results["A100"]["holdout"] = rows
             report.text("A100 leave-one-table-out.")
             report.table(rows)

@@ -59,7 +59,7 @@ class DeviceModel:
                 f"unknown device parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}"
             )
         device = replace(self, **changes)  # type: ignore[arg-type]
-        _check_values(device, changes, MAY_BE_ZERO)
+        _check_values(device, changes)
         if not 0 <= device.sram_reserved < device.sram_bytes:
             raise UserError(f"{device.name}: sram_reserved must be below sram_bytes ({device.sram_bytes:,})")
         if any(u > f for u, f in zip(device.usable, device.fabric, strict=True)):
@@ -96,7 +96,7 @@ class GPUModel:
         if unknown:
             raise UserError(f"unknown GPU parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}")
         gpu = replace(self, **changes)  # type: ignore[arg-type]
-        _check_values(gpu, changes, MAY_BE_ZERO)
+        _check_values(gpu, changes)
         return gpu
 
 
@@ -117,7 +117,7 @@ MAY_BE_ZERO = frozenset(
 )
 
 
-def _check_values(model: DeviceModel | GPUModel, changes: dict[str, object], may_be_zero: frozenset[str]) -> None:
+def _check_values(model: DeviceModel | GPUModel, changes: dict[str, object]) -> None:
     """One-line errors for overridden values that are not finite, or negative (or zero where
     zero means nothing runs)."""
     for name in changes:
@@ -126,8 +126,8 @@ def _check_values(model: DeviceModel | GPUModel, changes: dict[str, object], may
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int | float):
                 continue
-            if not math.isfinite(v) or v < 0 or (v == 0 and name not in may_be_zero):
-                need = "finite and non-negative" if name in may_be_zero else "finite and positive"
+            if not math.isfinite(v) or v < 0 or (v == 0 and name not in MAY_BE_ZERO):
+                need = "finite and non-negative" if name in MAY_BE_ZERO else "finite and positive"
                 raise UserError(f"{model.name}: {name} must be {need}, got {value}")
 
 

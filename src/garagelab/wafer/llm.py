@@ -481,14 +481,13 @@ def _simulate_on(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
             f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
         )
-    # every kernel within PLMR limits (autotuned sides were checked; explicit ones are here)
-    check_work(
-        prefill_work(model, prefill_plan, input_len) + decode_token_work(model, decode_plan, final, batch=batch), device
-    )
-    ttft = price(prefill_work(model, prefill_plan, input_len), device, cost_model)
+    prefill = prefill_work(model, prefill_plan, input_len)
+    last_token = decode_token_work(model, decode_plan, final, batch=batch)
+    check_work(prefill + last_token, device)  # every kernel within PLMR limits (explicit sides too)
+    ttft = price(prefill, device, cost_model)
     # attention grows linearly with the context, so the mean of the first and last token is exact
     first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)
-    last = price(decode_token_work(model, decode_plan, final, batch=batch), device, cost_model)
+    last = price(last_token, device, cost_model)
     tpot_cycles = (first.cycles + last.cycles) / 2
     return Simulation(
         model=model.name,
