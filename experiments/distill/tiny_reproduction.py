@@ -105,6 +105,11 @@ def losses_by_seed(rows: list[dict[str, str]], column: str = "loss") -> dict[str
     return out
 
 
+def shapes(rows: list[dict[str, str]]) -> dict[str, tuple[float, float]]:
+    """(N, D) of every configuration."""
+    return {configuration(r["key"]): (float(r["N"]), float(r["D"])) for r in rows}
+
+
 def paired(a: dict[int, float], b: dict[int, float]) -> list[float]:
     """a - b for every seed both configurations ran with."""
     return [a[s] - b[s] for s in sorted(a.keys() & b.keys())]
@@ -154,7 +159,7 @@ def capacity_gap(rows: list[dict[str, str]]) -> tuple[list[dict], dict]:
     for config in by_seed:
         if config.startswith("dist-"):
             groups.setdefault(config.split("-T[")[0], []).append(config)
-    shape = {configuration(r["key"]): (float(r["N"]), float(r["D"])) for r in rows}
+    shape = shapes(rows)
     table, curves = [], {}
     for student, members in sorted(groups.items(), key=lambda kv: shape[kv[1][0]]):
         lt = np.array([np.mean(list(teacher_loss[m].values())) for m in members])
@@ -200,7 +205,7 @@ def capacity_gap(rows: list[dict[str, str]]) -> tuple[list[dict], dict]:
 def crossover(rows: list[dict[str, str]]) -> tuple[list[dict], dict]:
     """L_S minus the measured supervised loss at the same (N, D), paired by seed."""
     by_seed = losses_by_seed(rows)
-    shape = {configuration(r["key"]): (float(r["N"]), float(r["D"])) for r in rows}
+    shape = shapes(rows)
     series: dict[tuple[str, float], list[tuple[float, float, float]]] = {}
     for config, losses in by_seed.items():
         if not config.startswith("dist-"):
