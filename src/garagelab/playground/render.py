@@ -45,6 +45,32 @@ def _camera(model: mujoco.MjModel, camera: str | int | None) -> str | int:
     return camera
 
 
+class Camera:
+    """One model's offscreen view, reused frame after frame: `frame(state)` draws one physics state.
+
+    A state is a dict of `qpos`, and `mocap_pos` where the model has mocap bodies.
+    """
+
+    def __init__(
+        self, model: mujoco.MjModel, width: int = 320, height: int = 240, camera: str | int | None = None
+    ) -> None:
+        self.model = model
+        self.renderer = _renderer(model, width, height)
+        self.camera = _camera(model, camera)
+        self.data = mujoco.MjData(model)
+
+    def frame(self, state: dict[str, np.ndarray]) -> np.ndarray:
+        self.data.qpos[:] = state["qpos"]
+        if "mocap_pos" in state:
+            self.data.mocap_pos[:] = state["mocap_pos"]
+        mujoco.mj_forward(self.model, self.data)
+        self.renderer.update_scene(self.data, camera=self.camera)
+        return self.renderer.render().copy()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
 def frames_from_states(
     model: mujoco.MjModel,
     states: Iterable[dict[str, np.ndarray]],
@@ -53,18 +79,9 @@ def frames_from_states(
     camera: str | int | None = None,
 ) -> list[np.ndarray]:
     """One RGB frame per state (`qpos`, and `mocap_pos` where the model has mocap bodies)."""
-    renderer = _renderer(model, width, height)
-    cam = _camera(model, camera)
-    data = mujoco.MjData(model)
-    frames = []
-    for state in states:
-        data.qpos[:] = state["qpos"]
-        if "mocap_pos" in state:
-            data.mocap_pos[:] = state["mocap_pos"]
-        mujoco.mj_forward(model, data)
-        renderer.update_scene(data, camera=cam)
-        frames.append(renderer.render().copy())
-    renderer.close()
+    view = Camera(model, width, height, camera)
+    frames = [view.frame(state) for state in states]
+    view.close()
     return frames
 
 
