@@ -75,7 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="a Go1JoystickForward training run (id or directory)")
     args = parser.parse_args()
-    env_name, _, learner, run = train.load_run(args.run)
+    trained = train.load_run(args.run)
+    env_name, learner, run = trained.env, trained.learner, trained.path
     RESULTS.mkdir(parents=True, exist_ok=True)
     history = curve(run)
 

@@ -124,3 +124,12 @@ def test_runs_list_and_show_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "show", run.path.name]) == 0
     out = capsys.readouterr().out
     assert json.dumps({"k": 3}, indent=2) in out and "metrics.csv" in out
+
+
+def test_rewind_drops_the_rows_after_a_checkpoint(runs_dir: Path) -> None:
+    with RunStore(runs_dir).start("playground", "rewound", {}) as run:
+        for iteration in range(1, 6):
+            run.log(iteration=iteration, loss=1 / iteration)
+        assert run.rewind("iteration", 3) == 2
+        run.log(iteration=4, loss=0.2)
+    assert [row["iteration"] for row in iter_metrics(run.path)] == ["1", "2", "3", "4"]

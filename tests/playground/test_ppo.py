@@ -3,6 +3,7 @@ resume exactly, deterministic evaluation, and the ONNX export against JAX."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from garagelab.core.errors import UserError
-from garagelab.core.runs import RunStore
+from garagelab.core.runs import RunStore, iter_metrics
 from garagelab.playground import export, ppo, train
 
 
@@ -138,17 +139,26 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     assert {"checkpoint.npz", "metrics.csv", "eval.json", "policy.mp4", "tensorboard"} <= {
         p.name for p in run.iterdir()
     }
+    evaluations = json.loads((run / "eval.json").read_text())  # trained with latency: scored with it and without
+    assert evaluations["train"]["conditions"] == {"action_latency": 1} and evaluations["nominal"]["conditions"] == {}
+    capsys.readouterr()
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(nominal: the nominal env)" in out and "(train: action_latency=1)" in out
+    assert main(["playground", "eval", run.name, "--episodes", "1", "--conditions", "train"]) == 0
+    assert "nominal" not in capsys.readouterr().out
     assert main(["playground", "export", run.name]) == 0 and (run / "policy.onnx").is_file()
     assert main(["playground", "video", run.name, "--steps", "5", "--out", str(run / "clip.gif")]) == 0
     assert main(["playground", "train", "--resume", run.name, "--steps", "4096", "--video-steps", "0"]) == 0
     assert "4,096 steps" in capsys.readouterr().out
     assert main(["playground", "train", "CartpoleBalance", "--set", "ppo.lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2
+    assert main(["playground", "train", "CartpoleBalance", "--set", "env.episode_length=-5"]) == 2
+    assert "episode_length must be at least 1" in capsys.readouterr().err
+    assert len(list((runs_dir / "playground").iterdir())) == 1  # refused settings leave no failed run behind
 
 
 def test_kill_9_loses_at_most_one_checkpoint_interval(runs_dir: Path) -> None:
-    import json
     import os
     import signal
     import subprocess
@@ -182,3 +192,16 @@ def test_kill_9_loses_at_most_one_checkpoint_interval(runs_dir: Path) -> None:
         == 0
     )
     assert json.loads(str(np.load(checkpoint)["meta"]))["iteration"] == saved + 2
+    rows = list(iter_metrics(checkpoint.parent))  # the rows logged after the checkpoint were redone, not repeated
+    assert [int(row["iteration"]) for row in rows] == list(range(1, saved + 3))
+
+
+def test_rows_without_a_finished_episode_carry_the_latest_return() -> None:
+    config = train.tuned_config("CartpoleBalance", num_envs=4, unroll_length=4)
+    learner = ppo.new_learner(config, 5, 5, 1)
+    rows = []
+    for episodes in ((np.nan, np.nan, 0), (812.5, 1000.0, 4), (np.nan, np.nan, 0)):
+        rows.append(ppo.finish_iteration(learner, config, episodes, 0.1, 0.2, {}, {}))
+        learner.history.append(rows[-1])
+    assert np.isnan(rows[0]["episode_return"])  # nothing has ended yet
+    assert [r["episode_return"] for r in rows[1:]] == [812.5, 812.5] and [r["episodes"] for r in rows] == [0, 4, 0]

@@ -3,6 +3,11 @@
 In a terminal it is a rich progress bar. When stderr is not a terminal (CI logs, `nohup`),
 a live bar would print nothing until the end, so a plain line with count, rate and ETA is
 written every `interval` seconds instead.
+
+The rate counts from the first update on, as rich's does: the first unit often carries a
+compilation (JAX) or a warm-up, and an ETA priced from it reads hours for a run of minutes.
+A loop that continues earlier work passes `start` (the units already done), so the rate is
+this process's alone.
 """
 
 from __future__ import annotations
@@ -47,6 +52,11 @@ def _format_rate(rate: float) -> str:
     return f"{rate:.3g}"
 
 
+def _format_count(count: float) -> str:
+    """Whole counts in full with separators (5,996,544 steps, not 5.99654e+06); others to 4 digits."""
+    return f"{round(count):,}" if float(count).is_integer() else f"{count:.4g}"
+
+
 def _format_seconds(seconds: float) -> str:
     seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
@@ -65,6 +75,7 @@ class ProgressBar:
         interval: float = 10.0,
         stream=None,
         enabled: bool = True,
+        start: float = 0.0,
     ) -> None:
         self.total = total
         self.description = description
@@ -72,9 +83,10 @@ class ProgressBar:
         self.interval = interval
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
-        self.done = 0.0
+        self.done = float(start)
         self.postfix = ""
         self._start = time.monotonic()
+        self._origin: tuple[float, float] | None = None  # (time, done) at the first update
         self._last_line = self._start
         self._rich: Progress | None = None
         self._task = None
@@ -98,7 +110,7 @@ class ProgressBar:
         self._last_line = self._start
         if self._rich is not None:
             self._rich.start()
-            self._task = self._rich.add_task(self.description, total=self.total, postfix="")
+            self._task = self._rich.add_task(self.description, total=self.total, completed=self.done, postfix="")
         return self
 
     def __exit__(
@@ -115,12 +127,14 @@ class ProgressBar:
     def advance(self, amount: float = 1, postfix: str | None = None) -> None:
         """Count `amount` more units done; `postfix` is a short status such as a loss."""
         self.done += amount
+        now = time.monotonic()
+        if self._origin is None:
+            self._origin = (now, self.done)
         if postfix is not None:
             self.postfix = postfix
         if self._rich is not None:
             self._rich.update(self._task, advance=amount, postfix=self.postfix)
             return
-        now = time.monotonic()
         if self.enabled and now - self._last_line >= self.interval:
             self._last_line = now
             self._write_line()
@@ -131,8 +145,12 @@ class ProgressBar:
 
     @property
     def rate(self) -> float:
-        elapsed = time.monotonic() - self._start
-        return self.done / elapsed if elapsed > 0 else 0.0
+        """Units per second since the first update (0 until a second one)."""
+        if self._origin is None:
+            return 0.0
+        since, done = self._origin
+        elapsed = time.monotonic() - since
+        return (self.done - done) / elapsed if elapsed > 0 and self.done > done else 0.0
 
     def eta_seconds(self) -> float | None:
         rate = self.rate
@@ -143,7 +161,7 @@ class ProgressBar:
         percent = 100.0 * self.done / self.total if self.total else 100.0
         eta = self.eta_seconds()
         parts = [
-            f"{self.description}: {self.done:g}/{self.total:g} ({percent:.0f}%)",
+            f"{self.description}: {_format_count(self.done)}/{_format_count(self.total)} ({percent:.0f}%)",
             f"{_format_rate(self.rate)} {self.unit}/s",
             f"elapsed {_format_seconds(elapsed)}",
         ]

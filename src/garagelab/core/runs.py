@@ -239,6 +239,21 @@ class Run:
         with path.open("a", newline="") as handle:
             csv.DictWriter(handle, self._columns).writerow(metrics)
 
+    def rewind(self, column: str, last: float) -> int:
+        """Drop the metrics.csv rows whose `column` is above `last`; returns how many went.
+
+        A run resumed from a checkpoint redoes the rows it logged after that checkpoint, which
+        would otherwise appear twice.
+        """
+        rows = list(iter_metrics(self.path))
+        kept = [row for row in rows if not float(row.get(column) or "nan") > last]
+        if len(kept) < len(rows):
+            with (self.path / "metrics.csv").open("w", newline="") as handle:
+                writer = csv.DictWriter(handle, self._columns)
+                writer.writeheader()
+                writer.writerows(kept)
+        return len(rows) - len(kept)
+
     def set_headline(self, **metrics: Any) -> None:
         """Record the few numbers `runs list` shows for this run."""
         self._headline.update(metrics)

@@ -22,6 +22,15 @@ class EnvConfig:
     sim_dt: float = 0.01
     episode_length: int = 1000
 
+    def __post_init__(self) -> None:
+        # checked here so every override path (CLI --set, load(config_overrides=...)) refuses them
+        if not self.episode_length >= 1:
+            raise UserError(f"episode_length must be at least 1 control step, got {self.episode_length}")
+        for key in ("ctrl_dt", "sim_dt"):
+            value = getattr(self, key)
+            if not (isinstance(value, int | float) and 0 < value < float("inf")):
+                raise UserError(f"{key} must be a positive number of seconds, got {value!r}")
+
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """Every leaf of a (nested) config as `{"a.b": value}`."""

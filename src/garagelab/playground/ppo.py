@@ -285,10 +285,18 @@ def finish_iteration(
     losses: dict,
     env_metrics: dict,
 ) -> dict:
-    """Count the iteration on `learner` and give its row of metrics (either engine's)."""
+    """Count the iteration on `learner` and give its row of metrics (either engine's).
+
+    `episode_return`/`episode_length` are those of the episodes that ended in the latest
+    iteration that had any (`episodes` counts this iteration's): with long episodes most
+    iterations end none, and a column of NaN between them tells a reader nothing.
+    """
     learner.iteration += 1
     learner.steps += config.batch_size
     episode_return, episode_length, count = episodes
+    if not count and learner.history:
+        episode_return = learner.history[-1].get("episode_return", episode_return)
+        episode_length = learner.history[-1].get("episode_length", episode_length)
     return {
         "iteration": learner.iteration,
         "steps": learner.steps,

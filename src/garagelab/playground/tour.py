@@ -45,7 +45,6 @@ def run(ctx: TourContext) -> dict[str, float]:
 
 def _train_cartpole(ctx: TourContext) -> dict[str, float]:
     """PPO on CartpoleBalance in the tour's run directory: curve, deterministic return, clip."""
-    import math
 
     from garagelab.core.plots import figure
     from garagelab.playground import train
@@ -56,7 +55,7 @@ def _train_cartpole(ctx: TourContext) -> dict[str, float]:
 
     learner = train.train("CartpoleBalance", config, ctx.run.path / "playground" / "cartpole", progress=False)
     evaluation = train.evaluate("CartpoleBalance", learner, episodes=4)
-    curve = [(r["steps"], r["episode_return"]) for r in learner.history if math.isfinite(r["episode_return"])]
+    curve = [(r["steps"], r["episode_return"]) for r in learner.history if r["episodes"]]
     fig, (ax,) = figure(width=6, height=3.5)
     ax.plot([c[0] for c in curve], [c[1] for c in curve], "o-")
     ax.set_xlabel("env steps")

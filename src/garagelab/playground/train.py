@@ -145,9 +145,11 @@ def train(
     progress: bool = True,
     env_options: dict | None = None,
     log: Callable[..., None] | None = None,
+    on_resume: Callable[[int], None] | None = None,
 ) -> ppo.Learner:
     """Train (or, with a checkpoint in `directory`, continue training) to `total_steps`; each
-    iteration's metrics go to `log` (a run's `log`: metrics.csv) and TensorBoard."""
+    iteration's metrics go to `log` (a run's `log`: metrics.csv) and TensorBoard. Continuing,
+    `on_resume` gets the checkpoint's iteration (a run drops the rows it logged after it)."""
     env_options = env_options or {}
     env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
@@ -157,11 +159,12 @@ def train(
     if checkpoint.is_file():
         learner = load_checkpoint(checkpoint, learner)
         state = env.reset(config.seed + learner.iteration)  # new episodes; the learner is exact
+        if on_resume is not None:
+            on_resume(learner.iteration)
     iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")
-    with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress) as bar:
-        bar.update_to(learner.steps)
+    with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress, start=learner.steps) as bar:
         # training seconds so far, carried over a resume (the first run's rows hold its share)
         start = time.perf_counter() - (learner.history[-1].get("wall_s", 0.0) if learner.history else 0.0)
         while learner.iteration < config.iterations:
@@ -182,8 +185,19 @@ def train(
     return learner
 
 
-def load_run(key: str) -> tuple[str, dict | None, ppo.Learner, Path]:
-    """(env name, env overrides, learner, run directory) of a training run in the run store."""
+@dataclass(frozen=True)
+class TrainedRun:
+    """A training run's env, its config overrides and training conditions, and its learner."""
+
+    env: str
+    overrides: dict | None
+    conditions: dict[str, Any]
+    learner: ppo.Learner
+    path: Path
+
+
+def load_run(key: str) -> TrainedRun:
+    """A training run in the run store, by id or directory."""
     from garagelab.core.runs import RunStore
 
     store = RunStore()
@@ -196,7 +210,18 @@ def load_run(key: str) -> tuple[str, dict | None, ppo.Learner, Path]:
     env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
     state = env.reset(0)
     template = ppo.learner_for(config, env, state)
-    return settings["env"], settings.get("env_overrides"), load_checkpoint(path / CHECKPOINT, template), path
+    learner = load_checkpoint(path / CHECKPOINT, template)
+    conditions = training_conditions(settings.get("env_options"))
+    return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path)
+
+
+# the env options that change what a policy faces (not where it runs: the engine)
+CONDITION_KEYS = ("randomization", "obs_noise", "action_latency")
+
+
+def training_conditions(env_options: dict | None) -> dict[str, Any]:
+    """The robustness settings a run trained under (randomisation, noise, latency) that are on."""
+    return {k: v for k, v in (env_options or {}).items() if k in CONDITION_KEYS and v}
 
 
 def _tensorboard(directory: Path):
@@ -224,11 +249,24 @@ def policy_fn(learner: ppo.Learner):
     return lambda obs: np.asarray(ppo.deterministic(learner.params, jnp.asarray(obs, jnp.float32), stats))
 
 
-def evaluate(env_name: str, learner: ppo.Learner, episodes: int = 8, overrides: dict | None = None, seed: int = 1):
-    """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode."""
+def evaluate(
+    env_name: str,
+    learner: ppo.Learner,
+    episodes: int = 8,
+    overrides: dict | None = None,
+    seed: int = 1,
+    conditions: dict[str, Any] | None = None,
+) -> Evaluation:
+    """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode.
+
+    `conditions` (from `training_conditions`) evaluates under what the policy trained with:
+    randomised models (drawn from `seed`, not the training draw), observation noise, latency.
+    Without it the env is nominal.
+    """
     from garagelab.playground.registry import load
 
-    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1)
+    options = conditions or {}
+    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1, **options)
     policy = policy_fn(learner)
     state = env.reset(seed)
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int
 from garagelab.core.errors import UserError
 
 
@@ -33,8 +33,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--engine", choices=("cpu", "mjx"), default="cpu",
                        help="cpu: numpy envs on MuJoCo; mjx: rollout and update on the device (a GPU)")  # fmt: skip
     train.add_argument("--randomize", action="store_true", help="domain randomisation per env")
-    train.add_argument("--obs-noise", type=float, default=0.0, help="Gaussian observation noise (std)")
-    train.add_argument("--latency", type=int, default=0, help="control steps between a policy's action and its effect")
+    train.add_argument("--obs-noise", type=non_negative_float, default=0.0, help="Gaussian observation noise (std)")
+    train.add_argument("--latency", type=non_negative_int, default=0,
+                       help="control steps between a policy's action and its effect")  # fmt: skip
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
@@ -48,6 +49,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
         sub.add_argument("run", help="a training run's id or directory")
         if verb == "eval":
             sub.add_argument("--episodes", type=positive_int, default=8)
+            sub.add_argument("--conditions", choices=CONDITIONS, default="both",
+                             help="nominal: the plain env; train: the randomisation, observation noise and latency "
+                             "the run trained with; both (default): each, when the run trained with any")  # fmt: skip
         elif verb == "export":
             sub.add_argument("--out", default="", help="default: <run>/policy.onnx")
         else:
@@ -76,6 +80,7 @@ def parse_sets(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _train(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
     from garagelab.playground import ppo, train
+    from garagelab.playground.registry import make_task
 
     store = RunStore()
     if args.resume:
@@ -94,6 +99,7 @@ def _train(args: argparse.Namespace) -> int:
         if args.steps:
             ppo_settings["total_steps"] = args.steps
         config = train.tuned_config(args.env, **ppo_settings)
+        make_task(args.env, env_overrides)  # refuses a bad env setting before a run is recorded
         options = {
             "engine": args.engine,
             "randomization": args.randomize,
@@ -106,12 +112,18 @@ def _train(args: argparse.Namespace) -> int:
     with context as run:
         (run.path / "config.json").write_text(json.dumps(settings, indent=2))
         learner = train.train(settings["env"], config, run.path, settings["env_overrides"], args.checkpoint_every,
-                              env_options=settings["env_options"], log=run.log)  # fmt: skip
-        evaluation = train.evaluate(settings["env"], learner, 8, settings["env_overrides"])
-        (run.path / "eval.json").write_text(json.dumps({"returns": evaluation.returns, "lengths": evaluation.lengths}))
-        run.set_headline(eval_return=round(evaluation.mean_return, 1), steps=learner.steps)
+                              env_options=settings["env_options"], log=run.log,
+                              on_resume=lambda iteration: run.rewind("iteration", iteration))  # fmt: skip
+        conditions = train.training_conditions(settings["env_options"])
+        evaluations = _evaluations(settings["env"], learner, 8, settings["env_overrides"], conditions, "both")
+        (run.path / "eval.json").write_text(json.dumps({
+            name: {"returns": e.returns, "lengths": e.lengths, "conditions": c} for name, (e, c) in evaluations.items()
+        }))  # fmt: skip
+        run.set_headline(**{f"eval_return_{n}" if n != "nominal" else "eval_return": round(e.mean_return, 1)
+                            for n, (e, _) in evaluations.items()}, steps=learner.steps)  # fmt: skip
         video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps)
-    print(f"{settings['env']}: {learner.steps:,} steps, deterministic return {evaluation.mean_return:.1f} (8 episodes)")
+    for line in _evaluation_lines(settings["env"], evaluations, 8):
+        print(f"{line} after {learner.steps:,} steps")
     print(video)
     print(f"run: {run.path}")
     return 0
@@ -131,13 +143,47 @@ def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
     return f"video: {out} ({steps} steps, return {total:.1f})"
 
 
+CONDITIONS = ("nominal", "train", "both")
+
+
+def _evaluations(env: str, learner, episodes: int, overrides, conditions: dict, which: str) -> dict[str, tuple]:
+    """{"nominal"|"train": (Evaluation, conditions)} as `which` asks; "train" only where there were any."""
+    from garagelab.playground import train
+
+    if which == "train" and not conditions:
+        raise UserError("this run trained without randomisation, observation noise or latency: "
+                        "its training conditions are the nominal env (use --conditions nominal)")  # fmt: skip
+    wanted = {"nominal": {}, "train": conditions}
+    if which != "both":
+        wanted = {which: wanted[which]}
+    return {
+        name: (train.evaluate(env, learner, episodes, overrides, conditions=options), options)
+        for name, options in wanted.items()
+        if name == "nominal" or options
+    }
+
+
+def _evaluation_lines(env: str, evaluations: dict[str, tuple], episodes: int) -> list[str]:
+    lines = []
+    for name, (evaluation, options) in evaluations.items():
+        under = ", ".join(f"{k}={v}" for k, v in options.items()) if options else "the nominal env"
+        lines.append(f"{env}: deterministic return {evaluation.mean_return:.1f} over {episodes} episodes "
+                     f"({name}: {under})")  # fmt: skip
+    return lines
+
+
 def _eval(args: argparse.Namespace) -> int:
     from garagelab.playground import train
 
-    env, overrides, learner, _ = train.load_run(args.run)
-    evaluation = train.evaluate(env, learner, args.episodes, overrides)
-    print(f"{env}: mean return {evaluation.mean_return:.1f} over {args.episodes} episodes")
-    print("returns: " + ", ".join(f"{r:.1f}" for r in evaluation.returns))
+    trained = train.load_run(args.run)
+    evaluations = _evaluations(
+        trained.env, trained.learner, args.episodes, trained.overrides, trained.conditions, args.conditions
+    )
+    for line, (evaluation, _) in zip(
+        _evaluation_lines(trained.env, evaluations, args.episodes), evaluations.values(), strict=True
+    ):
+        print(line)
+        print("  returns: " + ", ".join(f"{r:.1f}" for r in evaluation.returns))
     return 0
 
 
@@ -146,8 +192,9 @@ def _export(args: argparse.Namespace) -> int:
 
     from garagelab.playground import export, train
 
-    _, _, learner, path = train.load_run(args.run)
-    out = export.to_onnx(learner, args.out or path / "policy.onnx")
+    trained = train.load_run(args.run)
+    learner = trained.learner
+    out = export.to_onnx(learner, args.out or trained.path / "policy.onnx")
     size = learner.obs_norm.mean.size
     samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
     error = export.parity(learner, out, samples.astype(np.float32))
@@ -158,7 +205,8 @@ def _export(args: argparse.Namespace) -> int:
 def _video(args: argparse.Namespace) -> int:
     from garagelab.playground import train
 
-    env, _, learner, path = train.load_run(args.run)
-    message = _write_video(env, learner, Path(args.out) if args.out else Path(path) / "policy.mp4", args.steps)
+    trained = train.load_run(args.run)
+    out = Path(args.out) if args.out else trained.path / "policy.mp4"
+    message = _write_video(trained.env, trained.learner, out, args.steps)
     print(message)
     return 1 if message.startswith("no video") else 0
