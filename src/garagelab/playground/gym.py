@@ -43,7 +43,7 @@ def _spaces(env: Any) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:
     return observations, actions
 
 
-def _checked_actions(actions: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+def checked_actions(actions: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
     """`actions` as float32 of `shape`, or a ValueError naming what is wrong with them."""
     array = np.asarray(actions, np.float32)
     if array.shape != shape:
@@ -91,7 +91,7 @@ class GymEnv(gymnasium.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._state is None or self._ended:
             raise gymnasium.error.ResetNeeded("the episode has ended (or never began): call reset() before step()")
-        action = _checked_actions(action, self.action_space.shape, f"{env_id(self.name)}.step")
+        action = checked_actions(action, self.action_space.shape, f"{env_id(self.name)}.step")
         self._state = state = self.env.step(self._state, action[None])
         truncated = bool(state.info["truncation"][0] > 0)
         terminated = bool(state.done[0] > 0) and not truncated
@@ -158,7 +158,7 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self._state is None:
             raise gymnasium.error.ResetNeeded("call reset() before step()")
-        actions = _checked_actions(actions, self.action_space.shape, f"{env_id(self.name)} x{self.num_envs}.step")
+        actions = checked_actions(actions, self.action_space.shape, f"{env_id(self.name)} x{self.num_envs}.step")
         state = self.env.step(self._state, actions)
         restarted = self._restart.copy()
         if restarted.any():  # NEXT_STEP: these envs ignore their actions and begin a new episode
