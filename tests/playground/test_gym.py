@@ -92,3 +92,16 @@ def test_wrong_shapes_non_finite_actions_and_per_env_seeds_get_clear_errors() ->
     single.reset(seed=0)
     with pytest.raises(ValueError, match=r"shape \(2,\)"):
         single.step(np.zeros(3))
+
+
+def test_pixel_observations_are_a_dict_of_frames_and_state() -> None:
+    env = gymnasium.make("garagelab/CartpoleBalance-v0", pixels=True)
+    check_env(env.unwrapped)
+    obs, _ = env.reset(seed=0)
+    assert obs["pixels"].shape == (64, 64, 3) and obs["pixels"].dtype == np.uint8 and obs["state"].shape == (5,)
+    vector = garagelab_gym.GymVectorEnv("PointMass", 2, autoreset_mode="same_step", pixels={"stack": 2}, **SHORT)
+    vector.reset(seed=0)
+    for _ in range(3):
+        obs, _, _, truncated, info = vector.step(vector.action_space.sample())
+    assert truncated.all() and obs["pixels"].shape == (2, 64, 64, 2)
+    assert set(info["final_obs"][0]) == {"pixels", "state"}

@@ -34,11 +34,13 @@ def bench(
     repeats: int = 3,
     nthread: int = 0,
     reset_mode: str | None = None,
+    pixels: object = None,
 ) -> BenchResult:
-    """`reset_mode` None: "cached" on MJX (as Playground's training wrapper), "full" on the CPU."""
+    """`reset_mode` None: "cached" on MJX (as Playground's training wrapper), "full" on the CPU;
+    `pixels` (a `pixels.PixelSpec`) renders every env's frames at every step (CPU engine)."""
     start = time.perf_counter()
     reset_mode = reset_mode or ("cached" if engine == "mjx" else "full")
-    env = load(name, engine=engine, num_envs=num_envs, nthread=nthread, reset_mode=reset_mode)
+    env = load(name, engine=engine, num_envs=num_envs, nthread=nthread, reset_mode=reset_mode, pixels=pixels)
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (steps, num_envs, env.action_size)).astype(np.float32)
     state = env.reset(0)

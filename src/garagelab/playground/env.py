@@ -27,6 +27,11 @@ class BatchedEnv:
         return int(CpuEngine(self.task, 1, nthread=1).reset(0).obs.shape[-1])
 
     @property
+    def observation_shape(self) -> tuple[int, ...]:
+        """One env's observation: (size,) for a state vector, (H, W, C) for pixels."""
+        return (self.observation_size,)
+
+    @property
     def dt(self) -> float:
         return self.task.dt
 

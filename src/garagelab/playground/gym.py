@@ -1,6 +1,8 @@
 """Gymnasium interfaces to every registered env: one env (`GymEnv`) and a batch (`GymVectorEnv`).
 
-Importing this module registers each variant as `garagelab/<Name>-v0`, so
+With pixels (`pixels=True` or a `pixels.PixelSpec` among the load options) an observation is
+a dict of the stacked frames ("pixels") and the state vector ("state", for an asymmetric
+critic). Importing this module registers each variant as `garagelab/<Name>-v0`, so
 `gymnasium.make("garagelab/CartpoleBalance-v0")` and `gymnasium.make_vec(...,
 vectorization_mode="vector_entry_point")` work as for Gymnasium's own envs (Gymnasium 1.x has
 no plugin entry points: `gymnasium.register_envs(garagelab.playground.gym)` documents the import).
@@ -37,10 +39,32 @@ def env_id(name: str) -> str:
     return f"{NAMESPACE}/{name}-v{VERSION}"
 
 
-def _spaces(env: Any) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]:
-    observations = gymnasium.spaces.Box(-np.inf, np.inf, (env.observation_size,), np.float32)
+def _spaces(env: Any) -> tuple[gymnasium.spaces.Space, gymnasium.spaces.Box]:
+    """One env's spaces: a state Box, or with pixels a Dict of the frames and the state."""
+    from garagelab.playground.wrappers import bottom
+
     actions = gymnasium.spaces.Box(-1.0, 1.0, (env.action_size,), np.float32)
-    return observations, actions
+    state = gymnasium.spaces.Box(-np.inf, np.inf, (bottom(env).observation_size,), np.float32)
+    if len(env.observation_shape) == 1:
+        return state, actions
+    if env.pixel_spec.mode == "depth":
+        frames = gymnasium.spaces.Box(0.0, np.inf, env.observation_shape, np.float32)
+    else:
+        frames = gymnasium.spaces.Box(0, 255, env.observation_shape, np.uint8)
+    return gymnasium.spaces.Dict({"pixels": frames, "state": state}), actions
+
+
+def _observations(state: Any) -> np.ndarray | dict[str, np.ndarray]:
+    """A batch's observations as Gymnasium sees them: the array, or {"pixels", "state"} with pixels."""
+    if "frames" not in state.info:
+        return np.asarray(state.obs)
+    return {"pixels": np.asarray(state.obs), "state": np.asarray(state.info["state_obs"])}
+
+
+def _row(observations: np.ndarray | dict[str, np.ndarray], i: int) -> np.ndarray | dict[str, np.ndarray]:
+    if isinstance(observations, dict):
+        return {k: v[i].copy() for k, v in observations.items()}
+    return observations[i].copy()
 
 
 def checked_actions(actions: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
@@ -86,7 +110,7 @@ class GymEnv(gymnasium.Env):
         super().reset(seed=seed)
         self._state = self.env.reset(int(self.np_random.integers(_SEED_RANGE)))
         self._ended = False
-        return self._state.obs[0].copy(), {}
+        return _row(_observations(self._state), 0), {}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._state is None or self._ended:
@@ -97,7 +121,7 @@ class GymEnv(gymnasium.Env):
         terminated = bool(state.done[0] > 0) and not truncated
         self._ended = terminated or truncated
         info = {k: float(v[0]) for k, v in state.metrics.items()}
-        return state.obs[0].copy(), float(state.reward[0]), terminated, truncated, info
+        return _row(_observations(state), 0), float(state.reward[0]), terminated, truncated, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -153,7 +177,7 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
             self._np_random, self._np_random_seed = seeding.np_random(int(seed))
         self._state = self.env.reset(int(self.np_random.integers(_SEED_RANGE)))
         self._restart[:] = False
-        return np.asarray(self._state.obs), {}
+        return _observations(self._state), {}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self._state is None:
@@ -174,13 +198,14 @@ class GymVectorEnv(gymnasium.vector.VectorEnv):
         else:
             self._restart = ended
         self._state = state
-        return np.asarray(state.obs), reward, ended & ~truncated, truncated, info
+        return _observations(state), reward, ended & ~truncated, truncated, info
 
     def _final(self, state: Any, ended: np.ndarray) -> dict[str, Any]:
         """SAME_STEP's record of the episodes that just ended, in Gymnasium's vector-info layout."""
         final_obs = np.full(self.num_envs, None, dtype=object)
+        observations = _observations(state)
         for i in np.flatnonzero(ended):
-            final_obs[i] = np.asarray(state.obs)[i].copy()
+            final_obs[i] = _row(observations, i)
         final_info: dict[str, Any] = {}
         for key, value in state.metrics.items():
             final_info[key] = np.where(ended, np.asarray(value), 0).astype(np.float32)

@@ -32,20 +32,71 @@ def mlp(layers: list[dict], x: jax.Array) -> jax.Array:
     return x @ layers[-1]["w"] + layers[-1]["b"]
 
 
+# the Nature DQN encoder's kernels and strides (Mnih et al. 2015), its channels set by the config
+CONV_KERNELS = ((8, 4), (4, 2), (3, 1))
+
+
+def conv_output_size(shape: tuple[int, int, int], channels: tuple[int, ...]) -> int:
+    """Features out of the encoder for (H, W, C) frames: 1024 for 64x64 and channels (32, 64, 64)."""
+    height, width = shape[0], shape[1]
+    for kernel, stride in CONV_KERNELS[: len(channels)]:
+        height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+    if height < 1 or width < 1:
+        raise ValueError(f"frames of {shape[0]}x{shape[1]} are too small for the encoder (at least 36x36)")
+    return height * width * channels[-1]
+
+
+def init_encoder(key: jax.Array, shape: tuple[int, int, int], channels: tuple[int, ...]) -> list[dict]:
+    """Convolutions (HWIO weights, orthogonal with gain sqrt 2, as CleanRL's Atari PPO) for (H, W, C) frames."""
+    layers, fan_in = [], shape[2]
+    for k, (kernel, _), out in zip(jax.random.split(key, len(channels)), CONV_KERNELS, channels, strict=False):
+        flat = jax.nn.initializers.orthogonal(math.sqrt(2))(k, (kernel * kernel * fan_in, out), jnp.float32)
+        layers.append({"w": flat.reshape(kernel, kernel, fan_in, out), "b": jnp.zeros(out, jnp.float32)})
+        fan_in = out
+    return layers
+
+
+def encode(layers: list[dict], frames: jax.Array) -> jax.Array:
+    """(N, H, W, C) frames (uint8 0-255, or depth in metres) to (N, features): ReLU convolutions, flattened."""
+    x = frames.astype(jnp.float32)
+    if frames.dtype == jnp.uint8:
+        x = x / 255.0
+    for layer, (_, stride) in zip(layers, CONV_KERNELS, strict=False):
+        x = jax.lax.conv_general_dilated(
+            x, layer["w"], (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        x = jax.nn.relu(x + layer["b"])
+    return x.reshape(x.shape[0], -1)
+
+
 def init_actor_critic(
     key: jax.Array,
-    obs_size: int,
+    obs_shape: tuple[int, ...],
     critic_obs_size: int,
     action_size: int,
     hidden: tuple[int, ...],
     init_log_std: float = -0.5,
+    cnn_channels: tuple[int, ...] = (32, 64, 64),
 ) -> dict:
-    actor, critic = jax.random.split(key)
-    return {
-        "actor": init_mlp(actor, (obs_size, *hidden, action_size), last_scale=0.01),
+    """Actor and critic MLPs; for (H, W, C) pixel observations the actor reads them through a CNN encoder
+    (the critic reads `critic_obs_size` numbers: the state, in an asymmetric actor-critic)."""
+    actor, critic, encoder = jax.random.split(key, 3)
+    params: dict = {}
+    actor_input = obs_shape[0]
+    if len(obs_shape) == 3:
+        params["encoder"] = init_encoder(encoder, obs_shape, cnn_channels)  # type: ignore[arg-type]
+        actor_input = conv_output_size(obs_shape, cnn_channels)  # type: ignore[arg-type]
+    return params | {
+        "actor": init_mlp(actor, (actor_input, *hidden, action_size), last_scale=0.01),
         "log_std": jnp.full(action_size, init_log_std, jnp.float32),
         "critic": init_mlp(critic, (critic_obs_size, *hidden, 1), last_scale=1.0),
     }
+
+
+def actor_mean(params: dict, obs: jax.Array, stats: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """The policy's mean action before clipping: normalised state, or pixels through the encoder."""
+    features = encode(params["encoder"], obs) if "encoder" in params else normalize(obs, stats)
+    return mlp(params["actor"], features)
 
 
 def log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:

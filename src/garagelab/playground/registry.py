@@ -120,6 +120,7 @@ def load(
     seed: int = 0,
     nthread: int = 0,
     reset_mode: str = "full",
+    pixels: Any = None,
 ) -> Any:
     """A batched env ready for a learner: `reset(seed) -> State`, `step(state, actions) -> State`.
 
@@ -129,7 +130,8 @@ def load(
     own frictions, masses, damping, armature and COM. `nthread` is the
     CPU engine's thread count (0: all cores). `reset_mode` "full" draws a new initial state for
     each finished env; "cached" returns it to its first state (Playground's default: on MJX it
-    saves a forward pass of every env at every step).
+    saves a forward pass of every env at every step). `pixels` (a `pixels.PixelSpec`, or True
+    for 64x64 grey frames, three stacked) makes rendered frames the observation (CPU engine).
     """
     from garagelab.playground import randomize, wrappers
 
@@ -154,6 +156,15 @@ def load(
         env = MjxEngine(task, num_envs, randomization=fields, reset_mode=reset_mode)
     if action_repeat > 1:
         env = wrappers.ActionRepeat(env, action_repeat)
+    if pixels:
+        from garagelab.playground.pixels import Pixels, PixelSpec
+
+        if engine != "cpu":
+            raise UserError("pixel observations need the CPU engine: MJX batch rendering is not installed")
+        if obs_noise > 0:
+            raise UserError("observation noise is Gaussian noise on a state vector; it does not apply to pixels")
+        spec = pixels if isinstance(pixels, PixelSpec) else PixelSpec(**(pixels if isinstance(pixels, dict) else {}))
+        env = Pixels(env, spec)
     if obs_noise > 0:
         env = wrappers.ObservationNoise(env, obs_noise)
     if action_latency > 0:

@@ -63,11 +63,22 @@ DM_CONTROL_CHANGES: dict[str, dict[str, Any]] = {
 }
 
 
-def tuned_settings(env_name: str) -> dict[str, Any]:
-    """The env's own settings, else the DM Control default (with its changes), else none."""
+# learning from pixels (`train --pixels`): a CNN actor over 64x64 frames, the critic on the state;
+# rendering and the encoder's update set the pace (about 300 env steps/s on 2 cores), so fewer envs
+PIXELS_TUNED: dict[str, dict[str, Any]] = {
+    "CartpoleBalance": {"total_steps": 500_000, "num_envs": 32, "unroll_length": 32, "num_minibatches": 8,
+                        "learning_rate": 3e-4, "gamma": 0.995, "entropy_coef": 1e-2, "hidden": (256,)},
+}  # fmt: skip
+
+
+def tuned_settings(env_name: str, pixels: bool = False) -> dict[str, Any]:
+    """The env's own settings, else the DM Control default (with its changes), else none;
+    with `pixels`, its pixel settings over those."""
     from garagelab.playground.registry import default_config
     from garagelab.playground.tasks.dmc import DmcConfig
 
+    if pixels:
+        return tuned_settings(env_name) | PIXELS_TUNED.get(env_name, {})
     if env_name in TUNED:
         return TUNED[env_name]
     if isinstance(default_config(env_name), DmcConfig):
@@ -75,15 +86,16 @@ def tuned_settings(env_name: str) -> dict[str, Any]:
     return {}
 
 
-def tuned_config(env_name: str, **overrides: Any) -> ppo.PPOConfig:
+def tuned_config(env_name: str, pixels: bool = False, **overrides: Any) -> ppo.PPOConfig:
     """The env's tuned settings (else PPO's defaults), then `overrides`; unknown keys are errors."""
     fields = ppo.PPOConfig.__dataclass_fields__
     unknown = sorted(k for k in overrides if k not in fields)
     if unknown:
         raise UserError(f"unknown PPO setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
-    settings = {**tuned_settings(env_name), **overrides}
-    if "hidden" in settings:
-        settings["hidden"] = tuple(int(h) for h in settings["hidden"])
+    settings = {**tuned_settings(env_name, pixels), **overrides}
+    for key in ("hidden", "cnn_channels"):
+        if key in settings:
+            settings[key] = tuple(int(h) for h in settings[key])
     return replace(ppo.PPOConfig(), **settings)
 
 
@@ -194,6 +206,7 @@ class TrainedRun:
     conditions: dict[str, Any]
     learner: ppo.Learner
     path: Path
+    pixels: dict | None = None  # the pixel observation it learnt from (None: the state)
 
 
 def load_run(key: str) -> TrainedRun:
@@ -207,12 +220,13 @@ def load_run(key: str) -> TrainedRun:
     if "ppo" not in settings or not (path / CHECKPOINT).is_file():
         raise UserError(f"run {record.label} has no trained policy (no {CHECKPOINT}); train one first")
     config = tuned_config(settings["env"], **settings["ppo"])
-    env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"))
+    pixels = (settings.get("env_options") or {}).get("pixels")
+    env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"), pixels=pixels)
     state = env.reset(0)
     template = ppo.learner_for(config, env, state)
     learner = load_checkpoint(path / CHECKPOINT, template)
     conditions = training_conditions(settings.get("env_options"))
-    return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path)
+    return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path, pixels)
 
 
 # the env options that change what a policy faces (not where it runs: the engine)
@@ -244,9 +258,21 @@ class Evaluation:
 
 
 def policy_fn(learner: ppo.Learner):
-    """The deterministic policy on numpy observations (what `render` and the export run)."""
+    """The deterministic policy on numpy observations (what `render` and the export run).
+
+    uint8 frames stay uint8: the encoder scales those by 1/255 (and takes depth, float, as it is).
+    """
     stats = learner.obs_norm.arrays()
-    return lambda obs: np.asarray(ppo.deterministic(learner.params, jnp.asarray(obs, jnp.float32), stats))
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        return np.asarray(
+            ppo.deterministic(
+                learner.params, jnp.asarray(obs if obs.dtype == np.uint8 else obs.astype(np.float32)), stats
+            )
+        )
+
+    return policy
 
 
 def evaluate(
@@ -256,17 +282,18 @@ def evaluate(
     overrides: dict | None = None,
     seed: int = 1,
     conditions: dict[str, Any] | None = None,
+    pixels: dict | None = None,
 ) -> Evaluation:
     """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode.
 
     `conditions` (from `training_conditions`) evaluates under what the policy trained with:
     randomised models (drawn from `seed`, not the training draw), observation noise, latency.
-    Without it the env is nominal.
+    Without it the env is nominal. `pixels`: the frames a pixel policy learnt from.
     """
     from garagelab.playground.registry import load
 
     options = conditions or {}
-    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1, **options)
+    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1, pixels=pixels, **options)
     policy = policy_fn(learner)
     state = env.reset(seed)
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)

@@ -36,6 +36,11 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--obs-noise", type=non_negative_float, default=0.0, help="Gaussian observation noise (std)")
     train.add_argument("--latency", type=non_negative_int, default=0,
                        help="control steps between a policy's action and its effect")  # fmt: skip
+    train.add_argument("--pixels", nargs="?", const="grey", choices=("grey", "rgb", "depth"),
+                       help="learn from rendered frames (grey if no mode is given): a CNN actor, the critic on the "
+                       "state; CPU engine")  # fmt: skip
+    train.add_argument("--pixel-size", type=positive_int, default=64, help="frame width and height (with --pixels)")
+    train.add_argument("--frames", type=positive_int, default=3, help="frames stacked (with --pixels)")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
@@ -80,6 +85,7 @@ def parse_sets(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _train(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
     from garagelab.playground import ppo, train
+    from garagelab.playground.pixels import PixelSpec
     from garagelab.playground.registry import make_task
 
     store = RunStore()
@@ -90,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(f"run {record.label} is not a playground training run")
         if args.steps:  # a longer run than planned
             settings["ppo"]["total_steps"] = args.steps
-        config = train.tuned_config(settings["env"], **settings["ppo"])
+        config = train.tuned_config(settings["env"], **settings["ppo"])  # the stored settings are complete
         context = store.reopen(args.resume)
     else:
         if not args.env:
@@ -98,13 +104,20 @@ def _train(args: argparse.Namespace) -> int:
         ppo_settings, env_overrides = parse_sets(args.set)
         if args.steps:
             ppo_settings["total_steps"] = args.steps
-        config = train.tuned_config(args.env, **ppo_settings)
+        config = train.tuned_config(args.env, pixels=bool(args.pixels), **ppo_settings)
         make_task(args.env, env_overrides)  # refuses a bad env setting before a run is recorded
+        pixels = None
+        if args.pixels:
+            pixels = {"mode": args.pixels, "width": args.pixel_size, "height": args.pixel_size, "stack": args.frames}
+            PixelSpec(**pixels)  # refused here too, before the run
+            if args.engine != "cpu" or args.obs_noise:
+                raise UserError("--pixels runs on the CPU engine and without --obs-noise (noise is for state vectors)")
         options = {
             "engine": args.engine,
             "randomization": args.randomize,
             "obs_noise": args.obs_noise,
             "action_latency": args.latency,
+            "pixels": pixels,
         }
         settings = {"env": args.env, "ppo": ppo.config_dict(config), "env_overrides": env_overrides,
                     "env_options": options}  # fmt: skip
@@ -115,13 +128,14 @@ def _train(args: argparse.Namespace) -> int:
                               env_options=settings["env_options"], log=run.log,
                               on_resume=lambda iteration: run.rewind("iteration", iteration))  # fmt: skip
         conditions = train.training_conditions(settings["env_options"])
-        evaluations = _evaluations(settings["env"], learner, 8, settings["env_overrides"], conditions, "both")
+        pixels = settings["env_options"].get("pixels")
+        evaluations = _evaluations(settings["env"], learner, 8, settings["env_overrides"], conditions, "both", pixels)
         (run.path / "eval.json").write_text(json.dumps({
             name: {"returns": e.returns, "lengths": e.lengths, "conditions": c} for name, (e, c) in evaluations.items()
         }))  # fmt: skip
         run.set_headline(**{f"eval_return_{n}" if n != "nominal" else "eval_return": round(e.mean_return, 1)
                             for n, (e, _) in evaluations.items()}, steps=learner.steps)  # fmt: skip
-        video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps)
+        video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps, pixels)
     for line in _evaluation_lines(settings["env"], evaluations, 8):
         print(f"{line} after {learner.steps:,} steps")
     print(video)
@@ -129,7 +143,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
+def _write_video(env: str, learner, path: Path, steps: int = 400, pixels: dict | None = None) -> str:
     """A clip of the trained policy in the run; a machine without an offscreen GL context says so."""
     from garagelab.playground.render import render
     from garagelab.playground.train import policy_fn
@@ -137,7 +151,7 @@ def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
     if steps <= 0:
         return "no video (--video-steps 0)"
     try:
-        out, total = render(env, path, policy_fn(learner), steps=steps)
+        out, total = render(env, path, policy_fn(learner), steps=steps, pixels=pixels)
     except UserError as exc:
         return f"no video: {exc}"
     return f"video: {out} ({steps} steps, return {total:.1f})"
@@ -146,7 +160,9 @@ def _write_video(env: str, learner, path: Path, steps: int = 400) -> str:
 CONDITIONS = ("nominal", "train", "both")
 
 
-def _evaluations(env: str, learner, episodes: int, overrides, conditions: dict, which: str) -> dict[str, tuple]:
+def _evaluations(
+    env: str, learner, episodes: int, overrides, conditions: dict, which: str, pixels: dict | None = None
+) -> dict[str, tuple]:
     """{"nominal"|"train": (Evaluation, conditions)} as `which` asks; "train" only where there were any."""
     from garagelab.playground import train
 
@@ -157,7 +173,7 @@ def _evaluations(env: str, learner, episodes: int, overrides, conditions: dict, 
     if which != "both":
         wanted = {which: wanted[which]}
     return {
-        name: (train.evaluate(env, learner, episodes, overrides, conditions=options), options)
+        name: (train.evaluate(env, learner, episodes, overrides, conditions=options, pixels=pixels), options)
         for name, options in wanted.items()
         if name == "nominal" or options
     }
@@ -177,7 +193,13 @@ def _eval(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     evaluations = _evaluations(
-        trained.env, trained.learner, args.episodes, trained.overrides, trained.conditions, args.conditions
+        trained.env,
+        trained.learner,
+        args.episodes,
+        trained.overrides,
+        trained.conditions,
+        args.conditions,
+        trained.pixels,
     )
     for line, (evaluation, _) in zip(
         _evaluation_lines(trained.env, evaluations, args.episodes), evaluations.values(), strict=True
@@ -194,11 +216,21 @@ def _export(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     learner = trained.learner
-    out = export.to_onnx(learner, args.out or trained.path / "policy.onnx")
-    size = learner.obs_norm.mean.size
-    samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
-    error = export.parity(learner, out, samples.astype(np.float32))
-    print(f"wrote {out}; onnxruntime vs JAX on 256 observations: max difference {error:.2e}")
+    out = export.to_onnx(learner, args.out or trained.path / "policy.onnx", trained.pixels)
+    if trained.pixels:  # frames the policy would see: 16 envs, 16 steps of random actions
+        from garagelab.playground.registry import load
+
+        env = load(trained.env, num_envs=16, config_overrides=trained.overrides, pixels=trained.pixels, nthread=1)
+        state, rng, frames = env.reset(0), np.random.default_rng(0), []
+        for _ in range(16):
+            state = env.step(state, rng.uniform(-1, 1, (16, env.action_size)))
+            frames.append(state.obs)
+        samples = np.concatenate(frames)
+    else:
+        size = learner.obs_norm.mean.size
+        samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
+    error = export.parity(learner, out, samples if trained.pixels else samples.astype(np.float32))
+    print(f"wrote {out}; onnxruntime vs JAX on {len(samples)} observations: max difference {error:.2e}")
     return 0 if error < 1e-4 else 1
 
 
@@ -207,6 +239,6 @@ def _video(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     out = Path(args.out) if args.out else trained.path / "policy.mp4"
-    message = _write_video(trained.env, trained.learner, out, args.steps)
+    message = _write_video(trained.env, trained.learner, out, args.steps, trained.pixels)
     print(message)
     return 1 if message.startswith("no video") else 0

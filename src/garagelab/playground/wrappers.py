@@ -31,6 +31,13 @@ class Wrapper:
         return self.env.reset_where(state, mask)
 
 
+def bottom(env: Any) -> Any:
+    """The engine under a stack of wrappers (the object that holds the physics)."""
+    while isinstance(env, Wrapper):
+        env = env.env
+    return env
+
+
 class EpisodeLimit(Wrapper):
     """Ends an episode after `length` steps; `info["truncation"]` marks time-outs (for bootstrapping)."""
 
