@@ -14,7 +14,7 @@ from garagelab.wafer.calibrate import error_by_table, fit_gpu, fit_wse, gpu_hold
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
-from garagelab.wafer.models import MODELS, LLMConfig, from_hf_config, load_model
+from garagelab.wafer.models import MODELS, PAPER_MODELS, LLMConfig, from_hf_config, load_model
 from garagelab.wafer.program import PLMRViolation, check_plmr
 from garagelab.wafer.tables import summary, table2, table4, table6, table8
 
@@ -216,3 +216,46 @@ def test_gpu_memory_is_checked() -> None:
     rows = {row["system"]: row for row in table4() if row["model"] == "qwen2-72b"}
     assert rows["1 x A100"]["note"].startswith("exceeds GPU memory")  # the paper published a run
     assert rows["8 x A100"]["note"] == ""
+
+
+def test_attention_heads_split_the_reductions_and_widen_the_prefill_scores() -> None:
+    from garagelab.wafer.llm import _head_layout, allreduce_op, decode_layer_work, prefill_layer_work
+
+    heads, single = LLAMA, PAPER_MODELS["llama3-8b"]  # 32 heads of 128 / one of 4096
+    assert _head_layout(single, 360) == (1, 360)  # the paper's single head spans the row
+    assert _head_layout(heads, 360) == (1, 11)  # 12 columns a core: a head is shared by 11 cores
+    assert _head_layout(heads, 16) == (2, 1)  # 256 columns a core: two whole heads, no reduction along x
+    # a segmented reduction costs one segment's: less than along the whole row
+    segment, row = (price([(allreduce_op(64, 360, 1, g), 1)], WSE2).cycles for g in (11, None))
+    assert segment < row and segment == price([(allreduce_op(64, 11, 1), 1)], WSE2).cycles
+    decode = {m.attention: price(decode_layer_work(m, 360, 4096), WSE2).cycles for m in (heads, single)}
+    assert decode["heads"] < decode["single"]
+    one = replace(heads, name="one", heads=1, kv_heads=1, head_dim=4096)  # a one-head config is the paper's
+    as_config, as_paper = (
+        price(decode_layer_work(m, 360, 4096), WSE2).cycles for m in (one, replace(one, attention="single"))
+    )
+    assert as_config == as_paper
+    # prefill: the same MACs, but 32 heads' scores are held, normalised and shifted
+    work = {m.attention: prefill_layer_work(m, 720, 4096) for m in (heads, single)}
+    assert price(work["heads"], WSE2).cycles > price(work["single"], WSE2).cycles
+
+    def gemm_macs(ops) -> float:
+        return sum(op.form.evaluate(WSE2).macs_per_core * n for op, n in ops if "gemm" in op.program.name)
+
+    def score_words(ops) -> int:
+        return max(op.program.buffers["C"].shape[-1] for op, _ in ops if "gemm-t" in op.program.name)
+
+    assert gemm_macs(work["heads"]) == gemm_macs(work["single"])
+    assert score_words(work["heads"]) == 32 * score_words(work["single"])
+
+
+def test_simulate_prices_the_configs_heads_unless_asked_for_the_papers_single_head(capsys) -> None:
+    from garagelab.cli import main
+
+    request = ["wafer", "simulate", "--model", "llama3-8b", "--input", "512", "--output", "16"]
+    assert main(request) == 0
+    assert "32-head attention" in capsys.readouterr().out
+    assert main([*request, "--attention", "single"]) == 0
+    assert "single-head (as the paper)" in capsys.readouterr().out
+    with pytest.raises(UserError, match="attention 'flash'"):
+        replace(LLAMA, attention="flash")

@@ -165,7 +165,9 @@ class RunStore:
         return [_record(row) for row in self._execute(sql + " ORDER BY id", params)]
 
     def get(self, key: str | int) -> RunRecord:
-        """A run by its numeric id or its directory name."""
+        """A run by its numeric id, its directory name or its directory's path."""
+        if Path(str(key)).is_dir():
+            key = Path(str(key)).resolve().name
         for record in self.list():
             if str(record.id) == str(key) or record.label == str(key):
                 return record

@@ -27,7 +27,7 @@ from garagelab.wafer.cost import Form, compile_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
 from garagelab.wafer.llm import compile_work, decode_token_work, plan, prefill_work
-from garagelab.wafer.models import MODELS
+from garagelab.wafer.models import PAPER_MODELS
 
 WSE_FITTED = ("macs_per_cycle", "beta", "op_overhead")
 # beta >= 1 = alpha: the paper's PLMR model has a routing stage cost more than a hop
@@ -100,7 +100,7 @@ def wse_targets(base: DeviceModel = WSE2) -> list[Target]:
                 lambda d, f=forms: _fastest(f, d) / d.clock_hz * 1e6,
             )
         )
-    for name, model in MODELS.items():
+    for name, model in PAPER_MODELS.items():
         for side, value in zip(paper.DECODE_GRIDS, paper.DECODE_TPR[name]["wse"], strict=True):
             wafer = plan(model, base, "decode", side, paper.DECODE_CONTEXT)
             form = compile_work(decode_token_work(model, wafer, paper.DECODE_CONTEXT))
@@ -227,7 +227,7 @@ def _gpu_predictions(gpu: GPUModel) -> list[tuple[str, str, float, float]]:
                     gpu_model.gemv_seconds(size, gpu, count) * 1e6,
                 )
             )
-    for name, model in MODELS.items():
+    for name, model in PAPER_MODELS.items():
         for count, value in zip(paper.DECODE_GPUS, paper.DECODE_TPR[name]["a100"], strict=True):
             if value is not None:
                 tpot = gpu_model.decode_seconds(model, gpu, count, paper.DECODE_CONTEXT)

@@ -42,6 +42,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     simulate.add_argument("--prefill-grid", type=positive_int, help="prefill region side (default: autotuned)")
     simulate.add_argument("--decode-grid", type=positive_int, help="decode region side (default: autotuned)")
     simulate.add_argument("--kv", choices=("shift", "concat"), default="shift", help="KV cache method")
+    simulate.add_argument("--attention", choices=("heads", "single"), default="heads",
+                          help="heads: multi-head/grouped-query attention as the model config says; single: one "
+                          "head as wide as all, as the paper's kernels run it (what `table` reproduces)")  # fmt: skip
     simulate.add_argument("--cost-model", choices=("closed", "timestamps"), default="closed")
     simulate.add_argument("--gpu", default="A100", help="GPU baseline: A100 or H100")
     simulate.add_argument("--gpus", type=_int_list, default=[1, 8, 16], help="GPU counts, e.g. 1,8,16")
@@ -108,12 +111,14 @@ def _device(name: str, assignments: list[str]):
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from garagelab.wafer import gpu as gpus
     from garagelab.wafer.device import get_gpu
     from garagelab.wafer.llm import simulate
     from garagelab.wafer.models import load_model
 
-    model = load_model(args.model)
+    model = replace(load_model(args.model), attention=args.attention)
     device = _device(args.device, args.set)
     gpu = get_gpu(args.gpu)
     result = simulate(
@@ -169,7 +174,8 @@ def _simulate(args: argparse.Namespace) -> int:
     d = result.decode
     print(
         f"{model.name} on {device.name}, {args.input} in / {args.output} out, batch {args.batch}, "
-        f"{args.cost_model} cost model, {args.kv} KV cache"
+        f"{args.cost_model} cost model, {args.kv} KV cache, "
+        f"{'single-head (as the paper)' if args.attention == 'single' else f'{model.heads}-head'} attention"
     )
     print(
         f"  prefill on {result.prefill.side}x{result.prefill.side} regions: TTFT {result.ttft_s * 1e3:.2f} ms "

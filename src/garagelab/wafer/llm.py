@@ -62,17 +62,30 @@ def gemv_op(k: int, n: int, side: int, k_axis: int, batch: int = 1) -> Op:
 
 def _batched(program: MeshProgram, batch: int) -> MeshProgram:
     """The same steps on `batch` times the data per core (buffers widened, MACs multiplied)."""
-    widened = MeshProgram(program.name + f" x{batch}", program.grid, program.placement)
-    for name, buffer in program.buffers.items():
-        widened.buffer(name, (*buffer.shape[:-1], buffer.shape[-1] * batch) if name != "W" else buffer.shape)
+    widened = _widened(program, {name: batch for name in program.buffers if name != "W"}, f" x{batch}")
     widened.steps = [replace(s, macs=s.macs * batch) if isinstance(s, Compute) else s for s in program.steps]
     return widened
 
 
+def _widened(program: MeshProgram, factors: dict[str, int], suffix: str) -> MeshProgram:
+    """The same steps with the named buffers `factor` times wider: what they hold, and what shifts of them carry."""
+    widened = MeshProgram(program.name + suffix, program.grid, program.placement)
+    for name, buffer in program.buffers.items():
+        widened.buffer(name, (*buffer.shape[:-1], buffer.shape[-1] * factors.get(name, 1)))
+    widened.steps = list(program.steps)
+    return widened
+
+
 @lru_cache(maxsize=4096)
-def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False) -> Op:
+def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False, heads: int = 1) -> Op:
+    """MeshGEMM (GEMM-T for Q K^T). With `heads` > 1 the product is block-diagonal by head: the
+    MACs are the same, but Q K^T's partial scores (C, P) and S V's score operand (A) hold and
+    shift every head's block, so they are `heads` times wider."""
     kernel = gemm_t(m, k, n, (side, side)) if transposed else gemm("meshgemm", m, k, n, (side, side))
-    return _op(kernel.program)
+    if heads == 1:
+        return _op(kernel.program)
+    wide = ("C", "P") if transposed else ("A", "A.next")
+    return _op(_widened(kernel.program, dict.fromkeys(wide, heads), f" ({heads} heads)"))
 
 
 @lru_cache(maxsize=4096)
@@ -84,9 +97,11 @@ def local_op(elements: int, side: int) -> Op:
 
 
 @lru_cache(maxsize=4096)
-def allreduce_op(words: int, side: int, axis: int) -> Op:
-    """A K-tree allreduce of `words` elements per core along one axis of a side x side region."""
-    program = MeshProgram.on("allreduce", (side, side))
+def allreduce_op(words: int, side: int, axis: int, group: int | None = None) -> Op:
+    """A K-tree allreduce of `words` elements per core along one axis of a side x side region;
+    with `group`, within segments of that many cores (all segments at once, on disjoint links)."""
+    group = side if group is None else group
+    program = MeshProgram.on("allreduce", (side, group) if axis == 1 else (group, side))
     program.buffer("v", (max(1, words),))
     allreduce(program, "v", axis, method="ktree", k=2)
     return _op(program)
@@ -252,15 +267,19 @@ def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str 
     e, p, b = model.hidden, side, batch
     tokens = tokens_per_core(kv_method, p, context)
     chunk_q = math.ceil(model.q_dim / p)
+    heads, group = _head_layout(model, p)
     norm = [(local_op(b * math.ceil(e / p), p), 1), (allreduce_op(b, p, 0), 1)]
+    scores = []  # each head's dot products summed over the cores that share the head along x
+    if group > 1:
+        scores = [(allreduce_op(b * tokens * heads, p, 1, None if group == p else group), 1)]
     return [
         *norm,  # RMSNorm: sum of squares, allreduce, scale
         (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0, b), 1),  # fused QKV
         (local_op(b * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
         (local_op(b * tokens * chunk_q, p), 1),  # scores: K tile (tokens x q chunk) times q ...
-        (allreduce_op(b * tokens, p, 1), 1),  # ... summed along x
-        (local_op(b * tokens, p), 2),  # softmax: local max, then exponentials and their sum
-        (allreduce_op(b, p, 0), 2),  # ... global max and sum along y
+        *scores,  # ... summed along x within each head
+        (local_op(b * tokens * heads, p), 2),  # softmax per head: local max, then exponentials and sum
+        (allreduce_op(b * heads, p, 0), 2),  # ... global max and sum along y
         (local_op(b * tokens * chunk_q, p), 1),  # P V: probabilities times the V tile ...
         (allreduce_op(b * chunk_q, p, 0), 1),  # ... summed along y
         (gemv_op(model.q_dim, e, p, 1, b), 1),  # O projection
@@ -298,19 +317,39 @@ def decode_token_work(
     )
 
 
+def _head_layout(model: LLMConfig, side: int) -> tuple[int, int]:
+    """(heads whose scores a core holds, cores along x that share one head) for decode attention.
+
+    The q/K/V columns are split over the `side` cores of a row: a core's chunk holds whole heads
+    (several, when a head is narrower than the chunk) or a slice of one head shared with its
+    neighbours. The paper's single head spans the whole (padded) row.
+    """
+    heads = model.attention_heads
+    chunk = math.ceil(model.q_dim / side)
+    if heads == 1:
+        return 1, side
+    head_dim = model.q_dim // heads
+    if chunk >= head_dim:
+        return math.ceil(chunk / head_dim), 1
+    return 1, min(side, math.ceil(head_dim / chunk))
+
+
 def prefill_layer_work(model: LLMConfig, side: int, length: int) -> Work:
-    """One decoder layer over a prompt of `length` tokens (MeshGEMM, GEMM-T for Q K^T)."""
+    """One decoder layer over a prompt of `length` tokens (MeshGEMM, GEMM-T for Q K^T); with
+    several heads, every head's scores (heads x length x length) are held, normalised and
+    shifted, the MACs unchanged."""
     e, p, f = model.hidden, side, model.ffn
+    h = model.attention_heads
     rows = math.ceil(length / p)
     norm = [(local_op(rows * math.ceil(e / p), p), 1), (allreduce_op(rows, p, 1), 1)]
     return [
         *norm,  # RMSNorm
         (gemm_op(length, e, model.q_dim + 2 * model.kv_dim, p), 1),  # QKV
         (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
-        (gemm_op(length, model.q_dim, length, p, transposed=True), 1),  # Q K^T
-        (local_op(rows * rows, p), 2),  # softmax: max, exponentials and sum ...
-        (allreduce_op(rows, p, 1), 2),  # ... along each row of scores
-        (gemm_op(length, length, model.q_dim, p), 1),  # S V
+        (gemm_op(length, model.q_dim, length, p, transposed=True, heads=h), 1),  # Q K^T, per head
+        (local_op(h * rows * rows, p), 2),  # softmax: max, exponentials and sum ...
+        (allreduce_op(h * rows, p, 1), 2),  # ... along each row of each head's scores
+        (gemm_op(length, length, model.q_dim, p, heads=h), 1),  # S V, per head
         (gemm_op(length, model.q_dim, e, p), 1),  # O
         (local_op(rows * math.ceil(e / p), p), 1),  # residual
         *norm,  # RMSNorm

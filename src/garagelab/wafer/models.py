@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from garagelab.core.errors import UserError
+
+ATTENTION = ("heads", "single")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,18 @@ class LLMConfig:
     ffn: int
     vocab: int
     tied_embeddings: bool = False
+    # "heads": attention as the config says (multi-head or grouped-query); "single": one head as
+    # wide as all of them, as the paper's kernels run it (n_heads=1, head_dim=dim in its code)
+    attention: str = "heads"
+
+    def __post_init__(self) -> None:
+        if self.attention not in ATTENTION:
+            raise UserError(f"attention {self.attention!r} is not one of {', '.join(ATTENTION)}")
+
+    @property
+    def attention_heads(self) -> int:
+        """Heads the attention kernels compute separately (1 for the paper's single head)."""
+        return 1 if self.attention == "single" else self.heads
 
     @property
     def q_dim(self) -> int:
@@ -55,6 +69,10 @@ MODELS = {
         LLMConfig("qwen2-72b", hidden=8192, layers=80, heads=64, kv_heads=8, head_dim=128, ffn=29568, vocab=152064),
     )
 }
+
+# the models as the paper's kernels run them (one head as wide as all, its released decode
+# code's n_heads=1, head_dim=dim): what the tables reproduce and the calibration fits
+PAPER_MODELS = {name: replace(model, attention="single") for name, model in MODELS.items()}
 
 _REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 

@@ -18,7 +18,7 @@ from garagelab.wafer.cost import closed_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
 from garagelab.wafer.llm import decode_token_work, max_context, plan, prefill_work, price, simulate
-from garagelab.wafer.models import MODELS, LLMConfig
+from garagelab.wafer.models import PAPER_MODELS, LLMConfig
 
 NAN = float("nan")
 
@@ -85,7 +85,7 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
     published = paper.DECODE_TPR if phase == "decode" else paper.PREFILL_TPR
     length = paper.DECODE_CONTEXT if phase == "decode" else paper.PREFILL_INPUT
     rows = []
-    for name, model in MODELS.items():
+    for name, model in PAPER_MODELS.items():
         for side, value in zip(grids, published[name]["wse"], strict=True):
             seconds, fits = _phase_seconds(model, device, phase, side, length)
             ours = 1 / seconds if phase == "decode" else length / seconds
@@ -139,7 +139,7 @@ def _energy_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
     length = paper.DECODE_CONTEXT if phase == "decode" else paper.PREFILL_INPUT
     rows = []
     for name, ratios in published.items():
-        model = MODELS[name]
+        model = PAPER_MODELS[name]
         wse_s, side = min((_phase_seconds(model, device, phase, side, length)[0], side) for side in grids)
         for count, value in zip(paper.DECODE_GPUS, ratios, strict=True):
             gpu_s = _gpu_phase_seconds(model, gpu, phase, count, length)
@@ -207,7 +207,7 @@ TABLE2_SHAPES = ((2048, 128), (2048, 2048), (4096, 128), (4096, 4096))
 def table2(
     device: DeviceModel = WSE2,
     gpu: GPUModel = A100,
-    models: dict[str, LLMConfig] = MODELS,
+    models: dict[str, LLMConfig] = PAPER_MODELS,
     shapes: tuple[tuple[int, int], ...] = TABLE2_SHAPES,
 ) -> list[dict]:
     """Predicted end-to-end TPR (output tokens / whole request time) with autotuned grids;
@@ -260,7 +260,7 @@ def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660)) -> list[dict]
     """Predicted maximum decode length (tokens of context) with shift vs concat KV caches."""
     rows = []
     for name in ("llama3-8b", "llama2-13b"):
-        model = MODELS[name]
+        model = PAPER_MODELS[name]
         for side in sides:
             shift = max_context(model, device, side, "shift")
             concat = max_context(model, device, side, "concat")
