@@ -70,6 +70,7 @@ def test_cli_trains_from_pixels_then_evaluates_exports_and_films(runs_dir: Path,
     (run,) = (runs_dir / "playground").iterdir()
     settings = json.loads((run / "config.json").read_text())
     assert settings["env_options"]["pixels"] == {"mode": "grey", "width": 64, "height": 64, "stack": 3}
+    assert settings["env_options"]["action_repeat"] == 4  # frames 10 ms apart barely differ
     assert settings["ppo"]["hidden"] == [256] and settings["ppo"]["num_envs"] == 8  # pixel settings, then --set
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
     capsys.readouterr()
@@ -78,3 +79,13 @@ def test_cli_trains_from_pixels_then_evaluates_exports_and_films(runs_dir: Path,
     assert "on 256 observations" in out and float(out.rsplit("difference ", 1)[1]) < 1e-5
     assert main(["playground", "video", run.name, "--steps", "4", "--out", str(run / "clip.gif")]) == 0
     assert main(["playground", "train", "CartpoleBalance", "--pixels", "--engine", "mjx"]) == 2
+
+
+def test_with_action_repeat_an_episode_lasts_the_tasks_time() -> None:
+    env = load("PointMass", num_envs=1, action_repeat=4, config_overrides={"episode_length": 10}, nthread=1)
+    state = env.reset(0)
+    steps = 0
+    while not state.done[0]:
+        state = env.step(state, np.zeros((1, 2)))
+        steps += 1
+    assert steps == 3 and env.dt == 4 * load("PointMass", num_envs=1).dt  # ceil(10 / 4) policy steps

@@ -8,6 +8,7 @@ that list what is valid.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -124,8 +125,9 @@ def load(
 ) -> Any:
     """A batched env ready for a learner: `reset(seed) -> State`, `step(state, actions) -> State`.
 
-    By default the env ends episodes at the task's `episode_length` and resets finished envs
-    inside `step`. `action_latency` applies each action that many control steps late.
+    By default the env ends episodes at the task's `episode_length` (divided by `action_repeat`:
+    an episode lasts the same time, so returns stay comparable) and resets finished envs inside
+    `step`. `action_latency` applies each action that many control steps late.
     `randomization` (a `randomize.Randomization`, or True for the defaults) gives each env its
     own frictions, masses, damping, armature and COM. `nthread` is the
     CPU engine's thread count (0: all cores). `reset_mode` "full" draws a new initial state for
@@ -171,7 +173,8 @@ def load(
         from garagelab.playground.sim2real import ActionLatency
 
         env = ActionLatency(env, action_latency)
-    env = wrappers.EpisodeLimit(env, episode_length or task.config.episode_length)
+    # with action repeat an episode still lasts the task's time: its length is in policy steps
+    env = wrappers.EpisodeLimit(env, episode_length or math.ceil(task.config.episode_length / max(action_repeat, 1)))
     if auto_reset:
         env = wrappers.AutoReset(env)
     if engine == "mjx":

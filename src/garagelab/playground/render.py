@@ -108,17 +108,17 @@ def rollout(
     steps: int = 200,
     seed: int = 0,
     config_overrides: dict[str, Any] | None = None,
-    pixels: Any = None,
+    interface: dict[str, Any] | None = None,
 ) -> tuple[Any, list[dict[str, np.ndarray]], float]:
-    """Run one env on the CPU engine; return its task, the physics of every step, and the return.
+    """Run one env on the CPU engine; return its task, the physics of every policy step, and the return.
 
-    `policy` maps a (1, obs) array to a (1, act) array (with `pixels`, the policy's frames);
-    None draws uniform random actions.
+    `policy` maps a (1, obs) array to a (1, act) array; None draws uniform random actions.
+    `interface` is what the policy was trained with (`pixels`, `action_repeat`: `train.policy_interface`).
     """
     from garagelab.playground.registry import load
     from garagelab.playground.wrappers import bottom
 
-    env = load(name, num_envs=1, config_overrides=config_overrides, auto_reset=False, nthread=1, pixels=pixels)
+    env = load(name, num_envs=1, config_overrides=config_overrides, auto_reset=False, nthread=1, **(interface or {}))
     rng = np.random.default_rng(seed)
     state = env.reset(seed)
     engine = bottom(env)
@@ -165,14 +165,15 @@ def render(
     height: int = 240,
     camera: str | int | None = None,
     seed: int = 0,
-    pixels: Any = None,
+    interface: dict[str, Any] | None = None,
 ) -> tuple[Path, float]:
     """Render a rollout of `name` under `policy` (random if None) to `path`; returns it and the return.
 
-    `pixels` (a pixel spec) gives the policy the frames it was trained on; the clip is rendered apart.
+    `interface` (pixels, action repeat) is what the policy was trained with; the clip is rendered apart,
+    one frame per policy step, played in real time.
     """
     if Path(path).suffix.lower() not in (".mp4", ".gif"):
         raise UserError(f"video file {path}: the suffix must be .mp4 or .gif")
-    task, states, total = rollout(name, policy, steps, seed, pixels=pixels)
+    task, states, total = rollout(name, policy, steps, seed, interface=interface)
     frames = frames_from_states(task.mj_model, states, width, height, camera)
-    return save(frames, path, fps=1 / task.dt), total
+    return save(frames, path, fps=1 / (task.dt * (interface or {}).get("action_repeat", 1))), total

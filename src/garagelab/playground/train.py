@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,12 @@ DM_CONTROL_CHANGES: dict[str, dict[str, Any]] = {
 }
 
 
-# learning from pixels (`train --pixels`): a CNN actor over 64x64 frames, the critic on the state;
-# rendering and the encoder's update set the pace (about 300 env steps/s on 2 cores), so fewer envs
+# learning from pixels (`train --pixels`, each action held for 4 control steps): a CNN actor over
+# 64x64 frames, the critic on the state; rendering and the encoder's update set the pace (about
+# 300 policy steps/s on 2 cores), so fewer envs; steps here are policy steps
 PIXELS_TUNED: dict[str, dict[str, Any]] = {
-    "CartpoleBalance": {"total_steps": 500_000, "num_envs": 32, "unroll_length": 32, "num_minibatches": 8,
-                        "learning_rate": 3e-4, "gamma": 0.995, "entropy_coef": 1e-2, "hidden": (256,)},
+    "CartpoleBalance": {"total_steps": 400_000, "num_envs": 32, "unroll_length": 32, "num_minibatches": 8,
+                        "learning_rate": 5e-4, "gamma": 0.99, "entropy_coef": 1e-2, "hidden": (256,)},
 }  # fmt: skip
 
 
@@ -206,7 +207,7 @@ class TrainedRun:
     conditions: dict[str, Any]
     learner: ppo.Learner
     path: Path
-    pixels: dict | None = None  # the pixel observation it learnt from (None: the state)
+    interface: dict = field(default_factory=dict)  # pixels and action repeat: what the policy reads, how often it acts
 
 
 def load_run(key: str) -> TrainedRun:
@@ -220,17 +221,27 @@ def load_run(key: str) -> TrainedRun:
     if "ppo" not in settings or not (path / CHECKPOINT).is_file():
         raise UserError(f"run {record.label} has no trained policy (no {CHECKPOINT}); train one first")
     config = tuned_config(settings["env"], **settings["ppo"])
-    pixels = (settings.get("env_options") or {}).get("pixels")
-    env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"), pixels=pixels)
+    interface = policy_interface(settings.get("env_options"))
+    env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"), **interface)
     state = env.reset(0)
     template = ppo.learner_for(config, env, state)
     learner = load_checkpoint(path / CHECKPOINT, template)
     conditions = training_conditions(settings.get("env_options"))
-    return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path, pixels)
+    return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path, interface)
 
 
 # the env options that change what a policy faces (not where it runs: the engine)
 CONDITION_KEYS = ("randomization", "obs_noise", "action_latency")
+
+
+# the env options that make what a policy reads and how often it acts: evaluation, the video
+# and the export use them as training did (a pixel policy cannot read a state vector)
+INTERFACE_KEYS = ("pixels", "action_repeat")
+
+
+def policy_interface(env_options: dict | None) -> dict[str, Any]:
+    """The pixels and action repeat a run trained with (those set)."""
+    return {k: v for k, v in (env_options or {}).items() if k in INTERFACE_KEYS and v}
 
 
 def training_conditions(env_options: dict | None) -> dict[str, Any]:
@@ -282,18 +293,18 @@ def evaluate(
     overrides: dict | None = None,
     seed: int = 1,
     conditions: dict[str, Any] | None = None,
-    pixels: dict | None = None,
+    interface: dict | None = None,
 ) -> Evaluation:
     """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode.
 
     `conditions` (from `training_conditions`) evaluates under what the policy trained with:
     randomised models (drawn from `seed`, not the training draw), observation noise, latency.
-    Without it the env is nominal. `pixels`: the frames a pixel policy learnt from.
+    Without it the env is nominal. `interface`: the pixels and action repeat the policy trained with.
     """
     from garagelab.playground.registry import load
 
-    options = conditions or {}
-    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1, pixels=pixels, **options)
+    options = {**(interface or {}), **(conditions or {})}
+    env = load(env_name, "cpu", episodes, overrides, seed=seed, auto_reset=False, nthread=1, **options)
     policy = policy_fn(learner)
     state = env.reset(seed)
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)

@@ -40,6 +40,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
                        help="learn from rendered frames (grey if no mode is given): a CNN actor, the critic on the "
                        "state; CPU engine")  # fmt: skip
     train.add_argument("--pixel-size", type=positive_int, default=64, help="frame width and height (with --pixels)")
+    train.add_argument("--action-repeat", type=positive_int, default=None,
+                       help="control steps each action is held for (default 1; 4 with --pixels: frames 10 ms "
+                       "apart barely differ, as DM Control's pixel benchmarks found)")  # fmt: skip
     train.add_argument("--frames", type=positive_int, default=3, help="frames stacked (with --pixels)")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
@@ -118,6 +121,7 @@ def _train(args: argparse.Namespace) -> int:
             "obs_noise": args.obs_noise,
             "action_latency": args.latency,
             "pixels": pixels,
+            "action_repeat": args.action_repeat or (PIXEL_ACTION_REPEAT if pixels else 1),
         }
         settings = {"env": args.env, "ppo": ppo.config_dict(config), "env_overrides": env_overrides,
                     "env_options": options}  # fmt: skip
@@ -128,14 +132,16 @@ def _train(args: argparse.Namespace) -> int:
                               env_options=settings["env_options"], log=run.log,
                               on_resume=lambda iteration: run.rewind("iteration", iteration))  # fmt: skip
         conditions = train.training_conditions(settings["env_options"])
-        pixels = settings["env_options"].get("pixels")
-        evaluations = _evaluations(settings["env"], learner, 8, settings["env_overrides"], conditions, "both", pixels)
+        interface = train.policy_interface(settings["env_options"])
+        evaluations = _evaluations(
+            settings["env"], learner, 8, settings["env_overrides"], conditions, "both", interface
+        )
         (run.path / "eval.json").write_text(json.dumps({
             name: {"returns": e.returns, "lengths": e.lengths, "conditions": c} for name, (e, c) in evaluations.items()
         }))  # fmt: skip
         run.set_headline(**{f"eval_return_{n}" if n != "nominal" else "eval_return": round(e.mean_return, 1)
                             for n, (e, _) in evaluations.items()}, steps=learner.steps)  # fmt: skip
-        video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps, pixels)
+        video = _write_video(settings["env"], learner, run.path / "policy.mp4", args.video_steps, interface)
     for line in _evaluation_lines(settings["env"], evaluations, 8):
         print(f"{line} after {learner.steps:,} steps")
     print(video)
@@ -143,7 +149,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_video(env: str, learner, path: Path, steps: int = 400, pixels: dict | None = None) -> str:
+def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dict | None = None) -> str:
     """A clip of the trained policy in the run; a machine without an offscreen GL context says so."""
     from garagelab.playground.render import render
     from garagelab.playground.train import policy_fn
@@ -151,17 +157,18 @@ def _write_video(env: str, learner, path: Path, steps: int = 400, pixels: dict |
     if steps <= 0:
         return "no video (--video-steps 0)"
     try:
-        out, total = render(env, path, policy_fn(learner), steps=steps, pixels=pixels)
+        out, total = render(env, path, policy_fn(learner), steps=steps, interface=interface)
     except UserError as exc:
         return f"no video: {exc}"
     return f"video: {out} ({steps} steps, return {total:.1f})"
 
 
 CONDITIONS = ("nominal", "train", "both")
+PIXEL_ACTION_REPEAT = 4
 
 
 def _evaluations(
-    env: str, learner, episodes: int, overrides, conditions: dict, which: str, pixels: dict | None = None
+    env: str, learner, episodes: int, overrides, conditions: dict, which: str, interface: dict | None = None
 ) -> dict[str, tuple]:
     """{"nominal"|"train": (Evaluation, conditions)} as `which` asks; "train" only where there were any."""
     from garagelab.playground import train
@@ -173,7 +180,7 @@ def _evaluations(
     if which != "both":
         wanted = {which: wanted[which]}
     return {
-        name: (train.evaluate(env, learner, episodes, overrides, conditions=options, pixels=pixels), options)
+        name: (train.evaluate(env, learner, episodes, overrides, conditions=options, interface=interface), options)
         for name, options in wanted.items()
         if name == "nominal" or options
     }
@@ -199,7 +206,7 @@ def _eval(args: argparse.Namespace) -> int:
         trained.overrides,
         trained.conditions,
         args.conditions,
-        trained.pixels,
+        trained.interface,
     )
     for line, (evaluation, _) in zip(
         _evaluation_lines(trained.env, evaluations, args.episodes), evaluations.values(), strict=True
@@ -216,11 +223,12 @@ def _export(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     learner = trained.learner
-    out = export.to_onnx(learner, args.out or trained.path / "policy.onnx", trained.pixels)
-    if trained.pixels:  # frames the policy would see: 16 envs, 16 steps of random actions
+    pixels = trained.interface.get("pixels")
+    out = export.to_onnx(learner, args.out or trained.path / "policy.onnx", pixels)
+    if pixels:  # frames the policy would see: 16 envs, 16 steps of random actions
         from garagelab.playground.registry import load
 
-        env = load(trained.env, num_envs=16, config_overrides=trained.overrides, pixels=trained.pixels, nthread=1)
+        env = load(trained.env, num_envs=16, config_overrides=trained.overrides, pixels=pixels, nthread=1)
         state, rng, frames = env.reset(0), np.random.default_rng(0), []
         for _ in range(16):
             state = env.step(state, rng.uniform(-1, 1, (16, env.action_size)))
@@ -229,7 +237,7 @@ def _export(args: argparse.Namespace) -> int:
     else:
         size = learner.obs_norm.mean.size
         samples = np.random.default_rng(0).normal(learner.obs_norm.mean, np.sqrt(learner.obs_norm.var), (256, size))
-    error = export.parity(learner, out, samples if trained.pixels else samples.astype(np.float32))
+    error = export.parity(learner, out, samples if pixels else samples.astype(np.float32))
     print(f"wrote {out}; onnxruntime vs JAX on {len(samples)} observations: max difference {error:.2e}")
     return 0 if error < 1e-4 else 1
 
@@ -239,6 +247,6 @@ def _video(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     out = Path(args.out) if args.out else trained.path / "policy.mp4"
-    message = _write_video(trained.env, trained.learner, out, args.steps, trained.pixels)
+    message = _write_video(trained.env, trained.learner, out, args.steps, trained.interface)
     print(message)
     return 1 if message.startswith("no video") else 0
