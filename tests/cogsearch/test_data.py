@@ -112,3 +112,24 @@ def test_split_and_folds() -> None:
         load_source("synthetic:nothing")
     with pytest.raises(UserError, match="give a fly folder"):
         load_source("data.xlsx")
+
+
+def test_two_fly_studies_merge_each_with_its_own_subject_split() -> None:
+    from garagelab.cogsearch.data import load_source
+
+    fly = Path(__file__).resolve().parents[3] / "shared" / "data" / "fly"
+    if not fly.is_dir():
+        pytest.skip("needs ../shared/data/fly")
+    search, heldout = load_source(f"{fly / 'mohanta2022'}+{fly / 'rajagopalan2022'}")
+    assert search.metadata["sources"] == {"mohanta2022": 88, "rajagopalan2022": 18}
+    assert heldout.metadata["sources"] == {"mohanta2022": 44, "rajagopalan2022": 3}
+    assert not set(search.subjects) & set(heldout.subjects)  # no fly on both sides
+    assert search.n_trials == 200 and search.name == "mohanta2022+rajagopalan2022-search"
+    mohanta = search.select([0])
+    assert mohanta.scored[0, :160].all() and not mohanta.scored[0, 160:].any()  # padding is never scored
+    alone, _ = load_source(str(fly / "mohanta2022"))
+    np.testing.assert_array_equal(search.choices[:88, :160], alone.choices)
+    with pytest.raises(UserError, match="listed twice"):
+        load_source(f"{fly / 'mohanta2022'}+{fly / 'mohanta2022'}")
+    with pytest.raises(UserError, match=r"no such file|must hold"):
+        load_source(f"{fly / 'mohanta2022'}+{fly / 'nowhere.csv'}")

@@ -21,6 +21,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="load a data set, show its search / held-out split, optionally write it out",
         epilog=examples(
             "garagelab cogsearch data ../shared/data/fly/mohanta2022",
+            "garagelab cogsearch data ../shared/data/fly/mohanta2022+../shared/data/fly/rajagopalan2022",
             "garagelab cogsearch data synthetic:afp:60 --out afp/   # search.csv and heldout.csv",
         ),
         formatter_class=fmt,
@@ -99,6 +100,8 @@ def _data(args: argparse.Namespace) -> int:
     table = Table("", "search", "held out")
     for key, value in search.summary().items():
         table.add_row(key, str(value), str(heldout.summary()[key]))
+    for source, count in search.metadata.get("sources", {}).items():  # a merged set: subjects per source
+        table.add_row(f"  from {source}", str(count), str(heldout.metadata["sources"][source]))
     Console().print(table)
     if args.out:
         folder = Path(args.out)

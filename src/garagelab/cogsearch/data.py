@@ -160,8 +160,9 @@ def _read_matrix(path: Path) -> list[list[float]]:
     return rows
 
 
-def load_fly(choice_csv: Path | str, reward_csv: Path | str, name: str = "") -> BehaviourDataset:
-    """Two headerless CSVs (FlYMazeRL): one row per fly, one column per trial, 0/1 or nan."""
+def load_fly(choice_csv: Path | str, reward_csv: Path | str, name: str = "", prefix: str = "") -> BehaviourDataset:
+    """Two headerless CSVs (FlYMazeRL): one row per fly, one column per trial, 0/1 or nan.
+    Subjects are `<prefix>fly<row>` (a folder's training and test files each count from 0)."""
     choice_path, reward_path = Path(choice_csv), Path(reward_csv)
     choice_rows, reward_rows = _read_matrix(choice_path), _read_matrix(reward_path)
     if len(choice_rows) != len(reward_rows):
@@ -181,14 +182,16 @@ def load_fly(choice_csv: Path | str, reward_csv: Path | str, name: str = "") -> 
             choices[i, t], rewards[i, t] = int(c), r
     new_session = np.zeros_like(choices, dtype=bool)
     new_session[:, 0] = True
-    subjects = tuple(f"fly{i}" for i in range(len(choice_rows)))
+    subjects = tuple(f"{prefix}fly{i}" for i in range(len(choice_rows)))
     return BehaviourDataset(choices, rewards, new_session, choices >= 0, subjects, 2, name or choice_path.parent.name)
 
 
 def load_fly_folder(folder: Path | str, split: str = "training") -> BehaviourDataset:
     """`<folder>/<split>_choice_set.csv` and `<split>_reward_set.csv` (split: training or test)."""
     folder = Path(folder)
-    return load_fly(folder / f"{split}_choice_set.csv", folder / f"{split}_reward_set.csv", f"{folder.name}-{split}")
+    return load_fly(
+        folder / f"{split}_choice_set.csv", folder / f"{split}_reward_set.csv", f"{folder.name}-{split}", f"{split}/"
+    )
 
 
 # -- rat ---------------------------------------------------------------------------------------
@@ -312,12 +315,51 @@ def save_long_csv(dataset: BehaviourDataset, path: Path | str) -> Path:
 
 # -- any source --------------------------------------------------------------------------------
 
-SOURCES = "a fly folder (training_/test_ CSVs), a rat .json, a long .csv, an .npz, or synthetic:GENERATOR"
+SOURCES = (
+    "a fly folder (training_/test_ CSVs), a rat .json, a long .csv, an .npz, or synthetic:GENERATOR; "
+    "several joined with + are merged"
+)
+
+
+def merge(datasets: list[BehaviourDataset], labels: list[str], name: str) -> BehaviourDataset:
+    """One data set of the subjects of several (the paper's fly set pools two studies): rows
+    padded to the longest (padding is never scored), subjects named `<label>/<subject>`."""
+    actions = {d.n_actions for d in datasets}
+    if len(actions) > 1:
+        raise UserError(f"cannot merge {', '.join(labels)}: their numbers of options differ ({sorted(actions)})")
+    width = max(d.n_trials for d in datasets)
+
+    def padded(array: np.ndarray, fill: float | bool) -> np.ndarray:
+        return np.pad(array, ((0, 0), (0, width - array.shape[1])), constant_values=fill)
+
+    return BehaviourDataset(
+        np.concatenate([padded(d.choices, -1) for d in datasets]),
+        np.concatenate([padded(d.rewards, 0.0) for d in datasets]),
+        np.concatenate([padded(d.new_session, False) for d in datasets]),
+        np.concatenate([padded(d.scored, False) for d in datasets]),
+        tuple(f"{label}/{s}" for d, label in zip(datasets, labels, strict=True) for s in d.subjects),
+        actions.pop(),
+        name,
+        {"sources": {label: d.n_subjects for d, label in zip(datasets, labels, strict=True)}},
+    )
 
 
 def load_source(spec: str, heldout_fraction: float = 1 / 3, seed: int = 0) -> tuple[BehaviourDataset, BehaviourDataset]:
     """(search subjects, held-out subjects) from a data source. A fly folder brings its own
-    split (training / test files); any other source is split at random by subject."""
+    split (training / test files); any other source is split at random by subject. Sources
+    joined with `+` are merged, each split its own way, search with search and held-out with
+    held-out, so no subject is on both sides."""
+    if "+" in spec and not Path(spec).exists():
+        parts = [part for part in spec.split("+") if part]
+        splits = [load_source(part, heldout_fraction, seed) for part in parts]
+        labels = [Path(part).name or part for part in parts]
+        if len(set(labels)) < len(labels):
+            raise UserError(f"--data {spec}: a source is listed twice")
+        joined = "+".join(labels)
+        return (
+            merge([search for search, _ in splits], labels, f"{joined}-search"),
+            merge([heldout for _, heldout in splits], labels, f"{joined}-heldout"),
+        )
     if spec.startswith("synthetic:"):
         from garagelab.cogsearch.simulate import GENERATORS, generate
 
