@@ -5,7 +5,8 @@
 
 For each env count: state-only steps/s, then with 64x64 grey frames (three stacked, the scene's
 shadows, reflections and skybox off: what `train --pixels` uses) and any other sizes and modes
-asked for, each with its ratio to the state-only rate measured in the same run. A last line
+asked for, rendered in this process and in worker processes, each with its ratio to the
+state-only rate measured in the same run. A last line
 times one env's frames with MuJoCo's default scene flags against the minimal ones, the lever
 `pixels.py` pulls. Playground's published vision figure (Madrona on an RTX 4090: 163k steps/s
 at 1,024 envs, 128 px) needs a GPU and its batch renderer; it is not measured here.
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--modes", default="grey", help="grey, rgb, depth; comma-separated")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--threads", type=int, default=0, help="the CPU engine's physics threads (0: all cores)")
+    parser.add_argument("--workers", default="0,2", help="render processes to compare (0: in process)")
     args = parser.parse_args()
     print(f"{args.env}, CPU engine, {args.steps} steps of random actions, best of 3 (env steps/s)")
     for num_envs in (int(n) for n in args.num_envs.split(",")):
@@ -52,10 +54,11 @@ def main() -> None:
         print(f"{num_envs:>5} envs  state only {state_only:>10,.0f}")
         for size in (int(s) for s in args.size.split(",")):
             for mode in args.modes.split(","):
-                spec = PixelSpec(width=size, height=size, mode=mode)
-                rate = bench(args.env, "cpu", num_envs, args.steps, nthread=args.threads, pixels=spec).steps_per_s
-                print(f"{num_envs:>5} envs  {mode} {size}x{size} x{spec.stack} {rate:>10,.0f}   "
-                      f"ratio to state only {rate / state_only:.3f}")  # fmt: skip
+                for workers in (int(w) for w in args.workers.split(",")):
+                    spec = PixelSpec(width=size, height=size, mode=mode, workers=workers)
+                    rate = bench(args.env, "cpu", num_envs, args.steps, nthread=args.threads, pixels=spec).steps_per_s
+                    print(f"{num_envs:>5} envs  {mode} {size}x{size} x{spec.stack}, {workers} render workers "
+                          f"{rate:>10,.0f}   ratio to state only {rate / state_only:.3f}")  # fmt: skip
     size = int(args.size.split(",")[0])
     default, minimal = (frames_per_s(args.env, m, size) for m in (False, True))
     print(f"one env, {size}x{size} RGB frames/s: default scene {default:,.0f}, minimal {minimal:,.0f} "

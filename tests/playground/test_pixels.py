@@ -70,8 +70,8 @@ def test_cli_trains_from_pixels_then_evaluates_exports_and_films(runs_dir: Path,
     (run,) = (runs_dir / "playground").iterdir()
     settings = json.loads((run / "config.json").read_text())
     assert settings["env_options"]["pixels"] == {"mode": "grey", "width": 64, "height": 64, "stack": 3}
-    assert settings["env_options"]["action_repeat"] == 4  # frames 10 ms apart barely differ
-    assert settings["ppo"]["hidden"] == [256] and settings["ppo"]["num_envs"] == 8  # pixel settings, then --set
+    assert settings["env_options"]["action_repeat"] == 2  # frames 10 ms apart barely differ
+    assert settings["ppo"]["update_epochs"] == 10 and settings["ppo"]["num_envs"] == 8  # pixel settings, then --set
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
     capsys.readouterr()
     assert main(["playground", "export", run.name]) == 0
@@ -89,3 +89,14 @@ def test_with_action_repeat_an_episode_lasts_the_tasks_time() -> None:
         state = env.step(state, np.zeros((1, 2)))
         steps += 1
     assert steps == 3 and env.dt == 4 * load("PointMass", num_envs=1).dt  # ceil(10 / 4) policy steps
+
+
+def test_render_workers_draw_the_same_frames_as_this_process() -> None:
+    here = load("CartpoleBalance", num_envs=3, pixels=PixelSpec(stack=1), nthread=1)
+    pooled = load("CartpoleBalance", num_envs=3, pixels=PixelSpec(stack=1, workers=2), nthread=1)
+    a, b = here.reset(2), pooled.reset(2)
+    for _ in range(3):
+        a, b = here.step(a, np.ones((3, 1))), pooled.step(b, np.ones((3, 1)))
+    np.testing.assert_array_equal(a.obs, b.obs)
+    with pytest.raises(UserError, match="render workers must be 0-64"):
+        PixelSpec(workers=-1)

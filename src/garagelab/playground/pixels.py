@@ -16,6 +16,7 @@ renderer) is not in the installed versions, so pixels are refused on the MJX eng
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ class PixelSpec:
     stack: int = 3
     camera: str | int | None = None
     max_depth: float = 10.0  # depth frames are clipped here: the far plane (200 m and more) would swamp them
+    workers: int = 0  # render in this many processes (0: in this one); not part of what the policy sees
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -50,6 +52,8 @@ class PixelSpec:
                 raise UserError(f"pixel {key} must be 8-1024, got {getattr(self, key)}")
         if not 1 <= self.stack <= 16:
             raise UserError(f"frames stacked must be 1-16, got {self.stack}")
+        if not 0 <= self.workers <= 64:
+            raise UserError(f"render workers must be 0-64, got {self.workers}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -70,18 +74,82 @@ def _engine(env: Any) -> Any:
     return engine
 
 
+class FrameRenderer:
+    """One env's physics to one observation frame (grey, RGB or clipped depth), in this process."""
+
+    def __init__(self, model: Any, spec: PixelSpec) -> None:
+        from garagelab.playground.render import Camera
+
+        self.spec = spec
+        self.camera = Camera(model, spec.width, spec.height, spec.camera, minimal=True, depth=spec.mode == "depth")
+
+    def frames(self, physics: dict[str, np.ndarray]) -> np.ndarray:
+        """(envs, H, W, channels) for the (envs, ...) physics arrays (`qpos`, `mocap_pos`)."""
+        frames = []
+        for i in range(len(physics["qpos"])):
+            frame = self.camera.frame({k: v[i] for k, v in physics.items()})
+            if self.spec.mode == "grey":
+                frame = (frame.astype(np.float32) @ LUMA).round().astype(np.uint8)[..., None]
+            elif self.spec.mode == "depth":
+                frame = np.minimum(frame, self.spec.max_depth).astype(np.float32)[..., None]
+            frames.append(frame)
+        return np.stack(frames)
+
+
+def _render_worker(connection: Any, model: Any, spec: PixelSpec) -> None:
+    """A render process: physics in, frames out, until it is sent None."""
+    renderer = FrameRenderer(model, spec)
+    while (physics := connection.recv()) is not None:
+        connection.send(renderer.frames(physics))
+
+
+class RenderPool:
+    """Frames rendered in `spec.workers` processes (each with its own GL context), the envs split
+    among them: rendering, not physics or learning, sets the pace of a pixel env."""
+
+    def __init__(self, model: Any, spec: PixelSpec) -> None:
+        import multiprocessing
+        import weakref
+
+        context = multiprocessing.get_context("spawn")  # a fork would copy JAX's threads and GL state
+        self.connections, processes = [], []
+        for _ in range(spec.workers):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_render_worker, args=(theirs, model, spec), daemon=True)
+            process.start()
+            self.connections.append(mine)
+            processes.append(process)
+        weakref.finalize(self, _stop, list(self.connections), processes)
+
+    def frames(self, physics: dict[str, np.ndarray]) -> np.ndarray:
+        parts = np.array_split(np.arange(len(physics["qpos"])), len(self.connections))
+        busy = []
+        for connection, part in zip(self.connections, parts, strict=True):
+            if part.size:
+                connection.send({k: v[part] for k, v in physics.items()})
+                busy.append(connection)
+        try:
+            return np.concatenate([connection.recv() for connection in busy])
+        except EOFError:
+            raise UserError("a render worker died (no OpenGL context in a child process? try workers=0)") from None
+
+
+def _stop(connections: list, processes: list) -> None:
+    for connection in connections:
+        with contextlib.suppress(BrokenPipeError, OSError):  # a worker already gone
+            connection.send(None)
+    for process in processes:
+        process.join(timeout=5)
+
+
 class Pixels(Wrapper):
     """Rendered, stacked frames as `obs`; the state vector as the critic's `privileged_obs`."""
 
     def __init__(self, env: Any, spec: PixelSpec) -> None:
-        from garagelab.playground.render import Camera
-
         super().__init__(env)
         self.pixel_spec = spec
         self.engine = _engine(env)
-        self.camera = Camera(
-            env.mj_model, spec.width, spec.height, spec.camera, minimal=True, depth=spec.mode == "depth"
-        )
+        self.renderer = RenderPool(env.mj_model, spec) if spec.workers else FrameRenderer(env.mj_model, spec)
         self._critic_reads_state = True
 
     @property
@@ -94,16 +162,7 @@ class Pixels(Wrapper):
 
     def _frames(self, state: State, ids: np.ndarray) -> np.ndarray:
         """(len(ids), H, W, channels) of the envs `ids` as they are now."""
-        physics = self.engine.physics(state)
-        frames = []
-        for i in ids:
-            frame = self.camera.frame({k: v[i] for k, v in physics.items()})
-            if self.pixel_spec.mode == "grey":
-                frame = (frame.astype(np.float32) @ LUMA).round().astype(np.uint8)[..., None]
-            elif self.pixel_spec.mode == "depth":
-                frame = np.minimum(frame, self.pixel_spec.max_depth).astype(np.float32)[..., None]
-            frames.append(frame)
-        return np.stack(frames)
+        return self.renderer.frames({k: v[ids] for k, v in self.engine.physics(state).items()})
 
     def _with_frames(self, state: State, stacked: np.ndarray) -> State:
         """`state` (as the wrapped env returned it) with the frames as obs; its own obs kept."""

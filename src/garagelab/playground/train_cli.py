@@ -41,8 +41,8 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
                        "state; CPU engine")  # fmt: skip
     train.add_argument("--pixel-size", type=positive_int, default=64, help="frame width and height (with --pixels)")
     train.add_argument("--action-repeat", type=positive_int, default=None,
-                       help="control steps each action is held for (default 1; 4 with --pixels: frames 10 ms "
-                       "apart barely differ, as DM Control's pixel benchmarks found)")  # fmt: skip
+                       help="control steps each action is held for (default 1; 2 with --pixels: frames 10 ms "
+                       "apart barely differ)")  # fmt: skip
     train.add_argument("--frames", type=positive_int, default=3, help="frames stacked (with --pixels)")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
@@ -164,7 +164,7 @@ def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dic
 
 
 CONDITIONS = ("nominal", "train", "both")
-PIXEL_ACTION_REPEAT = 4
+PIXEL_ACTION_REPEAT = 2
 
 
 def _evaluations(
