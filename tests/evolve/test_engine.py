@@ -175,3 +175,15 @@ def test_kill_9_and_resume_loses_nothing(runs_dir: Path) -> None:
     assert RunStore(runs_dir).list("evolve")[0].status == "done"
     config = json.loads((db_path.parent / "config.json").read_text())
     assert config["engine"]["budget"] == 70
+
+
+def test_the_progress_line_shows_the_template_beside_the_best(tmp_path: Path) -> None:
+    better = FIT_POINTS.template.replace("return 0.5 * x", "return 0.9 * x")
+    engine = _engine(tmp_path, Scripted([better]), budget=2)
+    assert engine._progress_note() == ""  # nothing scored yet
+    engine.run()
+    template, best = (p.score for p in engine.db.programs())
+    assert engine._progress_note() == f"best {max(best, template):.4g}, template {template:.4g}"
+    resumed = _engine(tmp_path, Scripted([better]), budget=2)
+    resumed.run()  # the template's score is read back from the database
+    assert resumed._progress_note() == engine._progress_note()

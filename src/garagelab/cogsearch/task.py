@@ -54,6 +54,7 @@ def build_task(data_path: Path, data: BehaviourDataset, restarts: int = 2, max_s
         name="cogsearch",
         description=describe(data),
         template=SEED,
+        template_label="Q-learning (the seed)",
         function="agent",
         serve=SERVE,
         judge="garagelab.cogsearch.evaluate:make_judge",

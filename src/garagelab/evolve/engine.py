@@ -76,6 +76,7 @@ class Engine:
         self.hashes: set[str] = set()
         self.fingerprints: set[str] = set()
         self.history: list[tuple[int, float]] = []  # (evaluation number, best score so far)
+        self.template_score: float | None = None
 
     # -- state -------------------------------------------------------------------------------
     def _admit(self, program: Program, score: float, metrics: dict | None) -> bool:
@@ -96,6 +97,8 @@ class Engine:
                 continue
             if program.score is not None and not program.failure:
                 best = max(best, program.score)
+                if program.proposer == "template":
+                    self.template_score = program.score
                 for island in range(self.config.islands) if program.proposer == "template" else [program.island]:
                     self._admit(Program(**{**program.__dict__, "island": island}), program.score, program.metrics)
             self.history.append((len(self.history) + 1, best))
@@ -142,13 +145,20 @@ class Engine:
                 for future in done:
                     program, outcome = in_flight.pop(future), _result(future)
                     self._finish(program, outcome)
-                    best = self.best()
-                    bar.update_to(self.evaluated(), postfix=f"best {best.score:.4g}" if best else "")
+                    bar.update_to(self.evaluated(), postfix=self._progress_note())
                     if self.on_evaluation is not None:
                         self.on_evaluation(self, program, outcome)
         for future in in_flight:
             future.cancel()  # programs stay in the database and are evaluated on resume
         return self.best()
+
+    def _progress_note(self) -> str:
+        """The best score beside the template's, so a number on the terminal has something to compare with."""
+        best = self.best()
+        if best is None:
+            return ""
+        reference = f", {self.task.template_label} {self.template_score:.4g}" if self.template_score is not None else ""
+        return f"best {best.score:.4g}{reference}"
 
     def _propose(self, island: int) -> Program | None:
         temperature = self.islands.temperature_at(self.evaluated())
@@ -195,6 +205,8 @@ class Engine:
             )
         improved = False
         if outcome.ok:
+            if program.proposer == "template":
+                self.template_score = outcome.score
             if outcome.fingerprint:
                 self.fingerprints.add(outcome.fingerprint)
             islands = range(self.config.islands) if program.proposer == "template" else [program.island]

@@ -39,6 +39,7 @@ class Task:
     checks: str = ""  # "module:function": the task's static rules, source -> problems
     environment: dict = field(default_factory=dict)  # variables added to the scrubbed environment
     view: tuple[str, ...] = ()  # read-only paths added to the candidate's filesystem (compilers...)
+    template_label: str = "template"  # what the template is, for the progress line's comparison
 
     def spec(self) -> dict:
         """What the judge process needs to know of this task (JSON)."""
