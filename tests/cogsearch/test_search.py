@@ -69,3 +69,19 @@ def test_the_offline_proposer_improves_on_the_seed(tmp_path: Path) -> None:
     seed = next(p for p in db.programs() if p.proposer == "template")
     assert best.score > seed.score + 0.03
     assert "params[2]" in best.source  # a mechanism with a new fitted parameter did it
+
+
+def test_analyze_writes_signatures_lineage_and_recovery(runs_dir: Path) -> None:
+    assert main(["cogsearch", "run", "--data", "synthetic:q-learning:9", "--budget", "6", "--name", "a", *TINY]) == 0
+    (directory,) = (runs_dir / "cogsearch").iterdir()
+    assert main(["cogsearch", "analyze", directory.name]) == 0
+    analysis = json.loads((directory / "analysis.json").read_text())
+    data, *models = analysis["signatures"]
+    assert data["source"] == "data" and len(models) == 4 and len(data["choice weights"]) == 5
+    for row in (data, *models):
+        assert 0 <= row["P(stay | loss)"] <= 1 and 0 <= row["P(stay | win)"] <= 1
+    # Q-learning data: a win makes a repeat more likely than a loss, in the data and in every model
+    assert all(row["P(stay | win)"] > row["P(stay | loss)"] for row in (data, *models))
+    lineage = analysis["lineage"]
+    assert lineage[0]["proposer"] == "template" and lineage[-1]["program"] == analysis["reference"]
+    assert set(analysis["recovery"]) and (directory / "analysis.html").is_file()

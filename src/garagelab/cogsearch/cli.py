@@ -89,6 +89,15 @@ def register(parser: argparse.ArgumentParser) -> None:
     report.add_argument("--no-gru", action="store_true", help="skip the GRU")
     report.set_defaults(func=_report)
 
+    analyze = verbs.add_parser(
+        "analyze",
+        help="behavioural signatures, lineage and parameter recovery of the best program; write analysis.html",
+        epilog=examples("garagelab cogsearch analyze 12"),
+        formatter_class=fmt,
+    )
+    analyze.add_argument("run", help="run id, directory name, or path to a run directory")
+    analyze.set_defaults(func=_analyze)
+
 
 def _data(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -188,4 +197,12 @@ def _report(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
 
     print(f"report: {build_report(RunStore().directory(args.run), args.top, gru=not args.no_gru)}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from garagelab.cogsearch.analyze import analyze
+    from garagelab.core.runs import RunStore
+
+    print(f"analysis: {analyze(RunStore().directory(args.run))}")
     return 0

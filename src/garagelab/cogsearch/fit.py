@@ -57,27 +57,40 @@ class FitResult:
         return np.exp(self.heldout_loglik / np.maximum(self.heldout_choices, 1))
 
 
-def loglik_fn(program: Program):
-    """log p(choices) of one subject: (params, choices, rewards, new_session, mask) -> per-trial."""
+def log_probabilities_fn(program: Program):
+    """(params, choices, rewards, new_session) -> [trials, options]: the log-probability of each
+    option before each trial, given the subject's own history (teacher forcing)."""
     agent = program.agent
 
-    def trials(params, choices, rewards, new_session, mask):
+    def trials(params, choices, rewards, new_session):
         start_logits, start_state = agent(params, 0, 0.0, None)
 
         def step(carry, inputs):
             logits, state = carry
-            choice, reward, new, counted = inputs
+            choice, reward, new = inputs
             logits, state = _select(new, (start_logits, start_state), (logits, state))
             made = choice >= 0
             safe = jnp.maximum(choice, 0)
-            logp = jax.nn.log_softmax(logits)[safe]
+            logp = jax.nn.log_softmax(logits)
             next_logits, next_state = agent(params, safe, reward, state)
             # a trial without a choice (padding, violation) changes nothing
             carry = _select(made, (next_logits, next_state), (logits, state))
-            return carry, jnp.where(counted & made, logp, 0.0)
+            return carry, logp
 
-        _, per_trial = jax.lax.scan(step, (start_logits, start_state), (choices, rewards, new_session, mask))
+        _, per_trial = jax.lax.scan(step, (start_logits, start_state), (choices, rewards, new_session))
         return per_trial
+
+    return trials
+
+
+def loglik_fn(program: Program):
+    """log p(choices) of one subject: (params, choices, rewards, new_session, mask) -> per-trial."""
+    log_probabilities = log_probabilities_fn(program)
+
+    def trials(params, choices, rewards, new_session, mask):
+        logp = log_probabilities(params, choices, rewards, new_session)
+        chosen = jnp.take_along_axis(logp, jnp.maximum(choices, 0)[:, None], axis=1)[:, 0]
+        return jnp.where(mask & (choices >= 0), chosen, 0.0)
 
     return trials
 

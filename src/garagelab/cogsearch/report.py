@@ -21,7 +21,7 @@ from scipy.stats import wilcoxon
 
 from garagelab.cogsearch.data import BehaviourDataset, load_npz
 from garagelab.cogsearch.exported import LIMITS, new_sandbox, params_median, traced, trusted_program
-from garagelab.cogsearch.fit import FitConfig, counted
+from garagelab.cogsearch.fit import FitConfig, FitResult, Likelihood, counted
 from garagelab.cogsearch.gru import GRUConfig, fit_gru
 from garagelab.cogsearch.programs import BASELINES
 from garagelab.cogsearch.search import HELDOUT_DATA, SEARCH_DATA
@@ -128,6 +128,20 @@ def paired_p(a: np.ndarray, b: np.ndarray) -> float:
     return float(wilcoxon(a, b).pvalue)
 
 
+def fit_program(
+    name: str, source: str, data: BehaviourDataset, config: FitConfig = REPORT_FIT, sandbox: Sandbox | None = None
+) -> tuple[Likelihood, FitResult, np.ndarray]:
+    """(likelihood, fit, indices of the parameters used) of a program on `data`: one of ours
+    directly, a discovered one (`sandbox` given) through the computation its sandbox traced,
+    so untrusted code never runs here."""
+    if sandbox is None:
+        likelihood, _, used = counted(*trusted_program(source, data.n_actions, name), data, config)
+    else:
+        with sandbox.start(source, LIMITS) as candidate:
+            likelihood, _, used = counted(*traced(candidate, data.n_actions, source, name), data, config)
+    return likelihood, likelihood.fit(), used
+
+
 def score_program(
     name: str,
     kind: str,
@@ -138,12 +152,7 @@ def score_program(
 ) -> ModelScore:
     """Fit and score a program: one of ours directly, a discovered one (`sandbox` given) from
     the computation its sandbox traced. Invalid or CandidateFailed if that cannot be had."""
-    if sandbox is None:
-        likelihood, _, used = counted(*trusted_program(source, data.n_actions, name), data, config)
-    else:
-        with sandbox.start(source, LIMITS) as candidate:
-            likelihood, _, used = counted(*traced(candidate, data.n_actions, source, name), data, config)
-    result = likelihood.fit()
+    _, result, used = fit_program(name, source, data, config, sandbox)
     return ModelScore(
         name,
         kind,
