@@ -88,10 +88,10 @@ def test_mutations_stay_parsable_and_within_the_size_cap() -> None:
         assert "def f(x)" in proposal.source and proposal.parents == (1, 2)
 
 
-def _answering(proposer: LLMProposer, parents: list[Member], text: str) -> LLMProposer:
+def _answering(proposer: LLMProposer, parents: list[Member], text: str, finish: str = "stop") -> LLMProposer:
     """The proposer with a replayed model that gives `text` to the question it will ask."""
     mode, request = proposer.request(parents)
-    record = CallRecord(mode, request, text, 10, 5, 0.1, "double")
+    record = CallRecord(mode, request, text, 10, 5, 0.1, "double", finish)
     return LLMProposer(ReplayClient(Replay([record])), proposer.task, mode=proposer.mode, chat=proposer.chat)
 
 
@@ -128,3 +128,29 @@ def test_an_answer_without_code_is_a_failed_proposal_that_keeps_the_call() -> No
     with pytest.raises(ProposalError) as caught:
         proposer.propose(parents, np.random.default_rng(0))
     assert isinstance(caught.value, CodeError) and caught.value.call.text.startswith("I am sorry")
+
+
+@pytest.mark.parametrize(
+    ("mode", "chat", "answer"),
+    [
+        ("whole", True, "Better:\n```python\ndef f_v2(x):\n    y = np.sin(x)\n    return y *"),
+        ("whole", True, "def f_v2(x):\n    y = np.sin(x)\n    z = y *"),  # unfenced: the cut line would be dropped
+        ("diff", True, "<<<<<<< SEARCH\n    return 0.5 * x\n=======\n    return np.sin(x) * x\n>>>>>>> REPLACE\n<<<"),
+        ("whole", False, "x):\n    y = np.sin(x)\n    return y"),
+    ],
+    ids=["fenced, cut", "unfenced, cut", "diff, cut", "completion, cut"],
+)
+def test_an_answer_cut_at_the_token_limit_is_refused_as_truncated(mode: str, chat: bool, answer: str) -> None:
+    parents = [member(1, -2.0), member(2, -1.0)]
+    unused = ReplayClient(Replay([CallRecord("chat", {}, "", 0, 0, 0, "")]))
+    proposer = _answering(LLMProposer(unused, FIT_POINTS, mode=mode, chat=chat), parents, answer, "length")
+    with pytest.raises(ProposalError, match="truncated: the answer hit the token limit"):
+        proposer.propose(parents, np.random.default_rng(0))
+
+
+def test_a_cut_answer_whose_code_block_closed_before_the_cut_is_used() -> None:
+    parents = [member(1, -2.0), member(2, -1.0)]
+    unused = ReplayClient(Replay([CallRecord("chat", {}, "", 0, 0, 0, "")]))
+    answer = "```python\ndef f_v2(x):\n    return np.sin(x) * x\n```\nThis works because the sine"
+    proposer = _answering(LLMProposer(unused, FIT_POINTS), parents, answer, "length")
+    assert "return np.sin(x) * x" in proposer.propose(parents, np.random.default_rng(0)).source

@@ -137,3 +137,30 @@ def _count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(urllib.request, "urlopen", counting)
     return attempts
+
+
+def test_a_killed_owner_takes_its_server_with_it(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if not available():
+        pytest.fail("the local model stack is missing: run `python -m garagelab.llm.install` (make test does)")
+    script = (
+        "import time\nfrom garagelab.llm.server import LocalServer\n"
+        "server = LocalServer(context=1024, slots=1).start()\nprint(server._process.pid, flush=True)\ntime.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(owner.stdout.readline())
+    os.kill(owner.pid, signal.SIGKILL)  # no cleanup runs: only the parent-death signal can stop the server
+    owner.wait()
+    for _ in range(300):
+        state = subprocess.run(["ps", "-p", str(child), "-o", "stat="], capture_output=True, text=True).stdout
+        if state.strip() in ("", "Z"):  # gone (or a zombie waiting for init to reap it)
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the server outlived the process that started it")

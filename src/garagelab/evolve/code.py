@@ -95,16 +95,19 @@ def replace_function(program: str, function: ast.FunctionDef | str, name: str) -
     raise CodeError(f"no top-level function named {name!r} to replace")
 
 
-def extract_function(text: str, name: str, accept: tuple[str, ...] = ()) -> str:
+def extract_function(text: str, name: str, accept: tuple[str, ...] = (), complete_only: bool = False) -> str:
     """The source of a function in a model's answer, renamed to `name`: the first of `accept`
     (in order of preference; `name` itself when empty) that the answer defines, looking in
-    fenced code blocks first, then in the raw text from its first `def`."""
+    fenced code blocks first, then in the raw text from its first `def`. With `complete_only`
+    (an answer cut at the token limit) only closed code blocks that parse whole count: dropping
+    the lines that do not parse would accept a function cut off in the middle."""
     preference = accept or (name,)
     candidates = _FENCE.findall(text)
-    candidates.append(text[text.find("def ") :] if "def " in text else text)
+    if not complete_only:
+        candidates.append(text[text.find("def ") :] if "def " in text else text)
     found: dict[str, ast.FunctionDef] = {}
     for block in candidates:
-        tree = _parse_prefix(block)
+        tree = _parse_whole(block) if complete_only else _parse_prefix(block)
         for node in tree.body if tree is not None else ():
             if isinstance(node, ast.FunctionDef) and node.name in preference:
                 found.setdefault(node.name, node)
@@ -113,6 +116,13 @@ def extract_function(text: str, name: str, accept: tuple[str, ...] = ()) -> str:
             found[wanted].name = name
             return ast.unparse(found[wanted])
     raise CodeError(f"the answer contains no parsable function {' or '.join(preference[:3])}")
+
+
+def _parse_whole(block: str) -> ast.Module | None:
+    try:
+        return ast.parse(block)
+    except SyntaxError:
+        return None
 
 
 def _parse_prefix(block: str) -> ast.Module | None:

@@ -62,6 +62,8 @@ def summarize(db: ProgramDB) -> Summary:
         "prompt tokens": sum(c.prompt_tokens for c in calls),
         "completion tokens": sum(c.completion_tokens for c in calls),
         "mean latency s": float(np.mean([c.latency_s for c in calls])) if calls else 0.0,
+        # answers cut at the token limit: refused unless a closed code block held the whole function
+        "truncated": sum(c.finish_reason == "length" for c in calls),
     }
     meta = db.config()
     return Summary(
@@ -140,7 +142,8 @@ def status_table(summary: Summary):
     head.add_row("best score", f"{summary.best.score:.6g} (program {summary.best.id})" if summary.best else "-")
     head.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(summary.failures.items())))
     if summary.llm["calls"]:
-        head.add_row("model calls", f"{summary.llm['calls']} ({summary.llm['completion tokens']} tokens out)")
+        cut = f", {summary.llm['truncated']} cut at the token limit" if summary.llm["truncated"] else ""
+        head.add_row("model calls", f"{summary.llm['calls']} ({summary.llm['completion tokens']} tokens out{cut})")
     proposers = Table("proposer", "evaluated", "ok", "improved best", "yield", title="proposers")
     for row in summary.proposers:
         proposers.add_row(

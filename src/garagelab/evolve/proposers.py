@@ -318,14 +318,21 @@ class LLMProposer:
         base = parents[-1].source
         try:
             if self.mode == "diff" and self.chat:
+                if call.finish_reason == "length":  # the edits after the cut are lost: not the program meant
+                    raise CodeError("the edit blocks were cut off")
                 source = apply_diff(base, call.text)
             else:
                 text = f"def {fn}_v{k}(" + call.text if mode == "completion" else call.text
                 # the version asked for, then the bare name, later versions, and last the parents' copies
                 later = tuple(f"{fn}_v{i}" for i in range(k + 1, k + 4))
                 accept = (f"{fn}_v{k}", fn, *later, *(f"{fn}_v{i}" for i in reversed(range(k))))
-                source = replace_function(base, extract_function(text, fn, accept), fn)
+                cut = call.finish_reason == "length"
+                source = replace_function(base, extract_function(text, fn, accept, complete_only=cut), fn)
         except CodeError as exc:
+            if call.finish_reason == "length":
+                limit = self.settings.get("max_tokens", "the client's max_tokens")
+                message = f"truncated: the answer hit the token limit ({limit}) before a complete function"
+                raise ProposalError(message, call) from exc
             raise ProposalError(str(exc), call) from exc
         return Proposal(source, tuple(p.program_id for p in parents), self.name, call)
 

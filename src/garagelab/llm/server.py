@@ -17,6 +17,20 @@ from garagelab.llm.client import ClientConfig
 from garagelab.llm.install import DEFAULT_MODEL, llm_dir, model_path, server_path
 
 
+def _die_with_parent() -> None:
+    """In the server's child process, before exec: a SIGTERM when the process that started it
+    dies (Linux's parent-death signal). A search or test killed with SIGTERM or SIGKILL runs no
+    cleanup, and its server went on loading a core for as long as the machine stayed up."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: the server is stopped by `stop` only
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -74,7 +88,9 @@ class LocalServer:
             "--no-webui",
         ]
         with self.log.open("w") as handle:
-            self._process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            self._process = subprocess.Popen(
+                command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+            )
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
