@@ -53,3 +53,12 @@ def test_a_diff_that_does_not_match_is_refused() -> None:
     diff = "<<<<<<< SEARCH\n    return q\n=======\n    return y\n>>>>>>> REPLACE"
     with pytest.raises(CodeError, match="matches 0 times"):
         apply_diff(PROGRAM, diff)
+
+
+def test_a_cut_answer_keeps_only_functions_known_to_have_ended() -> None:
+    ended = "def f_v2(x):\n    return 2 * x\n\n\ndef f_v3(x):\n    y = x *"  # cut inside the next one
+    assert "2 * x" in extract_function(ended, "f", accept=("f_v2",), complete_only=True)
+    cut = "def f_v2(x):\n    y = 2 * x\n    return y +"  # the body lost its last line
+    assert "y = 2 * x" in extract_function(cut, "f", accept=("f_v2",))  # salvaged when not cut...
+    with pytest.raises(CodeError):
+        extract_function(cut, "f", accept=("f_v2",), complete_only=True)  # ...refused when it was

@@ -99,18 +99,23 @@ def extract_function(text: str, name: str, accept: tuple[str, ...] = (), complet
     """The source of a function in a model's answer, renamed to `name`: the first of `accept`
     (in order of preference; `name` itself when empty) that the answer defines, looking in
     fenced code blocks first, then in the raw text from its first `def`. With `complete_only`
-    (an answer cut at the token limit) only closed code blocks that parse whole count: dropping
-    the lines that do not parse would accept a function cut off in the middle."""
+    (an answer cut at the token limit) a function counts only inside a closed code block or
+    where something follows it at the left margin (the next definition, a closing fence, prose):
+    one that runs to the cut may have lost its last lines, which dropping the lines that do not
+    parse would otherwise accept silently."""
     preference = accept or (name,)
-    candidates = _FENCE.findall(text)
-    if not complete_only:
-        candidates.append(text[text.find("def ") :] if "def " in text else text)
+    blocks = [(block, True) for block in _FENCE.findall(text)]  # closed blocks: complete
+    blocks.append((text[text.find("def ") :] if "def " in text else text, False))
     found: dict[str, ast.FunctionDef] = {}
-    for block in candidates:
-        tree = _parse_whole(block) if complete_only else _parse_prefix(block)
+    for block, closed in blocks:
+        tree = _parse_prefix(block)
+        lines = block.splitlines()
         for node in tree.body if tree is not None else ():
-            if isinstance(node, ast.FunctionDef) and node.name in preference:
-                found.setdefault(node.name, node)
+            if not isinstance(node, ast.FunctionDef) or node.name not in preference:
+                continue
+            if complete_only and not closed and not _ends_before(lines, node.end_lineno or len(lines)):
+                continue
+            found.setdefault(node.name, node)
     for wanted in preference:
         if wanted in found:
             found[wanted].name = name
@@ -118,11 +123,9 @@ def extract_function(text: str, name: str, accept: tuple[str, ...] = (), complet
     raise CodeError(f"the answer contains no parsable function {' or '.join(preference[:3])}")
 
 
-def _parse_whole(block: str) -> ast.Module | None:
-    try:
-        return ast.parse(block)
-    except SyntaxError:
-        return None
+def _ends_before(lines: list[str], end: int) -> bool:
+    """Whether a line at the left margin follows line `end`: the definition ended there."""
+    return any(line.strip() and not line[0].isspace() for line in lines[end:])
 
 
 def _parse_prefix(block: str) -> ast.Module | None:
