@@ -117,7 +117,7 @@ def test_split_and_folds() -> None:
 def test_two_fly_studies_merge_each_with_its_own_subject_split() -> None:
     from garagelab.cogsearch.data import load_source
 
-    fly = Path(__file__).resolve().parents[3] / "shared" / "data" / "fly"
+    fly = FLY.parent
     if not fly.is_dir():
         pytest.skip("needs ../shared/data/fly")
     search, heldout = load_source(f"{fly / 'mohanta2022'}+{fly / 'rajagopalan2022'}")
