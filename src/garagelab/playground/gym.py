@@ -130,11 +130,12 @@ class GymEnv(gymnasium.Env):
         if self._state is None:
             raise gymnasium.error.ResetNeeded("call reset() before render()")
         from garagelab.playground.render import Camera
+        from garagelab.playground.wrappers import bottom
 
         if self._camera is None:
             self._camera = Camera(self.env.mj_model, *self._render_size)
-        engine = self.env.env
-        return self._camera.frame({k: v[0] for k, v in engine.physics(self._state).items()})
+        physics = bottom(self.env).physics(self._state)
+        return self._camera.frame({k: v[0] for k, v in physics.items()})
 
     def close(self) -> None:
         if self._camera is not None:

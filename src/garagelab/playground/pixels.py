@@ -59,9 +59,17 @@ class PixelSpec:
     def shape(self) -> tuple[int, int, int]:
         return (self.height, self.width, CHANNELS[self.mode] * self.stack)
 
-    @property
-    def dtype(self) -> type:
-        return np.float32 if self.mode == "depth" else np.uint8
+
+def pixel_spec(pixels: PixelSpec | dict | bool | None, engine: str, obs_noise: float) -> PixelSpec | None:
+    """The pixel observation asked for (a spec, its fields as a dict, or True for the defaults),
+    or None; refused with the reason where it cannot run (MJX, observation noise)."""
+    if not pixels:
+        return None
+    if engine != "cpu":
+        raise UserError("pixel observations need the CPU engine: MJX batch rendering is not installed")
+    if obs_noise > 0:
+        raise UserError("observation noise is Gaussian noise on a state vector; it does not apply to pixels")
+    return pixels if isinstance(pixels, PixelSpec) else PixelSpec(**(pixels if isinstance(pixels, dict) else {}))
 
 
 def _engine(env: Any) -> Any:

@@ -159,14 +159,9 @@ def load(
     if action_repeat > 1:
         env = wrappers.ActionRepeat(env, action_repeat)
     if pixels:
-        from garagelab.playground.pixels import Pixels, PixelSpec
+        from garagelab.playground.pixels import Pixels, pixel_spec
 
-        if engine != "cpu":
-            raise UserError("pixel observations need the CPU engine: MJX batch rendering is not installed")
-        if obs_noise > 0:
-            raise UserError("observation noise is Gaussian noise on a state vector; it does not apply to pixels")
-        spec = pixels if isinstance(pixels, PixelSpec) else PixelSpec(**(pixels if isinstance(pixels, dict) else {}))
-        env = Pixels(env, spec)
+        env = Pixels(env, pixel_spec(pixels, engine, obs_noise))
     if obs_noise > 0:
         env = wrappers.ObservationNoise(env, obs_noise)
     if action_latency > 0:

@@ -247,14 +247,18 @@ CONDITION_KEYS = ("randomization", "obs_noise", "action_latency")
 INTERFACE_KEYS = ("pixels", "action_repeat")
 
 
+def _options_set(env_options: dict | None, keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in (env_options or {}).items() if k in keys and v}
+
+
 def policy_interface(env_options: dict | None) -> dict[str, Any]:
     """The pixels and action repeat a run trained with (those set)."""
-    return {k: v for k, v in (env_options or {}).items() if k in INTERFACE_KEYS and v}
+    return _options_set(env_options, INTERFACE_KEYS)
 
 
 def training_conditions(env_options: dict | None) -> dict[str, Any]:
     """The robustness settings a run trained under (randomisation, noise, latency) that are on."""
-    return {k: v for k, v in (env_options or {}).items() if k in CONDITION_KEYS and v}
+    return _options_set(env_options, CONDITION_KEYS)
 
 
 def _tensorboard(directory: Path):

@@ -88,7 +88,7 @@ def parse_sets(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _train(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
     from garagelab.playground import ppo, train
-    from garagelab.playground.pixels import PixelSpec
+    from garagelab.playground.pixels import pixel_spec
     from garagelab.playground.registry import make_task
 
     store = RunStore()
@@ -112,9 +112,7 @@ def _train(args: argparse.Namespace) -> int:
         pixels = None
         if args.pixels:
             pixels = {"mode": args.pixels, "width": args.pixel_size, "height": args.pixel_size, "stack": args.frames}
-            PixelSpec(**pixels)  # refused here too, before the run
-            if args.engine != "cpu" or args.obs_noise:
-                raise UserError("--pixels runs on the CPU engine and without --obs-noise (noise is for state vectors)")
+            pixel_spec(pixels, args.engine, args.obs_noise)  # what load would refuse, refused before the run
         options = {
             "engine": args.engine,
             "randomization": args.randomize,
