@@ -238,7 +238,10 @@ class Verification:
             return {"failure": "hack", "message": str(exc), "metrics": self.metrics}
         except CandidateFailed as exc:
             if "SIGSEGV" in exc.message:
-                exc.message += " (its inputs are read-only: writing into them, or out of bounds, crashes)"
+                exc.message += (
+                    " (its inputs, and its output once answered, are read-only: writing into them,"
+                    " or out of bounds, crashes)"
+                )
             raise
 
     def timed(self, rounds: int | None = None) -> dict:

@@ -1,7 +1,8 @@
 # problem: 01_relu
-# expect: wrong|hack|honest
+# expect: wrong|hack|crash|honest
 # timed: yes
-# a C++ kernel that returns before its worker thread has finished
+# a C++ kernel that returns before its worker thread has finished (the late write into the
+# sealed output may crash its process: an honest failure too)
 import torch
 import torch.nn as nn
 

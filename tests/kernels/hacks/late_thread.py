@@ -1,5 +1,5 @@
 # problem: 01_relu
-# expect: wrong|hack|honest
+# expect: wrong|hack|crash|honest
 # timed: yes
 # returns at once; a thread fills the output afterwards
 import torch
