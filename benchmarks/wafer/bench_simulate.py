@@ -3,7 +3,9 @@
 1. Full LLaMA3-8B decode of one token (32 layers, LM head, region hops) on WSE-2 (750x994),
    at the autotuned decode grid, with each cost model from a cold start (programs built and
    priced): goal <= 1 s each. Each distinct operation is simulated once and reused by the
-   identical layers, exactly, since operations are separated by data dependences.
+   identical layers, exactly, since operations are separated by data dependences. Then a whole
+   request (2048 tokens in, 128 out: prefill and decode) at the grids the closed form's
+   autotuning picks: goal <= 1 s closed form, <= 60 s timestamps (with link contention).
 2. Functional spot check of one decode layer: its four GEMVs executed core by core by the
    numpy executor on that grid, against x @ W: goal <= 60 s.
 3. MeshGEMM executed core by core on 600x600 against numpy's A @ B (the ratio is the
@@ -31,6 +33,7 @@ from garagelab.wafer.llm import (
     plan,
     price,
     region_hop_op,
+    simulate,
 )
 from garagelab.wafer.models import MODELS
 
@@ -59,6 +62,17 @@ def main() -> None:
         print(
             f"  {model_name:10s}: {seconds:6.3f} s to simulate one token ({WSE2.seconds(cost.cycles) * 1e6:.1f} us "
             f"simulated) - {seconds:.2f}x the 1 s goal"
+        )
+    tuned = simulate(model, WSE2, 2048, 128)
+    for model_name, goal in (("closed", 1.0), ("timestamps", 60.0)):
+        clear_caches()
+        start = time.perf_counter()
+        request = simulate(model, WSE2, 2048, 128, tuned.prefill.side, tuned.decode.side, cost_model=model_name)
+        seconds = time.perf_counter() - start
+        print(
+            f"  {model_name:10s}: {seconds:6.3f} s to simulate a request, 2048 in 128 out on "
+            f"{tuned.prefill.side}/{tuned.decode.side} regions (TTFT {request.ttft_s * 1e3:.2f} ms, "
+            f"TPOT {request.tpot_s * 1e6:.1f} us) - {seconds / goal:.2f}x the {goal:g} s goal"
         )
     start = time.perf_counter()
     for _ in range(1000):

@@ -5,21 +5,34 @@
   programs; a program compiles once to a `Form` that prices any device in microseconds.
 - `timestamps`: a clock per logical core, advanced step by step (vectorised): a message
   arrives at max(receiver free, sender ready + latency), a reduction chain stage starts when
-  both the running sum and the local tile are ready. Captures skew between cores.
+  both the running sum and the local tile are ready. Captures skew between cores, and link
+  contention: streams that share a link share its bandwidth (`links`).
 
 A message of w words over h hops costs beta + h * alpha + w / bandwidth cycles (the routing
 stage, the hops, the words), or h * (alpha + beta) + w / bandwidth when relayed by every core
 on the way; a reduction chain is pipelined, so each stage costs beta + h * alpha and the
-words are paid once. On regular programs the two models agree (tested).
+words are paid once. With contention the words cost w * load / bandwidth, load being the
+number of streams on the busiest link of the message's route; `meshsim` checks this word by
+word (docs/wafer/README.md, Link contention).
+
+The closed form ignores contention: it prices every message as if it had its links to itself.
+That is exact for every kernel here, whose steps never put two streams on one link
+(MeshGEMM's interleaved shifts, Cannon's alignment by unit shifts, K-tree reductions,
+fixed-tree multicasts; tested), and an underestimate for congested patterns such as a long
+shift or one core sending to many without a tree; `congested_steps` lists a program's steps
+where the two differ. On programs without congestion the two models agree
+(tested).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from garagelab.wafer.device import DeviceModel
+from garagelab.wafer.links import chain_loads, receive_loads, step_load
 from garagelab.wafer.program import (
     Barrier,
     Compute,
@@ -69,10 +82,14 @@ ZERO = Cost(0.0, 0.0, 0.0)
 class _Pricing:
     """Per-core message latencies of one program on one device (for the timestamp model)."""
 
-    def __init__(self, program: MeshProgram, device: DeviceModel) -> None:
+    def __init__(self, program: MeshProgram, device: DeviceModel, contention: bool = True) -> None:
         self.program = program
         self.device = device
+        self.contention = contention
         self._ring: dict[tuple[int, float, int], np.ndarray] = {}
+        # per step object (a loop runs the same one many times; the program keeps it alive)
+        self._sources: dict[int, np.ndarray] = {}
+        self._moves: dict[int, np.ndarray] = {}
 
     def compute(self, step: Compute) -> float:
         """A physical core works through the tiles of every logical core it hosts."""
@@ -82,8 +99,11 @@ class _Pricing:
         """Words crossing one link: a tile, times the logical cores stacked across the axis."""
         return self.program.buffers[step.buffer].words * self.program.placement[1 - step.axis].hosted
 
-    def _message(self, hops: np.ndarray, moved: np.ndarray, words: float, relay: bool = False) -> np.ndarray:
-        transfer = words / self.device.link_words_per_cycle
+    def _message(
+        self, hops: np.ndarray, moved: np.ndarray, words: float, load: np.ndarray, relay: bool = False
+    ) -> np.ndarray:
+        share = np.maximum(load, 1) if self.contention else 1
+        transfer = words * share / self.device.link_words_per_cycle
         device = self.device
         routed = hops * (device.alpha + device.beta) if relay else device.beta + hops * device.alpha
         return np.where(moved, np.where(hops > 0, routed + transfer, transfer), 0.0)
@@ -95,11 +115,35 @@ class _Pricing:
             position = self.program.placement[axis].position
             source = (np.arange(n) + offset) % n
             hops = np.abs(position[source] - position)
-            self._ring[key] = self._message(hops, source != np.arange(n), words)
+            load = receive_loads(Shift("", axis, offsets=np.array([offset])), self.program)[0]
+            self._ring[key] = self._message(hops, source != np.arange(n), words, load)
         return self._ring[key]
+
+    def sent(self, step: Shift | Multicast, clock: np.ndarray) -> np.ndarray:
+        """Each logical core's clock as seen by its receiver (the sender's clock)."""
+        if isinstance(step, Shift) and step.offsets is not None:  # ring shifts: roll each line
+            offsets = np.asarray(step.offsets).reshape(-1)
+            if offsets.size == 1:
+                return np.roll(clock, -int(offsets[0]), axis=step.axis)
+            lines = np.moveaxis(clock, step.axis, 1)  # (lines, n) view
+            out = np.empty_like(lines)
+            for value in np.unique(offsets):
+                pick = offsets == value
+                out[pick] = np.roll(lines[pick], -int(value), axis=1)
+            return np.moveaxis(out, 1, step.axis)
+        key = id(step)
+        if key not in self._sources:
+            self._sources[key] = step.source_map(self.program.grid[step.axis])
+        return _gather_along(clock, step.axis, self._sources[key])
 
     def move(self, step: Shift | Multicast) -> np.ndarray:
         """Cycles until each logical core (lines or 1, n along the axis) holds its new tile."""
+        key = id(step)
+        if key not in self._moves:
+            self._moves[key] = self._move(step)
+        return self._moves[key]
+
+    def _move(self, step: Shift | Multicast) -> np.ndarray:
         n = self.program.grid[step.axis]
         words = self.words(step)
         if isinstance(step, Shift) and step.offsets is not None:
@@ -110,7 +154,8 @@ class _Pricing:
         source = step.source_map(n)
         position = self.program.placement[step.axis].position
         hops = np.abs(position[source] - position[np.arange(n)])
-        return self._message(hops, source != np.arange(n), words, relay=isinstance(step, Multicast) and step.relay)
+        relay = isinstance(step, Multicast) and step.relay
+        return self._message(hops, source != np.arange(n), words, receive_loads(step, self.program), relay)
 
     def chain_stages(self, step: Reduce) -> tuple[np.ndarray, np.ndarray]:
         """Chains padded at the front with -1, and the cost of the stage into each position."""
@@ -250,8 +295,7 @@ def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
         latency = pricing.move(step)
         if step.axis == 0:
             latency = latency.T
-        arrival = _gather_along(clock, step.axis, step.source_map(program.grid[step.axis])) + latency
-        return np.maximum(clock, arrival)
+        return np.maximum(clock, pricing.sent(step, clock) + latency)
     if isinstance(step, Reduce):
         index, stage = pricing.chain_stages(step)
         along = np.moveaxis(clock, step.axis, -1).copy()  # (lines, n)
@@ -261,25 +305,43 @@ def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
             here = along[:, np.maximum(index[:, k], 0)]
             start = np.where(valid, np.maximum(here, start + stage[:, k]), start)
             np.maximum.at(along, (slice(None), index[valid, k]), start[:, valid])
-        done = start + pricing.words(step) / pricing.device.link_words_per_cycle
+        share = np.maximum(chain_loads(step, program), 1) if pricing.contention else 1
+        done = start + pricing.words(step) * share / pricing.device.link_words_per_cycle
         np.maximum.at(along, (slice(None), index[:, -1]), done)
         return np.moveaxis(along, -1, step.axis)
     if isinstance(step, Parallel):
-        return np.max([_advance(s, clock, pricing) for s in step.steps], axis=0)
+        return functools.reduce(np.maximum, (_advance(s, clock, pricing) for s in step.steps))
     if isinstance(step, Barrier):
         return np.full_like(clock, clock.max())
     raise TypeError(f"unknown step {step!r}")
 
 
-def timestamps(program: MeshProgram, device: DeviceModel, clock: np.ndarray | None = None) -> tuple[Cost, np.ndarray]:
-    """Critical path from per-core clocks, and the final clock of every logical core."""
-    pricing = _Pricing(program, device)
+def timestamps(
+    program: MeshProgram, device: DeviceModel, clock: np.ndarray | None = None, contention: bool = True
+) -> tuple[Cost, np.ndarray]:
+    """Critical path from per-core clocks, and the final clock of every logical core; with
+    `contention`, streams sharing a link share its bandwidth."""
+    pricing = _Pricing(program, device, contention)
     clock = np.zeros(program.grid) if clock is None else clock
     start = float(clock.max())
     for step in program.steps:
         clock = _advance(step, clock, pricing)
     compute = compile_form(program).evaluate(device).compute_cycles  # the critical path's computation
     return Cost(float(clock.max()) - start, compute, _macs(program)), clock
+
+
+def congested_steps(program: MeshProgram) -> list[tuple[str, int]]:
+    """(label, streams on the busiest link) of every distinct communication step that puts
+    more than one stream on a link: where the closed form is an underestimate."""
+    found, seen = [], set()
+    for step in program.flat_steps():
+        if not isinstance(step, Shift | Multicast | Reduce) or id(step) in seen:
+            continue
+        seen.add(id(step))
+        load = step_load(step, program)
+        if load > 1:
+            found.append((step.label or f"{type(step).__name__.lower()} {step.buffer}", load))
+    return found
 
 
 COST_MODELS = ("closed", "timestamps")
