@@ -4,6 +4,7 @@ plot of decode speed against region size."""
 from _common import RESULTS
 
 from garagelab.core import plots
+from garagelab.wafer.calibrate import refit_devices, refit_gpus
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.models import MODELS
 from garagelab.wafer.plots import decode_vs_grid_figure
@@ -11,5 +12,8 @@ from garagelab.wafer.tables import table4, write_table
 
 if __name__ == "__main__":
     print(write_table(table4(), RESULTS, "table4", "Table 4: decode TPR (paper vs ours)"))
-    figure = decode_vs_grid_figure(MODELS["llama3-8b"], WSE2, A100, list(range(240, 751, 60)), 4096)
+    sides = list(range(240, 751, 60))
+    figure = decode_vs_grid_figure(
+        MODELS["llama3-8b"], WSE2, A100, sides, 4096, spread=refit_devices(), gpu_spread=refit_gpus()
+    )
     plots.save(figure, RESULTS / "decode_vs_grid.png")

@@ -6,15 +6,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.collections import PolyCollection
 
 from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer import paper
-from garagelab.wafer.calibrate import error_by_table, fit_gpu, fit_wse, gpu_holdouts, wse_holdouts, wse_targets
+from garagelab.wafer.calibrate import (
+    error_by_table,
+    fit_gpu,
+    fit_wse,
+    gpu_holdouts,
+    refit_devices,
+    refit_gpus,
+    wse_holdouts,
+    wse_targets,
+)
 from garagelab.wafer.device import A100, WSE2
+from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
 from garagelab.wafer.models import MODELS, PAPER_MODELS, LLMConfig, from_hf_config, load_model
+from garagelab.wafer.plots import decode_vs_grid_figure
 from garagelab.wafer.program import PLMRViolation, check_plmr
 from garagelab.wafer.tables import summary, table2, table4, table6, table8
 
@@ -259,3 +271,17 @@ def test_simulate_prices_the_configs_heads_unless_asked_for_the_papers_single_he
     assert "single-head (as the paper)" in capsys.readouterr().out
     with pytest.raises(UserError, match="attention 'flash'"):
         replace(LLAMA, attention="flash")
+
+
+def test_plotted_predictions_carry_the_spread_of_the_refitted_constants() -> None:
+    """Bands: one device per held-out table, each fitted without it, and the decode plot shades
+    the range of its prediction over them (the in-sample curve inside it, the band not flat)."""
+    devices = refit_devices()
+    assert len(devices) == len(paper.HOLDOUT_TABLES)
+    assert len({d.beta for d in devices}) == len(devices)  # each refit saw different tables
+    model, sides = MODELS["llama3-8b"], [360, 600]
+    figure = decode_vs_grid_figure(model, WSE2, A100, sides, 2048, spread=devices, gpu_spread=refit_gpus())
+    (band,) = [c for c in figure.axes[0].collections if isinstance(c, PolyCollection)]
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    shipped = [phase_tpr(model, WSE2, "decode", side, 2048) for side in sides]
+    assert low < min(shipped) and max(shipped) < high

@@ -215,6 +215,21 @@ def wse_holdouts(
     return out
 
 
+def refit_devices(clock_hz: float | None = None, targets: list[Target] | None = None) -> list[DeviceModel]:
+    """WSE-2 with its constants refitted without each of `paper.HOLDOUT_TABLES` in turn.
+
+    Plots draw the range of a prediction over these devices as its band: how much the
+    prediction depends on which tables pinned the constants (the held-out errors in the
+    README say how far each refit misses the table it did not see). One refit per table,
+    about 0.2 s for all of them once the programs are compiled.
+    """
+    targets = targets if targets is not None else wse_targets()
+    _, comparisons = fit_wse(clock_hz=clock_hz, targets=targets)
+    holdouts = wse_holdouts(list(paper.HOLDOUT_TABLES), error_by_table(comparisons), clock_hz, targets=targets)
+    base = replace(WSE2, clock_hz=clock_hz or WSE2.clock_hz)
+    return [replace(base, **h.constants) for h in holdouts]
+
+
 def _gpu_predictions(gpu: GPUModel) -> list[tuple[str, str, float, float]]:
     out = []
     for size in paper.GEMV_SIZES:
@@ -270,6 +285,17 @@ def gpu_holdouts(tables: list[str], in_sample: dict[str, float]) -> list[Holdout
         held = error_by_table([c for c in comparisons if c.table == table])[table]
         out.append(Holdout(table, in_sample[table], held, {n: getattr(gpu, n) for n in GPU_FITTED}))
     return out
+
+
+GPU_TABLES = ("table3", "table4", "table6")
+
+
+def refit_gpus() -> list[GPUModel]:
+    """The A100 model refitted without each table of its SGLang rows in turn (the GPU side of
+    `refit_devices`, for bands on the baselines)."""
+    _, comparisons = fit_gpu()
+    holdouts = gpu_holdouts(list(GPU_TABLES), error_by_table(comparisons))
+    return [replace(A100, **h.constants) for h in holdouts]
 
 
 def _middle(bounds: dict[str, tuple[float, float]], names: tuple[str, ...]) -> dict[str, float]:

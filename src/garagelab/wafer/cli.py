@@ -8,9 +8,9 @@ import math
 
 from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
+from garagelab.wafer import paper
 
 # the tables `calibrate` fits (the A100 side fits the first three)
-HOLDOUT_TABLES = ("table3", "table4", "table6", "fig9", "fig10")
 # energy tables and the time tables they are derived from
 ENERGY_TABLES = {"table7": "table3", "table8": "table4"}
 
@@ -76,7 +76,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     calibrate.add_argument("--free-alpha", action="store_true", help="fit alpha too (default: 1 cycle per hop)")
     calibrate.add_argument(
         "--holdout",
-        choices=(*HOLDOUT_TABLES, "all"),
+        choices=(*paper.HOLDOUT_TABLES, "all"),
         help="also refit without this table (or each in turn) and report its held-out (predicted) error "
         "beside its in-sample (fitted) error",
     )
@@ -225,7 +225,7 @@ def _table(args: argparse.Namespace) -> int:
             "derived: energy at constant power from this model's times, which were fitted to Tables 3 and 4 "
             f"(`garagelab wafer calibrate --holdout {ENERGY_TABLES[table]}` shows how well those are predicted)"
         )
-    elif table in HOLDOUT_TABLES:
+    elif table in paper.HOLDOUT_TABLES:
         print(
             f"in-sample: the device constants were fitted to this table among others; "
             f"`garagelab wafer calibrate --holdout {table}` shows the error predicted without it"
@@ -263,7 +263,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     for clock in clocks:
         if not (1e6 <= clock <= 1e11):
             raise UserError(f"--clock {clock}: give the clock in Hz, e.g. 1.1e9")
-    holdout = list(HOLDOUT_TABLES) if args.holdout == "all" else [args.holdout] if args.holdout else []
+    holdout = list(paper.HOLDOUT_TABLES) if args.holdout == "all" else [args.holdout] if args.holdout else []
     config = {"clocks": clocks, "free_alpha": args.free_alpha, "holdout": holdout}
     with RunStore().start("wafer", "calibrate", config) as run:
         targets = wse_targets()

@@ -55,3 +55,6 @@ FIG10_CLAIMS = (
 
 # Table 2 (end-to-end) and Table 5 (maximum decode length) are not copied here: the
 # simulator predicts them (experiments/wafer/table2_end_to_end.py, table5_kv_capacity.py).
+
+# the tables a leave-one-table-out refit of the wafer constants can drop and predict
+HOLDOUT_TABLES = ("table3", "table4", "table6", "fig9", "fig10")
