@@ -15,11 +15,26 @@ def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> N
     assert "decode on" in out and "1xA100" in out and "8xA100" in out and "faster" in out
 
 
-def test_simulate_refuses_gpu_clusters_that_cannot_hold_the_model(capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_refuses_what_does_not_fit_and_runs_it_on_the_chips_allowed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     argv = ["wafer", "simulate", "--model", "qwen2-72b", "--input", "64", "--output", "4", "--gpus", "1,8"]
-    assert main([*argv, "--decode-grid", "540", "--prefill-grid", "540"]) == 0
+    argv += ["--decode-grid", "540", "--prefill-grid", "540"]
+    assert main(argv) == 2  # one chip by default: refused with the reason and the way out
+    assert "needs 14 regions (6 layers each) and a WSE-2 holds 1 (1x1); allow 14 chips" in capsys.readouterr().err
+    assert main([*argv, "--chips", "13"]) == 2
+    capsys.readouterr()
+    assert main([*argv, "--chips", "14"]) == 0
     out = capsys.readouterr().out
     assert "1xA100: does not fit (needs 145 GB" in out and "8xA100: TTFT" in out
+    assert "decode: 14 chips, layers pipelined across them over the chip link" in out
+    assert main([*argv, "--chips", "14", "--json"]) == 0
+    linked = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--chips", "14", "--json", "--set", "chip_link_latency_s=0"]) == 0
+    free = json.loads(capsys.readouterr().out)
+    assert linked["chips"] == {"prefill": 14, "decode": 14}
+    # 13 chip boundaries per token, each the link's 10 us latency (plus 16 KB at 150 GB/s)
+    assert linked["tpot_s"] - free["tpot_s"] == pytest.approx(13 * 10e-6)
 
 
 def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> None:
@@ -63,7 +78,7 @@ def test_invalid_device_settings_are_one_line_errors(
 def test_calibrate_holdout_prints_fitted_and_predicted_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["wafer", "calibrate", "--clock", "1.1e9", "--holdout", "table4"]) == 0
     out = capsys.readouterr().out
-    assert "WSE-2 table4: 2.7% fitted with it (in-sample), 2.9% predicted without it (held out)" in out
+    assert "WSE-2 table4: 2.7% fitted with it (in-sample), 2.8% predicted without it (held out)" in out
     assert "A100 table4:" in out and "predicted without it" in out
 
 

@@ -82,13 +82,19 @@ def test_kv_cache_methods_store_every_token_and_fill_as_the_formula_says() -> No
     assert slots_per_core(4096, kv_dim=1024, rows=256, layers=2) == 4096 // (2 * 2 * 4 * 2)
 
 
-def test_plan_packs_layers_under_sram_and_flags_models_larger_than_the_wafer() -> None:
+def test_plan_packs_layers_under_sram_and_refuses_models_larger_than_the_chips_allowed() -> None:
     wafer = plan(LLAMA, WSE2, "decode", 360, 4096)
     per_layer = wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer
     assert wafer.layers_per_region * per_layer <= WSE2.sram_usable < (wafer.layers_per_region + 1) * per_layer
-    assert wafer.fits and wafer.kv_capacity_tokens >= 4096
-    big = plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096)
-    assert not big.fits and "scaled" in big.notes[0]
+    assert wafer.chips == 1 and wafer.regions <= 4 and wafer.kv_capacity_tokens >= 4096
+    # regions are aligned squares: 750x994 holds 2x2 of 360x360 (the area would allow 5), 1x1 of 540x540
+    with pytest.raises(UserError, match=r"needs 2 regions \(26 layers each\) and a WSE-2 holds 1 \(1x1\); allow 2"):
+        plan(LLAMA, WSE2, "decode", 540, 4096)
+    with pytest.raises(UserError, match=r"qwen2-72b decode on 660x660 regions does not fit"):
+        plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096)
+    big = plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096, chips=None)
+    assert big.chips == big.regions == 9 and "9 chips" in big.notes[0]
+    assert plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096, chips=12).chips == 9  # as many as it needs
     with pytest.raises(UserError, match=r"one layer needs .* bytes per core"):
         plan(LLAMA, WSE2, "decode", 60, 4096)
 
@@ -109,7 +115,8 @@ def test_long_prompts_region_hop_streams_within_sram() -> None:
     the whole prompt's activations in one core; it now streams in chunks that fit."""
     (row,) = table2(models={"qwen2-72b": MODELS["qwen2-72b"]}, shapes=((4096, 128),))
     assert np.isfinite(row["ours TPR"]) and not row["note"].startswith("does not fit")
-    for op, _ in prefill_work(MODELS["qwen2-72b"], plan(MODELS["qwen2-72b"], WSE2, "prefill", 720, 4096), 4096):
+    wafer = plan(MODELS["qwen2-72b"], WSE2, "prefill", 720, 4096, chips=None)
+    for op, _ in prefill_work(MODELS["qwen2-72b"], wafer, 4096):
         check_plmr(op.program, WSE2.sram_usable, WSE2.route_budget)
 
 
@@ -143,11 +150,11 @@ def test_gpu_overrides_are_validated() -> None:
 
 def test_decode_slows_and_prefill_speeds_up_with_the_grid_as_in_the_paper() -> None:
     decode = [
-        1 / price(decode_token_work(LLAMA, plan(LLAMA, WSE2, "decode", s, 4096), 4096), WSE2).cycles
+        1 / price(decode_token_work(LLAMA, plan(LLAMA, WSE2, "decode", s, 4096, chips=None), 4096), WSE2).cycles
         for s in paper.DECODE_GRIDS
     ]
     prefill = [
-        1 / price(prefill_work(LLAMA, plan(LLAMA, WSE2, "prefill", s, 4096), 4096), WSE2).cycles
+        1 / price(prefill_work(LLAMA, plan(LLAMA, WSE2, "prefill", s, 4096, chips=None), 4096), WSE2).cycles
         for s in paper.PREFILL_GRIDS
     ]
     assert decode[0] > decode[1] > decode[2]

@@ -100,9 +100,11 @@ def wse_targets(base: DeviceModel = WSE2) -> list[Target]:
                 lambda d, f=forms: _fastest(f, d) / d.clock_hz * 1e6,
             )
         )
+    # priced per layer as the paper's numbers are (see tables._phase_seconds), on as many chips
+    # as a model needs at each grid
     for name, model in PAPER_MODELS.items():
         for side, value in zip(paper.DECODE_GRIDS, paper.DECODE_TPR[name]["wse"], strict=True):
-            wafer = plan(model, base, "decode", side, paper.DECODE_CONTEXT)
+            wafer = plan(model, base, "decode", side, paper.DECODE_CONTEXT, chips=None)
             form = compile_work(decode_token_work(model, wafer, paper.DECODE_CONTEXT))
             targets.append(
                 Target(
@@ -110,7 +112,7 @@ def wse_targets(base: DeviceModel = WSE2) -> list[Target]:
                 )
             )
         for side, value in zip(paper.PREFILL_GRIDS, paper.PREFILL_TPR[name]["wse"], strict=True):
-            wafer = plan(model, base, "prefill", side, paper.PREFILL_INPUT)
+            wafer = plan(model, base, "prefill", side, paper.PREFILL_INPUT, chips=None)
             form = compile_work(prefill_work(model, wafer, paper.PREFILL_INPUT))
             throughput = lambda d, f=form: paper.PREFILL_INPUT * d.clock_hz / f.evaluate(d).cycles  # noqa: E731
             targets.append(Target("table3", f"{name} prefill {side}x{side}", value, throughput))

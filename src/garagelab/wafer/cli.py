@@ -31,6 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
             "garagelab wafer simulate --model path/to/config.json --decode-grid 420 --kv concat",
             "garagelab wafer simulate --model llama3-8b --batch 8 --set sram_bytes=98304",
             "garagelab wafer simulate --model llama3-8b --cost-model timestamps --json",
+            "garagelab wafer simulate --model qwen2-72b --chips 4",
         ),
         formatter_class=fmt,
     )
@@ -39,6 +40,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     simulate.add_argument("--input", type=positive_int, default=2048, help="prompt tokens")
     simulate.add_argument("--output", type=positive_int, default=128, help="generated tokens")
     simulate.add_argument("--batch", type=positive_int, default=1, help="requests decoded together")
+    simulate.add_argument("--chips", type=positive_int, default=1,
+                          help="chips the layers may be pipelined across, over the chip link (a model larger "
+                          "than the chips allowed is refused)")  # fmt: skip
     simulate.add_argument("--prefill-grid", type=positive_int, help="prefill region side (default: autotuned)")
     simulate.add_argument("--decode-grid", type=positive_int, help="decode region side (default: autotuned)")
     simulate.add_argument("--kv", choices=("shift", "concat"), default="shift", help="KV cache method")
@@ -131,6 +135,7 @@ def _simulate(args: argparse.Namespace) -> int:
         args.kv,
         args.cost_model,
         args.batch,
+        args.chips,
     )
     baseline, unfit = {}, {}
     for count in args.gpus:
@@ -163,6 +168,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "prefill_grid": result.prefill.side,
             "decode_grid": result.decode.side,
             "decode_regions": result.decode.regions,
+            "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
             "kv_capacity_tokens": result.decode.kv_capacity_tokens,
             "decode_communication_share": result.decode_communication_share,
             "notes": result.notes,

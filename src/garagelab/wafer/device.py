@@ -35,6 +35,11 @@ class DeviceModel:
     route_budget: int  # routes (colours) a core's router can hold
     power_watts: float
     bytes_per_element: int = 2  # fp16
+    # between chips, when a model is pipelined over several (`plan(..., chips=)`): assumptions,
+    # not fits. Bandwidth: a CS-2's 12 x 100 GbE of I/O; latency: none is published, 10 us
+    # assumed for a hop through the hosts' network
+    chip_link_bytes_per_s: float = 150e9
+    chip_link_latency_s: float = 10e-6
 
     @property
     def usable_cores(self) -> int:
@@ -113,6 +118,7 @@ MAY_BE_ZERO = frozenset(
         "allreduce_latency_s",
         "network_latency_s",
         "distributed_call_s",
+        "chip_link_latency_s",
     }
 )
 

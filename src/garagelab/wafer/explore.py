@@ -14,21 +14,25 @@ from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer.device import DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm
-from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.llm import chip_link_seconds, decode_token_work, plan, prefill_work, price, simulate
 from garagelab.wafer.models import LLMConfig
 from garagelab.wafer.program import route_usage
 
 KB = 1024
 
 
-def phase_tpr(model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int) -> float:
-    """Tokens per second per request for one phase on side x side regions (NaN if it does not fit)."""
+def phase_tpr(
+    model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int, chips: int | None = 1
+) -> float:
+    """Tokens per second per request for one phase on side x side regions, on at most `chips`
+    chips (None: as many as it needs; their links counted); NaN if it does not fit."""
     try:
-        wafer = plan(model, device, phase, side, context)
+        wafer = plan(model, device, phase, side, context, chips=chips)
     except UserError:
         return math.nan
     work = decode_token_work(model, wafer, context) if phase == "decode" else prefill_work(model, wafer, context)
-    seconds = device.seconds(price(work, device).cycles)
+    tokens = 1 if phase == "decode" else context
+    seconds = device.seconds(price(work, device).cycles) + chip_link_seconds(model, wafer, tokens, device)
     return 1 / seconds if phase == "decode" else context / seconds
 
 

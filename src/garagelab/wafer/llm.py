@@ -4,8 +4,13 @@ Placement (`plan`): a phase runs on square regions of P x P cores. Every weight 
 2-D tiled over a region (dimensions padded to multiples of P); as many layers as fit in a
 core's SRAM share a region (with the KV cache they need), and the model spans as many
 regions as it takes, layer after layer (pipeline parallelism across regions, the paper's
-answer to 48 KB per core). A model needing more regions than the wafer holds is priced per
-layer and scaled, as the paper does for Qwen2-72B, and flagged.
+answer to 48 KB per core). Regions are aligned squares packed on the usable fabric (two
+360x360 on 750 rows, two on 994 columns: four, not the five the area would allow). A model
+needing more regions than one chip holds is refused with the reason, unless `chips` allows
+several: then the layers are pipelined across chips, and each chip boundary costs the chip
+link (its latency plus the boundary's activations at its bandwidth) instead of a region hop.
+The paper prices Qwen2-72B from a subset of layers scaled up; here it runs on as many chips
+as it needs, explicitly (`chips=None`, as the tables do).
 
 Decode (batch 1, layout B E_y L^x): per layer RMSNorm, fused QKV GEMV, RoPE, attention over
 the KV cache (tokens split over one axis), O GEMV, RMSNorm, fused up/gate GEMV, SiLU, down
@@ -165,15 +170,12 @@ class WaferPlan:
     kv_bytes_per_layer: int
     kv_method: str
     kv_capacity_tokens: int
+    chips: int = 1  # chips the layers are pipelined across
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
-    def fits(self) -> bool:
-        return self.regions <= self.regions_available
-
-    @property
     def cores(self) -> int:
-        return self.side * self.side * min(self.regions, self.regions_available)
+        return self.side * self.side * self.regions
 
 
 def plan(
@@ -184,9 +186,10 @@ def plan(
     context: int,
     kv_method: str = "shift",
     batch: int = 1,
+    chips: int | None = 1,
 ) -> WaferPlan:
     """Place `model` for one phase on side x side regions, with a KV cache for `batch`
-    requests of `context` tokens."""
+    requests of `context` tokens, on at most `chips` chips (None: as many as it needs)."""
     if phase not in PHASES:
         raise UserError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
     rows, cols = device.usable
@@ -210,44 +213,46 @@ def plan(
     layer_equivalents = model.layers + head / per_layer
     layers_per_region = min(device.sram_usable // per_layer, math.ceil(layer_equivalents))
     regions = math.ceil(layer_equivalents / layers_per_region)
-    # regions are counted by area: a region need not be an aligned square on the wafer
-    available = (rows * cols) // (side * side)
+    per_chip = (rows // side) * (cols // side)  # aligned squares: a region is a rectangle of cores
+    needed = math.ceil(regions / per_chip)
+    if chips is not None and needed > chips:
+        raise UserError(
+            f"{model.name} {phase} on {side}x{side} regions does not fit: it needs {regions} regions "
+            f"({layers_per_region} layers each) and a {device.name} holds {per_chip} ({rows // side}x{cols // side}); "
+            f"allow {needed} chips (--chips {needed}: layers pipelined over the chip link) or try other region sizes"
+        )
     free = device.sram_usable - layers_per_region * weights
     slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element) // batch
     notes = []
-    if regions > available:
-        notes.append(
-            f"needs {regions} regions of {side}x{side} but the wafer holds {available}: priced per layer and "
-            "scaled to all layers, as the paper does for models larger than one chip"
-        )
+    if needed > 1:
+        notes.append(f"{phase}: {needed} chips, layers pipelined across them over the chip link")
     return WaferPlan(
         phase=phase,
         side=side,
         layers_per_region=int(layers_per_region),
         regions=regions,
-        regions_available=available,
+        regions_available=needed * per_chip,
         weight_bytes_per_layer=weights,
         kv_bytes_per_layer=kv,
         kv_method=kv_method,
         kv_capacity_tokens=capacity(kv_method, side, slots),
+        chips=needed,
         notes=tuple(notes),
     )
 
 
-def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift") -> int:
-    """The longest context a decode placement supports: layers and KV cache in SRAM, and the
-    whole model on the wafer (if it fits there at all; otherwise one layer per core's SRAM)."""
+def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift", chips: int = 1) -> int:
+    """The longest context a decode placement supports on `chips` chips: layers and KV cache
+    in SRAM (0 if the model does not fit them at all)."""
 
     def ok(tokens: int) -> bool:
         try:
-            wafer = plan(model, device, "decode", side, tokens, kv_method)
+            plan(model, device, "decode", side, tokens, kv_method, chips=chips)
         except UserError:
             return False
-        return wafer.fits or not whole_model_fits
+        return True
 
-    try:
-        whole_model_fits = plan(model, device, "decode", side, 1, kv_method).fits
-    except UserError:
+    if not ok(1):
         return 0
     lo, hi = 1, 2
     while ok(hi):
@@ -300,9 +305,18 @@ HOP_CHUNK_WORDS = 8192
 
 
 def _hops(model: LLMConfig, wafer: WaferPlan, tokens: int, device_bytes: int) -> Work:
+    """Region to region on the fabric: every boundary but the chips' (see chip_link_seconds)."""
     words = math.ceil(math.ceil(tokens * model.hidden / wafer.side) * device_bytes / 4)
     chunks = math.ceil(words / HOP_CHUNK_WORDS)
-    return [(region_hop_op(math.ceil(words / chunks), wafer.side), chunks * max(wafer.regions - 1, 0))]
+    return [(region_hop_op(math.ceil(words / chunks), wafer.side), chunks * max(wafer.regions - wafer.chips, 0))]
+
+
+def chip_link_seconds(model: LLMConfig, wafer: WaferPlan, tokens: int, device: DeviceModel) -> float:
+    """The chip boundaries a pass crosses: each the link's latency plus `tokens` activations."""
+    crossing = (
+        device.chip_link_latency_s + tokens * model.hidden * device.bytes_per_element / device.chip_link_bytes_per_s
+    )
+    return (wafer.chips - 1) * crossing
 
 
 def decode_token_work(
@@ -432,6 +446,7 @@ def best_side(
     sides: tuple[int, ...] = DEFAULT_SIDES,
     batch: int = 1,
     bar: ProgressBar | None = None,
+    chips: int | None = 1,
 ) -> int:
     """The region side with the fastest phase among those whose layers fit in SRAM and whose
     every kernel keeps within the PLMR limits (offline autotuning); `bar` advances per side."""
@@ -443,7 +458,7 @@ def best_side(
         if side > min(device.usable):
             continue
         try:
-            wafer = plan(model, device, phase, side, context, kv_method, batch if phase == "decode" else 1)
+            wafer = plan(model, device, phase, side, context, kv_method, batch if phase == "decode" else 1, chips)
             if phase == "decode":
                 work = decode_token_work(model, wafer, context, batch=batch)
             else:
@@ -452,7 +467,8 @@ def best_side(
         except UserError as exc:
             reasons[side] = str(exc)
             continue
-        time = price(work, device, cost_model).cycles
+        tokens = batch if phase == "decode" else context
+        time = device.seconds(price(work, device, cost_model).cycles) + chip_link_seconds(model, wafer, tokens, device)
         if time < best_time:
             best, best_time = side, time
     if best is None:
@@ -478,24 +494,28 @@ def simulate(
     kv_method: str = "shift",
     cost_model: str = "closed",
     batch: int = 1,
+    chips: int | None = 1,
 ) -> Simulation:
     """Time to first token, time per output token, and energy, for `batch` requests decoded
-    together (prefill is priced per request)."""
+    together (prefill is priced per request), on at most `chips` chips (None: as many as it
+    takes; a model that needs more is refused)."""
     if input_len < 1 or output_len < 1 or batch < 1:
         raise UserError(f"input, output and batch must be at least 1, got {input_len}, {output_len}, {batch}")
     final = input_len + output_len
     # explicit grids are checked before the (slower) autotuning of the others
-    prefill_plan = plan(model, device, "prefill", prefill_side, input_len, kv_method) if prefill_side else None
-    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch) if decode_side else None
+    prefill_plan = (
+        plan(model, device, "prefill", prefill_side, input_len, kv_method, chips=chips) if prefill_side else None
+    )
+    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch, chips) if decode_side else None
     # the timestamp model takes minutes: show grids tried and the final pricing, with an ETA
     steps = len(DEFAULT_SIDES) * ((prefill_plan is None) + (decode_plan is None)) + 1
     with ProgressBar(steps, f"{model.name} ({cost_model})", unit="steps", enabled=cost_model != "closed") as bar:
         if prefill_plan is None:
-            side = best_side(model, device, "prefill", input_len, kv_method, cost_model, bar=bar)
-            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method)
+            side = best_side(model, device, "prefill", input_len, kv_method, cost_model, bar=bar, chips=chips)
+            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method, chips=chips)
         if decode_plan is None:
-            side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch, bar=bar)
-            decode_plan = plan(model, device, "decode", side, final, kv_method, batch)
+            side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch, bar=bar, chips=chips)
+            decode_plan = plan(model, device, "decode", side, final, kv_method, batch, chips)
         result = _simulate_on(model, device, input_len, output_len, prefill_plan, decode_plan, cost_model, batch)
         bar.advance()
     return result
@@ -528,6 +548,10 @@ def _simulate_on(
     first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)
     last = price(last_token, device, cost_model)
     tpot_cycles = (first.cycles + last.cycles) / 2
+    # chips pipelined over the chip link: the prompt's activations cross each boundary once,
+    # each output token's (one per request of the batch) once per token
+    ttft_s = device.seconds(ttft.cycles) + chip_link_seconds(model, prefill_plan, input_len, device)
+    tpot_s = device.seconds(tpot_cycles) + chip_link_seconds(model, decode_plan, batch, device)
     return Simulation(
         model=model.name,
         device=device.name,
@@ -535,9 +559,9 @@ def _simulate_on(
         output_len=output_len,
         prefill=prefill_plan,
         decode=decode_plan,
-        ttft_s=device.seconds(ttft.cycles),
-        tpot_s=device.seconds(tpot_cycles),
-        power_watts=device.power_watts,
+        ttft_s=ttft_s,
+        tpot_s=tpot_s,
+        power_watts=device.power_watts * decode_plan.chips,  # every chip draws power while decoding
         decode_communication_share=(first.communication_share + last.communication_share) / 2,
         cost_model=cost_model,
         batch=batch,

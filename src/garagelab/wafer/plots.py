@@ -47,10 +47,14 @@ def decode_vs_grid_figure(
     over `spread` and `gpu_spread` (the refitted devices and GPUs)."""
     fig, (ax,) = plots.figure()
 
-    def tpr(d: DeviceModel) -> list[float]:
-        return [phase_tpr(model, d, "decode", side, context) for side in sides]
+    def tpr(d: DeviceModel) -> list[float]:  # on as many chips as each grid needs
+        return [phase_tpr(model, d, "decode", side, context, chips=None) for side in sides]
 
-    line = ax.plot(sides, tpr(device), "o-", label=f"{device.name} (simulated)")[0]
+    line = ax.plot(sides, tpr(device), "-", label=f"{device.name} (simulated)")[0]
+    one_chip = [phase_tpr(model, device, "decode", side, context) for side in sides]
+    ax.plot(sides, one_chip, "o", color=line.get_color(), label="fits one chip")
+    several = [np.nan if np.isfinite(one) else many for one, many in zip(one_chip, tpr(device), strict=True)]
+    ax.plot(sides, several, "o", mfc="white", color=line.get_color(), label="needs several chips (links counted)")
     _band(ax, sides, [tpr(d) for d in spread], line.get_color(), BAND_LABEL)
     for i, count in enumerate(gpu_counts):
         value = 1 / gpus.decode_seconds(model, gpu, count, context)
@@ -67,7 +71,7 @@ def decode_vs_grid_figure(
         ylabel="tokens/s per request",
         title=f"{model.name} decode, {context}-token context",
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center")
     return fig
 
 

@@ -17,7 +17,14 @@ from garagelab.wafer import paper
 from garagelab.wafer.cost import closed_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
-from garagelab.wafer.llm import decode_token_work, max_context, plan, prefill_work, price, simulate
+from garagelab.wafer.llm import (
+    decode_token_work,
+    max_context,
+    plan,
+    prefill_work,
+    price,
+    simulate,
+)
 from garagelab.wafer.models import PAPER_MODELS, LLMConfig
 
 NAN = float("nan")
@@ -66,12 +73,23 @@ def table6(device: DeviceModel = WSE2, gpu: GPUModel = A100) -> list[dict]:
     return rows
 
 
-def _phase_seconds(model: LLMConfig, device: DeviceModel, phase: str, side: int, length: int) -> tuple[float, bool]:
-    """Seconds of one decode token or one whole prefill on side x side regions, and whether
-    the model fits one chip."""
-    wafer = plan(model, device, phase, side, length)
+def _phase_seconds(model: LLMConfig, device: DeviceModel, phase: str, side: int, length: int) -> tuple[float, int]:
+    """Seconds of one decode token or one whole prefill on side x side regions, priced per
+    layer as the paper's numbers are (its code runs one layer and scales), and the chips the
+    layers would need at that grid."""
+    wafer = plan(model, device, phase, side, length, chips=None)
     work = decode_token_work(model, wafer, length) if phase == "decode" else prefill_work(model, wafer, length)
-    return device.seconds(price(work, device).cycles), wafer.fits
+    return device.seconds(price(work, device).cycles), wafer.chips
+
+
+def _paper_method_note(chips: int) -> str:
+    if chips == 1:
+        return ""
+    return f"needs {chips} chips at this grid; priced per layer as the paper does (chip links not counted)"
+
+
+def _chips_note(chips: int) -> str:
+    return "" if chips == 1 else f"{chips} chips, layers pipelined over the chip link"
 
 
 def _gpu_phase_seconds(model: LLMConfig, gpu: GPUModel, phase: str, count: int, length: int) -> float:
@@ -87,7 +105,7 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
     rows = []
     for name, model in PAPER_MODELS.items():
         for side, value in zip(grids, published[name]["wse"], strict=True):
-            seconds, fits = _phase_seconds(model, device, phase, side, length)
+            seconds, chips = _phase_seconds(model, device, phase, side, length)
             ours = 1 / seconds if phase == "decode" else length / seconds
             rows.append(
                 {
@@ -96,7 +114,7 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
                     "paper TPR": value,
                     "ours TPR": ours,
                     "ratio": _ratio(ours, value),
-                    "note": "" if fits else "scaled (larger than one chip)",
+                    "note": _paper_method_note(chips),
                 }
             )
         for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
@@ -216,7 +234,7 @@ def table2(
     for name, model in models.items():
         for inputs, outputs in shapes:
             try:
-                result = simulate(model, device, inputs, outputs)
+                result = simulate(model, device, inputs, outputs, chips=None)
             except UserError as exc:  # refused with the reason, never priced by scaling
                 rows.append(
                     {
@@ -250,29 +268,34 @@ def table2(
                     "ours TPR": result.end_to_end_tpr,
                     f"best {gpu.name} cluster TPR": best_gpu,
                     "speed-up": result.end_to_end_tpr / best_gpu,
-                    "note": "scaled (larger than one chip)" if result.notes else "",
+                    "note": _chips_note(max(result.prefill.chips, result.decode.chips)),
                 }
             )
     return rows
 
 
 def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660)) -> list[dict]:
-    """Predicted maximum decode length (tokens of context) with shift vs concat KV caches."""
+    """Predicted maximum decode length (tokens of context) on one chip, shift vs concat KV
+    caches; a grid on which the model does not fit one chip says so."""
     rows = []
     for name in ("llama3-8b", "llama2-13b"):
         model = PAPER_MODELS[name]
         for side in sides:
+            row = {"model": name, "mesh": f"{side}x{side}"}
+            try:
+                plan(model, device, "decode", side, 1)
+            except UserError as exc:  # refused with the reason, never priced by scaling
+                rows.append({**row, "shift": NAN, "concat": NAN, "shift / concat": NAN, "note": str(exc)})
+                continue
             shift = max_context(model, device, side, "shift")
             concat = max_context(model, device, side, "concat")
-            whole = plan(model, device, "decode", side, 1).fits
             rows.append(
                 {
-                    "model": name,
-                    "mesh": f"{side}x{side}",
+                    **row,
                     "shift": shift,
                     "concat": concat,
                     "shift / concat": shift / concat if concat else NAN,
-                    "limit": "wafer (whole model)" if whole else "one layer per core (model larger than chip)",
+                    "note": "",
                 }
             )
     return rows
