@@ -171,6 +171,8 @@ def _simulate(args: argparse.Namespace) -> int:
             "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
             "kv_capacity_tokens": result.decode.kv_capacity_tokens,
             "decode_communication_share": result.decode_communication_share,
+            "relayout_s": result.relayout_s,
+            "relayout_bytes": result.relayout.bytes_moved,
             "notes": result.notes,
             "gpus": baseline,
             "gpus_that_do_not_fit": unfit,
@@ -187,6 +189,11 @@ def _simulate(args: argparse.Namespace) -> int:
         f"  prefill on {result.prefill.side}x{result.prefill.side} regions: TTFT {result.ttft_s * 1e3:.2f} ms "
         f"({result.prefill_tpr:,.0f} tokens/s)"
     )
+    moved = result.relayout
+    print(
+        f"  prefill -> decode re-layout: {result.relayout_s * 1e3:.2f} ms, {moved.bytes_moved / 1e9:.2f} GB of weights "
+        f"and KV cache moved, busiest link {moved.busiest_link_bytes / 1e6:.2f} MB"
+    )
     print(
         f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layer slots each, LM head included; "
         f"{d.regions} regions): "
@@ -194,7 +201,7 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{result.throughput:,.0f} tokens/s in all, {result.decode_communication_share:.0%} communication"
     )
     print(
-        f"  energy {result.energy_per_token_j:.3f} J per token at {device.power_watts / 1e3:.1f} kW; "
+        f"  energy {result.energy_per_token_j:.3f} J per token at {result.power_watts / 1e3:.1f} kW; "
         f"KV cache holds {d.kv_capacity_tokens:,} tokens; end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
     )
     for name, row in baseline.items():

@@ -37,6 +37,7 @@ from garagelab.wafer.kernels import gemm, gemm_t, gemv
 from garagelab.wafer.kvcache import capacity, slots_per_core, tokens_per_core
 from garagelab.wafer.models import LLMConfig
 from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, check_plmr
+from garagelab.wafer.relayout import Relayout, relayout
 
 PHASES = ("prefill", "decode")
 
@@ -402,6 +403,12 @@ class Simulation:
     decode_communication_share: float
     cost_model: str
     batch: int = 1
+    # the prefill -> decode switch: weights and the prompt's KV cache moved to decode's layout
+    relayout: Relayout | None = None
+
+    @property
+    def relayout_s(self) -> float:
+        return self.relayout.seconds if self.relayout else 0.0
 
     @property
     def prefill_tpr(self) -> float:
@@ -413,7 +420,8 @@ class Simulation:
 
     @property
     def total_s(self) -> float:
-        return self.ttft_s + self.output_len * self.tpot_s
+        """The first token comes out of prefill; the switch comes before the second."""
+        return self.ttft_s + self.relayout_s + self.output_len * self.tpot_s
 
     @property
     def end_to_end_tpr(self) -> float:
@@ -565,4 +573,5 @@ def _simulate_on(
         decode_communication_share=(first.communication_share + last.communication_share) / 2,
         cost_model=cost_model,
         batch=batch,
+        relayout=relayout(model, prefill_plan, decode_plan, input_len, device),
     )
