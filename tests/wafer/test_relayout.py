@@ -23,8 +23,9 @@ def placement(phase: str, side: int, layers_per_region: int) -> WaferPlan:
     return WaferPlan(phase, side, layers_per_region, regions, regions, 0, 0, "shift", 0)
 
 
-def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, int]:
-    """Every element's XY route, one by one: bytes per directed link, and the longest route."""
+def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, int, int]:
+    """Every element's XY route, one by one: bytes per directed link, the longest route, and
+    the bytes moved."""
     e, q, kv, f = MODEL.hidden, MODEL.q_dim, MODEL.kv_dim, MODEL.ffn
     matrices = [
         (e, q + 2 * kv, False),
@@ -40,7 +41,7 @@ def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, i
         return (region // across) * side, (region % across) * side
 
     links: Counter = Counter()
-    longest = 0
+    longest = moved = 0
     for layer in range(MODEL.layers):
         py, px = corner(layer // prefill.layers_per_region, prefill.side)
         qy, qx = corner(layer // decode.layers_per_region, decode.side)
@@ -54,13 +55,14 @@ def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, i
                     else:
                         y1, x1 = qy + r // math.ceil(rows / d), qx + c // math.ceil(cols / d)
                     longest = max(longest, abs(x1 - x0) + abs(y1 - y0))
+                    moved += 2
                     step = 1 if x1 > x0 else -1
                     for x in range(x0, x1, step):
                         links[("row", y0, x, step)] += 2
                     step = 1 if y1 > y0 else -1
                     for y in range(y0, y1, step):
                         links[("col", x1, y, step)] += 2
-    return links, longest
+    return links, longest, moved
 
 
 @pytest.mark.parametrize(
@@ -72,12 +74,12 @@ def test_relayout_matches_routing_every_element(
     prefill = placement("prefill", prefill_side, per_region[0])
     decode = placement("decode", decode_side, per_region[1])
     found = relayout(MODEL, prefill, decode, PROMPT, DEVICE)
-    links, longest = routed_link_bytes(prefill, decode)
+    links, longest, moved = routed_link_bytes(prefill, decode)
     assert found.busiest_link_bytes == max(links.values())
     assert found.longest_route_hops == longest
     cycles = max(links.values()) / 4 + longest * DEVICE.alpha + DEVICE.beta
     assert found.seconds == pytest.approx(cycles / DEVICE.clock_hz)
-    assert found.chip_link_bytes == 0
+    assert found.chip_link_bytes == 0 and found.bytes_moved == moved
 
 
 def test_layers_on_another_chip_cross_the_chip_link() -> None:

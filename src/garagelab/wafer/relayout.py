@@ -60,49 +60,73 @@ def _origin(region: int, side: int, device: DeviceModel) -> tuple[int, int, int]
     return chip, (index // across) * side, (index % across) * side
 
 
-@dataclass(frozen=True)
-class _Flows:
-    """Element groups of one matrix of a group of layers: where from, where to, how many bytes."""
-
-    y0: np.ndarray
-    x0: np.ndarray
-    y1: np.ndarray
-    x1: np.ndarray
-    size: np.ndarray
+def _cumulative(positions: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """C[i] = the weight at positions <= i, for i < n."""
+    return np.cumsum(np.bincount(positions, weights, n))
 
 
-def _matrix_flows(
-    rows: int,
-    cols: int,
-    source: tuple[int, int, int],
-    target: tuple[int, int, int],
-    transposed: bool,
-    layers: int,
-    bytes_per_element: int,
-) -> _Flows:
-    """A rows x cols matrix (rows along y on a P x P source region) to a Q x Q target region,
-    with rows along y again or, `transposed`, along x; `layers` such matrices move together."""
-    (_, py, px, p), (_, qy, qx, q) = source, target
-    a_src, a_dst, a_count = _intervals(rows, p, q)
-    b_src, b_dst, b_count = _intervals(cols, p, q)
-    a = np.repeat(np.arange(len(a_src)), len(b_src))
-    b = np.tile(np.arange(len(b_src)), len(a_src))
-    y1, x1 = (qy + b_dst[b], qx + a_dst[a]) if transposed else (qy + a_dst[a], qx + b_dst[b])
-    size = (a_count[a] * b_count[b]).astype(float) * layers * bytes_per_element
-    return _Flows(py + a_src[a], px + b_src[b], y1, x1, size)
+def _steps(lines: np.ndarray, edges: np.ndarray, weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """S[line, i] = the weight of entries on `line` with edge <= i (a step up at each edge)."""
+    diff = np.zeros((shape[0], shape[1] + 1))
+    np.add.at(diff, (lines, edges), weights)
+    return np.cumsum(diff, axis=1)[:, : shape[1]]
 
 
-def _busiest(lines: np.ndarray, start: np.ndarray, end: np.ndarray, size: np.ndarray, shape: tuple[int, int]) -> float:
-    """Bytes on the busiest directed link when each flow crosses its line from start to end."""
-    busiest = 0.0
-    for forward in (start < end, start > end):
-        lo, hi = np.minimum(start, end)[forward], np.maximum(start, end)[forward]
-        width = shape[1] + 1
-        cells = shape[0] * width
-        line = lines[forward] * width
-        diff = np.bincount(line + lo, size[forward], cells) - np.bincount(line + hi, size[forward], cells)
-        busiest = max(busiest, float(np.cumsum(diff.reshape(shape[0], width), axis=1).max(initial=0.0)))
-    return busiest
+class _Loads:
+    """Bytes on every directed link of the fabric: along rows (first leg of every route) and
+    along columns (second leg), each direction apart; element groups are added a matrix at a
+    time, in closed form over the index intervals (see the module docstring)."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        rows, cols = shape
+        self.shape = shape
+        self.right, self.left = np.zeros((rows, cols)), np.zeros((rows, cols))
+        self.down, self.up = np.zeros((cols, rows)), np.zeros((cols, rows))
+        self.hops = 0
+        self.bytes = 0.0
+
+    def add(
+        self, rows: int, cols: int, source: tuple[int, ...], target: tuple[int, ...], transposed: bool, scale: float
+    ) -> None:
+        """A rows x cols matrix (rows along y on the P x P source region) to the Q x Q target
+        region, rows along y again or, `transposed`, along x; `scale` bytes per element."""
+        (_, py, px, p), (_, qy, qx, q) = source, target
+        height, width = self.shape
+        a_src, a_dst, a_n = _intervals(rows, p, q)
+        b_src, b_dst, b_n = _intervals(cols, p, q)
+        a_n, b_n = a_n * scale, b_n.astype(float)  # the bytes per element counted once, on the rows
+        self.bytes += float(a_n.sum() * b_n.sum())
+        start_x, start_y = px + b_src, py + a_src
+        if not transposed:  # each leg separates: a line's weight times a profile along it
+            end_x, end_y = qx + b_dst, qy + a_dst
+            for ahead, behind, first, start, end, weight, profile, n in (
+                (self.right, self.left, py, start_x, end_x, np.bincount(a_src, a_n, p), b_n, width),
+                (self.down, self.up, qx, start_y, end_y, np.bincount(b_dst, b_n, q), a_n, height),
+            ):
+                on, back = start < end, start > end
+                forward = _cumulative(start[on], profile[on], n) - _cumulative(end[on], profile[on], n)
+                backward = _cumulative(end[back], profile[back], n) - _cumulative(start[back], profile[back], n)
+                ahead[first : first + len(weight)] += np.outer(weight, forward)
+                behind[first : first + len(weight)] += np.outer(weight, backward)
+            self.hops = max(self.hops, int(np.abs(end_x - start_x).max() + np.abs(end_y - start_y).max()))
+            return
+        # transposed: a row's groups end at their own column (a), start at the columns' (b)
+        end_x, end_y = qx + a_dst, qy + b_dst
+        started = _cumulative(start_x, b_n, width)  # columns' groups starting at or left of x
+        ended = _cumulative(end_y, b_n, height)  # columns' groups ending at or above y
+        before = _steps(a_src, np.zeros_like(end_x), a_n, (p, width)) - _steps(a_src, end_x, a_n, (p, width))
+        after = _steps(a_src, end_x, a_n, (p, width))
+        self.right[py : py + p] += before * started
+        self.left[py : py + p] += after * (b_n.sum() - started)
+        below = _steps(a_dst, start_y, a_n, (q, height))
+        above = _steps(a_dst, np.zeros_like(start_y), a_n, (q, height)) - below
+        self.down[qx : qx + q] += below * (b_n.sum() - ended)
+        self.up[qx : qx + q] += above * ended
+        hops = np.abs(end_x[:, None] - start_x[None, :]) + np.abs(end_y[None, :] - start_y[:, None])
+        self.hops = max(self.hops, int(hops.max()))
+
+    def busiest(self) -> float:
+        return float(max(a.max(initial=0.0) for a in (self.right, self.left, self.down, self.up)))
 
 
 def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, prompt: int, device: DeviceModel) -> Relayout:
@@ -115,30 +139,26 @@ def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, prompt: in
     for layer in range(model.layers):
         key = (layer // prefill.layers_per_region, layer // decode.layers_per_region)
         groups[key] = groups.get(key, 0) + 1
-    flows: list[_Flows] = []
+    loads = _Loads(device.usable)
     chip_bytes = 0.0
     crossings = 0
     for (source_region, target_region), layers in groups.items():
         source = (*_origin(source_region, prefill.side, device), prefill.side)
         target = (*_origin(target_region, decode.side, device), decode.side)
-        moved = [_matrix_flows(r, c, source, target, t, layers, device.bytes_per_element) for r, c, t in matrices]
         if source[0] != target[0]:  # another chip: over the chip link
-            chip_bytes += sum(float(m.size.sum()) for m in moved)
+            chip_bytes += layers * device.bytes_per_element * sum(r * c for r, c, _ in matrices)
             crossings += layers
-        else:
-            flows += moved
-    on_chip = [m for m in flows if len(m.size)]
-    shape = device.usable
-    y0, x0, y1, x1, size = (np.concatenate([getattr(m, k) for m in on_chip]) for k in ("y0", "x0", "y1", "x1", "size"))
-    busiest = max(_busiest(y0, x0, x1, size, shape), _busiest(x1, y0, y1, size, (shape[1], shape[0])))
-    hops = int((np.abs(x1 - x0) + np.abs(y1 - y0)).max(initial=0))
+            continue
+        for rows, cols, transposed in matrices:
+            loads.add(rows, cols, source, target, transposed, layers * device.bytes_per_element)
+    busiest = loads.busiest()
     link_bytes_per_cycle = device.link_words_per_cycle * 4
-    cycles = busiest / link_bytes_per_cycle + hops * device.alpha + device.beta
+    cycles = busiest / link_bytes_per_cycle + loads.hops * device.alpha + device.beta
     chip_seconds = crossings * device.chip_link_latency_s + chip_bytes / device.chip_link_bytes_per_s
     return Relayout(
         seconds=device.seconds(cycles) + chip_seconds,
-        bytes_moved=float(size.sum()) + chip_bytes,
+        bytes_moved=loads.bytes + chip_bytes,
         busiest_link_bytes=busiest,
-        longest_route_hops=hops,
+        longest_route_hops=loads.hops,
         chip_link_bytes=chip_bytes,
     )
