@@ -293,3 +293,16 @@ def test_plotted_predictions_carry_the_spread_of_the_refitted_constants() -> Non
     low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
     shipped = [phase_tpr(model, WSE2, "decode", side, 2048) for side in sides]
     assert low < min(shipped) and max(shipped) < high
+
+
+def test_a_batch_is_prefilled_together() -> None:
+    """Batch prefill: the projections and the MLP run on every prompt's tokens at once (better
+    use of the mesh than one prompt at a time), attention on each prompt alone."""
+    one = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_side=360)
+    four = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_side=360, batch=4)
+    assert one.ttft_s < four.ttft_s < 4 * one.ttft_s
+    assert four.prefill_tpr > one.prefill_tpr
+    alone = price(prefill_work(LLAMA, four.prefill, 256), WSE2).cycles
+    together = price(prefill_work(LLAMA, four.prefill, 256, batch=4), WSE2).cycles
+    assert alone < together < 4 * alone
+    assert four.relayout.bytes_moved > one.relayout.bytes_moved  # four prompts' KV caches move

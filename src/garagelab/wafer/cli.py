@@ -187,7 +187,7 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     print(
         f"  prefill on {result.prefill.side}x{result.prefill.side} regions: TTFT {result.ttft_s * 1e3:.2f} ms "
-        f"({result.prefill_tpr:,.0f} tokens/s)"
+        f"({result.prefill_tpr:,.0f} prompt tokens/s)"
     )
     moved = result.relayout
     print(
@@ -196,7 +196,7 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     print(
         f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layer slots each, LM head included; "
-        f"{d.regions} regions): "
+        f"{d.regions} region{'s' if d.regions != 1 else ''}): "
         f"TPOT {result.tpot_s * 1e6:.1f} us, {result.decode_tpr:,.0f} tokens/s per request, "
         f"{result.throughput:,.0f} tokens/s in all, {result.decode_communication_share:.0%} communication"
     )

@@ -349,38 +349,42 @@ def _head_layout(model: LLMConfig, side: int) -> tuple[int, int]:
     return 1, min(side, math.ceil(head_dim / chunk))
 
 
-def prefill_layer_work(model: LLMConfig, side: int, length: int) -> Work:
-    """One decoder layer over a prompt of `length` tokens (MeshGEMM, GEMM-T for Q K^T); with
-    several heads, every head's scores (heads x length x length) are held, normalised and
-    shifted, the MACs unchanged."""
+def prefill_layer_work(model: LLMConfig, side: int, length: int, batch: int = 1) -> Work:
+    """One decoder layer over `batch` prompts of `length` tokens (MeshGEMM, GEMM-T for Q K^T):
+    the projections and the MLP run on all the batch's tokens at once (batch x length rows),
+    attention on each prompt's own tokens, one prompt after another. With several heads, every
+    head's scores (heads x length x length) are held, normalised and shifted, the MACs unchanged."""
     e, p, f = model.hidden, side, model.ffn
     h = model.attention_heads
-    rows = math.ceil(length / p)
+    tokens = batch * length
+    rows, own = math.ceil(tokens / p), math.ceil(length / p)
     norm = [(local_op(rows * math.ceil(e / p), p), 1), (allreduce_op(rows, p, 1), 1)]
     return [
         *norm,  # RMSNorm
-        (gemm_op(length, e, model.q_dim + 2 * model.kv_dim, p), 1),  # QKV
+        (gemm_op(tokens, e, model.q_dim + 2 * model.kv_dim, p), 1),  # QKV
         (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
-        (gemm_op(length, model.q_dim, length, p, transposed=True, heads=h), 1),  # Q K^T, per head
-        (local_op(h * rows * rows, p), 2),  # softmax: max, exponentials and sum ...
-        (allreduce_op(h * rows, p, 1), 2),  # ... along each row of each head's scores
-        (gemm_op(length, length, model.q_dim, p, heads=h), 1),  # S V, per head
-        (gemm_op(length, model.q_dim, e, p), 1),  # O
+        (gemm_op(length, model.q_dim, length, p, transposed=True, heads=h), batch),  # Q K^T, per head
+        (local_op(h * own * own, p), 2 * batch),  # softmax: max, exponentials and sum ...
+        (allreduce_op(h * own, p, 1), 2 * batch),  # ... along each row of each head's scores
+        (gemm_op(length, length, model.q_dim, p, heads=h), batch),  # S V, per head
+        (gemm_op(tokens, model.q_dim, e, p), 1),  # O
         (local_op(rows * math.ceil(e / p), p), 1),  # residual
         *norm,  # RMSNorm
-        (gemm_op(length, e, 2 * f, p), 1),  # up and gate
+        (gemm_op(tokens, e, 2 * f, p), 1),  # up and gate
         (local_op(rows * math.ceil(f / p), p), 1),  # SiLU(gate) * up
-        (gemm_op(length, f, e, p), 1),  # down
+        (gemm_op(tokens, f, e, p), 1),  # down
         (local_op(rows * math.ceil(e / p), p), 1),  # residual
     ]
 
 
-def prefill_work(model: LLMConfig, wafer: WaferPlan, length: int, bytes_per_element: int = 2) -> Work:
-    layer = prefill_layer_work(model, wafer.side, length)
+def prefill_work(model: LLMConfig, wafer: WaferPlan, length: int, bytes_per_element: int = 2, batch: int = 1) -> Work:
+    """`batch` prompts of `length` tokens through every layer, each prompt's last-token logits,
+    and the region hops."""
+    layer = prefill_layer_work(model, wafer.side, length, batch)
     return (
         [(op, count * model.layers) for op, count in layer]
-        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0), 1)]  # the last token's logits
-        + _hops(model, wafer, length, bytes_per_element)
+        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0, batch), 1)]  # each prompt's last token
+        + _hops(model, wafer, batch * length, bytes_per_element)
     )
 
 
@@ -412,7 +416,8 @@ class Simulation:
 
     @property
     def prefill_tpr(self) -> float:
-        return self.input_len / self.ttft_s
+        """Prompt tokens per second over the whole batch."""
+        return self.batch * self.input_len / self.ttft_s
 
     @property
     def decode_tpr(self) -> float:
@@ -466,16 +471,16 @@ def best_side(
         if side > min(device.usable):
             continue
         try:
-            wafer = plan(model, device, phase, side, context, kv_method, batch if phase == "decode" else 1, chips)
+            wafer = plan(model, device, phase, side, context, kv_method, batch, chips)
             if phase == "decode":
                 work = decode_token_work(model, wafer, context, batch=batch)
             else:
-                work = prefill_work(model, wafer, context)
+                work = prefill_work(model, wafer, context, batch=batch)
             check_work(work, device)
         except UserError as exc:
             reasons[side] = str(exc)
             continue
-        tokens = batch if phase == "decode" else context
+        tokens = batch if phase == "decode" else batch * context
         time = device.seconds(price(work, device, cost_model).cycles) + chip_link_seconds(model, wafer, tokens, device)
         if time < best_time:
             best, best_time = side, time
@@ -504,23 +509,25 @@ def simulate(
     batch: int = 1,
     chips: int | None = 1,
 ) -> Simulation:
-    """Time to first token, time per output token, and energy, for `batch` requests decoded
-    together (prefill is priced per request), on at most `chips` chips (None: as many as it
-    takes; a model that needs more is refused)."""
+    """Time to first token, time per output token, and energy, for `batch` requests prefilled
+    and decoded together, on at most `chips` chips (None: as many as it takes; a model that
+    needs more is refused)."""
     if input_len < 1 or output_len < 1 or batch < 1:
         raise UserError(f"input, output and batch must be at least 1, got {input_len}, {output_len}, {batch}")
     final = input_len + output_len
     # explicit grids are checked before the (slower) autotuning of the others
     prefill_plan = (
-        plan(model, device, "prefill", prefill_side, input_len, kv_method, chips=chips) if prefill_side else None
+        plan(model, device, "prefill", prefill_side, input_len, kv_method, batch, chips) if prefill_side else None
     )
     decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch, chips) if decode_side else None
     # the timestamp model takes minutes: show grids tried and the final pricing, with an ETA
     steps = len(DEFAULT_SIDES) * ((prefill_plan is None) + (decode_plan is None)) + 1
     with ProgressBar(steps, f"{model.name} ({cost_model})", unit="steps", enabled=cost_model != "closed") as bar:
         if prefill_plan is None:
-            side = best_side(model, device, "prefill", input_len, kv_method, cost_model, bar=bar, chips=chips)
-            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method, chips=chips)
+            side = best_side(
+                model, device, "prefill", input_len, kv_method, cost_model, batch=batch, bar=bar, chips=chips
+            )
+            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method, batch, chips)
         if decode_plan is None:
             side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch, bar=bar, chips=chips)
             decode_plan = plan(model, device, "decode", side, final, kv_method, batch, chips)
@@ -548,7 +555,7 @@ def _simulate_on(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
             f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
         )
-    prefill = prefill_work(model, prefill_plan, input_len)
+    prefill = prefill_work(model, prefill_plan, input_len, batch=batch)
     last_token = decode_token_work(model, decode_plan, final, batch=batch)
     check_work(prefill + last_token, device)  # every kernel within PLMR limits (explicit sides too)
     ttft = price(prefill, device, cost_model)
@@ -558,7 +565,7 @@ def _simulate_on(
     tpot_cycles = (first.cycles + last.cycles) / 2
     # chips pipelined over the chip link: the prompt's activations cross each boundary once,
     # each output token's (one per request of the batch) once per token
-    ttft_s = device.seconds(ttft.cycles) + chip_link_seconds(model, prefill_plan, input_len, device)
+    ttft_s = device.seconds(ttft.cycles) + chip_link_seconds(model, prefill_plan, batch * input_len, device)
     tpot_s = device.seconds(tpot_cycles) + chip_link_seconds(model, decode_plan, batch, device)
     return Simulation(
         model=model.name,
@@ -573,5 +580,5 @@ def _simulate_on(
         decode_communication_share=(first.communication_share + last.communication_share) / 2,
         cost_model=cost_model,
         batch=batch,
-        relayout=relayout(model, prefill_plan, decode_plan, input_len, device),
+        relayout=relayout(model, prefill_plan, decode_plan, batch * input_len, device),
     )

@@ -129,12 +129,13 @@ class _Loads:
         return float(max(a.max(initial=0.0) for a in (self.right, self.left, self.down, self.up)))
 
 
-def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, prompt: int, device: DeviceModel) -> Relayout:
-    """The cost of moving weights and the prompt's KV cache from `prefill`'s placement to `decode`'s."""
+def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, tokens: int, device: DeviceModel) -> Relayout:
+    """The cost of moving weights and the KV cache of `tokens` prompt tokens (every request's
+    of a batch) from `prefill`'s placement to `decode`'s."""
     e, q_dim, kv, f = model.hidden, model.q_dim, model.kv_dim, model.ffn
     # (rows, cols, transposed in decode): QKV, O, up+gate, down, then K and V (tokens x width)
     matrices = [(e, q_dim + 2 * kv, False), (q_dim, e, True), (e, 2 * f, False), (f, e, True)]
-    matrices += [(prompt, kv, True)] * 2
+    matrices += [(tokens, kv, True)] * 2
     groups: dict[tuple[int, int], int] = {}
     for layer in range(model.layers):
         key = (layer // prefill.layers_per_region, layer // decode.layers_per_region)
