@@ -4,6 +4,7 @@ Ray instance; the live view and the CLI verbs."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,9 @@ def test_cli_run_status_best_export_and_the_live_page(runs_dir: Path, tmp_path: 
         (["evolve", "run", "--proposers", "replay", "--replay", "/nonexistent"], "no recording"),
         (["evolve", "status", "42"], "no run '42'"),
         (["evolve", "export", "1", "--out", "x.txt"], "give a .py"),
+        (["evolve", "run", "--cost-budget", "2"], "--cost-budget needs --price"),
+        (["evolve", "run", "--token-budget", "-5"], "--token-budget must be a finite number >= 0"),
+        (["evolve", "run", "--price", "1"], "give PROMPT,COMPLETION prices"),
     ],
 )
 def test_bad_input_is_one_clear_line(argv: list[str], message: str, capsys) -> None:
@@ -117,3 +121,31 @@ def test_the_live_page_reloads_itself_while_running(tmp_path: Path) -> None:
     db = ProgramDB(tmp_path / "p.sqlite")
     page = write_live(db, tmp_path, "search", live=True).read_text()
     assert 'http-equiv="refresh"' in page and "running" in page and (tmp_path / "progress.png").stat().st_size > 0
+
+
+def test_a_spent_budget_stops_the_search_cleanly_and_resume_raises_it(llm_search: Path, tmp_path: Path, capsys) -> None:
+    """Token, money and time budgets: proposing stops once one is spent (the evaluation in flight
+    finishes), the spend is restored from the database on resume, and a larger budget goes on."""
+    path = tmp_path / "programs.sqlite"
+    engine = EngineConfig(budget=6, islands=2, workers=1, seed=2, max_failed_proposals=12, max_model_tokens=1)
+    config = SearchConfig(proposers=("replay", "mutation"), replay=str(llm_search), engine=engine, max_tokens=200)
+    execute(config, path, progress=False)
+    first = summarize(ProgramDB(path)).evaluated
+    assert len(ProgramDB(path).calls()) == 1 and 2 <= first < 6  # one (replayed) call spent it
+    assert "search stopped early: model token budget spent" in capsys.readouterr().err
+    execute(config, path, progress=False)  # the same budget: spent already, nothing proposed
+    assert summarize(ProgramDB(path)).evaluated == first and len(ProgramDB(path).calls()) == 1
+    larger = replace(config, engine=replace(engine, max_model_tokens=10**9))
+    execute(larger, path, progress=False)
+    assert summarize(ProgramDB(path)).evaluated == 6
+    capsys.readouterr()
+
+    priced = replace(engine, max_model_tokens=0, price_per_mtok=(1e6, 1e6), max_cost=1.0)  # a token costs 1
+    execute(replace(config, engine=priced), tmp_path / "priced.sqlite", progress=False)
+    assert len(ProgramDB(tmp_path / "priced.sqlite").calls()) == 1
+    assert "cost budget spent" in capsys.readouterr().err
+
+    timed = EngineConfig(budget=6, islands=2, workers=1, max_minutes=1e-9)
+    execute(SearchConfig(engine=timed), tmp_path / "timed.sqlite", progress=False)
+    assert summarize(ProgramDB(tmp_path / "timed.sqlite")).evaluated == 1  # the template, then time is up
+    assert "time budget spent" in capsys.readouterr().err

@@ -51,6 +51,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     resume.add_argument("run", help="run id or directory name (`garagelab runs list --system evolve`)")
     resume.add_argument("--budget", type=positive_int, help="a new total budget of evaluations")
+    add_spend_arguments(resume, default=None)
     resume.set_defaults(func=_resume)
 
     status = verbs.add_parser(
@@ -88,6 +89,9 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     parser.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
     parser.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
     parser.add_argument("--seed", type=int, default=0)
+    add_spend_arguments(parser)
+    parser.add_argument("--price", type=_price, default=(0.0, 0.0), metavar="PROMPT,COMPLETION",
+                        help="money per million prompt and completion tokens, for --cost-budget")  # fmt: skip
     parser.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
     parser.add_argument("--model", default="", help="local: smollm2-135m or a .gguf path; remote: the model id")
     parser.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
@@ -97,6 +101,27 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     parser.add_argument("--replay", default="", help="run directory, programs.sqlite or .jsonl to replay calls from")
     parser.add_argument("--pool", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")
+
+
+def add_spend_arguments(parser: argparse.ArgumentParser, default: float | None = 0) -> None:
+    """Budgets besides evaluations (`default` None on resume: keep the run's)."""
+    parser.add_argument("--token-budget", type=int, default=default, help="stop after this many model tokens (0: none)")
+    parser.add_argument("--cost-budget", type=float, default=default, help="stop after this much money (needs --price)")
+    parser.add_argument("--time-budget", type=float, default=default, metavar="MINUTES", help="stop after this long")
+
+
+def spend_limits(args: argparse.Namespace) -> dict[str, float]:
+    """The EngineConfig fields the budget options set (those given)."""
+    given = {"max_model_tokens": args.token_budget, "max_cost": args.cost_budget, "max_minutes": args.time_budget}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _price(text: str) -> tuple[float, float]:
+    try:
+        prompt, completion = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give PROMPT,COMPLETION prices per million tokens") from None
+    return prompt, completion
 
 
 def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | None = None) -> SearchConfig:
@@ -112,6 +137,8 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
         reset_every=args.reset_every,
         map_elites=args.map_elites,
         seed=args.seed,
+        price_per_mtok=args.price,
+        **spend_limits(args),
     )
     return SearchConfig(
         task=task,
@@ -140,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from garagelab.evolve.search import resume
 
-    report_search(resume(args.run, budget=args.budget))
+    report_search(resume(args.run, budget=args.budget, limits=spend_limits(args)))
     return 0
 
 

@@ -25,6 +25,7 @@ from garagelab.evolve.pool import Pool
 from garagelab.evolve.proposers import Bandit, Proposer
 from garagelab.evolve.sandbox import Outcome
 from garagelab.evolve.task import Task
+from garagelab.llm.records import CallRecord
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,33 @@ class EngineConfig:
     max_size: int = 400
     max_failed_proposals: int = 200  # give up when proposers keep failing in a row
     seed: int = 0
+    # budgets besides evaluations (0: none); the search stops proposing once one is spent,
+    # finishes the evaluations in flight, and can be resumed with a larger one
+    max_model_tokens: int = 0  # prompt + completion tokens of every model call, resumed runs included
+    max_cost: float = 0.0  # money, at price_per_mtok
+    price_per_mtok: tuple[float, float] = (0.0, 0.0)  # (prompt, completion) per million tokens
+    max_minutes: float = 0.0  # wall-clock of this session of the search
+
+
+@dataclass
+class Spend:
+    """What the search's model calls cost so far (replayed calls count what they cost when made)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, call: CallRecord) -> None:
+        self.calls += 1
+        self.prompt_tokens += call.prompt_tokens
+        self.completion_tokens += call.completion_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def cost(self, price_per_mtok: tuple[float, float]) -> float:
+        return (self.prompt_tokens * price_per_mtok[0] + self.completion_tokens * price_per_mtok[1]) / 1e6
 
 
 @dataclass
@@ -77,6 +105,8 @@ class Engine:
         self.fingerprints: set[str] = set()
         self.history: list[tuple[int, float]] = []  # (evaluation number, best score so far)
         self.template_score: float | None = None
+        self.spend = Spend()
+        self.stopped = ""  # the budget that stopped the search before its evaluations, if one did
 
     # -- state -------------------------------------------------------------------------------
     def _admit(self, program: Program, score: float, metrics: dict | None) -> bool:
@@ -103,6 +133,8 @@ class Engine:
                     self._admit(Program(**{**program.__dict__, "island": island}), program.score, program.metrics)
             self.history.append((len(self.history) + 1, best))
         self.fingerprints = self.db.fingerprints()
+        for call in self.db.calls():
+            self.spend.add(call)
         return pending
 
     def evaluated(self) -> int:
@@ -131,6 +163,9 @@ class Engine:
                 while len(in_flight) < self.config.workers and self.evaluated() + len(in_flight) < budget:
                     if self.islands.best() is None or self.stats.failed_proposals >= self.config.max_failed_proposals:
                         break  # nothing to build on until the template is scored, or proposers are stuck
+                    self.stopped = self.stopped or self._spent()
+                    if self.stopped:
+                        break
                     island = island_cursor % self.config.islands
                     island_cursor += 1
                     proposal = self._propose(island)
@@ -138,8 +173,8 @@ class Engine:
                         continue
                     in_flight[self.pool.submit(self.task, proposal.source, frozenset(self.fingerprints))] = proposal
                 if not in_flight:
-                    if self.stats.failed_proposals >= self.config.max_failed_proposals:
-                        break  # the proposers keep failing or repeating themselves
+                    if self.stats.failed_proposals >= self.config.max_failed_proposals or self.stopped:
+                        break  # the proposers keep failing or repeating themselves, or a budget is spent
                     continue
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
                 for future in done:
@@ -152,13 +187,33 @@ class Engine:
             future.cancel()  # programs stay in the database and are evaluated on resume
         return self.best()
 
+    def _spent(self) -> str:
+        """Which budget is spent, said with its numbers ("" while none is)."""
+        config, spend = self.config, self.spend
+        if config.max_model_tokens and spend.tokens >= config.max_model_tokens:
+            return f"model token budget spent ({spend.tokens:,} of {config.max_model_tokens:,} tokens)"
+        cost = spend.cost(config.price_per_mtok)
+        if config.max_cost and cost >= config.max_cost:
+            return f"cost budget spent ({cost:.4g} of {config.max_cost:g})"
+        minutes = (time.time() - self.stats.started) / 60
+        if config.max_minutes and minutes >= config.max_minutes:
+            return f"time budget spent ({minutes:.1f} of {config.max_minutes:g} minutes)"
+        return ""
+
     def _progress_note(self) -> str:
-        """The best score beside the template's, so a number on the terminal has something to compare with."""
+        """The best score beside the template's, so a number on the terminal has something to
+        compare with, and the model calls' spend once there is any."""
         best = self.best()
         if best is None:
             return ""
         reference = f", {self.task.template_label} {self.template_score:.4g}" if self.template_score is not None else ""
-        return f"best {best.score:.4g}{reference}"
+        spend = ""
+        if self.spend.calls:
+            limit = f"/{self.config.max_model_tokens:,}" if self.config.max_model_tokens else ""
+            spend = f", {self.spend.tokens:,}{limit} model tokens"
+            if any(self.config.price_per_mtok):
+                spend += f", cost {self.spend.cost(self.config.price_per_mtok):.4g}"
+        return f"best {best.score:.4g}{reference}{spend}"
 
     def _propose(self, island: int) -> Program | None:
         temperature = self.islands.temperature_at(self.evaluated())
@@ -181,21 +236,25 @@ class Engine:
             self.bandit.update(arm, 0.0)
             call = getattr(exc, "call", None)
             if call is not None:
-                self.db.add_call(call)
+                self._record(call)
             return None
         if ast_hash in self.hashes:  # the same program again: never evaluated twice
             self.stats.duplicates += 1
             self.stats.failed_proposals += 1
             self.bandit.update(arm, 0.0)
             if proposal.call is not None:
-                self.db.add_call(proposal.call)
+                self._record(proposal.call)
             return None
         self.hashes.add(ast_hash)
         pid = self.db.add_program(proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
         if proposal.call is not None:
-            self.db.add_call(proposal.call, pid)
+            self._record(proposal.call, pid)
         self.stats.failed_proposals = 0
         return Program(pid, proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
+
+    def _record(self, call: CallRecord, program_id: int | None = None) -> None:
+        self.db.add_call(call, program_id)
+        self.spend.add(call)
 
     def _finish(self, program: Program, outcome: Outcome) -> None:
         self.db.add_evaluation(program.id, outcome)

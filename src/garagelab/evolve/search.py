@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -61,6 +63,17 @@ class SearchConfig:
             raise UserError(f"--pool {self.pool!r}: choose local or ray")
         if self.engine.budget < 1 or self.engine.islands < 1 or self.engine.workers < 1:
             raise UserError("budget, islands and workers must each be at least 1")
+        engine = self.engine
+        limits = {
+            "--token-budget": engine.max_model_tokens,
+            "--cost-budget": engine.max_cost,
+            "--time-budget": engine.max_minutes,
+        }
+        for flag, value in {**limits, "--price": min(engine.price_per_mtok)}.items():
+            if not math.isfinite(value) or value < 0:
+                raise UserError(f"{flag} must be a finite number >= 0 (0: no limit), got {value}")
+        if engine.max_cost and not any(engine.price_per_mtok):
+            raise UserError("--cost-budget needs --price PROMPT,COMPLETION (money per million tokens) to count a cost")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,6 +209,10 @@ def execute(
                 best = engine.run()
             finally:
                 observer.write(engine, live=False)
+            if engine.stopped:  # said where a person and a script both see it
+                print(f"search stopped early: {engine.stopped}; resume it with a larger budget", file=sys.stderr)
+                if run is not None:
+                    run.set_headline(stopped=engine.stopped)
     finally:
         pool.shutdown()
         db.close()
@@ -211,8 +228,15 @@ def start(config: SearchConfig, name: str = "", store: RunStore | None = None, p
     return run.path
 
 
-def resume(key: str, store: RunStore | None = None, progress: bool = True, budget: int | None = None) -> Path:
-    """Continue an interrupted search (or extend a finished one with a larger `budget`)."""
+def resume(
+    key: str,
+    store: RunStore | None = None,
+    progress: bool = True,
+    budget: int | None = None,
+    limits: dict[str, float] | None = None,
+) -> Path:
+    """Continue an interrupted search (or extend a finished one with a larger `budget`, or
+    `limits`: new values of EngineConfig's max_model_tokens, max_cost, max_minutes)."""
     store = store or RunStore()
     record = store.get(key)
     if record.system != "evolve":
@@ -220,6 +244,8 @@ def resume(key: str, store: RunStore | None = None, progress: bool = True, budge
     config = SearchConfig.from_dict(store.read_config(record))
     if budget is not None:
         config = replace(config, engine=replace(config.engine, budget=budget))
+    if limits:
+        config = replace(config, engine=replace(config.engine, **limits))
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config, run.path / DB_NAME, run, progress)
