@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from garagelab.cli import main
@@ -85,3 +86,23 @@ def test_analyze_writes_signatures_lineage_and_recovery(runs_dir: Path) -> None:
     lineage = analysis["lineage"]
     assert lineage[0]["proposer"] == "template" and lineage[-1]["program"] == analysis["reference"]
     assert set(analysis["recovery"]) and (directory / "analysis.html").is_file()
+
+
+def test_replicated_searches_report_their_spread(runs_dir: Path, capsys) -> None:
+    """--seeds K: K searches on one subject split, differing in the engine's seed, each reported,
+    then the spread of their discovered programs' held-out scores beside the baselines."""
+    argv = ["cogsearch", "run", "--data", "synthetic:q-learning:9", "--budget", "4", "--name", "r", "--seeds", "2"]
+    assert main([*argv, "--no-gru", *[a for a in TINY if a != "--no-report"]]) == 0
+    directories = sorted((runs_dir / "cogsearch").iterdir())
+    assert [d.name.split("-", 2)[-1] for d in directories] == ["r-seed3", "r-seed4"]
+    configs = [json.loads((d / "config.json").read_text()) for d in directories]
+    assert [c["search"]["engine"]["seed"] for c in configs] == [3, 4] and configs[0]["seed"] == configs[1]["seed"]
+    splits = [np.load(d / "heldout_data.npz")["choices"] for d in directories]
+    np.testing.assert_array_equal(*splits)  # the same held-out subjects in every replicate
+    table = (directories[0] / "replicates.md").read_text()
+    assert table == (directories[1] / "replicates.md").read_text()
+    assert "Discovered, over 2 replicates: held-out" in table and "| q-learning" in table.lower()
+    for name in BASELINES:
+        assert f"| {name} |" in table
+    assert main([*argv, "--no-report"]) == 2
+    assert "leave out --no-report" in capsys.readouterr().err

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.errors import UserError
+
+if TYPE_CHECKING:
+    from garagelab.cogsearch.search import CogSearchConfig
 
 DATA_HELP = "fly folder, rat .json, long .csv, .npz, or synthetic:GENERATOR[:SUBJECTS] (afp, q-learning, ...)"
 
@@ -64,6 +69,10 @@ def register(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--restarts", type=positive_int, default=1, help="fits per subject from random starts")
     run.add_argument("--max-steps", type=positive_int, default=300, help="optimiser steps per fit")
     run.add_argument("--no-report", action="store_true", help="skip the held-out report at the end")
+    run.add_argument("--no-gru", action="store_true", help="leave the GRU out of the report")
+    run.add_argument("--seeds", type=positive_int, default=1,
+                     help="independent searches (seeds SEED, SEED+1, ...) on the same subject split, and the "
+                     "spread of their discovered programs' held-out scores")  # fmt: skip
     add_search_arguments(run, budget=200, islands=2)
     run.set_defaults(func=_run)
 
@@ -173,7 +182,34 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         search=search_config(args, "cogsearch", ENGINE),
     )
-    return _finish(start(config, args.name), args.no_report)
+    if args.seeds == 1:
+        return _finish(start(config, args.name), args.no_report, not args.no_gru)
+    if args.no_report:
+        raise UserError("--seeds compares the replicates' held-out reports; leave out --no-report")
+    return _replicates(config, args)
+
+
+def _replicates(config: CogSearchConfig, args: argparse.Namespace) -> int:
+    """K searches differing only in the engine's seed (the subject split is the same), each
+    reported, then the spread of what they discovered."""
+    from dataclasses import replace
+
+    from garagelab.cogsearch.replicates import replicate_table
+    from garagelab.cogsearch.search import start
+
+    paths = []
+    for k in range(args.seeds):
+        engine = replace(config.search.engine, seed=args.seed + k)
+        replicate = replace(config, search=replace(config.search, engine=engine))
+        print(f"replicate {k + 1} of {args.seeds}: search seed {engine.seed}")
+        paths.append(start(replicate, f"{args.name or 'search'}-seed{engine.seed}"))
+        _finish(paths[-1], False, not args.no_gru)
+    table = replicate_table(paths)
+    for path in paths:
+        (path / "replicates.md").write_text(table + "\n")
+    print(table)
+    print(f"written to replicates.md in each of the {args.seeds} run directories")
+    return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -182,13 +218,13 @@ def _resume(args: argparse.Namespace) -> int:
     return _finish(resume(args.run, budget=args.budget), args.no_report)
 
 
-def _finish(path: Path, skip_report: bool) -> int:
+def _finish(path: Path, skip_report: bool, gru: bool = True) -> int:
     from garagelab.cogsearch.report import build_report
     from garagelab.evolve.cli import report_search
 
     report_search(path)
     if not skip_report:
-        print(f"report: {build_report(path)}")
+        print(f"report: {build_report(path, gru=gru)}")
     return 0
 
 
