@@ -8,6 +8,8 @@ held-out likelihood is within noise of the generating agent's (paired test acros
 subjects) and clearly above the best baseline's.
 
     .venv/bin/python experiments/cogsearch/recovery.py --budget 300    # about 6 minutes on 2 cores
+
+Replicates: `garagelab cogsearch run --data synthetic:afp:60 --budget 300 --seed 0 --seeds 3`.
 """
 
 from __future__ import annotations
