@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from garagelab.cogsearch.report import paired_p
+from garagelab.cogsearch.report import CONFIDENCE, paired_p, subject_interval
 from garagelab.core.errors import UserError
 
 
@@ -36,13 +36,15 @@ def replicate_table(directories: list[Path]) -> str:
         found.append((directory.name, reference, report["evaluations"]))
     scores = np.array([m["heldout"] for _, m, _ in found])
     lines = [
-        "| replicate | evaluations | discovered program | parameters | search score | held-out, mean per subject |",
-        "|---|---|---|---|---|---|",
+        "| replicate | evaluations | discovered program | parameters | search score | held-out, mean per subject "
+        f"| {CONFIDENCE:.0%} interval |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, model, evaluations in found:
+        lo, hi = subject_interval(np.array(model["per_subject"]))
         lines.append(
             f"| {name} | {evaluations} | {model['name']} | {model['num_params']} | {model['search_score']:.4f} "
-            f"| {model['heldout']:.4f} |"
+            f"| {model['heldout']:.4f} | {lo:.4f} .. {hi:.4f} |"
         )
     spread = f"{scores.std(ddof=1) / np.sqrt(len(scores)):.4f}" if len(scores) > 1 else "n/a (one replicate)"
     lines += [
@@ -50,9 +52,10 @@ def replicate_table(directories: list[Path]) -> str:
         f"Discovered, over {len(scores)} replicates: held-out {scores.mean():.4f} (standard error {spread}; "
         f"range {scores.min():.4f} .. {scores.max():.4f}).",
         "",
-        "| model | held-out, mean per subject | replicates whose discovered program scores higher | of those, "
-        "paired Wilcoxon p < 0.05 | replicates where it scores lower with p < 0.05 |",
-        "|---|---|---|---|---|",
+        f"| model | held-out, mean per subject | {CONFIDENCE:.0%} interval (subjects resampled) | replicates whose "
+        "discovered program scores higher | of those, paired Wilcoxon p < 0.05 | replicates where it scores lower "
+        "with p < 0.05 |",
+        "|---|---|---|---|---|---|",
     ]
     for baseline in (m for m in reports[0]["models"] if m["kind"] in ("baseline", "gru", "generator")):
         per = np.array(baseline["per_subject"])
@@ -63,5 +66,9 @@ def replicate_table(directories: list[Path]) -> str:
             higher += ours.mean() > per.mean()
             significant += ours.mean() > per.mean() and clear
             lower += ours.mean() < per.mean() and clear
-        lines.append(f"| {baseline['name']} | {per.mean():.4f} | {higher} of {len(found)} | {significant} | {lower} |")
+        lo, hi = subject_interval(per)
+        lines.append(
+            f"| {baseline['name']} | {per.mean():.4f} | {lo:.4f} .. {hi:.4f} | {higher} of {len(found)} "
+            f"| {significant} | {lower} |"
+        )
     return "\n".join(lines)
