@@ -90,14 +90,14 @@ class _Pricing:
         # per step object (a loop runs the same one many times; the program keeps it alive)
         self._sources: dict[int, np.ndarray] = {}
         self._moves: dict[int, np.ndarray] = {}
+        self._chains: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | int]] = {}
 
     def compute(self, step: Compute) -> float:
         """A physical core works through the tiles of every logical core it hosts."""
         return self.program.hosted * step.macs / self.device.macs_per_cycle + self.device.op_overhead
 
     def words(self, step: Shift | Multicast | Reduce) -> float:
-        """Words crossing one link: a tile, times the logical cores stacked across the axis."""
-        return self.program.buffers[step.buffer].words * self.program.placement[1 - step.axis].hosted
+        return self.program.link_words(step.buffer, step.axis)
 
     def _message(
         self, hops: np.ndarray, moved: np.ndarray, words: float, load: np.ndarray, relay: bool = False
@@ -157,8 +157,16 @@ class _Pricing:
         relay = isinstance(step, Multicast) and step.relay
         return self._message(hops, source != np.arange(n), words, receive_loads(step, self.program), relay)
 
-    def chain_stages(self, step: Reduce) -> tuple[np.ndarray, np.ndarray]:
-        """Chains padded at the front with -1, and the cost of the stage into each position."""
+    def chain_stages(self, step: Reduce) -> tuple[np.ndarray, np.ndarray, np.ndarray | int]:
+        """Chains padded at the front with -1, the cost of the stage into each position, and
+        each chain's share of its busiest link (1 without contention)."""
+        key = id(step)
+        if key not in self._chains:
+            share = np.maximum(chain_loads(step, self.program), 1) if self.contention else 1
+            self._chains[key] = (*self._chain_stages(step), share)
+        return self._chains[key]
+
+    def _chain_stages(self, step: Reduce) -> tuple[np.ndarray, np.ndarray]:
         length = max(len(c) for c in step.chains)
         index = np.full((len(step.chains), length), -1)
         for row, chain in enumerate(step.chains):
@@ -227,7 +235,7 @@ def _terms(step: Step, program: MeshProgram) -> list[tuple[tuple[float, ...], bo
         return [((program.hosted * step.macs, 1.0, 0.0, 0.0, 0.0), True)]
     if isinstance(step, Shift | Multicast):
         n = program.grid[step.axis]
-        words = program.buffers[step.buffer].words * program.placement[1 - step.axis].hosted
+        words = program.link_words(step.buffer, step.axis)
         position = program.placement[step.axis].position
         if isinstance(step, Shift) and step.offsets is not None:
             # a ring shift: the distinct offsets are the distinct rows of the move map
@@ -246,7 +254,7 @@ def _terms(step: Step, program: MeshProgram) -> list[tuple[tuple[float, ...], bo
             terms.append(((0.0, 0.0, 0.0, 0.0, words), False))
         return terms
     if isinstance(step, Reduce):
-        words = program.buffers[step.buffer].words * program.placement[1 - step.axis].hosted
+        words = program.link_words(step.buffer, step.axis)
         position = program.placement[step.axis].position
         chains = set()
         for chain in step.chains:
@@ -288,7 +296,6 @@ def closed_form(program: MeshProgram, device: DeviceModel) -> Cost:
 
 def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
     """Per-core clocks after a step."""
-    program = pricing.program
     if isinstance(step, Compute):
         return clock + pricing.compute(step)
     if isinstance(step, Shift | Multicast):
@@ -297,7 +304,7 @@ def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
             latency = latency.T
         return np.maximum(clock, pricing.sent(step, clock) + latency)
     if isinstance(step, Reduce):
-        index, stage = pricing.chain_stages(step)
+        index, stage, share = pricing.chain_stages(step)
         along = np.moveaxis(clock, step.axis, -1).copy()  # (lines, n)
         start = np.full((along.shape[0], index.shape[0]), -np.inf)
         for k in range(index.shape[1]):
@@ -305,7 +312,6 @@ def _advance(step: Step, clock: np.ndarray, pricing: _Pricing) -> np.ndarray:
             here = along[:, np.maximum(index[:, k], 0)]
             start = np.where(valid, np.maximum(here, start + stage[:, k]), start)
             np.maximum.at(along, (slice(None), index[valid, k]), start[:, valid])
-        share = np.maximum(chain_loads(step, program), 1) if pricing.contention else 1
         done = start + pricing.words(step) * share / pricing.device.link_words_per_cycle
         np.maximum.at(along, (slice(None), index[:, -1]), done)
         return np.moveaxis(along, -1, step.axis)

@@ -41,6 +41,10 @@ class DeviceModel:
     chip_link_bytes_per_s: float = 150e9
     chip_link_latency_s: float = 10e-6
 
+    def region_grid(self, side: int) -> tuple[int, int]:
+        """Rows and columns of side x side regions packed as aligned squares on the usable mesh."""
+        return self.usable[0] // side, self.usable[1] // side
+
     @property
     def usable_cores(self) -> int:
         return self.usable[0] * self.usable[1]

@@ -14,7 +14,7 @@ from garagelab.core.errors import UserError
 from garagelab.wafer import gpu as gpus
 from garagelab.wafer.device import DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm
-from garagelab.wafer.llm import chip_link_seconds, decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.llm import phase_seconds, phase_work, plan, simulate
 from garagelab.wafer.models import LLMConfig
 from garagelab.wafer.program import route_usage
 
@@ -30,9 +30,7 @@ def phase_tpr(
         wafer = plan(model, device, phase, side, context, chips=chips)
     except UserError:
         return math.nan
-    work = decode_token_work(model, wafer, context) if phase == "decode" else prefill_work(model, wafer, context)
-    tokens = 1 if phase == "decode" else context
-    seconds = device.seconds(price(work, device).cycles) + chip_link_seconds(model, wafer, tokens, device)
+    seconds = phase_seconds(model, wafer, phase_work(model, wafer, context), context, device)
     return 1 / seconds if phase == "decode" else context / seconds
 
 

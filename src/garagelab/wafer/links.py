@@ -56,7 +56,7 @@ class _RangeMax:
         return out
 
 
-def _line_loads(position: np.ndarray, width: int, src: np.ndarray, dst: np.ndarray, tree: bool) -> np.ndarray:
+def _line_loads(width: int, src: np.ndarray, dst: np.ndarray, tree: bool) -> np.ndarray:
     """Max link load on the way from src to dst (physical positions) of every message of one
     line; a message that crosses no link gets 0."""
     right, left = src < dst, src > dst
@@ -84,9 +84,7 @@ def receive_loads(step: Shift | Multicast, program: MeshProgram) -> np.ndarray:
     receivers = placement.position[np.arange(n)]
     per_row = np.stack(
         [
-            _line_loads(
-                placement.position, placement.physical, placement.position[row], receivers, isinstance(step, Multicast)
-            )
+            _line_loads(placement.physical, placement.position[row], receivers, isinstance(step, Multicast))
             for row in rows
         ]
     )
@@ -102,7 +100,7 @@ def chain_loads(step: Reduce, program: MeshProgram) -> np.ndarray:
     if not pairs:
         return loads
     src, dst = (placement.position[np.array(side)] for side in zip(*pairs, strict=True))
-    stage = _line_loads(placement.position, placement.physical, src, dst, tree=False)
+    stage = _line_loads(placement.physical, src, dst, tree=False)
     np.maximum.at(loads, owner, stage)
     return loads
 

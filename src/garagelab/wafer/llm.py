@@ -166,7 +166,6 @@ class WaferPlan:
     side: int
     layers_per_region: int
     regions: int
-    regions_available: int
     weight_bytes_per_layer: int
     kv_bytes_per_layer: int
     kv_method: str
@@ -214,12 +213,12 @@ def plan(
     layer_equivalents = model.layers + head / per_layer
     layers_per_region = min(device.sram_usable // per_layer, math.ceil(layer_equivalents))
     regions = math.ceil(layer_equivalents / layers_per_region)
-    per_chip = (rows // side) * (cols // side)  # aligned squares: a region is a rectangle of cores
-    needed = math.ceil(regions / per_chip)
+    down, across = device.region_grid(side)
+    needed = math.ceil(regions / (down * across))
     if chips is not None and needed > chips:
         raise UserError(
             f"{model.name} {phase} on {side}x{side} regions does not fit: it needs {regions} regions "
-            f"({layers_per_region} layers each) and a {device.name} holds {per_chip} ({rows // side}x{cols // side}); "
+            f"({layers_per_region} layers each) and a {device.name} holds {down * across} ({down}x{across}); "
             f"allow {needed} chips (--chips {needed}: layers pipelined over the chip link) or try other region sizes"
         )
     free = device.sram_usable - layers_per_region * weights
@@ -232,7 +231,6 @@ def plan(
         side=side,
         layers_per_region=int(layers_per_region),
         regions=regions,
-        regions_available=needed * per_chip,
         weight_bytes_per_layer=weights,
         kv_bytes_per_layer=kv,
         kv_method=kv_method,
@@ -332,6 +330,29 @@ def decode_token_work(
     )
 
 
+def phase_work(model: LLMConfig, wafer: WaferPlan, context: int, batch: int = 1) -> Work:
+    """One output token of each of `batch` requests (decode) or `batch` prompts of `context`
+    tokens (prefill), on `wafer`'s placement."""
+    if wafer.phase == "decode":
+        return decode_token_work(model, wafer, context, batch=batch)
+    return prefill_work(model, wafer, context, batch=batch)
+
+
+def phase_seconds(
+    model: LLMConfig,
+    wafer: WaferPlan,
+    work: Work,
+    context: int,
+    device: DeviceModel,
+    cost_model: str = "closed",
+    batch: int = 1,
+) -> float:
+    """Seconds of a phase's `work`, the chip links it crosses included (each output token's
+    activations in decode, every prompt token's in prefill)."""
+    tokens = batch if wafer.phase == "decode" else batch * context
+    return device.seconds(price(work, device, cost_model).cycles) + chip_link_seconds(model, wafer, tokens, device)
+
+
 def _head_layout(model: LLMConfig, side: int) -> tuple[int, int]:
     """(heads whose scores a core holds, cores along x that share one head) for decode attention.
 
@@ -406,13 +427,13 @@ class Simulation:
     power_watts: float
     decode_communication_share: float
     cost_model: str
-    batch: int = 1
     # the prefill -> decode switch: weights and the prompt's KV cache moved to decode's layout
-    relayout: Relayout | None = None
+    relayout: Relayout
+    batch: int = 1
 
     @property
     def relayout_s(self) -> float:
-        return self.relayout.seconds if self.relayout else 0.0
+        return self.relayout.seconds
 
     @property
     def prefill_tpr(self) -> float:
@@ -472,16 +493,12 @@ def best_side(
             continue
         try:
             wafer = plan(model, device, phase, side, context, kv_method, batch, chips)
-            if phase == "decode":
-                work = decode_token_work(model, wafer, context, batch=batch)
-            else:
-                work = prefill_work(model, wafer, context, batch=batch)
+            work = phase_work(model, wafer, context, batch)
             check_work(work, device)
         except UserError as exc:
             reasons[side] = str(exc)
             continue
-        tokens = batch if phase == "decode" else batch * context
-        time = device.seconds(price(work, device, cost_model).cycles) + chip_link_seconds(model, wafer, tokens, device)
+        time = phase_seconds(model, wafer, work, context, device, cost_model, batch)
         if time < best_time:
             best, best_time = side, time
     if best is None:
@@ -558,14 +575,13 @@ def _simulate_on(
     prefill = prefill_work(model, prefill_plan, input_len, batch=batch)
     last_token = decode_token_work(model, decode_plan, final, batch=batch)
     check_work(prefill + last_token, device)  # every kernel within PLMR limits (explicit sides too)
-    ttft = price(prefill, device, cost_model)
     # attention grows linearly with the context, so the mean of the first and last token is exact
     first = price(decode_token_work(model, decode_plan, input_len + 1, batch=batch), device, cost_model)
     last = price(last_token, device, cost_model)
     tpot_cycles = (first.cycles + last.cycles) / 2
     # chips pipelined over the chip link: the prompt's activations cross each boundary once,
     # each output token's (one per request of the batch) once per token
-    ttft_s = device.seconds(ttft.cycles) + chip_link_seconds(model, prefill_plan, batch * input_len, device)
+    ttft_s = phase_seconds(model, prefill_plan, prefill, input_len, device, cost_model, batch)
     tpot_s = device.seconds(tpot_cycles) + chip_link_seconds(model, decode_plan, batch, device)
     return Simulation(
         model=model.name,

@@ -104,7 +104,8 @@ def step_streams(step: Shift | Multicast | Reduce, program: MeshProgram, device:
                     far = int(side.max() if side[0] > root else side.min())
                     path = _path(int(root), far)
                     delays = tuple(beta if (j == 0 or relay) else 0.0 for j in range(len(path)))
-                    keep = tuple(j for j, p in enumerate(path) if p in set(side.tolist()))
+                    receivers = set(side.tolist())
+                    keep = tuple(j for j, p in enumerate(path) if p in receivers)
                     line.append(Stream(path, delays, keep))
                 if (moved & (src == root) & (dst == root)).any():
                     line.append(Stream((int(root),), (0.0,), (0,)))
@@ -118,5 +119,5 @@ def step_streams(step: Shift | Multicast | Reduce, program: MeshProgram, device:
 
 def simulate_step(step: Shift | Multicast | Reduce, program: MeshProgram, device: DeviceModel) -> float:
     """Cycles one communication step takes, simulated word by word on every distinct line."""
-    words = program.buffers[step.buffer].words * program.placement[1 - step.axis].hosted
+    words = program.link_words(step.buffer, step.axis)
     return max((simulate_line(line, words, device) for line in step_streams(step, program, device)), default=0.0)

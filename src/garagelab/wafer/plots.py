@@ -50,10 +50,11 @@ def decode_vs_grid_figure(
     def tpr(d: DeviceModel) -> list[float]:  # on as many chips as each grid needs
         return [phase_tpr(model, d, "decode", side, context, chips=None) for side in sides]
 
-    line = ax.plot(sides, tpr(device), "-", label=f"{device.name} (simulated)")[0]
+    shipped = tpr(device)
+    line = ax.plot(sides, shipped, "-", label=f"{device.name} (simulated)")[0]
     one_chip = [phase_tpr(model, device, "decode", side, context) for side in sides]
     ax.plot(sides, one_chip, "o", color=line.get_color(), label="fits one chip")
-    several = [np.nan if np.isfinite(one) else many for one, many in zip(one_chip, tpr(device), strict=True)]
+    several = [np.nan if np.isfinite(one) else many for one, many in zip(one_chip, shipped, strict=True)]
     ax.plot(sides, several, "o", mfc="white", color=line.get_color(), label="needs several chips (links counted)")
     _band(ax, sides, [tpr(d) for d in spread], line.get_color(), BAND_LABEL)
     for i, count in enumerate(gpu_counts):

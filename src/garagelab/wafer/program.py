@@ -209,6 +209,11 @@ class MeshProgram:
     def add(self, *steps: Step) -> None:
         self.steps.extend(steps)
 
+    def link_words(self, buffer: str, axis: int) -> int:
+        """Words crossing one link when `buffer` moves along `axis`: a tile, times the logical
+        cores stacked across the axis (they share the physical line)."""
+        return self.buffers[buffer].words * self.placement[1 - axis].hosted
+
     def flat_steps(self) -> list[Step]:
         out: list[Step] = []
         for step in self.steps:

@@ -54,9 +54,8 @@ def _intervals(n: int, source_parts: int, target_parts: int) -> tuple[np.ndarray
 
 def _origin(region: int, side: int, device: DeviceModel) -> tuple[int, int, int]:
     """(chip, row, column) of a region's corner: regions row-major on each chip."""
-    across = device.usable[1] // side
-    per_chip = (device.usable[0] // side) * across
-    chip, index = divmod(region, per_chip)
+    down, across = device.region_grid(side)
+    chip, index = divmod(region, down * across)
     return chip, (index // across) * side, (index % across) * side
 
 

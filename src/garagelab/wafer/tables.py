@@ -17,14 +17,7 @@ from garagelab.wafer import paper
 from garagelab.wafer.cost import closed_form
 from garagelab.wafer.device import A100, WSE2, DeviceModel, GPUModel
 from garagelab.wafer.kernels import gemm, gemv
-from garagelab.wafer.llm import (
-    decode_token_work,
-    max_context,
-    plan,
-    prefill_work,
-    price,
-    simulate,
-)
+from garagelab.wafer.llm import max_context, phase_work, plan, price, simulate
 from garagelab.wafer.models import PAPER_MODELS, LLMConfig
 
 NAN = float("nan")
@@ -78,8 +71,7 @@ def _phase_seconds(model: LLMConfig, device: DeviceModel, phase: str, side: int,
     layer as the paper's numbers are (its code runs one layer and scales), and the chips the
     layers would need at that grid."""
     wafer = plan(model, device, phase, side, length, chips=None)
-    work = decode_token_work(model, wafer, length) if phase == "decode" else prefill_work(model, wafer, length)
-    return device.seconds(price(work, device).cycles), wafer.chips
+    return device.seconds(price(phase_work(model, wafer, length), device).cycles), wafer.chips
 
 
 def _paper_method_note(chips: int) -> str:
