@@ -192,6 +192,15 @@ class ProgramDB:
         ).fetchall()
         return [CallRecord(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
+    def call_totals(self) -> tuple[int, int, int, float, int]:
+        """(calls, prompt tokens, completion tokens, mean latency in s, answers cut at the token
+        limit) over every stored model call, summed here rather than by loading the calls."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0), "
+            "COALESCE(AVG(latency_s), 0.0), COALESCE(SUM(finish_reason = 'length'), 0) FROM llm_calls"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4])
+
     def failure_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT failure, COUNT(*) FROM evaluations GROUP BY failure")
         return {(row[0] or "ok"): row[1] for row in rows}

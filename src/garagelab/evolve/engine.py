@@ -133,8 +133,8 @@ class Engine:
                     self._admit(Program(**{**program.__dict__, "island": island}), program.score, program.metrics)
             self.history.append((len(self.history) + 1, best))
         self.fingerprints = self.db.fingerprints()
-        for call in self.db.calls():
-            self.spend.add(call)
+        calls, prompt, completion, _, _ = self.db.call_totals()
+        self.spend = Spend(calls, prompt, completion)
         return pending
 
     def evaluated(self) -> int:

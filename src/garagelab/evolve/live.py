@@ -56,14 +56,14 @@ def summarize(db: ProgramDB) -> Summary:
         row["programs"] += 1
         if program.score is not None and not program.failure and (row["best"] is None or program.score > row["best"]):
             row["best"] = program.score
-    calls = db.calls()
+    calls, prompt, completion, latency, truncated = db.call_totals()
     llm = {
-        "calls": len(calls),
-        "prompt tokens": sum(c.prompt_tokens for c in calls),
-        "completion tokens": sum(c.completion_tokens for c in calls),
-        "mean latency s": float(np.mean([c.latency_s for c in calls])) if calls else 0.0,
+        "calls": calls,
+        "prompt tokens": prompt,
+        "completion tokens": completion,
+        "mean latency s": latency,
         # answers cut at the token limit: refused unless a closed code block held the whole function
-        "truncated": sum(c.finish_reason == "length" for c in calls),
+        "truncated": truncated,
     }
     meta = db.config()
     return Summary(
