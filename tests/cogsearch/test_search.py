@@ -30,8 +30,10 @@ def test_run_resume_report(runs_dir: Path, capsys) -> None:
         p.name for p in directory.iterdir()
     }
     assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 4
-    assert main(["cogsearch", "resume", directory.name, "--budget", "6", "--no-report"]) == 0
+    assert main(["cogsearch", "resume", directory.name, "--budget", "6", "--time-budget", "30", "--no-report"]) == 0
     assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 6
+    # the resume's budgets are stored with the run, so the next resume keeps them
+    assert json.loads((directory / "config.json").read_text())["search"]["engine"]["max_minutes"] == 30
     assert main(["cogsearch", "report", str(directory), "--top", "1", "--no-gru"]) == 0
     report = json.loads((directory / "report.json").read_text())
     names = {m["name"] for m in report["models"]}

@@ -16,7 +16,7 @@ DATA_HELP = "fly folder, rat .json, long .csv, .npz, or synthetic:GENERATOR[:SUB
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    from garagelab.evolve.cli import add_search_arguments
+    from garagelab.evolve.cli import add_search_arguments, add_spend_arguments
 
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
     fmt = argparse.RawDescriptionHelpFormatter
@@ -84,6 +84,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     resume.add_argument("run", help="run id or directory name (`garagelab runs list --system cogsearch`)")
     resume.add_argument("--budget", type=positive_int, help="a new total budget of evaluations")
+    add_spend_arguments(resume, default=None)
     resume.add_argument("--no-report", action="store_true", help="skip the held-out report at the end")
     resume.set_defaults(func=_resume)
 
@@ -214,8 +215,9 @@ def _replicates(config: CogSearchConfig, args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     from garagelab.cogsearch.search import resume
+    from garagelab.evolve.cli import spend_limits
 
-    return _finish(resume(args.run, budget=args.budget), args.no_report)
+    return _finish(resume(args.run, budget=args.budget, limits=spend_limits(args)), args.no_report)
 
 
 def _finish(path: Path, skip_report: bool, gru: bool = True) -> int:

@@ -78,15 +78,23 @@ def start(config: CogSearchConfig, name: str = "", store: RunStore | None = None
     return run.path
 
 
-def resume(key: str, store: RunStore | None = None, progress: bool = True, budget: int | None = None) -> Path:
-    """Continue an interrupted search (or extend a finished one with a larger `budget`)."""
+def resume(
+    key: str,
+    store: RunStore | None = None,
+    progress: bool = True,
+    budget: int | None = None,
+    limits: dict[str, float] | None = None,
+) -> Path:
+    """Continue an interrupted search (or extend a finished one with a larger `budget`, or
+    `limits`: new values of EngineConfig's max_model_tokens, max_cost, max_minutes)."""
     store = store or RunStore()
     record = store.get(key)
     if record.system != "cogsearch":
         raise UserError(f"run {record.label} is a {record.system} run, not a cogsearch search")
     config = CogSearchConfig.from_dict(store.read_config(record))
-    if budget is not None:
-        config = replace(config, search=replace(config.search, engine=replace(config.search.engine, budget=budget)))
+    changes = {**({"budget": budget} if budget is not None else {}), **(limits or {})}
+    if changes:
+        config = replace(config, search=replace(config.search, engine=replace(config.search.engine, **changes)))
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config.search, run.path / DB_NAME, run, progress, task=run_task(run.path, config))
