@@ -142,8 +142,13 @@ def test_a_spent_budget_stops_the_search_cleanly_and_resume_raises_it(llm_search
 
     priced = replace(engine, max_model_tokens=0, price_per_mtok=(1e6, 1e6), max_cost=1.0)  # a token costs 1
     execute(replace(config, engine=priced), tmp_path / "priced.sqlite", progress=False)
-    assert len(ProgramDB(tmp_path / "priced.sqlite").calls()) == 1
+    priced_db = ProgramDB(tmp_path / "priced.sqlite")
+    assert len(priced_db.calls()) == 1
     assert "cost budget spent" in capsys.readouterr().err
+    # the live page and `evolve status` show the money spent at the search's price
+    (call,) = priced_db.calls()
+    assert summarize(priced_db).llm["cost"] == pytest.approx(call.prompt_tokens + call.completion_tokens)
+    assert "cost" not in summarize(ProgramDB(path)).llm  # no price, no cost
 
     timed = EngineConfig(budget=6, islands=2, workers=1, max_minutes=1e-9)
     execute(SearchConfig(engine=timed), tmp_path / "timed.sqlite", progress=False)

@@ -57,6 +57,7 @@ def summarize(db: ProgramDB) -> Summary:
         if program.score is not None and not program.failure and (row["best"] is None or program.score > row["best"]):
             row["best"] = program.score
     calls, prompt, completion, latency, truncated = db.call_totals()
+    meta = db.config()
     llm = {
         "calls": calls,
         "prompt tokens": prompt,
@@ -65,7 +66,9 @@ def summarize(db: ProgramDB) -> Summary:
         # answers cut at the token limit: refused unless a closed code block held the whole function
         "truncated": truncated,
     }
-    meta = db.config()
+    price = meta["config"].get("engine", {}).get("price_per_mtok", (0.0, 0.0))
+    if any(price):  # money at the search's --price (per million prompt, completion tokens)
+        llm["cost"] = (prompt * price[0] + completion * price[1]) / 1e6
     return Summary(
         task=meta["task"],
         evaluated=len(curve),
@@ -143,7 +146,9 @@ def status_table(summary: Summary):
     head.add_row("outcomes", ", ".join(f"{k} {v}" for k, v in sorted(summary.failures.items())))
     if summary.llm["calls"]:
         cut = f", {summary.llm['truncated']} cut at the token limit" if summary.llm["truncated"] else ""
-        head.add_row("model calls", f"{summary.llm['calls']} ({summary.llm['completion tokens']} tokens out{cut})")
+        cost = f", cost {summary.llm['cost']:.4g}" if "cost" in summary.llm else ""
+        tokens = f"{summary.llm['prompt tokens']} tokens in, {summary.llm['completion tokens']} out"
+        head.add_row("model calls", f"{summary.llm['calls']} ({tokens}{cost}{cut})")
     proposers = Table("proposer", "evaluated", "ok", "improved best", "yield", title="proposers")
     for row in summary.proposers:
         proposers.add_row(
