@@ -130,9 +130,11 @@ def test_bootstrap_intervals_cover_the_truth() -> None:
         assert covered >= 4, (quantity, result.covered)
 
 
-def test_distillation_prediction_intervals_cover_the_truth() -> None:
-    """The distillation law's student-loss intervals are the calibrated ones (its coefficients'
-    are not; docs/distill/README.md, Calibration)."""
+def test_distillation_intervals_cover_the_truth() -> None:
+    """Small version of the benchmark (50 data sets of 200 runs: every interval held the truth in
+    80-94%; docs/distill/README.md, Calibration). At this size (120 runs, 40 resamples) the
+    coefficients' rates are loose, so they are held to half: with the L-BFGS-B polish d1's
+    intervals held the truth in a third of data sets, as they stopped where the fit did."""
     result = measure_coverage(
         C, "distillation", noise=0.005, data_sets=6, resamples=40, starts=100, distillation_runs=120, progress=False
     )
@@ -140,6 +142,8 @@ def test_distillation_prediction_intervals_cover_the_truth() -> None:
     assert len(losses) == 3
     for quantity, covered in losses.items():
         assert covered >= 4, (quantity, result.covered)
+    for quantity in ("c0", "f1", "d1"):
+        assert result.covered[quantity] >= 3, (quantity, result.covered)
 
 
 def test_a_miss_below_the_printed_precision_is_not_counted() -> None:

@@ -3,11 +3,12 @@
 A resample is the runs drawn with replacement (integer weights). Each one is refitted from
 several starts (the full fit's distinct local minima, plus fresh points of the paper's grid
 drawn for that resample), all resamples' starts in one batched L-BFGS search, and the best
-end point of every resample is then polished in float64 with tight tolerances, again all at
-once. Restarting only from the best fit with the loose float32 search (the first version) let
-resamples stop where they began: nominal 90% intervals covered the true E in 0 of 12
-simulated data sets. The coverage this protocol reaches is measured by
-`benchmarks/distill/bench_coverage.py` and in tests.
+end point of every resample is then polished in float64 as the main fit's are (`polish.py`,
+across the machine's cores). Restarting only from the best fit with the loose float32 search
+(the first version) let resamples stop where they began: nominal 90% intervals covered the
+true E in 0 of 12 simulated data sets. An L-BFGS-B polish (the second) still stopped short on
+the distillation law's near-L1 objective, and its d1 intervals held the truth in 32%. The
+coverage this protocol reaches is measured by `benchmarks/distill/bench_coverage.py` and in tests.
 """
 
 from __future__ import annotations
@@ -20,24 +21,14 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
-from garagelab.distill.evaluate import make_evaluator, numpy_evaluator
+from garagelab.distill.evaluate import make_evaluator
 from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, Evaluator, minimize_batch
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
+from garagelab.distill.polish import polish_many
 
 CONFIDENCE = 0.90
-# measured by benchmarks/distill/bench_coverage.py (docs/distill/README.md, Calibration) on the
-# paper's design at 0.2-2% noise: intervals of the distillation law's predictions (student
-# losses) held the truth in 86-96% of simulated data sets, those of its coefficients c0, f1 and
-# d1 in only 32-86% (d1 and c1 lie on a ridge), so the coefficients' are flagged wherever printed
-DISTILLATION_COEFFICIENTS_UNDERCOVER = (
-    "the distillation law's coefficient intervals are too narrow: in simulation those of c0, f1 and d1 held "
-    "the truth in 80-86%, 52-60% and 32-42% of data sets, not 90%, while its predicted student losses' held "
-    "it in 86-96% (docs/distill/README.md, Calibration); trust its predictions' intervals, not its coefficients'"
-)
 # per resample: fresh grid starts on top of the full fit's local minima
 RESTARTS = 16
-# the float64 polish: scipy's L-BFGS-B defaults are absolute below |f| = 1 and stop early
-POLISH = {"ftol": 1e-15, "gtol": 1e-11, "max_iter": 5000, "max_ls": 40}
 
 
 @dataclass(frozen=True)
@@ -105,11 +96,14 @@ def bootstrap_fit(
         )
     values = np.where(np.isfinite(found.f), found.f, np.inf).reshape(resamples, per)
     best = found.x.reshape(resamples, per, -1)[np.arange(resamples), values.argmin(axis=1)]
-    polish = numpy_evaluator(spec, columns, weights=weights, loss=loss)
-    polished = minimize_batch(polish, best, lower=box[0], upper=box[1], **POLISH)
-    # the polish keeps a start's best point, so it never ends worse than where it began
-    ok = np.isfinite(polished.f) & np.isfinite(polished.x).all(axis=1)
-    return Bootstrap(polished.x[ok], resamples, per, time.perf_counter() - t0)
+    tasks = [
+        (spec, _resample_columns(columns, r), best[r], box, loss, None if weights is None else weights[r])
+        for r in range(resamples)
+    ]
+    with ProgressBar(resamples, f"polish {spec.name} resamples", unit="resamples", enabled=progress) as bar:
+        polished = np.array([theta for theta, _ in polish_many(tasks, bar.advance)])
+    ok = np.isfinite(polished).all(axis=1)
+    return Bootstrap(polished[ok], resamples, per, time.perf_counter() - t0)
 
 
 def resampled_losses(
@@ -135,6 +129,11 @@ def resampled_losses(
     residuals = np.broadcast_to(np.exp(columns[-1]) - np.exp(fitted), fitted.shape)
     raw = np.exp(fitted) + inflate * np.take_along_axis(residuals, draw, axis=1)
     return np.log(np.maximum(raw, 1e-12))
+
+
+def _resample_columns(columns: tuple[np.ndarray, ...], r: int) -> tuple[np.ndarray, ...]:
+    """Resample r's data: shared columns as they are, per-resample ones at row r."""
+    return tuple(np.ravel(column if np.ndim(column) == 1 or len(column) == 1 else column[r]) for column in columns)
 
 
 def _per_owner(evaluate: Evaluator, owner: np.ndarray) -> Evaluator:

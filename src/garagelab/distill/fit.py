@@ -3,7 +3,8 @@
 Protocol: Huber loss (delta 1e-4) summed over log-space residuals, minimised by L-BFGS from
 every point of a grid of starts (9,600 supervised, 43,200 distillation); the best end point
 wins. All starts run together in `lbfgs.minimize_batch`; the best distinct end points are then
-polished in float64 by scipy's L-BFGS-B, so the answer does not depend on the float32 search.
+polished in float64 by least squares with scipy's Huber loss (`polish.py`), so the answer does
+not depend on the float32 search.
 """
 
 from __future__ import annotations
@@ -16,24 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.distill.bootstrap import bootstrap_fit, intervals_from_samples
 from garagelab.distill.data import DistillationRuns, SupervisedRuns
-from garagelab.distill.evaluate import make_evaluator, numpy_evaluator, resolve_backend
+from garagelab.distill.evaluate import make_evaluator, resolve_backend
 from garagelab.distill.flops import PAPER_FLOPS, FlopModel
 from garagelab.distill.health import FitHealth, check_fit
 from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
 from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, minimize_batch
 from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
+from garagelab.distill.polish import polish_many
 
 # distinct local minima of the full fit that every bootstrap resample starts from
 ANCHORS = 4
 # None or "none": unbounded, as the paper's protocol reads; "physical"; or {param: (low, high)}
 Bounds = str | dict[str, tuple[float, float]] | None
-POLISH_OPTIONS = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 15000, "maxls": 50}
 
 
 @dataclass(frozen=True)
@@ -164,32 +164,12 @@ def start_points(spec: LawSpec, starts: str | int, seed: int = 0) -> np.ndarray:
     return grid[np.random.default_rng(seed).choice(len(grid), count, replace=False)]
 
 
-def _polish(
-    spec: LawSpec,
-    columns: tuple[np.ndarray, ...],
-    theta: np.ndarray,
-    box: tuple[np.ndarray, np.ndarray],
-    loss: Loss,
-) -> tuple[np.ndarray, float]:
-    """scipy L-BFGS-B in float64 from one point, with tight tolerances and the same bounds."""
-    evaluate = numpy_evaluator(spec, columns, loss=loss)
-
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = evaluate(x[None, :], np.zeros(1, dtype=int))
-        return float(f[0]), g[0]
-
-    # scipy's default ftol is absolute below |f| = 1 and stops a near-zero objective early
-    bounds = [(None if np.isinf(lo) else lo, None if np.isinf(hi) else hi) for lo, hi in zip(*box, strict=True)]
-    result = minimize(fun, theta, jac=True, method="L-BFGS-B", bounds=bounds, options=POLISH_OPTIONS)
-    return result.x, float(result.fun)
-
-
 def fit_law(
     spec: LawSpec,
     columns: tuple[np.ndarray, ...],
     starts: str | int = "paper",
     backend: str = "auto",
-    polish: int = 16,
+    polished_points: int = 16,
     seed: int = 0,
     progress: bool = True,
     bounds: Bounds = None,
@@ -220,8 +200,8 @@ def fit_law(
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
     # polish the best distinct end points in float64, best first
     order = finite[np.argsort(result.f[finite])]
-    candidates = order[_first_distinct(result.x[order])][:polish]
-    polished = [_polish(spec, columns, result.x[index], box, loss) for index in candidates]
+    candidates = order[_first_distinct(result.x[order])][:polished_points]
+    polished = list(polish_many([(spec, columns, result.x[index], box, loss, None) for index in candidates]))
     polished = sorted((p for p in polished if np.isfinite(p[1])), key=lambda p: p[1])
     if not polished:
         polished = [(result.x[order[0]], float(result.f[order[0]]))]

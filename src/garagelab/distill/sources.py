@@ -62,7 +62,7 @@ def samples_note(source: str, samples: list[CoefficientSet]) -> str:
         )
     return (
         f"90% intervals from {len(samples)} paired bootstrap refits of the fit (in simulation on the paper's "
-        "design they held the true losses in 86-98% of data sets; docs/distill/README.md, Calibration)"
+        "design they held the true losses in 86-96% of data sets; docs/distill/README.md, Calibration)"
     )
 
 

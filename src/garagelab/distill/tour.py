@@ -44,7 +44,7 @@ def run(ctx: TourContext) -> dict[str, float]:
     report.text(
         f"Should a {student:.0e}-parameter student be distilled or pretrained with {budget:.0e} FLOPs? The planner "
         "answers for each of the paper's four scenarios from the fitted laws; the 90% margin intervals come from the "
-        "bootstrap refits (whose loss predictions held the truth in 86-98% of simulated data sets), and the last "
+        "bootstrap refits (whose loss predictions held the truth in 86-96% of simulated data sets), and the last "
         "column but one is the margin the true law gives."
     )
     rows = []

@@ -1,0 +1,164 @@
+"""The float64 polish of a fit: scipy's trust-region least squares with its Huber loss.
+
+Every search (the main fit's end points, every bootstrap resample, every held value of a
+profile) ends here. The paper's objective is a Huber loss with delta 1e-4 on residuals of a
+few 1e-3: almost every residual is in the linear part, so the objective is nearly an L1 loss,
+whose kinks stop a quasi-Newton method (L-BFGS-B, the first polish) well short of the minimum:
+on simulated distillation data it left held fits 1-3% of the objective above what this polish
+reaches from the same point, more than the whole width of a 90% interval. A Gauss-Newton
+method on the residuals themselves (`least_squares(loss="huber", f_scale=delta)`, whose cost is
+exactly the summed Huber loss, with trust-region reflective steps inside the bounds and
+Jacobian scaling for the badly scaled coefficients) does not have that problem.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from garagelab.distill.objective import DISTILLATION, SUPERVISED, LawSpec, Loss
+
+# polishing fewer points than this runs in this process (a worker process takes ~1 s to start)
+PARALLEL_FROM = 16
+TOLERANCE = 1e-12  # ftol, xtol and gtol: the objective is ~1e-4 and intervals need ~1e-3 of it
+MAX_EVALUATIONS = 1000  # a cap of 3000 changed objectives by under 2e-4 of their value, at twice the time
+# the largest residual (and the one of a non-finite prediction): large, so a step there is
+# rejected, and small enough that scipy's (r / delta)^2 stays finite
+NON_FINITE_RESIDUAL = 1e3
+
+
+def residuals(spec: LawSpec, theta: np.ndarray, columns: tuple[np.ndarray, ...], loss: Loss) -> np.ndarray:
+    """Prediction minus observation, on the scale the fit scores (log or raw losses)."""
+    with np.errstate(all="ignore"):
+        predicted = spec.log_predictions(theta, columns)
+        r = predicted - columns[-1] if loss.residuals == "log" else np.exp(predicted) - np.exp(columns[-1])
+    return np.clip(np.where(np.isfinite(r), r, NON_FINITE_RESIDUAL), -NON_FINITE_RESIDUAL, NON_FINITE_RESIDUAL)
+
+
+def polish(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    theta: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    loss: Loss,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """Minimise the summed Huber loss from `theta` over the free coefficients (those with
+    lower < upper in `box`; the rest stay at their pinned value); integer `weights` count each
+    run that many times (a bootstrap resample). Returns the point and its objective."""
+    if weights is not None:
+        runs = np.repeat(np.arange(len(columns[0])), np.asarray(weights, dtype=int))
+        columns = tuple(column[runs] for column in columns)
+    theta = np.array(theta, dtype=float)
+    free = np.flatnonzero(box[0] < box[1])
+    lower, upper = box[0][free], box[1][free]
+
+    def point(z: np.ndarray) -> np.ndarray:
+        full = theta.copy()
+        full[free] = z
+        return full
+
+    def fun(z: np.ndarray) -> np.ndarray:
+        return residuals(spec, point(z), columns, loss)
+
+    start = np.clip(theta[free], lower, upper)
+    result = least_squares(
+        fun,
+        start,
+        bounds=(lower, upper),
+        loss="huber",
+        f_scale=loss.delta,
+        method="trf",
+        x_scale="jac",
+        ftol=TOLERANCE,
+        xtol=TOLERANCE,
+        gtol=TOLERANCE,
+        max_nfev=MAX_EVALUATIONS,
+    )
+    theta[free] = result.x
+    return theta, huber_objective(residuals(spec, theta, columns, loss), loss.delta)
+
+
+def huber_objective(r: np.ndarray, delta: float) -> float:
+    """The summed Huber loss of residuals `r` (the objective every fit reports)."""
+    a = np.abs(r)
+    return float(np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta)).sum())
+
+
+# one polish: (spec, columns, theta, box, loss, weights or None)
+Task = tuple[LawSpec, tuple[np.ndarray, ...], np.ndarray, tuple[np.ndarray, np.ndarray], Loss, np.ndarray | None]
+# a law spec holds lambdas, which do not pickle: workers get its name
+_SPECS = {spec.name: spec for spec in (SUPERVISED, DISTILLATION)}
+
+
+def polish_many(tasks: list[Task], on_done: Callable[[], None] = lambda: None) -> Iterator[tuple[np.ndarray, float]]:
+    """`polish` of every task, results in order, across the machine's cores.
+
+    Workers are fresh interpreters (`python -m garagelab.distill.polish`) fed pickled tasks on
+    stdin: a fork would copy this process's JAX threads, and multiprocessing's spawn re-imports
+    the caller's main script, which breaks any script without a `__main__` guard.
+    """
+    workers = min(os.cpu_count() or 1, len(tasks))
+    if len(tasks) < PARALLEL_FROM or workers < 2:
+        for task in tasks:
+            yield polish(*task)
+            on_done()
+        return
+    done: queue.Queue[tuple[int, tuple[np.ndarray, float] | BaseException]] = queue.Queue()
+    shares = [list(range(w, len(tasks), workers)) for w in range(workers)]
+    processes = [
+        subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        for _ in shares
+    ]
+    readers = [
+        threading.Thread(target=_feed_and_read, args=(process, share, tasks, done), daemon=True)
+        for process, share in zip(processes, shares, strict=True)
+    ]
+    for reader in readers:
+        reader.start()
+    results: dict[int, tuple[np.ndarray, float]] = {}
+    try:
+        for next_index in range(len(tasks)):
+            while next_index not in results:
+                index, result = done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                results[index] = result
+                on_done()
+            yield results.pop(next_index)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+def _feed_and_read(process: subprocess.Popen, share: list[int], tasks: list[Task], done: queue.Queue) -> None:
+    """Send one worker its tasks, then pass each result on as it arrives."""
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        pickle.dump([(tasks[i][0].name, *tasks[i][1:]) for i in share], process.stdin)
+        process.stdin.close()
+        for index in share:
+            done.put((index, pickle.load(process.stdout)))
+    except BaseException as exc:  # a worker that died: the caller raises it
+        done.put((-1, RuntimeError(f"a polish worker failed ({exc!r}); exit code {process.poll()}")))
+
+
+def _serve() -> None:
+    """Worker: polish every task read from stdin, writing each result as soon as it is done."""
+    tasks = pickle.load(sys.stdin.buffer)
+    for name, *rest in tasks:
+        pickle.dump(polish(_SPECS[name], *rest), sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+
+
+if __name__ == "__main__":
+    _serve()
