@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from garagelab.core.report import Report
+from garagelab.distill.bootstrap import DISTILLATION_COEFFICIENTS_UNDERCOVER
 from garagelab.distill.data import RunTable
 from garagelab.distill.fit import Extrapolation, FitResult, LawFit, distillation_columns
 from garagelab.distill.flops import FlopModel
@@ -109,6 +110,8 @@ def add_fit_section(report: Report, fit: FitResult, table: RunTable, extrapolati
             + (f"; {len(law_fit.bootstrap)} bootstrap refits." if law_fit.bootstrap else ".")
         )
         report.table(law_fit_rows(law_fit))
+        if law_fit.law == "distillation" and law_fit.bootstrap:
+            report.text(f"Note: {DISTILLATION_COEFFICIENTS_UNDERCOVER}.")
         checks = law_fit.checks
         if checks is not None:
             report.text(checks.line("Health") + f"; {checks.runs_per_parameter:.1f} runs per free coefficient.")
