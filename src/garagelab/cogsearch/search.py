@@ -17,7 +17,7 @@ from garagelab.cogsearch.task import build_task
 from garagelab.core.errors import UserError
 from garagelab.core.runs import RunStore
 from garagelab.evolve.engine import EngineConfig
-from garagelab.evolve.search import DB_NAME, SearchConfig, execute
+from garagelab.evolve.search import DB_NAME, SearchConfig, execute, extended
 from garagelab.evolve.task import Task
 
 SEARCH_DATA, HELDOUT_DATA = "search_data.npz", "heldout_data.npz"
@@ -92,9 +92,7 @@ def resume(
     if record.system != "cogsearch":
         raise UserError(f"run {record.label} is a {record.system} run, not a cogsearch search")
     config = CogSearchConfig.from_dict(store.read_config(record))
-    changes = {**({"budget": budget} if budget is not None else {}), **(limits or {})}
-    if changes:
-        config = replace(config, search=replace(config.search, engine=replace(config.search.engine, **changes)))
+    config = replace(config, search=extended(config.search, budget, limits))
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config.search, run.path / DB_NAME, run, progress, task=run_task(run.path, config))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from garagelab.evolve.database import Program, ProgramDB
+from garagelab.evolve.engine import Spend
 
 REFRESH_S = 5
 
@@ -68,7 +69,7 @@ def summarize(db: ProgramDB) -> Summary:
     }
     price = meta["config"].get("engine", {}).get("price_per_mtok", (0.0, 0.0))
     if any(price):  # money at the search's --price (per million prompt, completion tokens)
-        llm["cost"] = (prompt * price[0] + completion * price[1]) / 1e6
+        llm["cost"] = Spend(calls, prompt, completion).cost(tuple(price))
     return Summary(
         task=meta["task"],
         evaluated=len(curve),

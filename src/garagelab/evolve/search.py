@@ -241,15 +241,17 @@ def resume(
     record = store.get(key)
     if record.system != "evolve":
         raise UserError(f"run {record.label} is a {record.system} run, not an evolve search")
-    config = SearchConfig.from_dict(store.read_config(record))
-    if budget is not None:
-        config = replace(config, engine=replace(config.engine, budget=budget))
-    if limits:
-        config = replace(config, engine=replace(config.engine, **limits))
+    config = extended(SearchConfig.from_dict(store.read_config(record)), budget, limits)
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config, run.path / DB_NAME, run, progress)
     return run.path
+
+
+def extended(config: SearchConfig, budget: int | None, limits: dict[str, float] | None) -> SearchConfig:
+    """`config` with a resume's new evaluation `budget` and spend `limits` (those given)."""
+    changes = {**({"budget": budget} if budget is not None else {}), **(limits or {})}
+    return replace(config, engine=replace(config.engine, **changes)) if changes else config
 
 
 def open_db(key: str, store: RunStore | None = None) -> ProgramDB:
