@@ -8,7 +8,7 @@ from garagelab.distill.evaluate import numpy_evaluator
 from garagelab.distill.fit import distillation_columns
 from garagelab.distill.laws import BUSBRIDGE2025
 from garagelab.distill.objective import DISTILLATION, LOG_HUBER, Loss, law_to_theta
-from garagelab.distill.polish import huber_objective, polish, polish_many, residuals
+from garagelab.distill.polish import polish, polish_many, residuals
 from garagelab.distill.simulate import simulate_distillation
 
 C = BUSBRIDGE2025
@@ -40,10 +40,16 @@ def _lbfgsb(columns: tuple[np.ndarray, ...], theta: np.ndarray) -> float:
 
 
 def test_objective_is_the_summed_huber_loss_the_search_minimises() -> None:
+    """scipy's cost with loss="huber", f_scale=delta is the summed Huber loss of `residuals`,
+    the search's objective, and the polish reports that objective at the point it returns."""
     columns = _columns(0.005, 1)
+    evaluate = numpy_evaluator(DISTILLATION, columns, loss=LOG_HUBER)
     theta = _start()
-    f, _ = numpy_evaluator(DISTILLATION, columns, loss=LOG_HUBER)(theta[None, :], np.zeros(1, dtype=int))
-    assert huber_objective(residuals(DISTILLATION, theta, columns, LOG_HUBER), LOG_HUBER.delta) == pytest.approx(f[0])
+    r, delta = residuals(DISTILLATION, theta, columns, LOG_HUBER), LOG_HUBER.delta
+    huber = np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta)).sum()
+    assert huber == pytest.approx(evaluate(theta[None, :], np.zeros(1, dtype=int))[0][0])
+    polished, f = polish(DISTILLATION, columns, theta, BOX, LOG_HUBER)
+    assert f == evaluate(polished[None, :], np.zeros(1, dtype=int))[0][0]
 
 
 def test_polish_goes_below_where_lbfgsb_stops_on_the_near_l1_objective() -> None:

@@ -169,7 +169,7 @@ def fit_law(
     columns: tuple[np.ndarray, ...],
     starts: str | int = "paper",
     backend: str = "auto",
-    polished_points: int = 16,
+    polish: int = 16,
     seed: int = 0,
     progress: bool = True,
     bounds: Bounds = None,
@@ -200,7 +200,7 @@ def fit_law(
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
     # polish the best distinct end points in float64, best first
     order = finite[np.argsort(result.f[finite])]
-    candidates = order[_first_distinct(result.x[order])][:polished_points]
+    candidates = order[_first_distinct(result.x[order])][:polish]
     polished = list(polish_many([(spec, columns, result.x[index], box, loss, None) for index in candidates]))
     polished = sorted((p for p in polished if np.isfinite(p[1])), key=lambda p: p[1])
     if not polished:
