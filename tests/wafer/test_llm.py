@@ -24,10 +24,18 @@ from garagelab.wafer.calibrate import (
 from garagelab.wafer.device import A100, WSE2
 from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
-from garagelab.wafer.llm import decode_token_work, plan, prefill_work, price, simulate
+from garagelab.wafer.llm import (
+    decode_layer_work,
+    decode_token_work,
+    plan,
+    prefill_layer_work,
+    prefill_work,
+    price,
+    simulate,
+)
 from garagelab.wafer.models import MODELS, PAPER_MODELS, LLMConfig, from_hf_config, load_model
 from garagelab.wafer.plots import decode_vs_grid_figure
-from garagelab.wafer.program import PLMRViolation, check_plmr
+from garagelab.wafer.program import PLMRViolation, check_plmr, memory_per_core
 from garagelab.wafer.tables import summary, table2, table4, table6, table8
 
 LLAMA = MODELS["llama3-8b"]
@@ -85,10 +93,11 @@ def test_kv_cache_methods_store_every_token_and_fill_as_the_formula_says() -> No
 def test_plan_packs_layers_under_sram_and_refuses_models_larger_than_the_chips_allowed() -> None:
     wafer = plan(LLAMA, WSE2, "decode", 360, 4096)
     per_layer = wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer
-    assert wafer.layers_per_region * per_layer <= WSE2.sram_usable < (wafer.layers_per_region + 1) * per_layer
+    room = WSE2.sram_usable - wafer.workspace_bytes
+    assert wafer.layers_per_region * per_layer <= room < (wafer.layers_per_region + 1) * per_layer
     assert wafer.chips == 1 and wafer.regions <= 4 and wafer.kv_capacity_tokens >= 4096
     # regions are aligned squares: 750x994 holds 2x2 of 360x360 (the area would allow 5), 1x1 of 540x540
-    with pytest.raises(UserError, match=r"needs 2 regions \(26 layers each\) and a WSE-2 holds 1 \(1x1\); allow 2"):
+    with pytest.raises(UserError, match=r"needs 2 regions \(25 layers each\) and a WSE-2 holds 1 \(1x1\); allow 2"):
         plan(LLAMA, WSE2, "decode", 540, 4096)
     with pytest.raises(UserError, match=r"qwen2-72b decode on 660x660 regions does not fit"):
         plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096)
@@ -97,6 +106,36 @@ def test_plan_packs_layers_under_sram_and_refuses_models_larger_than_the_chips_a
     assert plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096, chips=12).chips == 9  # as many as it needs
     with pytest.raises(UserError, match=r"one layer needs .* bytes per core"):
         plan(LLAMA, WSE2, "decode", 60, 4096)
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_no_kernel_of_a_layer_overflows_sram_beside_the_resident_weights_and_kv_cache(phase: str) -> None:
+    """The plan once packed layers by weights and KV cache alone, while each kernel was only
+    checked against the whole SRAM: a core's resident layers plus a kernel's activations,
+    partial sums and double buffers could need more than it has."""
+    wafer = plan(LLAMA, WSE2, phase, 360, 4096, chips=None)
+    resident = wafer.layers_per_region * (wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer)
+    work = decode_layer_work(LLAMA, 360, 4096) if phase == "decode" else prefill_layer_work(LLAMA, 360, 4096)
+    for op, _ in work:
+        # the op's own copy of a weight tile is one of the resident layers', nothing more
+        assert op.resident_bytes <= wafer.weight_bytes_per_layer
+        held = memory_per_core(op.program) - op.resident_bytes
+        assert resident + held <= WSE2.sram_usable, op.program.name
+    biggest = max(memory_per_core(op.program) - op.resident_bytes for op, _ in work)
+    assert wafer.workspace_bytes >= biggest > 0
+    assert resident + wafer.workspace_bytes <= WSE2.sram_usable
+
+
+def test_workspace_takes_sram_from_layers_and_grows_with_what_a_kernel_holds() -> None:
+    # every head's prefill scores are held at once: 32 heads x 12 x 12 per core, twice (C and P)
+    prefill = plan(LLAMA, WSE2, "prefill", 360, 4096, chips=None)
+    assert prefill.workspace_bytes >= 2 * 32 * 12 * 12 * 2
+    single = plan(replace(LLAMA, attention="single"), WSE2, "prefill", 360, 4096, chips=None)
+    assert single.workspace_bytes < prefill.workspace_bytes and single.layers_per_region > prefill.layers_per_region
+    # decode holds one score per cached token on a core (730 at 262k tokens: more than the LM
+    # head's GEMV needs), so a longer context leaves less room
+    short, long = plan(LLAMA, WSE2, "decode", 360, 4096), plan(LLAMA, WSE2, "decode", 360, 262_144, chips=None)
+    assert long.workspace_bytes > short.workspace_bytes
 
 
 def test_a_small_model_is_not_given_more_layers_per_region_than_it_has() -> None:
@@ -178,7 +217,7 @@ def test_simulate_request_and_gpu_baseline() -> None:
     assert batched.throughput > result.throughput and batched.decode_tpr < result.decode_tpr
     concat = simulate(LLAMA, WSE2, 8, 4, kv_method="concat", decode_side=360)
     assert concat.decode.kv_capacity_tokens < result.decode.kv_capacity_tokens
-    with pytest.raises(UserError, match=r"KV cache for 4100 tokens\) but a core has"):
+    with pytest.raises(UserError, match=r"4100 tokens \+ 8,200 workspace for its kernels\) but a core has"):
         simulate(LLAMA, WSE2, 4000, 100, kv_method="concat", decode_side=360)
 
 

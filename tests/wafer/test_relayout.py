@@ -20,7 +20,7 @@ PROMPT = 7
 
 def placement(phase: str, side: int, layers_per_region: int) -> WaferPlan:
     regions = math.ceil(MODEL.layers / layers_per_region)
-    return WaferPlan(phase, side, layers_per_region, regions, 0, 0, "shift", 0)
+    return WaferPlan(phase, side, layers_per_region, regions, 0, 0, "shift", 0, 0)
 
 
 def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, int, int]:

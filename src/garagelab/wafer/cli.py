@@ -170,6 +170,14 @@ def _simulate(args: argparse.Namespace) -> int:
             "decode_regions": result.decode.regions,
             "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
             "kv_capacity_tokens": result.decode.kv_capacity_tokens,
+            "sram_per_core_bytes": {
+                phase: {
+                    "weights": p.layers_per_region * p.weight_bytes_per_layer,
+                    "kv_cache": p.layers_per_region * p.kv_bytes_per_layer,
+                    "workspace": p.workspace_bytes,
+                }
+                for phase, p in (("prefill", result.prefill), ("decode", result.decode))
+            },
             "decode_communication_share": result.decode_communication_share,
             "relayout_s": result.relayout_s,
             "relayout_bytes": result.relayout.bytes_moved,
@@ -204,6 +212,12 @@ def _simulate(args: argparse.Namespace) -> int:
         f"  energy {result.energy_per_token_j:.3f} J per token at {result.power_watts / 1e3:.1f} kW; "
         f"KV cache holds {d.kv_capacity_tokens:,} tokens; end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
     )
+    for phase, p in (("prefill", result.prefill), ("decode", result.decode)):
+        print(
+            f"  {phase} SRAM per core: {p.layers_per_region * p.weight_bytes_per_layer:,} B weights, "
+            f"{p.layers_per_region * p.kv_bytes_per_layer:,} B KV cache, {p.workspace_bytes:,} B kernel workspace "
+            f"of {device.sram_usable:,} B usable"
+        )
     for name, row in baseline.items():
         print(
             f"  {name}: TTFT {row['ttft_s'] * 1e3:.1f} ms, {row['decode_tpr']:,.1f} tokens/s per request, "

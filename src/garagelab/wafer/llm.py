@@ -36,7 +36,7 @@ from garagelab.wafer.device import DeviceModel
 from garagelab.wafer.kernels import gemm, gemm_t, gemv
 from garagelab.wafer.kvcache import capacity, slots_per_core, tokens_per_core
 from garagelab.wafer.models import LLMConfig
-from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, check_plmr
+from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, check_plmr, memory_per_core
 from garagelab.wafer.relayout import Relayout, relayout
 
 PHASES = ("prefill", "decode")
@@ -47,14 +47,24 @@ PHASES = ("prefill", "decode")
 
 @dataclass(frozen=True)
 class Op:
-    """A mesh program and its compiled closed form."""
+    """A mesh program, its compiled closed form, and the bytes per core of its buffers that the
+    placement already holds (a weight tile, counted in the plan's weights, not its workspace)."""
 
     program: MeshProgram
     form: Form
+    resident_bytes: int = 0
+
+    @property
+    def workspace_bytes(self) -> int:
+        """SRAM per core the operation needs while it runs, beyond what the placement holds:
+        activations, partial sums, double buffers, collective scratch."""
+        return memory_per_core(self.program) - self.resident_bytes
 
 
-def _op(program: MeshProgram) -> Op:
-    return Op(program, compile_form(program))
+def _op(program: MeshProgram, resident: str | None = None) -> Op:
+    """`resident`: the buffer holding the placement's weight tile, if any."""
+    held = program.hosted * program.buffers[resident].nbytes if resident else 0
+    return Op(program, compile_form(program), held)
 
 
 @lru_cache(maxsize=4096)
@@ -63,7 +73,7 @@ def gemv_op(k: int, n: int, side: int, k_axis: int, batch: int = 1) -> Op:
     program = gemv("ktree", k, n, (side, side), k_axis=k_axis).program
     if batch > 1:
         program = _batched(program, batch)
-    return _op(program)
+    return _op(program, resident="W")
 
 
 def _batched(program: MeshProgram, batch: int) -> MeshProgram:
@@ -83,21 +93,27 @@ def _widened(program: MeshProgram, factors: dict[str, int], suffix: str) -> Mesh
 
 
 @lru_cache(maxsize=4096)
-def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False, heads: int = 1) -> Op:
+def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False, heads: int = 1, weights: bool = False) -> Op:
     """MeshGEMM (GEMM-T for Q K^T). With `heads` > 1 the product is block-diagonal by head: the
     MACs are the same, but Q K^T's partial scores (C, P) and S V's score operand (A) hold and
-    shift every head's block, so they are `heads` times wider."""
+    shift every head's block, so they are `heads` times wider. `weights`: B is a weight matrix
+    the placement holds (a projection); attention's K and V operands are working copies."""
     kernel = gemm_t(m, k, n, (side, side)) if transposed else gemm("meshgemm", m, k, n, (side, side))
+    resident = "B" if weights else None
     if heads == 1:
-        return _op(kernel.program)
+        return _op(kernel.program, resident)
     wide = ("C", "P") if transposed else ("A", "A.next")
-    return _op(_widened(kernel.program, dict.fromkeys(wide, heads), f" ({heads} heads)"))
+    return _op(_widened(kernel.program, dict.fromkeys(wide, heads), f" ({heads} heads)"), resident)
 
 
 @lru_cache(maxsize=4096)
-def local_op(elements: int, side: int) -> Op:
-    """An element-wise pass over `elements` per core (one operation per element)."""
+def local_op(elements: int, side: int, held: int = 0) -> Op:
+    """An element-wise pass over `elements` per core (one operation per element), holding
+    `held` elements per core while it runs (attention scores; other passes work in place on
+    buffers their neighbouring kernels hold)."""
     program = MeshProgram.on("elementwise", (side, side))
+    if held:
+        program.buffer("x", (held,))
     program.add(Compute("x", (), lambda: None, macs=elements))
     return _op(program)
 
@@ -169,7 +185,8 @@ class WaferPlan:
     weight_bytes_per_layer: int
     kv_bytes_per_layer: int
     kv_method: str
-    kv_capacity_tokens: int
+    kv_capacity_tokens: int  # with the kernels' workspace at the planned context
+    workspace_bytes: int  # per core, the largest any one kernel needs beyond weights and KV cache
     chips: int = 1  # chips the layers are pipelined across
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -201,17 +218,19 @@ def plan(
     kv = batch * kv_tokens * kv_row
     # the LM head shares the regions: count it as extra layer-equivalents of weights
     head = _tile_bytes(model.hidden, model.vocab, side, device)
+    workspace = workspace_bytes(model, phase, side, context, kv_method, batch)
+    room = device.sram_usable - workspace  # for the layers' weights and KV cache
     per_layer = weights + kv
-    if per_layer > device.sram_usable:
+    if per_layer > room:
         raise UserError(
-            f"{model.name} {phase} on {side}x{side} regions: one layer needs {per_layer:,} bytes per core "
-            f"({weights:,} weights + {kv:,} KV cache for {context} tokens) but a core has {device.sram_usable:,}; "
-            "use a larger region or a shorter context"
+            f"{model.name} {phase} on {side}x{side} regions: one layer needs {per_layer + workspace:,} bytes per "
+            f"core ({weights:,} weights + {kv:,} KV cache for {context} tokens + {workspace:,} workspace for its "
+            f"kernels) but a core has {device.sram_usable:,}; use a larger region or a shorter context"
         )
     # never more layers in a region than the model and its head need (Qwen2-0.5B showed
     # "43 layers each" for 24 layers, and kept SRAM for the 19 missing ones from its KV cache)
     layer_equivalents = model.layers + head / per_layer
-    layers_per_region = min(device.sram_usable // per_layer, math.ceil(layer_equivalents))
+    layers_per_region = min(room // per_layer, math.ceil(layer_equivalents))
     regions = math.ceil(layer_equivalents / layers_per_region)
     down, across = device.region_grid(side)
     needed = math.ceil(regions / (down * across))
@@ -221,7 +240,7 @@ def plan(
             f"({layers_per_region} layers each) and a {device.name} holds {down * across} ({down}x{across}); "
             f"allow {needed} chips (--chips {needed}: layers pipelined over the chip link) or try other region sizes"
         )
-    free = device.sram_usable - layers_per_region * weights
+    free = room - layers_per_region * weights
     slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element) // batch
     notes = []
     if needed > 1:
@@ -235,9 +254,22 @@ def plan(
         kv_bytes_per_layer=kv,
         kv_method=kv_method,
         kv_capacity_tokens=capacity(kv_method, side, slots),
+        workspace_bytes=workspace,
         chips=needed,
         notes=tuple(notes),
     )
+
+
+def workspace_bytes(model: LLMConfig, phase: str, side: int, context: int, kv_method: str, batch: int) -> int:
+    """SRAM per core a phase's kernels need beyond the weights and KV cache the placement holds:
+    the largest over one layer's kernels and the LM head, since they run one after another.
+    A region hop's activations land in the next layer's input buffers, counted there."""
+    if phase == "decode":
+        layer = decode_layer_work(model, side, context, kv_method, batch)
+    else:
+        layer = prefill_layer_work(model, side, context, batch)
+    ops = [op for op, _ in layer] + [gemv_op(model.hidden, model.vocab, side, 0, batch)]
+    return max(op.workspace_bytes for op in ops)
 
 
 def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift", chips: int = 1) -> int:
@@ -272,6 +304,7 @@ def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str 
     tokens = tokens_per_core(kv_method, p, context)
     chunk_q = math.ceil(model.q_dim / p)
     heads, group = _head_layout(model, p)
+    held = b * tokens * heads  # every head's scores over the core's tokens, until P V has used them
     norm = [(local_op(b * math.ceil(e / p), p), 1), (allreduce_op(b, p, 0), 1)]
     scores = []  # each head's dot products summed over the cores that share the head along x
     if group > 1:
@@ -280,11 +313,11 @@ def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str 
         *norm,  # RMSNorm: sum of squares, allreduce, scale
         (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0, b), 1),  # fused QKV
         (local_op(b * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
-        (local_op(b * tokens * chunk_q, p), 1),  # scores: K tile (tokens x q chunk) times q ...
+        (local_op(b * tokens * chunk_q, p, held), 1),  # scores: K tile (tokens x q chunk) times q ...
         *scores,  # ... summed along x within each head
-        (local_op(b * tokens * heads, p), 2),  # softmax per head: local max, then exponentials and sum
+        (local_op(b * tokens * heads, p, held), 2),  # softmax per head: local max, then exponentials and sum
         (allreduce_op(b * heads, p, 0), 2),  # ... global max and sum along y
-        (local_op(b * tokens * chunk_q, p), 1),  # P V: probabilities times the V tile ...
+        (local_op(b * tokens * chunk_q, p, held), 1),  # P V: probabilities times the V tile ...
         (allreduce_op(b * chunk_q, p, 0), 1),  # ... summed along y
         (gemv_op(model.q_dim, e, p, 1, b), 1),  # O projection
         (local_op(b * math.ceil(e / p), p), 1),  # residual
@@ -382,18 +415,18 @@ def prefill_layer_work(model: LLMConfig, side: int, length: int, batch: int = 1)
     norm = [(local_op(rows * math.ceil(e / p), p), 1), (allreduce_op(rows, p, 1), 1)]
     return [
         *norm,  # RMSNorm
-        (gemm_op(tokens, e, model.q_dim + 2 * model.kv_dim, p), 1),  # QKV
+        (gemm_op(tokens, e, model.q_dim + 2 * model.kv_dim, p, weights=True), 1),  # QKV
         (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
         (gemm_op(length, model.q_dim, length, p, transposed=True, heads=h), batch),  # Q K^T, per head
         (local_op(h * own * own, p), 2 * batch),  # softmax: max, exponentials and sum ...
         (allreduce_op(h * own, p, 1), 2 * batch),  # ... along each row of each head's scores
         (gemm_op(length, length, model.q_dim, p, heads=h), batch),  # S V, per head
-        (gemm_op(tokens, model.q_dim, e, p), 1),  # O
+        (gemm_op(tokens, model.q_dim, e, p, weights=True), 1),  # O
         (local_op(rows * math.ceil(e / p), p), 1),  # residual
         *norm,  # RMSNorm
-        (gemm_op(tokens, e, 2 * f, p), 1),  # up and gate
+        (gemm_op(tokens, e, 2 * f, p, weights=True), 1),  # up and gate
         (local_op(rows * math.ceil(f / p), p), 1),  # SiLU(gate) * up
-        (gemm_op(tokens, f, e, p), 1),  # down
+        (gemm_op(tokens, f, e, p, weights=True), 1),  # down
         (local_op(rows * math.ceil(e / p), p), 1),  # residual
     ]
 
