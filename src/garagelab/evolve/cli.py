@@ -93,7 +93,12 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     parser.add_argument("--price", type=_price, default=(0.0, 0.0), metavar="PROMPT,COMPLETION",
                         help="money per million prompt and completion tokens, for --cost-budget")  # fmt: skip
     parser.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
-    parser.add_argument("--model", default="", help="local: smollm2-135m or a .gguf path; remote: the model id")
+    parser.add_argument(
+        "--model",
+        default="",
+        help="local: smollm2-135m, qwen2.5-coder-1.5b or -0.5b (after `garagelab llm install --model NAME`) "
+        "or a .gguf path; remote: the model id",
+    )
     parser.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     parser.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
     parser.add_argument("--completion", action="store_true", help="completion prompts (base models)")

@@ -13,8 +13,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     install = verbs.add_parser(
         "install",
-        help="build llama-server and fetch the default model into the cache (once; make test does it)",
+        help="build llama-server and fetch a model into the cache (once; make test does it for the default)",
+        epilog="examples:\n  garagelab llm install\n  garagelab llm install --model qwen2.5-coder-1.5b",
+        formatter_class=fmt,
     )
+    install.add_argument("--model", default="", help="smollm2-135m (default), qwen2.5-coder-1.5b or qwen2.5-coder-0.5b")
     install.set_defaults(func=_install)
 
     serve = verbs.add_parser(
@@ -23,7 +26,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         epilog="examples:\n  garagelab llm serve --port 8080\n  garagelab llm serve --model path/to/model.gguf",
         formatter_class=fmt,
     )
-    serve.add_argument("--model", default="", help="smollm2-135m (default) or a .gguf path")
+    serve.add_argument("--model", default="", help="smollm2-135m (default), an installed model's name, or a .gguf path")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--context", type=int, default=4096, help="tokens per request (prompt and answer)")
     serve.add_argument("--slots", type=int, default=2, help="requests served at once")
@@ -47,9 +50,9 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _install(args: argparse.Namespace) -> int:
-    from garagelab.llm.install import install_model, install_server
+    from garagelab.llm.install import DEFAULT_MODEL, install_model, install_server
 
-    print(f"llama-server: {install_server()}\nmodel: {install_model()}")
+    print(f"llama-server: {install_server()}\nmodel: {install_model(args.model or DEFAULT_MODEL)}")
     return 0
 
 

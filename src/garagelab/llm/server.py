@@ -51,9 +51,10 @@ class LocalServer:
     ) -> None:
         self.binary = server_path()
         self.model = model_path(model)
-        for path, what in ((self.binary, "llama-server"), (self.model, "model")):
-            if not path.exists():
-                raise UserError(f"{what} not found at {path}; run `python -m garagelab.llm.install` (make test does)")
+        if not self.binary.exists():
+            raise UserError(f"llama-server not found at {self.binary}; run `garagelab llm install` (make test does)")
+        if not self.model.exists():
+            raise UserError(f"model not found at {self.model}; run `garagelab llm install --model {model}`")
         self.context = context  # tokens per request (prompt and answer), for each of `slots` at once
         self.slots = slots
         self.threads = threads or max(1, (os.cpu_count() or 2))
