@@ -21,7 +21,7 @@ from garagelab.wafer.calibrate import (
     wse_holdouts,
     wse_targets,
 )
-from garagelab.wafer.device import A100, WSE2
+from garagelab.wafer.device import A100, WSE2, WSE3
 from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
@@ -345,3 +345,15 @@ def test_a_batch_is_prefilled_together() -> None:
     together = price(prefill_work(LLAMA, four.prefill, 256, batch=4), WSE2).cycles
     assert alone < together < 4 * alone
     assert four.relayout.bytes_moved > one.relayout.bytes_moved  # four prompts' KV caches move
+
+
+def test_wse3_is_a_labelled_projection_with_a_larger_fabric_and_faster_cores() -> None:
+    """WSE-3 was WSE-2 with a bigger fabric, priced without a word; nothing measured on it is
+    published, so its results say what they rest on."""
+    assert WSE3.region_grid(360) == (2, 3) and WSE2.region_grid(360) == (2, 2)
+    on_3 = simulate(LLAMA, WSE3, 512, 16, prefill_side=360, decode_side=360)
+    on_2 = simulate(LLAMA, WSE2, 512, 16, prefill_side=360, decode_side=360)
+    assert any("WSE-3 is a projection" in note for note in on_3.notes)
+    assert not any("projection" in note for note in on_2.notes)
+    assert on_3.ttft_s < on_2.ttft_s  # prefill is compute-heavy: twice the MACs per cycle show
+    assert on_3.energy_per_token_j <= on_2.energy_per_token_j  # same power, no slower

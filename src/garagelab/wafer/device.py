@@ -40,6 +40,7 @@ class DeviceModel:
     # assumed for a hop through the hosts' network
     chip_link_bytes_per_s: float = 150e9
     chip_link_latency_s: float = 10e-6
+    note: str = ""  # said with every result on this device: where its constants come from, if not fitted
 
     def region_grid(self, side: int) -> tuple[int, int]:
         """Rows and columns of side x side regions packed as aligned squares on the usable mesh."""
@@ -163,8 +164,22 @@ WSE2 = DeviceModel(
     power_watts=37.5 * 400.0,
 )
 
-# Cerebras WSE-3: 762x1172 PEs (the same memcpy margins), same core; power of a CS-3 system.
-WSE3 = replace(WSE2, name="WSE-3", fabric=(762, 1172), usable=(755, 1170), power_watts=23_000.0)
+# Cerebras WSE-3: 762x1172 PEs (the same memcpy margins), 48 KB SRAM per PE (44 GB over 900,000
+# cores). Nothing the paper measured on it is published, so its constants are WSE-2's fitted
+# ones except: twice the MAC rate per core and the same power, Cerebras' own claim ("twice the
+# performance of WSE-2 at the same power": 900,000 cores against 850,000, so about 2x per core).
+# A projection, and every result on it says so.
+WSE3 = replace(
+    WSE2,
+    name="WSE-3",
+    fabric=(762, 1172),
+    usable=(755, 1170),
+    macs_per_cycle=2 * WSE2.macs_per_cycle,
+    note=(
+        "WSE-3 is a projection: WSE-2's fitted constants with twice its MAC rate per core at the same power "
+        "(Cerebras' claim for WSE-3); no WSE-3 measurement calibrates it"
+    ),
+)
 
 # A100 80 GB SXM; efficiencies, latencies and TP exponents: `garagelab wafer calibrate`
 # against the paper's SGLang rows of Tables 3, 4 and 6.

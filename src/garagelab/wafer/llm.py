@@ -242,7 +242,7 @@ def plan(
         )
     free = room - layers_per_region * weights
     slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element) // batch
-    notes = []
+    notes = [device.note] if device.note else []
     if needed > 1:
         notes.append(f"{phase}: {needed} chips, layers pipelined across them over the chip link")
     return WaferPlan(
