@@ -6,12 +6,17 @@
    proposer, which needs no model at all.
 2. The toy task (fit-points) with the same local model for both (SmolLM2-135M served by
    llama-server on 127.0.0.1): best score after the same number of evaluations, and wall time.
+3. Concurrent samplers (garagelab alone): a slow endpoint test double (`SlowEndpoint`, every
+   answer after a fixed latency, 5 s as a remote model's) and the trivial task; evaluations
+   per minute with 1 sampler and with N, against the goal of at least 0.8 x N times the serial
+   rate (while the evaluations keep up).
 
 OpenEvolve is installed by this script into its own virtual environment in the cache
 (~/.cache/garagelab/bench/openevolve-0.4.0) the first time.
 
-    .venv/bin/python benchmarks/evolve/bench_engine.py            # about 5 minutes on 2 cores
+    .venv/bin/python benchmarks/evolve/bench_engine.py            # about 6 minutes on 2 cores
     .venv/bin/python benchmarks/evolve/bench_engine.py --quick
+    .venv/bin/python benchmarks/evolve/bench_engine.py --case samplers   # part 3 alone, about 2 min
 """
 
 from __future__ import annotations
@@ -89,6 +94,17 @@ class InstantEndpoint(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class SlowEndpoint(InstantEndpoint):
+    """The instant stub, answering each request after `latency_s` (requests overlap: the
+    server runs one thread per request, as a hosted endpoint serves many clients)."""
+
+    latency_s = 5.0
+
+    def do_POST(self) -> None:
+        time.sleep(SlowEndpoint.latency_s)
+        super().do_POST()
+
+
 def marked(program: str) -> str:
     """OpenEvolve evolves what lies between its EVOLVE-BLOCK markers."""
     head, _, function = program.partition("def f")
@@ -146,9 +162,17 @@ def run_openevolve(python: Path, api_base: str, model: str, evaluations: int, tr
 
 
 def run_garagelab(
-    task: str, proposers: tuple[str, ...], evaluations: int, folder: Path, api_base: str = "", model: str = ""
+    task: str,
+    proposers: tuple[str, ...],
+    evaluations: int,
+    folder: Path,
+    api_base: str = "",
+    model: str = "",
+    samplers: int = 1,
 ) -> dict:
-    engine = EngineConfig(budget=evaluations, islands=2, workers=WORKERS, seed=0, max_failed_proposals=50)
+    engine = EngineConfig(
+        budget=evaluations, islands=2, workers=WORKERS, samplers=samplers, seed=0, max_failed_proposals=50
+    )
     config = SearchConfig(
         task=task,
         proposers=proposers,
@@ -182,12 +206,38 @@ def rate(result: dict) -> float:
     return result["evaluations"] / result["seconds"]
 
 
+def samplers_case(samplers: int, latency_s: float, folder: Path) -> None:
+    """Evaluations per minute against a slow endpoint, 1 sampler against `samplers`."""
+    SlowEndpoint.latency_s = latency_s
+    stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowEndpoint)
+    threading.Thread(target=stub.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{stub.server_address[1]}/v1"
+    try:
+        serial = run_garagelab("trivial", ("llm",), 7, folder, url, "slow")
+        parallel = run_garagelab("trivial", ("llm",), 4 * samplers + 1, folder, url, "slow", samplers)
+    finally:
+        stub.shutdown()
+    one, many = 60 * rate(serial), 60 * rate(parallel)
+    print(
+        f"slow endpoint ({latency_s:g} s per answer), trivial task, {WORKERS} workers: "
+        f"1 sampler {one:.1f} evaluations/min, {samplers} samplers {many:.1f}: {many / one:.2f}x "
+        f"(goal >= {0.8 * samplers:.1f}x)",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer evaluations (a smoke test)")
+    parser.add_argument("--case", choices=("all", "samplers"), default="all", help="everything, or part 3 alone")
+    parser.add_argument("--samplers", type=int, default=4, help="samplers for part 3")
     args = parser.parse_args()
     overhead_n, toy_n = (30, 8) if args.quick else (120, 32)
     TASKS[TRIVIAL.name] = TRIVIAL
+    with tempfile.TemporaryDirectory() as tmp:
+        samplers_case(args.samplers, 1.0 if args.quick else 5.0, Path(tmp))
+    if args.case == "samplers":
+        return
     python = openevolve_python()
     print(f"{WORKERS} evaluations in parallel; ratio = garagelab / OpenEvolve (scores: minus MSE, nearer 0 is better)")
     print(f"{'':44s}{'garagelab':>12s}{'OpenEvolve':>12s}{'ratio':>9s}")

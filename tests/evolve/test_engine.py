@@ -9,8 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from garagelab.evolve.pool import LocalPool
 from garagelab.evolve.proposers import Proposal
 from garagelab.evolve.search import SearchConfig, execute
 from garagelab.evolve.tasks.fit_points import FIT_POINTS
+from garagelab.llm.records import CallRecord
 from tests.evolve.test_sandbox import HOSTILE
 
 
@@ -187,3 +189,57 @@ def test_the_progress_line_shows_the_template_beside_the_best(tmp_path: Path) ->
     resumed = _engine(tmp_path, Scripted([better]), budget=2)
     resumed.run()  # the template's score is read back from the database
     assert resumed._progress_note() == engine._progress_note()
+
+
+@dataclass
+class Remote(Scripted):
+    """A test double for a remote model: each answer comes after `pause` seconds and costs
+    `tokens`; it notes the most proposals it was asked for at once."""
+
+    pause: float = 0.3
+    tokens: int = 0
+    asked: int = 0
+    peak: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def propose(self, parents: list[Member], rng: np.random.Generator) -> Proposal:
+        with self.lock:
+            self.asked += 1
+            self.peak = max(self.peak, self.asked)
+            source = self.sources[self.index % len(self.sources)]
+            self.index += 1
+        time.sleep(self.pause)
+        with self.lock:
+            self.asked -= 1
+        call = CallRecord("chat", {"messages": [source]}, source, self.tokens, 0, self.pause, "remote")
+        return Proposal(source, tuple(p.program_id for p in parents), self.name, call if self.tokens else None)
+
+
+def _distinct(count: int) -> list[str]:
+    return [FIT_POINTS.template.replace("0.5 * x", f"{0.6 + 0.01 * i:.2f} * x") for i in range(count)]
+
+
+def test_samplers_ask_for_several_proposals_at_once_within_the_budget(tmp_path: Path) -> None:
+    remote = Remote(_distinct(20))
+    engine = _engine(tmp_path, remote, budget=13, samplers=4)
+    engine.run()
+    assert remote.peak == 4  # four model calls in flight, not one after another
+    programs = engine.db.programs()
+    assert engine.evaluated() == 13 and len(programs) == 13  # nothing asked for past the budget
+    assert all(p.evaluated for p in programs)
+    serial = Remote(_distinct(20))
+    (tmp_path / "serial").mkdir()
+    _engine(tmp_path / "serial", serial, budget=5).run()
+    assert serial.peak == 1
+
+
+def test_a_spent_budget_keeps_every_answer_already_asked_for(tmp_path: Path) -> None:
+    """Several calls are in flight when the answers spend the token budget: all are paid for,
+    so all are stored and evaluated, and nothing more is asked."""
+    remote = Remote(_distinct(20), tokens=100)
+    engine = _engine(tmp_path, remote, budget=30, samplers=4, max_model_tokens=150)
+    engine.run()
+    assert engine.stopped.startswith("model token budget spent")
+    stored = [p for p in engine.db.programs() if p.proposer == "scripted"]
+    assert engine.spend.calls == len(stored) >= 4  # the four asked at once, and one asked before the 2nd answer
+    assert all(p.evaluated for p in stored) and engine.evaluated() == len(stored) + 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -98,19 +99,19 @@ class FlakyEndpoint(http.server.BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        body = {
-            "model": "flaky",
-            "choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1},
-        }
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        _answer(self, {"model": "flaky", "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
 
     def log_message(self, *args) -> None:
         pass
+
+
+def _answer(handler: http.server.BaseHTTPRequestHandler, body: dict) -> None:
+    """An OpenAI-style reply whose answer is "ok", with `body`'s fields."""
+    data = json.dumps({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}], **body}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def test_server_errors_are_retried_with_the_key_sent(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,3 +165,31 @@ def test_a_killed_owner_takes_its_server_with_it(tmp_path: Path) -> None:
     else:
         os.kill(child, signal.SIGKILL)
         pytest.fail("the server outlived the process that started it")
+
+
+class TimedEndpoint(http.server.BaseHTTPRequestHandler):
+    """Test double: answers at once and notes when each request arrived."""
+
+    arrivals: ClassVar[list[float]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        TimedEndpoint.arrivals.append(time.monotonic())
+        _answer(self, {"model": "timed"})
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_rate_limit_spaces_concurrent_calls() -> None:
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TimedEndpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{endpoint.server_address[1]}/v1"
+    try:
+        client = LLMClient(ClientConfig(base_url=url, concurrency=4, calls_per_minute=600))  # one per 0.1 s
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: client.chat([{"role": "user", "content": "hi"}]), range(6)))
+    finally:
+        endpoint.shutdown()
+    gaps = [b - a for a, b in zip(TimedEndpoint.arrivals, TimedEndpoint.arrivals[1:], strict=False)]
+    assert len(gaps) == 5 and min(gaps) >= 0.09  # four threads, yet never two calls within 0.1 s

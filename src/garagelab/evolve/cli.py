@@ -86,6 +86,11 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     parser.add_argument("--proposers", default="mutation", help="comma-separated: mutation, llm, replay")
     parser.add_argument("--islands", type=positive_int, default=islands)
     parser.add_argument("--workers", type=positive_int, default=2, help="evaluations in parallel")
+    parser.add_argument(
+        "--samplers", type=positive_int, default=1, help="proposals asked at once (model calls in flight)"
+    )
+    parser.add_argument("--rate-limit", type=float, default=0.0, metavar="CALLS_PER_MINUTE",
+                        help="space model calls to stay within this rate (0: none)")  # fmt: skip
     parser.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
     parser.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
     parser.add_argument("--seed", type=int, default=0)
@@ -139,6 +144,7 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
         budget=args.budget,
         islands=args.islands,
         workers=args.workers,
+        samplers=args.samplers,
         reset_every=args.reset_every,
         map_elites=args.map_elites,
         seed=args.seed,
@@ -155,6 +161,7 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
         llm_mode=args.llm_mode,
         completion=args.completion,
         temperature=args.temperature,
+        rate_limit=args.rate_limit,
         replay=args.replay,
         pool=args.pool,
         ray_address=args.ray_address,

@@ -1,17 +1,23 @@
 """The search loop: propose, deduplicate, evaluate in parallel, store, select. One writer.
 
-Every proposal is written to the database before it is evaluated and every evaluation the
-moment it ends, so a run killed at any point resumes with nothing evaluated lost (programs
-proposed but not evaluated are evaluated on resume). Programs with a known normalised AST are
-never evaluated again; programs whose outputs match an evaluated one stop at the evaluator's
-cheap probe ("duplicate").
+Proposals are asked by up to `samplers` threads at once (a model endpoint answers in seconds
+while a core waits; the client bounds the calls per endpoint and per minute) while up to
+`workers` evaluations run; the main thread alone chooses parents, writes the database and
+updates islands and bandit. Proposing stops running ahead of the evaluations: proposals and
+evaluations in flight stay within workers + samplers - 1 (with one sampler, today's limit of
+`workers`). Every proposal is written to the database before it is evaluated and every
+evaluation the moment it ends, so a run killed at any point resumes with nothing evaluated lost
+(programs proposed but not evaluated are evaluated on resume; a model call still in flight at
+a kill never answered, and is asked again). Programs with a known normalised AST are never
+evaluated again; programs whose outputs match an evaluated one stop at the evaluator's cheap
+probe ("duplicate").
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +28,7 @@ from garagelab.evolve.code import normalized_hash, program_size
 from garagelab.evolve.database import Program, ProgramDB
 from garagelab.evolve.islands import Islands, MapElites, Member
 from garagelab.evolve.pool import Pool
-from garagelab.evolve.proposers import Bandit, Proposer
+from garagelab.evolve.proposers import Bandit, Proposal, Proposer
 from garagelab.evolve.sandbox import Outcome
 from garagelab.evolve.task import Task
 from garagelab.llm.records import CallRecord
@@ -33,6 +39,7 @@ class EngineConfig:
     budget: int = 200  # evaluations, the template's included
     islands: int = 4
     workers: int = 2
+    samplers: int = 1  # proposals asked at once (model calls in flight)
     parents: int = 2  # programs shown to a proposer
     temperature: float = 0.1
     temperature_period: int = 100
@@ -151,16 +158,32 @@ class Engine:
             pid = self.db.add_program(source, (), 0, "template", normalized_hash(source), program_size(source))
             self.hashes.add(normalized_hash(source))
             pending = [self.db.program(pid)]
-        in_flight: dict[Future, Program] = {}
+        in_flight: dict[Future, Program] = {}  # evaluations
+        asking: dict[Future, tuple[str, int]] = {}  # proposals: (proposer, island)
         for program in pending:
-            in_flight[self.pool.submit(self.task, program.source, frozenset(self.fingerprints))] = program
-        budget = self.config.budget
+            in_flight[self._evaluate(program)] = program
+        samplers = ThreadPoolExecutor(self.config.samplers, thread_name_prefix="sampler")
+        try:
+            self._loop(in_flight, asking, samplers)
+        finally:  # on an error or Ctrl-C, do not wait for model calls still in flight
+            samplers.shutdown(wait=False, cancel_futures=True)
+        for future in in_flight:
+            future.cancel()  # programs stay in the database and are evaluated on resume
+        return self.best()
+
+    def _loop(
+        self, in_flight: dict[Future, Program], asking: dict[Future, tuple[str, int]], samplers: ThreadPoolExecutor
+    ) -> None:
+        budget, ahead = self.config.budget, self.config.workers + self.config.samplers - 1
         with ProgressBar(budget, f"evolve {self.task.name}", unit="evals", enabled=self.progress) as bar:
             bar.update_to(self.evaluated())
             island_cursor = 0
             while self.evaluated() < budget:
-                # keep the pool busy: at most `workers` evaluations in flight
-                while len(in_flight) < self.config.workers and self.evaluated() + len(in_flight) < budget:
+                while (
+                    len(asking) < self.config.samplers
+                    and len(in_flight) + len(asking) < ahead
+                    and self.evaluated() + len(in_flight) + len(asking) < budget
+                ):
                     if self.islands.best() is None or self.stats.failed_proposals >= self.config.max_failed_proposals:
                         break  # nothing to build on until the template is scored, or proposers are stuck
                     self.stopped = self.stopped or self._spent()
@@ -168,24 +191,24 @@ class Engine:
                         break
                     island = island_cursor % self.config.islands
                     island_cursor += 1
-                    proposal = self._propose(island)
-                    if proposal is None:
-                        continue
-                    in_flight[self.pool.submit(self.task, proposal.source, frozenset(self.fingerprints))] = proposal
-                if not in_flight:
+                    if (job := self._ask(island, samplers)) is not None:
+                        asking[job[0]] = job[1]
+                if not in_flight and not asking:  # a spent budget stops here: every answer asked for is in
                     if self.stats.failed_proposals >= self.config.max_failed_proposals or self.stopped:
                         break  # the proposers keep failing or repeating themselves, or a budget is spent
                     continue
-                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                done, _ = wait([*in_flight, *asking], return_when=FIRST_COMPLETED)
                 for future in done:
+                    if future in asking:
+                        program = self._take(future, *asking.pop(future))
+                        if program is not None:
+                            in_flight[self._evaluate(program)] = program
+                        continue
                     program, outcome = in_flight.pop(future), _result(future)
                     self._finish(program, outcome)
                     bar.update_to(self.evaluated(), postfix=self._progress_note())
                     if self.on_evaluation is not None:
                         self.on_evaluation(self, program, outcome)
-        for future in in_flight:
-            future.cancel()  # programs stay in the database and are evaluated on resume
-        return self.best()
 
     def _spent(self) -> str:
         """Which budget is spent, said with its numbers ("" while none is)."""
@@ -215,7 +238,12 @@ class Engine:
                 spend += f", cost {self.spend.cost(self.config.price_per_mtok):.4g}"
         return f"best {best.score:.4g}{reference}{spend}"
 
-    def _propose(self, island: int) -> Program | None:
+    def _evaluate(self, program: Program) -> Future:
+        return self.pool.submit(self.task, program.source, frozenset(self.fingerprints))
+
+    def _ask(self, island: int, samplers: ThreadPoolExecutor) -> tuple[Future, tuple[str, int]] | None:
+        """Choose parents and a proposer here (the main thread owns islands, bandit and the
+        engine's generator) and ask for a proposal on a sampler thread, with its own generator."""
         temperature = self.islands.temperature_at(self.evaluated())
         if self.elites is not None:
             parents = self.elites.sample(self.config.parents, self.rng)
@@ -225,8 +253,13 @@ class Engine:
             return None
         arm = self.bandit.choose()
         self.stats.proposed += 1
+        rng = np.random.default_rng(self.rng.integers(2**63))
+        return samplers.submit(self.proposers[arm].propose, parents, rng), (arm, island)
+
+    def _take(self, future: Future, arm: str, island: int) -> Program | None:
+        """A sampler's answer: stored as a program to evaluate, or counted as a failed proposal."""
         try:
-            proposal = self.proposers[arm].propose(parents, self.rng)
+            proposal: Proposal = future.result()
             ast_hash = normalized_hash(proposal.source)
             size = program_size(proposal.source)
         # an unusable answer, an unreachable model, a program Python's parser chokes on (seen:

@@ -47,6 +47,7 @@ class SearchConfig:
     completion: bool = False  # completion mode (base models) instead of chat
     temperature: float = 0.8
     max_tokens: int = 384
+    rate_limit: float = 0.0  # model calls per minute (0: none)
     replay: str = ""  # a run directory, programs.sqlite or .jsonl whose model calls are replayed
     pool: str = "local"  # "local" processes or "ray"
     ray_address: str = ""  # empty: a local Ray instance
@@ -61,13 +62,14 @@ class SearchConfig:
             raise UserError(f"--llm-mode {self.llm_mode!r}: choose whole or diff")
         if self.pool not in ("local", "ray"):
             raise UserError(f"--pool {self.pool!r}: choose local or ray")
-        if self.engine.budget < 1 or self.engine.islands < 1 or self.engine.workers < 1:
-            raise UserError("budget, islands and workers must each be at least 1")
+        if min(self.engine.budget, self.engine.islands, self.engine.workers, self.engine.samplers) < 1:
+            raise UserError("budget, islands, workers and samplers must each be at least 1")
         engine = self.engine
         limits = {
             "--token-budget": engine.max_model_tokens,
             "--cost-budget": engine.max_cost,
             "--time-budget": engine.max_minutes,
+            "--rate-limit": self.rate_limit,
         }
         for flag, value in {**limits, "--price": min(engine.price_per_mtok)}.items():
             if not math.isfinite(value) or value < 0:
@@ -111,13 +113,14 @@ def model_client(config: SearchConfig) -> Iterator[LLMClient]:
     settings = {
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "concurrency": config.engine.workers,
+        "concurrency": config.engine.samplers,
+        "calls_per_minute": config.rate_limit,
     }
     if config.llm == "local":
         from garagelab.llm.install import DEFAULT_MODEL
         from garagelab.llm.server import LocalServer
 
-        with LocalServer(config.model or DEFAULT_MODEL, slots=config.engine.workers) as server:
+        with LocalServer(config.model or DEFAULT_MODEL, slots=config.engine.samplers) as server:
             yield LLMClient(server.client_config(**settings))
         return
     if not config.llm.startswith(("http://", "https://")):

@@ -33,7 +33,8 @@ class ClientConfig:
     timeout_s: float = 120.0
     retries: int = 3
     backoff_s: float = 1.0
-    concurrency: int = 2
+    concurrency: int = 2  # calls in flight at once
+    calls_per_minute: float = 0.0  # starts spaced 60/N s apart (a hosted API's rate limit); 0: none
     max_tokens: int = 256
     temperature: float = 0.8
 
@@ -47,7 +48,8 @@ class Usage:
 
 
 class LLMClient:
-    """Thread-safe: up to `config.concurrency` calls in flight, the rest wait."""
+    """Thread-safe: up to `config.concurrency` calls in flight, the rest wait; with
+    `config.calls_per_minute`, call starts are spaced evenly to stay within it."""
 
     def __init__(self, config: ClientConfig, recorder: Recorder | None = None) -> None:
         self.config = config
@@ -55,6 +57,16 @@ class LLMClient:
         self.usage = Usage()
         self._gate = threading.BoundedSemaphore(max(1, config.concurrency))
         self._lock = threading.Lock()
+        self._next_start = 0.0  # time.monotonic() before which no call may start
+
+    def _pace(self) -> None:
+        """Wait for this call's turn under the rate limit (turns are handed out in order)."""
+        if not self.config.calls_per_minute:
+            return
+        with self._lock:
+            turn = max(time.monotonic(), self._next_start)
+            self._next_start = turn + 60.0 / self.config.calls_per_minute
+        time.sleep(max(0.0, turn - time.monotonic()))
 
     def chat(self, messages: list[dict[str, str]], **settings: Any) -> CallRecord:
         return self._call("chat", {"messages": messages}, settings)
@@ -73,6 +85,7 @@ class LLMClient:
         path = "/chat/completions" if mode == "chat" else "/completions"
         start = time.perf_counter()
         with self._gate:
+            self._pace()
             reply = self._post(path, request)
         latency = time.perf_counter() - start
         try:
