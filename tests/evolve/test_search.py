@@ -3,18 +3,23 @@ Ray instance; the live view and the CLI verbs."""
 
 from __future__ import annotations
 
+import http.server
+import itertools
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from garagelab.cli import main
+from garagelab.core.errors import UserError
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.engine import EngineConfig
 from garagelab.evolve.live import summarize
-from garagelab.evolve.search import SearchConfig, execute
-from garagelab.evolve.tasks.fit_points import FIT_POINTS
+from garagelab.evolve.search import Endpoint, SearchConfig, execute
+from garagelab.evolve.tasks.fit_points import FIT_POINTS, TEMPLATE
 from garagelab.llm.server import available
 
 
@@ -93,6 +98,86 @@ def test_cli_run_status_best_export_and_the_live_page(runs_dir: Path, tmp_path: 
     assert len(lines) == 15 and all(line["kind"] == "program" for line in lines)
 
 
+class ModelStub(http.server.BaseHTTPRequestHandler):
+    """Test double for a hosted model: answers at once with the fit-points program and a new
+    constant (no answer repeats another), 100 prompt and 50 completion tokens, as the model asked."""
+
+    constants = itertools.count(1)
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        program = TEMPLATE.replace("0.5 * x", f"{0.5 + next(ModelStub.constants) * 1e-3:.4f} * x")
+        body = {
+            "model": request["model"],
+            "choices": [{"message": {"content": f"```python\n{program}```"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 50},
+        }
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def two_models(tmp_path: Path) -> Iterator[Path]:
+    """A --models file naming two stub endpoints, one ten times dearer than the other."""
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), ModelStub) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoints = [
+        {
+            "name": name,
+            "llm": f"http://127.0.0.1:{server.server_address[1]}/v1",
+            "model": f"{name}-model",
+            "price": price,
+        }
+        for name, server, price in zip(("cheap", "dear"), servers, ([1.0, 2.0], [10.0, 20.0]), strict=True)
+    ]
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps(endpoints))
+    yield path
+    for server in servers:
+        server.shutdown()
+
+
+def test_several_models_in_one_search_each_at_its_price(runs_dir: Path, two_models: Path, capsys) -> None:
+    argv = ["evolve", "run", "--proposers", "llm", "--models", str(two_models), "--budget", "12", "--islands", "1"]
+    assert main([*argv, "--samplers", "2", "--bandit-cost", "money", "--name", "two"]) == 0
+    run_dir = next(runs_dir.glob("evolve/*-two"))
+    db = ProgramDB(run_dir / "programs.sqlite")
+    by_proposer = {p.proposer for p in db.programs()}
+    assert by_proposer == {"template", "cheap", "dear"}  # the bandit asked both
+    rows = {row["model"]: row for row in summarize(db).llm["models"]}
+    assert set(rows) == {"cheap-model", "dear-model"}
+    for model, (prompt_price, completion_price) in (("cheap-model", (1.0, 2.0)), ("dear-model", (10.0, 20.0))):
+        row = rows[model]
+        assert row["cost"] == pytest.approx((100 * prompt_price + 50 * completion_price) * row["calls"] / 1e6)
+    assert summarize(db).llm["cost"] == pytest.approx(sum(row["cost"] for row in rows.values()))
+    capsys.readouterr()
+    assert main(["evolve", "status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "cheap-model" in out and "dear-model" in out and "dear" in out
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "proposers", "message"),
+    [
+        ((Endpoint("mutation"),), ("llm",), "give a name other than"),
+        ((Endpoint("a"), Endpoint("a")), ("llm",), "names must differ"),
+        ((Endpoint("a"),), ("mutation",), "add llm to --proposers"),
+        ((Endpoint("a", "http://h/v1"),), ("llm",), "needs its model id"),
+        ((Endpoint("a", price=(-1.0, 0.0)),), ("llm",), "must be finite and >= 0"),
+    ],
+)
+def test_bad_model_lists_are_refused_with_the_reason(endpoints: tuple, proposers: tuple, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        SearchConfig(proposers=proposers, endpoints=endpoints)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -106,6 +191,7 @@ def test_cli_run_status_best_export_and_the_live_page(runs_dir: Path, tmp_path: 
         (["evolve", "run", "--cost-budget", "2"], "--cost-budget needs --price"),
         (["evolve", "run", "--token-budget", "-5"], "--token-budget must be a finite number >= 0"),
         (["evolve", "run", "--price", "1"], "give PROMPT,COMPLETION prices"),
+        (["evolve", "run", "--proposers", "llm", "--models", "/nonexistent.json"], "not a JSON list of model"),
     ],
 )
 def test_bad_input_is_one_clear_line(argv: list[str], message: str, capsys) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from garagelab.core.errors import UserError
 from garagelab.evolve.code import CodeError
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.engine import EngineConfig
@@ -74,6 +75,22 @@ def test_the_bandit_pulls_the_arm_that_yields() -> None:
         bandit.update(arm, 1.0 if arm == "good" and bandit.pulls["good"] % 2 == 0 else 0.0)
     assert bandit.pulls["good"] > 2 * bandit.pulls["bad"]
     assert bandit.yields()["good"] > bandit.yields()["bad"]
+
+
+@pytest.mark.parametrize("cost", ["second", "money"])
+def test_a_costly_arm_must_yield_more_to_be_pulled_as_often(cost: str) -> None:
+    """Two models improve on every other pull; one costs ten times as much per pull. Counted per
+    proposal they are alike; per second or per unit of money the cheap one is pulled far more."""
+    for unit, expect_cheap_ahead in ((cost, True), ("proposal", False)):
+        bandit = Bandit(["cheap", "dear"], cost=unit)
+        for _ in range(300):
+            arm = bandit.choose()
+            bandit.update(arm, float(bandit.pulls[arm] % 2 == 0), 1.0 if arm == "cheap" else 10.0)
+        ratio = bandit.pulls["cheap"] / bandit.pulls["dear"]
+        assert (ratio > 3) == expect_cheap_ahead, (unit, bandit.pulls)
+        assert all(0.0 <= v <= 1.0 for v in bandit.values().values())
+    with pytest.raises(UserError, match="bandit cost 'tokens'"):
+        Bandit(["a"], cost="tokens")
 
 
 def test_mutations_stay_parsable_and_within_the_size_cap() -> None:

@@ -105,6 +105,11 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
         "or a .gguf path; remote: the model id",
     )
     parser.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
+    parser.add_argument("--models", default="", metavar="FILE.json",
+                        help="several models, each a proposer the bandit chooses: a JSON list of "
+                        "{name, llm, model, api_key_env, price: [prompt, completion], rate_limit}")  # fmt: skip
+    parser.add_argument("--bandit-cost", choices=("proposal", "second", "money"), default="proposal",
+                        help="count each proposer's yield per proposal, per second or per unit of money")  # fmt: skip
     parser.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
     parser.add_argument("--completion", action="store_true", help="completion prompts (base models)")
     parser.add_argument("--temperature", type=float, default=0.8)
@@ -137,7 +142,7 @@ def _price(text: str) -> tuple[float, float]:
 def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | None = None) -> SearchConfig:
     """A SearchConfig from `add_search_arguments` options, over a task's engine defaults."""
     from garagelab.evolve.engine import EngineConfig
-    from garagelab.evolve.search import SearchConfig
+    from garagelab.evolve.search import SearchConfig, read_endpoints
 
     engine = replace(
         engine or EngineConfig(),
@@ -145,6 +150,7 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
         islands=args.islands,
         workers=args.workers,
         samplers=args.samplers,
+        bandit_cost=args.bandit_cost,
         reset_every=args.reset_every,
         map_elites=args.map_elites,
         seed=args.seed,
@@ -163,6 +169,7 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
         temperature=args.temperature,
         rate_limit=args.rate_limit,
         replay=args.replay,
+        endpoints=read_endpoints(args.models) if args.models else (),
         pool=args.pool,
         ray_address=args.ray_address,
     )

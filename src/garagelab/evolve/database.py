@@ -201,6 +201,14 @@ class ProgramDB:
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2]), float(row[3]), int(row[4])
 
+    def calls_by_model(self) -> list[tuple[str, int, int, int, float]]:
+        """(model asked, calls, prompt tokens, completion tokens, mean latency in s) per model."""
+        rows = self._db.execute(
+            "SELECT COALESCE(json_extract(request, '$.model'), model), COUNT(*), SUM(prompt_tokens), "
+            "SUM(completion_tokens), AVG(latency_s) FROM llm_calls GROUP BY 1 ORDER BY 1"
+        )
+        return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
+
     def failure_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT failure, COUNT(*) FROM evaluations GROUP BY failure")
         return {(row[0] or "ok"): row[1] for row in rows}

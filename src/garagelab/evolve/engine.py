@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,28 +53,52 @@ class EngineConfig:
     max_model_tokens: int = 0  # prompt + completion tokens of every model call, resumed runs included
     max_cost: float = 0.0  # money, at price_per_mtok
     price_per_mtok: tuple[float, float] = (0.0, 0.0)  # (prompt, completion) per million tokens
+    # per model asked (a call's request "model"): its own price, over price_per_mtok
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     max_minutes: float = 0.0  # wall-clock of this session of the search
+    bandit_cost: str = "proposal"  # what a proposer's yield is counted per: proposal, second or money
+
+
+def model_of(call: CallRecord) -> str:
+    """The model a call asked for (what prices are keyed by), else the one that answered."""
+    return str(call.request.get("model") or call.model)
 
 
 @dataclass
 class Spend:
-    """What the search's model calls cost so far (replayed calls count what they cost when made)."""
+    """What the search's model calls cost so far, per model asked (replayed calls count what
+    they cost when made)."""
 
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    by_model: dict[str, list[int]] = field(default_factory=dict)  # model: [calls, prompt, completion tokens]
 
     def add(self, call: CallRecord) -> None:
-        self.calls += 1
-        self.prompt_tokens += call.prompt_tokens
-        self.completion_tokens += call.completion_tokens
+        row = self.by_model.setdefault(model_of(call), [0, 0, 0])
+        row[0] += 1
+        row[1] += call.prompt_tokens
+        row[2] += call.completion_tokens
+
+    @property
+    def calls(self) -> int:
+        return sum(row[0] for row in self.by_model.values())
 
     @property
     def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
+        return sum(row[1] + row[2] for row in self.by_model.values())
 
-    def cost(self, price_per_mtok: tuple[float, float]) -> float:
-        return (self.prompt_tokens * price_per_mtok[0] + self.completion_tokens * price_per_mtok[1]) / 1e6
+    def cost(self, config: EngineConfig) -> float:
+        return sum(
+            _money(model, prompt, completion, config) for model, (_, prompt, completion) in self.by_model.items()
+        )
+
+
+def call_cost(call: CallRecord, config: EngineConfig) -> float:
+    """One call's money at its model's price."""
+    return _money(model_of(call), call.prompt_tokens, call.completion_tokens, config)
+
+
+def _money(model: str, prompt: int, completion: int, config: EngineConfig) -> float:
+    price = config.prices.get(model, config.price_per_mtok)
+    return (prompt * price[0] + completion * price[1]) / 1e6
 
 
 @dataclass
@@ -106,13 +130,14 @@ class Engine:
         self.rng = np.random.default_rng(config.seed)
         self.islands = Islands(config.islands, config.temperature, config.temperature_period)
         self.elites = MapElites(config.map_elites) if config.map_elites else None
-        self.bandit = Bandit(list(proposers))
+        self.bandit = Bandit(list(proposers), cost=config.bandit_cost)
         self.stats = EngineStats(started=time.time())
         self.hashes: set[str] = set()
         self.fingerprints: set[str] = set()
         self.history: list[tuple[int, float]] = []  # (evaluation number, best score so far)
         self.template_score: float | None = None
         self.spend = Spend()
+        self.asked: dict[int, CallRecord] = {}  # the model call behind each program in flight
         self.stopped = ""  # the budget that stopped the search before its evaluations, if one did
 
     # -- state -------------------------------------------------------------------------------
@@ -140,8 +165,9 @@ class Engine:
                     self._admit(Program(**{**program.__dict__, "island": island}), program.score, program.metrics)
             self.history.append((len(self.history) + 1, best))
         self.fingerprints = self.db.fingerprints()
-        calls, prompt, completion, _, _ = self.db.call_totals()
-        self.spend = Spend(calls, prompt, completion)
+        self.spend = Spend(
+            {model: [calls, prompt, completion] for model, calls, prompt, completion, _ in self.db.calls_by_model()}
+        )
         return pending
 
     def evaluated(self) -> int:
@@ -215,7 +241,7 @@ class Engine:
         config, spend = self.config, self.spend
         if config.max_model_tokens and spend.tokens >= config.max_model_tokens:
             return f"model token budget spent ({spend.tokens:,} of {config.max_model_tokens:,} tokens)"
-        cost = spend.cost(config.price_per_mtok)
+        cost = spend.cost(config)
         if config.max_cost and cost >= config.max_cost:
             return f"cost budget spent ({cost:.4g} of {config.max_cost:g})"
         minutes = (time.time() - self.stats.started) / 60
@@ -234,8 +260,8 @@ class Engine:
         if self.spend.calls:
             limit = f"/{self.config.max_model_tokens:,}" if self.config.max_model_tokens else ""
             spend = f", {self.spend.tokens:,}{limit} model tokens"
-            if any(self.config.price_per_mtok):
-                spend += f", cost {self.spend.cost(self.config.price_per_mtok):.4g}"
+            if any(self.config.price_per_mtok) or self.config.prices:
+                spend += f", cost {self.spend.cost(self.config):.4g}"
         return f"best {best.score:.4g}{reference}{spend}"
 
     def _evaluate(self, program: Program) -> Future:
@@ -266,15 +292,15 @@ class Engine:
         # SystemError "AST constructor recursion depth mismatch"): that proposal fails, not the run
         except Exception as exc:
             self.stats.failed_proposals += 1
-            self.bandit.update(arm, 0.0)
             call = getattr(exc, "call", None)
+            self.bandit.update(arm, 0.0, self._pull_cost(call, 0.0))
             if call is not None:
                 self._record(call)
             return None
         if ast_hash in self.hashes:  # the same program again: never evaluated twice
             self.stats.duplicates += 1
             self.stats.failed_proposals += 1
-            self.bandit.update(arm, 0.0)
+            self.bandit.update(arm, 0.0, self._pull_cost(proposal.call, 0.0))
             if proposal.call is not None:
                 self._record(proposal.call)
             return None
@@ -282,8 +308,18 @@ class Engine:
         pid = self.db.add_program(proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
         if proposal.call is not None:
             self._record(proposal.call, pid)
+            self.asked[pid] = proposal.call
         self.stats.failed_proposals = 0
         return Program(pid, proposal.source, proposal.parents, island, proposal.proposer, ast_hash, size)
+
+    def _pull_cost(self, call: CallRecord | None, evaluation_s: float) -> float:
+        """What one proposal cost, in the unit the bandit counts yield per: 1 (a proposal),
+        seconds (its model call and its evaluation) or money (its model call)."""
+        if self.config.bandit_cost == "second":
+            return (call.latency_s if call else 0.0) + evaluation_s
+        if self.config.bandit_cost == "money":
+            return call_cost(call, self.config) if call else 0.0
+        return 1.0
 
     def _record(self, call: CallRecord, program_id: int | None = None) -> None:
         self.db.add_call(call, program_id)
@@ -307,7 +343,8 @@ class Engine:
                     Program(**{**program.__dict__, "island": island}), outcome.score, outcome.metrics
                 )
         if program.proposer in self.bandit.pulls:
-            self.bandit.update(program.proposer, 1.0 if improved else 0.0)
+            cost = self._pull_cost(self.asked.pop(program.id, None), outcome.seconds)
+            self.bandit.update(program.proposer, 1.0 if improved else 0.0, cost)
         best = self.best()
         self.history.append((self.evaluated() + 1, best.score if best else -np.inf))
         if self.config.reset_every and self.evaluated() % self.config.reset_every == 0:

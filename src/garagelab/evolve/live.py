@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.evolve.database import Program, ProgramDB
-from garagelab.evolve.engine import Spend
+from garagelab.evolve.engine import EngineConfig, Spend
 
 REFRESH_S = 5
 
@@ -67,9 +68,18 @@ def summarize(db: ProgramDB) -> Summary:
         # answers cut at the token limit: refused unless a closed code block held the whole function
         "truncated": truncated,
     }
-    price = meta["config"].get("engine", {}).get("price_per_mtok", (0.0, 0.0))
-    if any(price):  # money at the search's --price (per million prompt, completion tokens)
-        llm["cost"] = Spend(calls, prompt, completion).cost(tuple(price))
+    engine = _engine_config(meta["config"])
+    priced = any(engine.price_per_mtok) or bool(engine.prices)
+    models = []
+    for model, count, tokens_in, tokens_out, mean_latency in db.calls_by_model():
+        row = {"model": model, "calls": count, "prompt tokens": tokens_in, "completion tokens": tokens_out}
+        row["mean latency s"] = mean_latency
+        if priced:  # money at the model's price (per million prompt, completion tokens)
+            row["cost"] = Spend({model: [count, tokens_in, tokens_out]}).cost(engine)
+        models.append(row)
+    if priced:
+        llm["cost"] = sum(row["cost"] for row in models)
+    llm["models"] = models
     return Summary(
         task=meta["task"],
         evaluated=len(curve),
@@ -82,6 +92,17 @@ def summarize(db: ProgramDB) -> Summary:
         failures=db.failure_counts(),
         llm=llm,
     )
+
+
+def _engine_config(config: dict) -> EngineConfig:
+    """The engine's settings with each model's price, from the run's stored configuration."""
+    from garagelab.evolve.search import SearchConfig
+
+    try:
+        return SearchConfig.from_dict(config).engine_config()
+    except UserError:  # a store written by another tool: no per-model prices
+        price = config.get("engine", {}).get("price_per_mtok", (0.0, 0.0))
+        return EngineConfig(price_per_mtok=tuple(price))
 
 
 def progress_figure(summary: Summary):
@@ -128,7 +149,9 @@ def write_live(db: ProgramDB, directory: Path, title: str, live: bool, bandit=No
     report.table([{"outcome": kind, "count": count} for kind, count in sorted(summary.failures.items())])
     if summary.llm["calls"]:
         report.heading("Model calls")
-        report.table([summary.llm])
+        report.table([{k: v for k, v in summary.llm.items() if k != "models"}])
+        if len(summary.llm["models"]) > 1:
+            report.table(summary.llm["models"])
     if best is not None:
         report.heading(f"Best program ({best.id})")
         report.code(best.source)
@@ -150,6 +173,14 @@ def status_table(summary: Summary):
         cost = f", cost {summary.llm['cost']:.4g}" if "cost" in summary.llm else ""
         tokens = f"{summary.llm['prompt tokens']} tokens in, {summary.llm['completion tokens']} out"
         head.add_row("model calls", f"{summary.llm['calls']} ({tokens}{cost}{cut})")
+        if len(summary.llm["models"]) > 1:
+            for row in summary.llm["models"]:
+                cost = f", cost {row['cost']:.4g}" if "cost" in row else ""
+                head.add_row(
+                    f"  {row['model']}",
+                    f"{row['calls']} calls, {row['prompt tokens']} + {row['completion tokens']} tokens, "
+                    f"{row['mean latency s']:.1f} s each{cost}",
+                )
     proposers = Table("proposer", "evaluated", "ok", "improved best", "yield", title="proposers")
     for row in summary.proposers:
         proposers.add_row(

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from garagelab.core.errors import UserError
 from garagelab.evolve.code import (
     CodeError,
     apply_diff,
@@ -351,29 +352,49 @@ def replay_proposer(records: list[CallRecord], task: Task, **options) -> LLMProp
 
 
 class Bandit:
-    """UCB1 over proposers: pulls the arm with the best mean reward plus an exploration bonus."""
+    """UCB1 over proposers: pulls the arm with the best value plus an exploration bonus.
 
-    def __init__(self, arms: list[str], exploration: float = 1.0) -> None:
+    A pull's reward is 1 when its program beat its island's best. With `cost` "proposal" an
+    arm's value is its rewards per pull (UCB1 as published); with "second" or "money" it is its
+    rewards per second (model call plus evaluation) or per unit of money spent on it, divided by
+    the best arm's, so a slow or dear model must improve more often to be chosen as often.
+    """
+
+    COSTS = ("proposal", "second", "money")
+
+    def __init__(self, arms: list[str], exploration: float = 1.0, cost: str = "proposal") -> None:
+        if cost not in self.COSTS:
+            raise UserError(f"bandit cost {cost!r}: choose one of {', '.join(self.COSTS)}")
         self.arms = arms
         self.exploration = exploration
+        self.cost = cost
         self.pulls = dict.fromkeys(arms, 0)
         self.rewards = dict.fromkeys(arms, 0.0)
+        self.spent = dict.fromkeys(arms, 0.0)  # in the cost's unit
 
     def choose(self) -> str:
         for arm in self.arms:
             if self.pulls[arm] == 0:
                 return arm
         total = sum(self.pulls.values())
+        values = self.values()
         return max(
             self.arms,
-            key=lambda a: (
-                self.rewards[a] / self.pulls[a] + self.exploration * math.sqrt(2 * math.log(total) / self.pulls[a])
-            ),
+            key=lambda a: values[a] + self.exploration * math.sqrt(2 * math.log(total) / self.pulls[a]),
         )
 
-    def update(self, arm: str, reward: float) -> None:
+    def update(self, arm: str, reward: float, cost: float = 1.0) -> None:
         self.pulls[arm] += 1
         self.rewards[arm] += reward
+        self.spent[arm] += cost
+
+    def values(self) -> dict[str, float]:
+        """Each arm's value in [0, 1]: rewards per pull, or its yield over the best arm's."""
+        if self.cost == "proposal":
+            return self.yields()
+        per_cost = {a: self.rewards[a] / max(self.spent[a], 1e-12) for a in self.arms}
+        best = max(per_cost.values())
+        return {a: v / best if best > 0 else 0.0 for a, v in per_cost.items()}
 
     def yields(self) -> dict[str, float]:
         return {arm: (self.rewards[arm] / self.pulls[arm] if self.pulls[arm] else 0.0) for arm in self.arms}

@@ -36,6 +36,49 @@ LIVE_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """One model a search may ask: the bandit chooses between them (and the other proposers)
+    per proposal, as proposers named after them."""
+
+    name: str
+    llm: str = "local"  # "local" (garagelab starts llama-server) or an OpenAI-compatible base URL
+    model: str = ""  # local: a built-in GGUF name or a .gguf path; remote: the model id
+    api_key_env: str = ""
+    price: tuple[float, float] = (0.0, 0.0)  # money per million prompt, completion tokens
+    rate_limit: float = 0.0  # calls per minute (0: none)
+
+    def model_id(self) -> str:
+        """The model its calls ask for (what its price is keyed by)."""
+        if self.llm == "local":
+            from garagelab.llm.install import DEFAULT_MODEL, model_path
+
+            return model_path(self.model or DEFAULT_MODEL).stem
+        return self.model
+
+    def check(self) -> None:
+        if self.llm != "local" and not self.llm.startswith(("http://", "https://")):
+            raise UserError(f"model {self.name}: llm {self.llm!r}: give 'local' or a base URL (http://host:port/v1)")
+        if self.llm != "local" and not self.model:
+            raise UserError(f"model {self.name}: a remote endpoint needs its model id")
+        if len(self.price) != 2 or not all(math.isfinite(v) and v >= 0 for v in [*self.price, self.rate_limit]):
+            raise UserError(f"model {self.name}: price (two numbers) and rate_limit must be finite and >= 0")
+
+
+def read_endpoints(path: str) -> tuple[Endpoint, ...]:
+    """Endpoints from a JSON list of {name, llm, model, api_key_env, price: [prompt, completion], rate_limit}."""
+    try:
+        entries = json.loads(Path(path).read_text())
+        endpoints = tuple(Endpoint(**{**e, "price": tuple(e.get("price", (0.0, 0.0)))}) for e in entries)
+    except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise UserError(
+            f"--models {path}: not a JSON list of model endpoints ({exc}); see docs/evolve/README.md"
+        ) from exc
+    if not endpoints:
+        raise UserError(f"--models {path}: no endpoints listed")
+    return endpoints
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     task: str = "fit-points"
     proposers: tuple[str, ...] = ("mutation",)
@@ -49,6 +92,7 @@ class SearchConfig:
     max_tokens: int = 384
     rate_limit: float = 0.0  # model calls per minute (0: none)
     replay: str = ""  # a run directory, programs.sqlite or .jsonl whose model calls are replayed
+    endpoints: tuple[Endpoint, ...] = ()  # several models (--models): each a proposer, instead of llm/model
     pool: str = "local"  # "local" processes or "ray"
     ray_address: str = ""  # empty: a local Ray instance
 
@@ -74,8 +118,30 @@ class SearchConfig:
         for flag, value in {**limits, "--price": min(engine.price_per_mtok)}.items():
             if not math.isfinite(value) or value < 0:
                 raise UserError(f"{flag} must be a finite number >= 0 (0: no limit), got {value}")
-        if engine.max_cost and not any(engine.price_per_mtok):
+        if engine.max_cost and not any(engine.price_per_mtok) and not any(any(e.price) for e in self.endpoints):
             raise UserError("--cost-budget needs --price PROMPT,COMPLETION (money per million tokens) to count a cost")
+        if self.endpoints:
+            for endpoint in self.endpoints:
+                if not endpoint.name or endpoint.name in (*PROPOSERS, "template"):
+                    raise UserError(f"--models: name {endpoint.name!r}: give a name other than {', '.join(PROPOSERS)}")
+                endpoint.check()
+            names = [e.name for e in self.endpoints]
+            if len(set(names)) < len(names):
+                raise UserError(f"--models: endpoint names must differ ({', '.join(names)})")
+            if "llm" not in self.proposers:
+                raise UserError("--models lists endpoints for the llm proposer: add llm to --proposers")
+
+    def model_endpoints(self) -> tuple[Endpoint, ...]:
+        """The models the llm proposer asks: --models, or the one of --llm/--model (named "llm")."""
+        if "llm" not in self.proposers:
+            return ()
+        single = Endpoint("llm", self.llm, self.model, self.api_key_env, self.engine.price_per_mtok, self.rate_limit)
+        return self.endpoints or (single,)
+
+    def engine_config(self) -> EngineConfig:
+        """The engine's configuration with each endpoint's price by the model its calls ask for."""
+        prices = {e.model_id(): e.price for e in self.model_endpoints() if any(e.price)}
+        return replace(self.engine, prices=prices)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +152,9 @@ class SearchConfig:
             engine = EngineConfig(**data.get("engine", {}))
             rest = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "engine"}
             rest["proposers"] = tuple(rest.get("proposers", ("mutation",)))
+            rest["endpoints"] = tuple(
+                Endpoint(**{**e, "price": tuple(e.get("price", (0.0, 0.0)))}) for e in rest.get("endpoints", ())
+            )
             return cls(engine=engine, **rest)
         except TypeError as exc:
             raise UserError(f"the run's config.json does not describe a search ({exc})") from exc
@@ -108,26 +177,25 @@ def recorded_calls(source: str) -> list[CallRecord]:
 
 
 @contextlib.contextmanager
-def model_client(config: SearchConfig) -> Iterator[LLMClient]:
-    """A client for the configured endpoint; for "local", a llama-server run for the search."""
+def model_client(endpoint: Endpoint, config: SearchConfig) -> Iterator[LLMClient]:
+    """A client for one endpoint; for "local", a llama-server run for the search."""
     settings = {
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
         "concurrency": config.engine.samplers,
-        "calls_per_minute": config.rate_limit,
+        "calls_per_minute": endpoint.rate_limit,
     }
-    if config.llm == "local":
+    if endpoint.llm == "local":
         from garagelab.llm.install import DEFAULT_MODEL
         from garagelab.llm.server import LocalServer
 
-        with LocalServer(config.model or DEFAULT_MODEL, slots=config.engine.samplers) as server:
+        with LocalServer(endpoint.model or DEFAULT_MODEL, slots=config.engine.samplers) as server:
             yield LLMClient(server.client_config(**settings))
         return
-    if not config.llm.startswith(("http://", "https://")):
-        raise UserError(f"--llm {config.llm!r}: give 'local' or an OpenAI-compatible base URL (http://host:port/v1)")
-    if not config.model:
-        raise UserError("--model is required with a remote --llm (the endpoint's model id)")
-    yield LLMClient(ClientConfig(base_url=config.llm, model=config.model, api_key_env=config.api_key_env, **settings))
+    endpoint.check()
+    yield LLMClient(
+        ClientConfig(base_url=endpoint.llm, model=endpoint.model, api_key_env=endpoint.api_key_env, **settings)
+    )
 
 
 def _pool(config: SearchConfig) -> Pool:
@@ -144,12 +212,11 @@ def _proposers(config: SearchConfig, task: Task) -> Iterator[dict[str, Proposer]
         proposers["mutation"] = MutationProposer(task, config.engine.max_size)
     if "replay" in config.proposers:
         proposers["replay"] = replay_proposer(recorded_calls(config.replay), task, **options)
-    if "llm" in config.proposers:
-        with model_client(config) as client:
-            proposers["llm"] = LLMProposer(client, task, **options)
-            yield proposers
-        return
-    yield proposers
+    with contextlib.ExitStack() as stack:
+        for endpoint in config.model_endpoints():
+            client = stack.enter_context(model_client(endpoint, config))
+            proposers[endpoint.name] = LLMProposer(client, task, name=endpoint.name, **options)
+        yield proposers
 
 
 class _Observer:
@@ -207,7 +274,9 @@ def execute(
     observer = _Observer(run, db_path.parent, f"search: {task.name}")
     try:
         with _proposers(config, task) as proposers:
-            engine = Engine(task, db, config.engine, proposers, pool, on_evaluation=observer, progress=progress)
+            engine = Engine(
+                task, db, config.engine_config(), proposers, pool, on_evaluation=observer, progress=progress
+            )
             try:
                 best = engine.run()
             finally:

@@ -272,8 +272,10 @@ def _loop(problem: Path, settings: dict, run):
         with _verifications(s) as pool:
             final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     else:
-        llm = SearchConfig(llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"])
-        with model_client(llm) as client, _verifications(s) as pool:
+        llm = SearchConfig(
+            proposers=("llm",), llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"]
+        )
+        with model_client(llm.model_endpoints()[0], llm) as client, _verifications(s) as pool:
             proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
             final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     if final is None:
