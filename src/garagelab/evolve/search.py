@@ -55,6 +55,10 @@ class Endpoint:
             return model_path(self.model or DEFAULT_MODEL).stem
         return self.model
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Endpoint:
+        return cls(**{**data, "price": tuple(data.get("price", (0.0, 0.0)))})
+
     def check(self) -> None:
         if self.llm != "local" and not self.llm.startswith(("http://", "https://")):
             raise UserError(f"model {self.name}: llm {self.llm!r}: give 'local' or a base URL (http://host:port/v1)")
@@ -68,7 +72,7 @@ def read_endpoints(path: str) -> tuple[Endpoint, ...]:
     """Endpoints from a JSON list of {name, llm, model, api_key_env, price: [prompt, completion], rate_limit}."""
     try:
         entries = json.loads(Path(path).read_text())
-        endpoints = tuple(Endpoint(**{**e, "price": tuple(e.get("price", (0.0, 0.0)))}) for e in entries)
+        endpoints = tuple(Endpoint.from_dict(entry) for entry in entries)
     except (OSError, json.JSONDecodeError, TypeError, AttributeError) as exc:
         raise UserError(
             f"--models {path}: not a JSON list of model endpoints ({exc}); see docs/evolve/README.md"
@@ -152,9 +156,7 @@ class SearchConfig:
             engine = EngineConfig(**data.get("engine", {}))
             rest = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "engine"}
             rest["proposers"] = tuple(rest.get("proposers", ("mutation",)))
-            rest["endpoints"] = tuple(
-                Endpoint(**{**e, "price": tuple(e.get("price", (0.0, 0.0)))}) for e in rest.get("endpoints", ())
-            )
+            rest["endpoints"] = tuple(Endpoint.from_dict(entry) for entry in rest.get("endpoints", ()))
             return cls(engine=engine, **rest)
         except TypeError as exc:
             raise UserError(f"the run's config.json does not describe a search ({exc})") from exc
