@@ -4,8 +4,8 @@ Issue #23 asked whether the client (written over urllib: a new connection per ca
 retries and concurrency gate) should move to the ecosystem's (httpx with a kept-alive
 connection pool, or the openai SDK built on it) now that several samplers call at once. What
 matters is the client's time per call beside a model's answer (0.1 s on a fast hosted model, 5-60 s on
-the ones a search uses). An instant stub endpoint (`InstantStub`, HTTP/1.1 so httpx keeps its
-connections) answers every request at once, so only the clients and the loopback are timed,
+the ones a search uses). An instant stub endpoint (bench_engine's `InstantEndpoint` on HTTP/1.1, so httpx keeps
+its connections) answers every request at once, so only the clients and the loopback are timed,
 with 1 and 8 threads calling at once.
 
     .venv/bin/python benchmarks/evolve/bench_client.py [--calls 400]
@@ -15,27 +15,20 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import json
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from bench_engine import InstantEndpoint
 
 from garagelab.llm.client import ClientConfig, LLMClient
 
-REPLY = json.dumps(
-    {
-        "model": "stub",
-        "choices": [{"message": {"content": "def f(x):\n    return x\n"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-    }
-).encode()
 
-
-class InstantStub(http.server.BaseHTTPRequestHandler):
-    """Answers every chat request at once with the same small reply; keeps connections open."""
+class InstantStub(InstantEndpoint):
+    """bench_engine's instant endpoint, keeping connections open (HTTP/1.1) so that httpx's pool
+    is timed as it would be used."""
 
     protocol_version = "HTTP/1.1"
 
@@ -44,17 +37,6 @@ class InstantStub(http.server.BaseHTTPRequestHandler):
         # headers and body go out in two writes: without this, a kept-alive connection waits
         # ~40 ms per call on the client's delayed ACK (Nagle), which would be timed as httpx's
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(REPLY)))
-        self.end_headers()
-        self.wfile.write(REPLY)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 def calls_per_second(call, calls: int, threads: int) -> float:

@@ -58,6 +58,11 @@ class EngineConfig:
     max_minutes: float = 0.0  # wall-clock of this session of the search
     bandit_cost: str = "proposal"  # what a proposer's yield is counted per: proposal, second or money
 
+    @property
+    def priced(self) -> bool:
+        """Whether model calls have a price (a cost to count and show)."""
+        return any(self.price_per_mtok) or bool(self.prices)
+
 
 def model_of(call: CallRecord) -> str:
     """The model a call asked for (what prices are keyed by), else the one that answered."""
@@ -260,7 +265,7 @@ class Engine:
         if self.spend.calls:
             limit = f"/{self.config.max_model_tokens:,}" if self.config.max_model_tokens else ""
             spend = f", {self.spend.tokens:,}{limit} model tokens"
-            if any(self.config.price_per_mtok) or self.config.prices:
+            if self.config.priced:
                 spend += f", cost {self.spend.cost(self.config):.4g}"
         return f"best {best.score:.4g}{reference}{spend}"
 

@@ -69,15 +69,14 @@ def summarize(db: ProgramDB) -> Summary:
         "truncated": truncated,
     }
     engine = _engine_config(meta["config"])
-    priced = any(engine.price_per_mtok) or bool(engine.prices)
     models = []
     for model, count, tokens_in, tokens_out, mean_latency in db.calls_by_model():
         row = {"model": model, "calls": count, "prompt tokens": tokens_in, "completion tokens": tokens_out}
         row["mean latency s"] = mean_latency
-        if priced:  # money at the model's price (per million prompt, completion tokens)
+        if engine.priced:  # money at the model's price (per million prompt, completion tokens)
             row["cost"] = Spend({model: [count, tokens_in, tokens_out]}).cost(engine)
         models.append(row)
-    if priced:
+    if engine.priced:
         llm["cost"] = sum(row["cost"] for row in models)
     llm["models"] = models
     return Summary(

@@ -255,7 +255,7 @@ def _verifications(settings: dict):
 def _loop(problem: Path, settings: dict, run):
     """One problem's loop in `run` (its database resumes if it holds attempts); best.py and the
     headline are written when a correct kernel is found."""
-    from garagelab.evolve.search import DB_NAME, SearchConfig, model_client
+    from garagelab.evolve.search import DB_NAME, Endpoint, SearchConfig, model_client
     from garagelab.kernels.loop import LoopConfig, ModelProposer, TuneProposer, run_loop
     from garagelab.kernels.task import default_device
 
@@ -272,10 +272,8 @@ def _loop(problem: Path, settings: dict, run):
         with _verifications(s) as pool:
             final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     else:
-        llm = SearchConfig(
-            proposers=("llm",), llm=s["llm"], model=s["model"], api_key_env=s["api_key_env"], max_tokens=s["max_tokens"]
-        )
-        with model_client(llm.model_endpoints()[0], llm) as client, _verifications(s) as pool:
+        endpoint = Endpoint("llm", s["llm"], s["model"], s["api_key_env"])
+        with model_client(endpoint, SearchConfig(max_tokens=s["max_tokens"])) as client, _verifications(s) as pool:
             proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
             final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     if final is None:

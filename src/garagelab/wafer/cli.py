@@ -170,14 +170,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "decode_regions": result.decode.regions,
             "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
             "kv_capacity_tokens": result.decode.kv_capacity_tokens,
-            "sram_per_core_bytes": {
-                phase: {
-                    "weights": p.layers_per_region * p.weight_bytes_per_layer,
-                    "kv_cache": p.layers_per_region * p.kv_bytes_per_layer,
-                    "workspace": p.workspace_bytes,
-                }
-                for phase, p in (("prefill", result.prefill), ("decode", result.decode))
-            },
+            "sram_per_core_bytes": {"prefill": result.prefill.sram_per_core(), "decode": result.decode.sram_per_core()},
             "decode_communication_share": result.decode_communication_share,
             "relayout_s": result.relayout_s,
             "relayout_bytes": result.relayout.bytes_moved,
@@ -213,10 +206,10 @@ def _simulate(args: argparse.Namespace) -> int:
         f"KV cache holds {d.kv_capacity_tokens:,} tokens; end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
     )
     for phase, p in (("prefill", result.prefill), ("decode", result.decode)):
+        sram = p.sram_per_core()
         print(
-            f"  {phase} SRAM per core: {p.layers_per_region * p.weight_bytes_per_layer:,} B weights, "
-            f"{p.layers_per_region * p.kv_bytes_per_layer:,} B KV cache, {p.workspace_bytes:,} B kernel workspace "
-            f"of {device.sram_usable:,} B usable"
+            f"  {phase} SRAM per core: {sram['weights']:,} B weights, {sram['kv_cache']:,} B KV cache, "
+            f"{sram['workspace']:,} B kernel workspace of {device.sram_usable:,} B usable"
         )
     for name, row in baseline.items():
         print(

@@ -194,6 +194,14 @@ class WaferPlan:
     def cores(self) -> int:
         return self.side * self.side * self.regions
 
+    def sram_per_core(self) -> dict[str, int]:
+        """Bytes per core: the region's layers' weights, their KV cache, the kernels' workspace."""
+        return {
+            "weights": self.layers_per_region * self.weight_bytes_per_layer,
+            "kv_cache": self.layers_per_region * self.kv_bytes_per_layer,
+            "workspace": self.workspace_bytes,
+        }
+
 
 def plan(
     model: LLMConfig,
