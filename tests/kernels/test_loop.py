@@ -44,7 +44,7 @@ KNOBS = "A = 1  # tune: 1, 2\nB = 1  # tune: 1, 2, 3\n"
 
 def test_the_tuner_moves_only_beyond_noise_and_stops_when_converged() -> None:
     tuner = TuneProposer(KNOBS)
-    assert tuner.propose(None, None, None) == (KNOBS, None)
+    assert tuner.propose(None, None, None) == (KNOBS, None, "tune")
     last = _attempt(1, KNOBS, 1.0, (0.9, 1.1))
     tuner.observe(last)
     proposed = []

@@ -388,6 +388,10 @@ class Bandit:
         self.rewards[arm] += reward
         self.spent[arm] += cost
 
+    def retire(self, arm: str) -> None:
+        """Stop choosing `arm` (a proposer with nothing left to propose); its record stays."""
+        self.arms = [a for a in self.arms if a != arm]
+
     def values(self) -> dict[str, float]:
         """Each arm's value in [0, 1]: rewards per pull, or its yield over the best arm's."""
         if self.cost == "proposal":

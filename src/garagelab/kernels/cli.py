@@ -9,7 +9,7 @@ from pathlib import Path
 from garagelab.core.cliargs import examples, non_negative_int, positive_int
 from garagelab.core.errors import UserError
 from garagelab.kernels.loop import STRATEGIES
-from garagelab.kernels.seeds import seed_for
+from garagelab.kernels.seeds import seed_for, with_shared_cpp
 
 SUITE = Path(__file__).resolve().parent / "suite"
 
@@ -82,8 +82,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="one of ours (name or number_name), a problem file, a folder of them (KernelBench's levelN/), or "
         "'suite' (all of ours); repeatable: one run per problem, each with the whole budget",
     )
-    search.add_argument("--proposer", choices=("llm", "tune"), default="llm")
-    search.add_argument("--seed-kernel", help="tune: a kernel with `# tune:` knobs (default: ours for the problem)")
+    search.add_argument("--proposer", choices=("llm", "tune", "both"), default="llm",
+                        help="llm: a model; tune: the offline knob tuner; both: the two, chosen per attempt by a "
+                        "bandit on improvements per second")  # fmt: skip
+    search.add_argument("--seed-kernel", help="a kernel to start from, with `# tune:` knobs for the tuner (tune and "
+                        "both: default ours for the problem; llm: none unless given)")  # fmt: skip
+    search.add_argument("--replay", default="", metavar="RUN|FILE",
+                        help="the model's answers from a recorded search (a run directory, programs.sqlite or "
+                        ".jsonl) instead of a model")  # fmt: skip
     search.add_argument("--strategy", choices=STRATEGIES, default="refine")
     search.add_argument("--budget-s", type=float, default=900.0, help="wall-clock seconds (NVIDIA: 15 minutes)")
     search.add_argument("--max-attempts", type=positive_int, default=100)
@@ -193,7 +199,7 @@ def _search(args: argparse.Namespace) -> int:
 
     problems = problem_paths(args.problem)
     settings = {key: getattr(args, key) for key in SEARCH_SETTINGS}
-    if args.proposer == "tune" and not args.seed_kernel:  # a problem with no seed is skipped before any run starts
+    if args.proposer != "llm" and not args.seed_kernel:  # a problem with no seed is skipped before any run starts
         unseeded = [p for p in problems if seed_for(p) is None]
         for problem in unseeded:
             print(f"{problem.stem}: skipped, no seed kernel (give --seed-kernel FILE with `# tune:` knobs)")
@@ -231,7 +237,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 SEARCH_SETTINGS = ("proposer", "seed_kernel", "strategy", "budget_s", "max_attempts", "size", "llm", "model",
-                   "api_key_env", "max_tokens", "seed", "pool", "ray_address", "remeasure")  # fmt: skip
+                   "api_key_env", "max_tokens", "seed", "pool", "ray_address", "remeasure", "replay")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -255,27 +261,13 @@ def _verifications(settings: dict):
 def _loop(problem: Path, settings: dict, run):
     """One problem's loop in `run` (its database resumes if it holds attempts); best.py and the
     headline are written when a correct kernel is found."""
-    from garagelab.evolve.search import DB_NAME, Endpoint, SearchConfig, model_client
-    from garagelab.kernels.loop import LoopConfig, ModelProposer, TuneProposer, run_loop
-    from garagelab.kernels.task import default_device
+    from garagelab.evolve.search import DB_NAME
+    from garagelab.kernels.loop import LoopConfig, run_loop
 
     s = settings
     config = LoopConfig(s["budget_s"], s["max_attempts"], s["strategy"], s["size"], s["seed"], s.get("remeasure", 3))
-    if s["proposer"] == "tune":
-        seed = Path(s["seed_kernel"]).read_text() if s["seed_kernel"] else seed_for(problem)
-        if seed is None:
-            raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
-        try:
-            proposer = TuneProposer(seed, seed=s["seed"])
-        except ValueError as exc:
-            raise UserError(f"{s['seed_kernel'] or problem.stem}: {exc}") from None
-        with _verifications(s) as pool:
-            final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
-    else:
-        endpoint = Endpoint("llm", s["llm"], s["model"], s["api_key_env"])
-        with model_client(endpoint, SearchConfig(max_tokens=s["max_tokens"])) as client, _verifications(s) as pool:
-            proposer = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"])
-            final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
+    with _proposer(problem, s) as proposer, _verifications(s) as pool:
+        final = run_loop(problem, proposer, run.path / DB_NAME, config, pool=pool)
     if final is None:
         print(f"{problem.stem}: no correct kernel within the budget (or none held up when re-measured); attempts and "
               f"verdicts: {run.path / DB_NAME}")  # fmt: skip
@@ -294,6 +286,65 @@ def _loop(problem: Path, settings: dict, run):
         print(f"  {than} the seed beyond noise (seed {final.seed.outcome.score:.3g}x, {seed_low:.3g}-{seed_high:.3g})")
     print(f"run: {run.path}\nkernel: {run.path / 'best.py'}")
     return final
+
+
+def _seed_source(problem: Path, settings: dict) -> str | None:
+    """The kernel a search starts from: --seed-kernel, else ours for the problem where the
+    tuner needs one (a model alone starts from the problem unless given a seed)."""
+    if settings["seed_kernel"]:
+        path = Path(settings["seed_kernel"])
+        if not path.is_file():
+            raise UserError(
+                f"--seed-kernel {path}: no such file (give a kernel file, e.g. one of ours in kernels/seeds)"
+            )
+        return with_shared_cpp(path.read_text())  # ours (kernels/seeds) as they are, markers and all
+    if settings["proposer"] == "llm":
+        return None
+    seed = seed_for(problem)
+    if seed is None:
+        raise UserError(f"no seed kernel for {problem.stem}: give --seed-kernel FILE with `# tune:` knobs")
+    return seed
+
+
+@contextlib.contextmanager
+def _proposer(problem: Path, settings: dict):
+    """The search's proposer: the tuner, a model (an endpoint, or a recording's answers), or both."""
+    from garagelab.kernels.loop import ModelProposer, TuneProposer
+    from garagelab.kernels.mixed import MixedProposer
+    from garagelab.kernels.task import default_device
+
+    s = settings
+    seed = _seed_source(problem, s)
+    tuner = None
+    if s["proposer"] != "llm":
+        try:
+            tuner = TuneProposer(seed, seed=s["seed"])
+        except ValueError as exc:
+            raise UserError(f"{s['seed_kernel'] or problem.stem}: {exc}") from None
+    if s["proposer"] == "tune":
+        yield tuner
+        return
+    with _model_client(s) as client:
+        alone = s["proposer"] == "llm"
+        model = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"],
+                              seed_source=seed if alone else None)  # fmt: skip
+        yield model if alone else MixedProposer({"tune": tuner, "llm": model}, seed)
+
+
+@contextlib.contextmanager
+def _model_client(settings: dict):
+    """The model's client: the endpoint's, or one answering from a recorded search (--replay)."""
+    from garagelab.evolve.search import Endpoint, SearchConfig, model_client, recorded_calls
+
+    if settings.get("replay"):
+        from garagelab.llm.client import ReplayClient
+        from garagelab.llm.records import Replay
+
+        yield ReplayClient(Replay(recorded_calls(settings["replay"])))
+        return
+    endpoint = Endpoint("llm", settings["llm"], settings["model"], settings["api_key_env"])
+    with model_client(endpoint, SearchConfig(max_tokens=settings["max_tokens"])) as client:
+        yield client
 
 
 def _report(args: argparse.Namespace) -> int:

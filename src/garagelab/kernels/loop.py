@@ -31,7 +31,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -69,6 +69,7 @@ class Attempt:
     outcome: Outcome
     seconds: float  # since the loop started
     program_id: int = 0
+    proposer: str = ""  # who proposed it (the name in the database)
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -87,25 +88,32 @@ class Final:
     beats_eager: bool
 
 
+class Proposal(NamedTuple):
+    """A kernel to verify, the model call that wrote it (None: no model), and who proposed it
+    (the name the database keeps with it)."""
+
+    source: str
+    call: CallRecord | None
+    proposer: str
+
+
 class KernelProposer(Protocol):
     name: str
 
     seed_source: str | None  # a seed kernel, re-measured beside the winner
 
-    def propose(
-        self, problem: Problem, last: Attempt | None, best: Attempt | None
-    ) -> tuple[str, CallRecord | None] | None:
-        """The next kernel and the model call that wrote it; None: the proposer has converged."""
+    def propose(self, problem: Problem, last: Attempt | None, best: Attempt | None) -> Proposal | None:
+        """The next kernel; None: the proposer has converged."""
 
     def observe(self, attempt: Attempt) -> None:
         """Every verified attempt, in order (on resume, the stored ones first)."""
 
 
 class ModelProposer:
-    """Asks a model; the prompt follows the strategy."""
+    """Asks a model; the prompt follows the strategy. Given a seed kernel, the first attempt is
+    the seed, which the model then refines (otherwise it starts from the problem alone)."""
 
     name = "llm"
-    seed_source = None
 
     def __init__(
         self,
@@ -114,11 +122,13 @@ class ModelProposer:
         device: str = "cpu",
         islands: int = 3,
         seed: int = 0,
+        seed_source: str | None = None,
         **settings,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
         self.client = client
+        self.seed_source = seed_source
         self.strategy = strategy
         self.device = device
         self.settings = settings
@@ -138,6 +148,8 @@ class ModelProposer:
             self.population.reset_weakest(self.rng)
 
     def propose(self, problem, last, best):
+        if last is None and self.seed_source is not None:
+            return Proposal(self.seed_source, None, self.name)
         if self.strategy == "evolve":
             shown = self._parent(last)
         else:
@@ -147,7 +159,7 @@ class ModelProposer:
         else:
             messages = refine_prompt(problem, shown.source, shown.outcome, self.device)
         call = self.client.chat(messages, **self.settings)
-        return extract_code(call.text), call
+        return Proposal(extract_code(call.text), call, self.name)
 
     def _parent(self, last: Attempt | None) -> Attempt | None:
         """The attempt to refine next: a correct kernel sampled from the next attempt's island;
@@ -187,13 +199,13 @@ class TuneProposer:
 
     def propose(self, problem, last, best):
         if last is None:
-            return self.seed_source, None
+            return Proposal(self.seed_source, None, self.name)
         if self.base is None:
             return None  # the seed itself failed: nothing to tune
         untried = [s for s in _neighbours(self.base.source) if _identity(s)[0] not in self.tried]
         if not untried:
             return None
-        return untried[int(self.rng.integers(len(untried)))], None
+        return Proposal(untried[int(self.rng.integers(len(untried)))], None, self.name)
 
 
 def _neighbours(source: str) -> list[str]:
@@ -253,15 +265,15 @@ def run_loop(
                     break  # the model is gone: keep what was verified
                 if proposed is None:
                     break  # converged
-                source, call = proposed
+                source, call, author = proposed
                 outcome = verify(source)
                 seconds = time.monotonic() - start  # the loop's clock, kept with the verdict
                 outcome = replace(outcome, metrics={**outcome.metrics, "loop_s": seconds})
-                pid = db.add_program(source, (), 0, proposer.name, *_identity(source))
+                pid = db.add_program(source, (), 0, author, *_identity(source))
                 db.add_evaluation(pid, outcome)
                 if call is not None:
                     db.add_call(call, pid)
-                last = Attempt(number, source, outcome, seconds, pid)
+                last = Attempt(number, source, outcome, seconds, pid, author)
                 attempts.append(last)
                 proposer.observe(last)
                 best = _better(last, best)
@@ -325,7 +337,8 @@ def _history(db: ProgramDB) -> tuple[list[Attempt], float]:
     attempts = []
     for number, program in enumerate(programs, start=1):
         outcome = outcomes[program.id]
-        attempts.append(Attempt(number, program.source, outcome, outcome.metrics.get("loop_s", 0.0), program.id))
+        seconds = outcome.metrics.get("loop_s", 0.0)
+        attempts.append(Attempt(number, program.source, outcome, seconds, program.id, program.proposer))
     return attempts, spent
 
 

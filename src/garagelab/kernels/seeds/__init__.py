@@ -25,7 +25,12 @@ def seed_for(problem: Path) -> str | None:
     path = HERE / problem.name
     if not path.is_file():
         return None
-    source = path.read_text()
-    for marker, text in MARKERS.items():  # the C++ they share (_cpp.py)
+    return with_shared_cpp(path.read_text())
+
+
+def with_shared_cpp(source: str) -> str:
+    """A seed's source with the C++ the seeds share (`_cpp.py`) written in at its markers
+    (`@VEC@`, ...); a kernel without markers is returned as it is."""
+    for marker, text in MARKERS.items():
         source = source.replace(marker, text)
     return source

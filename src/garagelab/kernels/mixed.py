@@ -1,0 +1,58 @@
+"""Several proposers in one kernel search: the tuner and a model taking turns as a bandit decides.
+
+Each proposer does what it does alone (the tuner tries knob settings around its base, the model
+refines the best kernel so far), and every attempt, whoever proposed it, is shown to all of them:
+a model's kernel that keeps the seed's `# tune:` knobs and beats the tuner's base beyond noise
+becomes the tuner's new base, and the tuner's best is what the model refines next.
+
+Who proposes next is evolve's UCB bandit (`Bandit`). A pull is rewarded when its kernel beats
+the best so far beyond noise (the lower end of its speed-up interval clears the best's median,
+the tuner's own rule for moving), and it costs the loop-clock seconds it took (the model call
+and the verification), so a proposer is chosen for improvements per second, the currency of a
+wall-clock budget. A proposer that has converged (the tuner with no neighbour left) retires.
+"""
+
+from __future__ import annotations
+
+from garagelab.evolve.proposers import Bandit
+from garagelab.kernels.loop import Attempt, KernelProposer, Proposal
+from garagelab.kernels.problems import Problem
+
+SEED = "seed"  # the proposer name of the seed kernel, the first attempt
+
+
+class MixedProposer:
+    """`proposers` by name (each given no seed of its own); `seed_source`, when given, is the
+    first attempt, as it is for each of them alone."""
+
+    name = "mixed"
+
+    def __init__(self, proposers: dict[str, KernelProposer], seed_source: str | None = None) -> None:
+        if not proposers:
+            raise ValueError("a mixed search needs at least one proposer")
+        self.proposers = proposers
+        self.seed_source = seed_source
+        self.bandit = Bandit(list(proposers), cost="second")
+        self.best: Attempt | None = None
+        self.clock = 0.0  # the loop clock at the last attempt: an attempt's cost is the time since
+
+    def observe(self, attempt: Attempt) -> None:
+        for proposer in self.proposers.values():
+            proposer.observe(attempt)
+        if attempt.proposer in self.bandit.pulls:
+            better = attempt.outcome.ok and (self.best is None or attempt.interval[0] > self.best.outcome.score)
+            self.bandit.update(attempt.proposer, float(better), max(attempt.seconds - self.clock, 1e-3))
+        self.clock = max(self.clock, attempt.seconds)
+        if attempt.outcome.ok and (self.best is None or attempt.outcome.score > self.best.outcome.score):
+            self.best = attempt
+
+    def propose(self, problem: Problem, last: Attempt | None, best: Attempt | None) -> Proposal | None:
+        if last is None and self.seed_source is not None:
+            return Proposal(self.seed_source, None, SEED)
+        while self.bandit.arms:
+            arm = self.bandit.choose()
+            proposal = self.proposers[arm].propose(problem, last, best)
+            if proposal is not None:
+                return proposal
+            self.bandit.retire(arm)  # converged: the others go on
+        return None
