@@ -89,6 +89,26 @@ def test_a_winner_is_named_over_the_seed_only_beyond_noise(tmp_path: Path) -> No
         assert len(result.failures) == 2 and result.best == measured[named][0] and result.beats_eager == beats
 
 
+def test_the_seed_is_remeasured_even_when_a_copy_of_it_ranks_higher(tmp_path: Path) -> None:
+    """A model's answer that is the seed with a comment added is the same kernel: the seed itself
+    is re-measured, so the winner is still judged against it."""
+    copy = "# the seed again\n" + KNOBS
+    db = ProgramDB(tmp_path / "p.sqlite")
+    attempts = [_attempt(1, KNOBS, 1.0, (0.8, 1.2)), _attempt(2, copy, 1.3, (1.0, 1.6))]
+    for attempt in attempts:
+        attempt.program_id = db.add_program(attempt.source, (), 0, "llm", f"h{attempt.number}", 1)
+        db.add_evaluation(attempt.program_id, attempt.outcome)
+    verified = []
+
+    def verify(source: str) -> Outcome:
+        verified.append(source)
+        return Outcome(1.0, {"timed": True, "speedup_interval": [0.9, 1.1]})
+
+    final = _remeasure(attempts, KNOBS, 3, verify, db, lambda _: None)
+    db.close()
+    assert verified == [KNOBS] and final.seed is not None and final.winner is final.seed and not final.beats_seed
+
+
 def test_cli_search_writes_the_best_kernel(tmp_path: Path, runs_dir: Path, capsys) -> None:
     args = [
         "kernels",

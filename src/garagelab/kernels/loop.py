@@ -297,8 +297,8 @@ def _remeasure(attempts: list[Attempt], seed_source: str | None, top: int, verif
     if not top or not any(a.outcome.metrics.get("timed") for a in correct[:top]):
         return Final(correct[0], seed, False, correct[0].interval[0] > 1)  # as measured in the search
     chosen = {_identity(a.source)[0]: a for a in correct[:top]}
-    if seed is not None:
-        chosen.setdefault(_identity(seed.source)[0], seed)
+    if seed is not None:  # the seed itself, even where a top attempt is a copy of it (the same kernel)
+        chosen[_identity(seed.source)[0]] = seed
     again: list[Attempt] = []
     for number, attempt in enumerate(chosen.values(), start=1):
         say(f"re-measuring {number}/{len(chosen)}: attempt {attempt.number} ({attempt.outcome.score:.3g}x in search)")
