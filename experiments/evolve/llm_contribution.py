@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import csv
 import json
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -62,6 +63,7 @@ class Cognitive:
     data = "synthetic:afp:12"
     budget, minutes = 24, 2.0
     offline = "mutation"
+    replayed = "same programs and scores"
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
@@ -110,6 +112,7 @@ class Kernels:
     problem = Path(__file__).resolve().parents[2] / "src" / "garagelab" / "kernels" / "suite" / "09_row_sum.py"
     budget, minutes = 12, 3.0
     offline = "tune"
+    replayed = "same kernels and verdicts"  # speed-ups are timings, measured again
 
     def __init__(self, store: RunStore) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="kernels-contribution-"))
@@ -169,6 +172,7 @@ class Kernels:
 
     def close(self) -> None:
         self.stack.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 TASKS = {"cognitive": Cognitive, "kernels": Kernels}
@@ -250,7 +254,7 @@ def replay_all(task, rows: list[dict]) -> list[str]:
             continue
         again = task.run(row["arm"], row["seed"], row["evaluations"], 0.0, replay=str(recording))
         same = task.same(again, row)
-        verdicts.append(f"{row['tag']}: {'same programs and scores' if same else 'DIFFERENT'} "
+        verdicts.append(f"{row['tag']}: {task.replayed if same else 'DIFFERENT'} "
                         f"({again['evaluations']} evaluations, best {again['best']:.4f})")  # fmt: skip
         print(verdicts[-1], flush=True)
     return verdicts
