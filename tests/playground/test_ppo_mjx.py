@@ -65,3 +65,51 @@ def test_training_on_mjx_checkpoints_and_resumes(tmp_path: Path) -> None:
     resumed = train.train("CartpoleBalance", longer, tmp_path, checkpoint_every=2, progress=False, env_options=options)
     assert [row["iteration"] for row in resumed.history] == [1, 2, 3, 4, 5]
     assert train.evaluate("CartpoleBalance", resumed, episodes=1).lengths == [1000]  # runs on the CPU engine
+
+
+SHARDED_RUN = """
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=" + sys.argv[1]
+import jax
+import numpy as np
+from garagelab.core.errors import UserError
+from garagelab.playground import ppo, ppo_mjx, train
+from garagelab.playground.registry import load
+
+config = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=16, num_minibatches=2, update_epochs=2)
+env = load("CartpoleBalance", "mjx", 8, seed=0)
+state = env.reset(0)
+learner = ppo.learner_for(config, env, state)
+iterate = ppo_mjx.make_iterate(env, config)
+for _ in range(2):
+    state, row = iterate(learner, state)
+leaves = {f"p{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(learner.params))}
+np.savez(sys.argv[2], devices=len(state.obs.sharding.device_set), obs=np.asarray(state.obs), **leaves)
+try:
+    ppo_mjx.shard_envs(state, 3)
+except UserError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.slow
+def test_training_splits_the_envs_over_several_devices(tmp_path: Path) -> None:
+    """Two CPU devices (XLA's host-platform device count, in a process of its own): the env batch
+    lives half on each, and two iterations give the parameters and env states of one device."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "sharded.py"
+    script.write_text(SHARDED_RUN)
+    results = {}
+    for count in (1, 2):
+        out = subprocess.run([sys.executable, str(script), str(count), str(tmp_path / f"{count}.npz")],
+                             capture_output=True, text=True, timeout=900)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        results[count] = (np.load(tmp_path / f"{count}.npz"), out.stdout)
+    (one, one_out), (two, two_out) = results[1], results[2]
+    assert int(one["devices"]) == 1 and int(two["devices"]) == 2
+    np.testing.assert_allclose(two["obs"], one["obs"], atol=1e-4)
+    for name in (k for k in one.files if k.startswith("p")):
+        np.testing.assert_allclose(two[name], one[name], atol=1e-4, err_msg=name)
+    assert "do not split evenly over 2 devices" in two_out and "do not split" not in one_out

@@ -16,6 +16,7 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.playground import ppo
+from garagelab.playground.sac import is_sac
 from garagelab.playground.train import policy_fn
 
 OPSET = 17
@@ -55,7 +56,10 @@ def to_onnx(learner: ppo.Learner, path: Path | str, pixels: dict | None = None) 
         nodes.append(helper.make_node("Add", [f"m{index}", f"b{index}"], ["mean" if last else f"a{index}"]))
         if not last:
             nodes.append(helper.make_node("Tanh", [f"a{index}"], [f"h{index + 1}"]))
-    nodes.append(helper.make_node("Clip", ["mean", "act_low", "act_high"], ["action"]))
+    if is_sac(learner.params):  # a squashed Gaussian acts with tanh of its mean
+        nodes.append(helper.make_node("Tanh", ["mean"], ["action"]))
+    else:
+        nodes.append(helper.make_node("Clip", ["mean", "act_low", "act_high"], ["action"]))
     graph = helper.make_graph(
         nodes,
         "garagelab_policy",

@@ -30,8 +30,25 @@ import optax
 from garagelab.playground import networks as nets
 
 
+class Batching:
+    """What an on- or off-policy config counts a run in: an iteration steps every one of
+    `num_envs` envs `unroll_length` times (`batch_size` env steps), `iterations` of them."""
+
+    total_steps: int
+    num_envs: int
+    unroll_length: int
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.unroll_length
+
+    @property
+    def iterations(self) -> int:
+        return max(1, self.total_steps // self.batch_size)
+
+
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(Batching):
     total_steps: int = 1_000_000
     num_envs: int = 64
     unroll_length: int = 64
@@ -52,14 +69,6 @@ class PPOConfig:
     normalize_obs: bool = True
     normalize_value: bool = False  # the critic learns returns scaled by their running mean and std
     seed: int = 0
-
-    @property
-    def batch_size(self) -> int:
-        return self.num_envs * self.unroll_length
-
-    @property
-    def iterations(self) -> int:
-        return max(1, self.total_steps // self.batch_size)
 
 
 @dataclass

@@ -8,6 +8,12 @@ the host (the running normalisers and metrics stay exact float64 numpy, as on th
 so checkpoints, evaluation and export are shared).
 
 Episode returns are tracked in the scan (per env, reset where an episode ends).
+
+Several local devices (GPUs, or CPU devices under `--xla_force_host_platform_device_count`)
+train data-parallel with the same code: the env batch is split across them along its first
+axis (`shard_envs`, a one-axis mesh), the parameters are replicated, and XLA's SPMD partitioner
+turns the jitted rollout and update into per-device programs with the gradient all-reduce
+where the minibatch mean needs it. On one device the placement is a no-op.
 """
 
 from __future__ import annotations
@@ -68,13 +74,33 @@ def make_collect(env, config: ppo.PPOConfig):
     return collect
 
 
+def shard_envs(tree: Any, num_envs: int, devices: list | None = None) -> Any:
+    """`tree` (an env state, per-env arrays) split across `devices` (default: every local one)
+    along the env axis; arrays without that leading axis are replicated."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = devices or jax.local_devices()
+    if len(devices) == 1:
+        return tree
+    if num_envs % len(devices):
+        from garagelab.core.errors import UserError
+
+        raise UserError(f"{num_envs} envs do not split evenly over {len(devices)} devices; set ppo.num_envs to a "
+                        f"multiple of {len(devices)}")  # fmt: skip
+    mesh = Mesh(np.array(devices), ("envs",))
+    split, whole = NamedSharding(mesh, PartitionSpec("envs")), NamedSharding(mesh, PartitionSpec())
+    return jax.tree.map(lambda x: jax.device_put(x, split if x.ndim and x.shape[0] == num_envs else whole), tree)
+
+
 def make_iterate(env, config: ppo.PPOConfig):
     """`iterate(learner, state) -> (state, row)` for an MJX env (`registry.load(..., "mjx")`)."""
     collect, update = make_collect(env, config), ppo.make_update(config)
-    running = {"returns": jnp.zeros(config.num_envs), "lengths": jnp.zeros(config.num_envs)}
+    zeros = jnp.zeros(config.num_envs)
+    running = shard_envs({"returns": zeros, "lengths": zeros}, config.num_envs)
 
     def iterate(learner: ppo.Learner, state: Any) -> tuple[Any, dict]:
         start = time.perf_counter()
+        state = shard_envs(state, config.num_envs)  # placed once: later states come back split
         stats = learner.obs_norm.arrays()
         state, learner.key, running["returns"], running["lengths"], rollout, sums, metrics, moments = collect(
             learner.params, stats, state, learner.key, running["returns"], running["lengths"]

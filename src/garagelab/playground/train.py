@@ -1,9 +1,9 @@
-"""Training runs: PPO on a registered env with checkpoints, metrics and evaluation.
+"""Training runs: PPO or SAC on a registered env with checkpoints, metrics and evaluation.
 
-A run directory holds `config.json` (the run store's), `metrics.csv` (one row per PPO
-iteration, also written as TensorBoard events under `tensorboard/`), `checkpoint.npz` (written
-every `checkpoint_every` iterations and at the end, atomically: a `kill -9` loses at most one
-interval) and, after evaluation, `eval.json` and `policy.mp4`. A run
+A run directory holds `config.json` (the run store's; the learner's settings under "ppo" or
+"sac"), `metrics.csv` (one row per iteration, also written as TensorBoard events under
+`tensorboard/`), `checkpoint.npz` (written every `checkpoint_every` iterations and at the end,
+atomically: a `kill -9` loses at most one interval) and, after evaluation, `eval.json` and `policy.mp4`. A run
 that stopped resumes from its checkpoint: the learner (parameters, optimiser, normalisers, random
 key, counters) continues exactly; the envs start new episodes.
 """
@@ -25,7 +25,7 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
-from garagelab.playground import ppo
+from garagelab.playground import ppo, sac
 from garagelab.playground.networks import RunningNorm
 
 CHECKPOINT = "checkpoint.npz"
@@ -95,17 +95,41 @@ def tuned_settings(env_name: str, pixels: bool = False) -> dict[str, Any]:
     return {}
 
 
-def tuned_config(env_name: str, pixels: bool = False, **overrides: Any) -> ppo.PPOConfig:
-    """The env's tuned settings (else PPO's defaults), then `overrides`; unknown keys are errors."""
-    fields = ppo.PPOConfig.__dataclass_fields__
+# SAC's settings per env (its defaults otherwise, CleanRL's: 256x256, batch 256, one gradient step
+# per transition). CartpoleBalance: starting at temperature 1 the policy stayed near uniform for
+# 20k steps (deterministic return 390); at 0.1 it returned 807-915 after 40k, 997 after 60k
+SAC_TUNED: dict[str, dict[str, Any]] = {
+    "CartpoleBalance": {"total_steps": 60_000, "learning_starts": 2_000, "init_alpha": 0.1},
+}
+
+ALGORITHMS = ("ppo", "sac")
+Config = ppo.PPOConfig | sac.SACConfig
+
+
+def tuned_config(env_name: str, pixels: bool = False, algo: str = "ppo", **overrides: Any) -> Config:
+    """The env's tuned settings for the algorithm (else its defaults), then `overrides`; unknown
+    keys are errors."""
+    kind = sac.SACConfig if algo == "sac" else ppo.PPOConfig
+    fields = kind.__dataclass_fields__
     unknown = sorted(k for k in overrides if k not in fields)
     if unknown:
-        raise UserError(f"unknown PPO setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
-    settings = {**tuned_settings(env_name, pixels), **overrides}
+        raise UserError(f"unknown {algo.upper()} setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
+    tuned = SAC_TUNED.get(env_name, {}) if algo == "sac" else tuned_settings(env_name, pixels)
+    settings = {**tuned, **overrides}
     for key in ("hidden", "cnn_channels"):
         if key in settings:
             settings[key] = tuple(int(h) for h in settings[key])
-    return replace(ppo.PPOConfig(), **settings)
+    config = replace(kind(), **settings)
+    return sac.check(config) if algo == "sac" else config
+
+
+def run_algorithm(settings: dict) -> str:
+    """The algorithm a run's settings are for: the key its learner settings are stored under."""
+    return "sac" if "sac" in settings else "ppo"
+
+
+def config_dict(config: Config) -> dict:
+    return sac.config_dict(config) if isinstance(config, sac.SACConfig) else ppo.config_dict(config)
 
 
 def _leaves(learner: ppo.Learner) -> list[np.ndarray]:
@@ -148,8 +172,12 @@ def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None
     return load(env_name, engine, config.num_envs, overrides, seed=config.seed, **options)
 
 
-def make_iterate(env, config: ppo.PPOConfig, engine: str = "cpu"):
-    """The engine's PPO iteration: numpy envs stepped from Python, or MJX's on-device scan."""
+def make_iterate(env, config: Config, engine: str = "cpu"):
+    """The engine's iteration: numpy envs stepped from Python, or (PPO) MJX's on-device scan."""
+    if isinstance(config, sac.SACConfig):
+        if engine != "cpu":
+            raise UserError("SAC runs on the CPU engine (its replay buffer lives in host memory); use --engine cpu")
+        return sac.make_iterate(env, config)
     if engine == "mjx":
         from garagelab.playground import ppo_mjx
 
@@ -159,7 +187,7 @@ def make_iterate(env, config: ppo.PPOConfig, engine: str = "cpu"):
 
 def train(
     env_name: str,
-    config: ppo.PPOConfig,
+    config: Config,
     directory: Path,
     overrides: dict | None = None,
     checkpoint_every: int = 10,
@@ -174,7 +202,8 @@ def train(
     env_options = env_options or {}
     env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
-    learner = ppo.learner_for(config, env, state)
+    algo = sac if isinstance(config, sac.SACConfig) else ppo
+    learner = algo.learner_for(config, env, state)
     Path(directory).mkdir(parents=True, exist_ok=True)
     checkpoint = Path(directory) / CHECKPOINT
     if checkpoint.is_file():
@@ -185,7 +214,8 @@ def train(
     iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")
-    with ProgressBar(total, f"ppo {env_name}", unit="steps", enabled=progress, start=learner.steps) as bar:
+    name = algo.__name__.rsplit(".", 1)[-1]
+    with ProgressBar(total, f"{name} {env_name}", unit="steps", enabled=progress, start=learner.steps) as bar:
         # training seconds so far, carried over a resume (the first run's rows hold its share)
         start = time.perf_counter() - (learner.history[-1].get("wall_s", 0.0) if learner.history else 0.0)
         while learner.iteration < config.iterations:
@@ -196,7 +226,7 @@ def train(
                 log(**row)
             for key, value in row.items():
                 if board is not None and key not in ("iteration", "steps") and math.isfinite(value):
-                    board.add_scalar(f"ppo/{key}", value, learner.steps)
+                    board.add_scalar(f"{name}/{key}", value, learner.steps)
             if learner.iteration % checkpoint_every == 0 or learner.iteration == config.iterations:
                 save_checkpoint(learner, checkpoint)
             shown = f"return {row['episode_return']:.1f}" if math.isfinite(row["episode_return"]) else ""
@@ -226,13 +256,14 @@ def load_run(key: str) -> TrainedRun:
     record = store.get(key)
     settings = store.read_config(record)
     path = store.directory(key)
-    if "ppo" not in settings or not (path / CHECKPOINT).is_file():
+    algo = run_algorithm(settings)
+    if algo not in settings or not (path / CHECKPOINT).is_file():
         raise UserError(f"run {record.label} has no trained policy (no {CHECKPOINT}); train one first")
-    config = tuned_config(settings["env"], **settings["ppo"])
+    config = tuned_config(settings["env"], algo=algo, **settings[algo])
     interface = policy_interface(settings.get("env_options"))
     env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"), **interface)
     state = env.reset(0)
-    template = ppo.learner_for(config, env, state)
+    template = (sac if algo == "sac" else ppo).learner_for(config, env, state)
     learner = load_checkpoint(path / CHECKPOINT, template)
     conditions = training_conditions(settings.get("env_options"))
     return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path, interface)
@@ -286,13 +317,12 @@ def policy_fn(learner: ppo.Learner):
     uint8 frames stay uint8: the encoder scales those by 1/255 (and takes depth, float, as it is).
     """
     stats = learner.obs_norm.arrays()
+    deterministic = sac.deterministic if sac.is_sac(learner.params) else ppo.deterministic
 
     def policy(obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
         return np.asarray(
-            ppo.deterministic(
-                learner.params, jnp.asarray(obs if obs.dtype == np.uint8 else obs.astype(np.float32)), stats
-            )
+            deterministic(learner.params, jnp.asarray(obs if obs.dtype == np.uint8 else obs.astype(np.float32)), stats)
         )
 
     return policy

@@ -1,4 +1,4 @@
-"""`garagelab playground train|eval|export|video`: PPO runs and what comes out of them."""
+"""`garagelab playground train|eval|export|video`: PPO and SAC runs and what comes out of them."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from garagelab.core.errors import UserError
 def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train = verbs.add_parser(
         "train",
-        help="train a policy with PPO on the CPU or MJX engine (checkpoints, metrics.csv, progress)",
-        description="Runs in runs/playground/<stamp>-<env>/: metrics.csv (one row per PPO iteration), "
+        help="train a policy with PPO (CPU or MJX engine) or SAC (CPU) (checkpoints, metrics.csv, progress)",
+        description="Runs in runs/playground/<stamp>-<env>/: metrics.csv (one row per iteration), "
         "checkpoint.npz (every --checkpoint-every iterations; `--resume RUN` continues from it), eval.json.",
         epilog=examples(
             "garagelab playground train CartpoleBalance",
             "garagelab playground train CartpoleBalance --steps 2000000 --set ppo.learning_rate=3e-4",
+            "garagelab playground train CartpoleBalance --algo sac --set sac.updates_per_iteration=128",
             "garagelab playground train Go1JoystickFlatTerrain --randomize --obs-noise 0.05 --latency 1",
             "garagelab playground train --resume 12",
         ),
@@ -28,8 +29,12 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     )
     train.add_argument("env", nargs="?", help="a registered env (see `garagelab playground list`)")
     train.add_argument("--steps", type=positive_int, help="total env steps (default: the env's tuned setting)")
+    train.add_argument("--algo", choices=("ppo", "sac"), default="ppo",
+                       help="ppo: on-policy, any engine, state or pixels; sac: off-policy with a replay buffer, "
+                       "CPU engine, state")  # fmt: skip
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="ppo.<setting>=value (PPOConfig) or env.<key>=value (the task's config)")  # fmt: skip
+                       help="ppo.<setting>=value (PPOConfig), sac.<setting>=value (SACConfig, with --algo sac) or "
+                       "env.<key>=value (the task's config)")  # fmt: skip
     train.add_argument("--engine", choices=("cpu", "mjx"), default="cpu",
                        help="cpu: numpy envs on MuJoCo; mjx: rollout and update on the device (a GPU)")  # fmt: skip
     train.add_argument("--randomize", action="store_true", help="domain randomisation per env")
@@ -68,26 +73,26 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
         sub.set_defaults(func={"eval": _eval, "export": _export, "video": _video}[verb])
 
 
-def parse_sets(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(PPO settings, env config overrides) from `--set ppo.x=1 --set env.y=2`."""
-    ppo_settings: dict[str, Any] = {}
+def parse_sets(pairs: list[str], algo: str = "ppo") -> tuple[dict[str, Any], dict[str, Any]]:
+    """(learner settings, env config overrides) from `--set ppo.x=1 --set env.y=2` (sac.x with SAC)."""
+    learner_settings: dict[str, Any] = {}
     env_overrides: dict[str, Any] = {}
     for item in pairs:
         key, sep, text = item.partition("=")
         scope, dot, name = key.partition(".")
-        if not sep or not dot or scope not in ("ppo", "env") or not name:
-            raise UserError(f"--set {item!r}: expected ppo.<setting>=value or env.<key>=value")
+        if not sep or not dot or scope not in (algo, "env") or not name:
+            raise UserError(f"--set {item!r}: expected {algo}.<setting>=value or env.<key>=value")
         try:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
-        (ppo_settings if scope == "ppo" else env_overrides)[name] = value
-    return ppo_settings, env_overrides
+        (learner_settings if scope == algo else env_overrides)[name] = value
+    return learner_settings, env_overrides
 
 
 def _train(args: argparse.Namespace) -> int:
     from garagelab.core.runs import RunStore
-    from garagelab.playground import ppo, train
+    from garagelab.playground import train
     from garagelab.playground.pixels import pixel_spec
     from garagelab.playground.registry import make_task
 
@@ -95,19 +100,22 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         record = store.get(args.resume)
         settings = store.read_config(record)
-        if record.system != "playground" or "ppo" not in settings:
+        algo = train.run_algorithm(settings)
+        if record.system != "playground" or algo not in settings:
             raise UserError(f"run {record.label} is not a playground training run")
         if args.steps:  # a longer run than planned
-            settings["ppo"]["total_steps"] = args.steps
-        config = train.tuned_config(settings["env"], **settings["ppo"])  # the stored settings are complete
+            settings[algo]["total_steps"] = args.steps
+        config = train.tuned_config(settings["env"], algo=algo, **settings[algo])  # the stored settings are complete
         context = store.reopen(args.resume)
     else:
         if not args.env:
             raise UserError("name an env to train (see `garagelab playground list`), or --resume RUN")
-        ppo_settings, env_overrides = parse_sets(args.set)
+        learner_settings, env_overrides = parse_sets(args.set, args.algo)
         if args.steps:
-            ppo_settings["total_steps"] = args.steps
-        config = train.tuned_config(args.env, pixels=bool(args.pixels), **ppo_settings)
+            learner_settings["total_steps"] = args.steps
+        if args.algo == "sac" and (args.pixels or args.engine != "cpu"):
+            raise UserError("SAC here learns from state on the CPU engine: drop --pixels / --engine mjx, or use PPO")
+        config = train.tuned_config(args.env, pixels=bool(args.pixels), algo=args.algo, **learner_settings)
         make_task(args.env, env_overrides)  # refuses a bad env setting before a run is recorded
         pixels = None
         if args.pixels:
@@ -121,7 +129,7 @@ def _train(args: argparse.Namespace) -> int:
             "pixels": pixels,
             "action_repeat": args.action_repeat or (PIXEL_ACTION_REPEAT if pixels else 1),
         }
-        settings = {"env": args.env, "ppo": ppo.config_dict(config), "env_overrides": env_overrides,
+        settings = {"env": args.env, args.algo: train.config_dict(config), "env_overrides": env_overrides,
                     "env_options": options}  # fmt: skip
         context = store.start("playground", args.name or args.env, settings)
     with context as run:
