@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from garagelab.core.runs import RunStore
 from garagelab.evolve.database import ProgramDB
@@ -56,11 +57,22 @@ class Scripted:
         return Proposal(source, tuple(p.program_id for p in parents), self.name)
 
 
+_POOLS: list[LocalPool] = []  # the pools `_engine` made, shut down after each test
+
+
+@pytest.fixture(autouse=True)
+def _shut_pools():
+    yield
+    while _POOLS:
+        _POOLS.pop().shutdown()
+
+
 def _engine(tmp_path: Path, proposer: Scripted, budget: int, **config) -> Engine:
     db = ProgramDB(tmp_path / "programs.sqlite")
     db.start_run("test", FIT_POINTS.name, {})
     engine_config = EngineConfig(budget=budget, islands=2, workers=2, **config)
-    return Engine(FIT_POINTS, db, engine_config, {proposer.name: proposer}, LocalPool(2), progress=False)
+    _POOLS.append(LocalPool(2))
+    return Engine(FIT_POINTS, db, engine_config, {proposer.name: proposer}, _POOLS[-1], progress=False)
 
 
 def test_duplicates_are_not_evaluated(tmp_path: Path) -> None:
