@@ -35,7 +35,7 @@ def test_stable_baselines3_ppo_trains_cartpole_balance() -> None:
     model = PPO("MlpPolicy", env, n_steps=256, batch_size=256, learning_rate=1e-3, seed=0,
                 policy_kwargs={"net_arch": [64, 64]})  # fmt: skip
     before = _deterministic_returns(lambda obs: model.predict(obs, deterministic=True)[0])
-    model.learn(80_000)
+    model.learn(160_000)  # 80k reached 999.7 until a fresh install (2026-12-05) left seed 0 at 488-655
     after = _deterministic_returns(lambda obs: model.predict(obs, deterministic=True)[0])
     assert min(after) >= STATED_RETURN > max(before), (before, after)
     assert len(model.ep_info_buffer) > 0  # VecMonitor saw whole episodes end
