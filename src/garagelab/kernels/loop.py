@@ -194,7 +194,7 @@ class TuneProposer:
         if not attempt.outcome.ok:
             return
         seeded = self.base is None and attempt.source == self.seed_source
-        if seeded or (self.base is not None and attempt.interval[0] > self.base.outcome.score):
+        if seeded or (self.base is not None and beats_beyond_noise(attempt, self.base)):
             self.base = attempt
 
     def propose(self, problem, last, best):
@@ -249,7 +249,7 @@ def run_loop(
     attempts = list(history)
     for attempt in history:
         proposer.observe(attempt)
-        last, best = attempt, _better(attempt, best)
+        last, best = attempt, better(attempt, best)
 
     def verify(source: str, on=task) -> Outcome:
         return pool.submit(on, source, frozenset()).result() if pool else on.evaluate(source)
@@ -276,7 +276,7 @@ def run_loop(
                 last = Attempt(number, source, outcome, seconds, pid, author)
                 attempts.append(last)
                 proposer.observe(last)
-                best = _better(last, best)
+                best = better(last, best)
                 summary = f"best {best.outcome.score:.3g}x" if best else f"last: {outcome.failure or 'ok'}"
                 elapsed = int(min(time.monotonic() - start, config.budget_s))
                 bar.update_to(elapsed, postfix=f"{number} attempts, {summary}")
@@ -325,7 +325,14 @@ def _remeasure(attempts: list[Attempt], seed_source: str | None, top: int, verif
     return final
 
 
-def _better(attempt: Attempt, best: Attempt | None) -> Attempt | None:
+def beats_beyond_noise(attempt: Attempt, than: Attempt | None) -> bool:
+    """Correct, and the lower end of its speed-up interval clears `than`'s median (None: nothing
+    to beat): the rule the tuner moves its base by and the mixed search rewards by."""
+    return attempt.outcome.ok and (than is None or attempt.interval[0] > than.outcome.score)
+
+
+def better(attempt: Attempt, best: Attempt | None) -> Attempt | None:
+    """The faster correct attempt of the two by the search's median (`best` when `attempt` failed)."""
     return attempt if attempt.outcome.ok and (best is None or attempt.outcome.score > best.outcome.score) else best
 
 

@@ -15,7 +15,7 @@ wall-clock budget. A proposer that has converged (the tuner with no neighbour le
 from __future__ import annotations
 
 from garagelab.evolve.proposers import Bandit
-from garagelab.kernels.loop import Attempt, KernelProposer, Proposal
+from garagelab.kernels.loop import Attempt, KernelProposer, Proposal, beats_beyond_noise, better
 from garagelab.kernels.problems import Problem
 
 SEED = "seed"  # the proposer name of the seed kernel, the first attempt
@@ -40,11 +40,10 @@ class MixedProposer:
         for proposer in self.proposers.values():
             proposer.observe(attempt)
         if attempt.proposer in self.bandit.pulls:
-            better = attempt.outcome.ok and (self.best is None or attempt.interval[0] > self.best.outcome.score)
-            self.bandit.update(attempt.proposer, float(better), max(attempt.seconds - self.clock, 1e-3))
+            reward = float(beats_beyond_noise(attempt, self.best))
+            self.bandit.update(attempt.proposer, reward, max(attempt.seconds - self.clock, 1e-3))
         self.clock = max(self.clock, attempt.seconds)
-        if attempt.outcome.ok and (self.best is None or attempt.outcome.score > self.best.outcome.score):
-            self.best = attempt
+        self.best = better(attempt, self.best)
 
     def propose(self, problem: Problem, last: Attempt | None, best: Attempt | None) -> Proposal | None:
         if last is None and self.seed_source is not None:

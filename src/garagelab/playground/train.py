@@ -102,7 +102,7 @@ SAC_TUNED: dict[str, dict[str, Any]] = {
     "CartpoleBalance": {"total_steps": 60_000, "learning_starts": 2_000, "init_alpha": 0.1},
 }
 
-ALGORITHMS = ("ppo", "sac")
+ALGORITHMS = {"ppo": ppo, "sac": sac}  # each module: its config, learner_for, make_iterate, config_dict
 Config = ppo.PPOConfig | sac.SACConfig
 
 
@@ -128,8 +128,13 @@ def run_algorithm(settings: dict) -> str:
     return "sac" if "sac" in settings else "ppo"
 
 
+def algorithm_of(config: Config) -> str:
+    """ "sac" or "ppo": which learner a config is for."""
+    return "sac" if isinstance(config, sac.SACConfig) else "ppo"
+
+
 def config_dict(config: Config) -> dict:
-    return sac.config_dict(config) if isinstance(config, sac.SACConfig) else ppo.config_dict(config)
+    return ALGORITHMS[algorithm_of(config)].config_dict(config)
 
 
 def _leaves(learner: ppo.Learner) -> list[np.ndarray]:
@@ -174,7 +179,7 @@ def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None
 
 def make_iterate(env, config: Config, engine: str = "cpu"):
     """The engine's iteration: numpy envs stepped from Python, or (PPO) MJX's on-device scan."""
-    if isinstance(config, sac.SACConfig):
+    if algorithm_of(config) == "sac":
         if engine != "cpu":
             raise UserError("SAC runs on the CPU engine (its replay buffer lives in host memory); use --engine cpu")
         return sac.make_iterate(env, config)
@@ -202,8 +207,8 @@ def train(
     env_options = env_options or {}
     env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
-    algo = sac if isinstance(config, sac.SACConfig) else ppo
-    learner = algo.learner_for(config, env, state)
+    name = algorithm_of(config)
+    learner = ALGORITHMS[name].learner_for(config, env, state)
     Path(directory).mkdir(parents=True, exist_ok=True)
     checkpoint = Path(directory) / CHECKPOINT
     if checkpoint.is_file():
@@ -214,7 +219,6 @@ def train(
     iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")
-    name = algo.__name__.rsplit(".", 1)[-1]
     with ProgressBar(total, f"{name} {env_name}", unit="steps", enabled=progress, start=learner.steps) as bar:
         # training seconds so far, carried over a resume (the first run's rows hold its share)
         start = time.perf_counter() - (learner.history[-1].get("wall_s", 0.0) if learner.history else 0.0)
@@ -263,7 +267,7 @@ def load_run(key: str) -> TrainedRun:
     interface = policy_interface(settings.get("env_options"))
     env = make_env(settings["env"], replace(config, num_envs=1), settings.get("env_overrides"), **interface)
     state = env.reset(0)
-    template = (sac if algo == "sac" else ppo).learner_for(config, env, state)
+    template = ALGORITHMS[algo].learner_for(config, env, state)
     learner = load_checkpoint(path / CHECKPOINT, template)
     conditions = training_conditions(settings.get("env_options"))
     return TrainedRun(settings["env"], settings.get("env_overrides"), conditions, learner, path, interface)
