@@ -27,6 +27,7 @@ from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
     decode_layer_work,
     decode_token_work,
+    held_context,
     plan,
     prefill_layer_work,
     prefill_work,
@@ -90,12 +91,27 @@ def test_kv_cache_methods_store_every_token_and_fill_as_the_formula_says() -> No
     assert slots_per_core(4096, kv_dim=1024, rows=256, layers=2) == 4096 // (2 * 2 * 4 * 2)
 
 
+def test_the_context_a_placement_holds_counts_the_workspace_at_that_context() -> None:
+    """The KV slots beside the planned context's workspace overstate the context the cores hold
+    (decode's scores grow with it); `held_context` is the longest a replan at that context keeps
+    with the same layers per region, and one token more does not fit them."""
+    wafer = plan(LLAMA, WSE2, "decode", 360, 2176)
+    held = held_context(LLAMA, WSE2, wafer)
+    assert 2176 <= held < wafer.kv_slot_tokens
+    assert plan(LLAMA, WSE2, "decode", 360, held).layers_per_region == wafer.layers_per_region
+    try:
+        beyond = plan(LLAMA, WSE2, "decode", 360, held + 1).layers_per_region
+    except UserError:
+        beyond = 0  # no placement at all
+    assert beyond < wafer.layers_per_region
+
+
 def test_plan_packs_layers_under_sram_and_refuses_models_larger_than_the_chips_allowed() -> None:
     wafer = plan(LLAMA, WSE2, "decode", 360, 4096)
     per_layer = wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer
     room = WSE2.sram_usable - wafer.workspace_bytes
     assert wafer.layers_per_region * per_layer <= room < (wafer.layers_per_region + 1) * per_layer
-    assert wafer.chips == 1 and wafer.regions <= 4 and wafer.kv_capacity_tokens >= 4096
+    assert wafer.chips == 1 and wafer.regions <= 4 and wafer.kv_slot_tokens >= 4096
     # regions are aligned squares: 750x994 holds 2x2 of 360x360 (the area would allow 5), 1x1 of 540x540
     with pytest.raises(UserError, match=r"needs 2 regions \(25 layers each\) and a WSE-2 holds 1 \(1x1\); allow 2"):
         plan(LLAMA, WSE2, "decode", 540, 4096)
@@ -146,7 +162,7 @@ def test_a_small_model_is_not_given_more_layers_per_region_than_it_has() -> None
     assert wafer.regions == 1 and wafer.layers_per_region == 32
     full = WSE2.sram_usable // (wafer.weight_bytes_per_layer + wafer.kv_bytes_per_layer)
     assert full > 32  # the case the cap is for
-    assert wafer.kv_capacity_tokens > plan(small, WSE2, "decode", 360, 4096, batch=2).kv_capacity_tokens
+    assert wafer.kv_slot_tokens > plan(small, WSE2, "decode", 360, 4096, batch=2).kv_slot_tokens
 
 
 def test_long_prompts_region_hop_streams_within_sram() -> None:
@@ -216,7 +232,7 @@ def test_simulate_request_and_gpu_baseline() -> None:
     batched = simulate(LLAMA, WSE2, 512, 64, batch=8)
     assert batched.throughput > result.throughput and batched.decode_tpr < result.decode_tpr
     concat = simulate(LLAMA, WSE2, 8, 4, kv_method="concat", decode_side=360)
-    assert concat.decode.kv_capacity_tokens < result.decode.kv_capacity_tokens
+    assert concat.decode.kv_slot_tokens < result.decode.kv_slot_tokens
     with pytest.raises(UserError, match=r"4100 tokens \+ 8,200 workspace for its kernels\) but a core has"):
         simulate(LLAMA, WSE2, 4000, 100, kv_method="concat", decode_side=360)
 

@@ -119,7 +119,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from garagelab.wafer import gpu as gpus
     from garagelab.wafer.device import get_gpu
-    from garagelab.wafer.llm import simulate
+    from garagelab.wafer.llm import held_context, simulate
     from garagelab.wafer.models import load_model
 
     model = replace(load_model(args.model), attention=args.attention)
@@ -169,7 +169,7 @@ def _simulate(args: argparse.Namespace) -> int:
             "decode_grid": result.decode.side,
             "decode_regions": result.decode.regions,
             "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
-            "kv_capacity_tokens": result.decode.kv_capacity_tokens,
+            "kv_capacity_tokens": held_context(model, device, result.decode),
             "sram_per_core_bytes": {"prefill": result.prefill.sram_per_core(), "decode": result.decode.sram_per_core()},
             "decode_communication_share": result.decode_communication_share,
             "relayout_s": result.relayout_s,
@@ -203,7 +203,8 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     print(
         f"  energy {result.energy_per_token_j:.3f} J per token at {result.power_watts / 1e3:.1f} kW; "
-        f"KV cache holds {d.kv_capacity_tokens:,} tokens; end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
+        f"this placement holds up to {held_context(model, device, d):,} tokens of context; "
+        f"end-to-end {result.end_to_end_tpr:,.0f} tokens/s"
     )
     for phase, p in (("prefill", result.prefill), ("decode", result.decode)):
         sram = p.sram_per_core()

@@ -185,9 +185,12 @@ class WaferPlan:
     weight_bytes_per_layer: int
     kv_bytes_per_layer: int
     kv_method: str
-    kv_capacity_tokens: int  # with the kernels' workspace at the planned context
+    # tokens the KV slots left beside the planned context's workspace hold: an upper bound on the
+    # context, since the workspace grows with it (`held_context` gives the longest that fits)
+    kv_slot_tokens: int
     workspace_bytes: int  # per core, the largest any one kernel needs beyond weights and KV cache
     chips: int = 1  # chips the layers are pipelined across
+    batch: int = 1  # requests whose KV cache it holds
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -261,9 +264,10 @@ def plan(
         weight_bytes_per_layer=weights,
         kv_bytes_per_layer=kv,
         kv_method=kv_method,
-        kv_capacity_tokens=capacity(kv_method, side, slots),
+        kv_slot_tokens=capacity(kv_method, side, slots),
         workspace_bytes=workspace,
         chips=needed,
+        batch=batch,
         notes=tuple(notes),
     )
 
@@ -278,6 +282,32 @@ def workspace_bytes(model: LLMConfig, phase: str, side: int, context: int, kv_me
         layer = prefill_layer_work(model, side, context, batch)
     ops = [op for op, _ in layer] + [gemv_op(model.hidden, model.vocab, side, 0, batch)]
     return max(op.workspace_bytes for op in ops)
+
+
+def held_context(model: LLMConfig, device: DeviceModel, wafer: WaferPlan) -> int:
+    """The longest context `wafer`'s placement holds as it is (same layers per region): weights,
+    KV cache and the kernels' workspace at that context together. Its KV slots overstate it,
+    because they were counted beside the planned context's workspace and decode's scores over a
+    core's cached tokens grow with the context (LLaMA3-8B, 2048 in / 128 out, decode on 360x360:
+    11,160 slots, 10,800 tokens held). `max_context` instead replans for each context."""
+    side, layers = wafer.side, wafer.layers_per_region
+    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element
+
+    def fits(tokens: int) -> bool:
+        on_core = (
+            tokens_per_core(wafer.kv_method, side, tokens) if wafer.phase == "decode" else math.ceil(tokens / side)
+        )
+        workspace = workspace_bytes(model, wafer.phase, side, tokens, wafer.kv_method, wafer.batch)
+        kv = wafer.batch * on_core * kv_row
+        return workspace + layers * (wafer.weight_bytes_per_layer + kv) <= device.sram_usable
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, wafer.kv_slot_tokens + 1  # nothing past the slots fits
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
 
 
 def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift", chips: int = 1) -> int:
@@ -608,10 +638,10 @@ def _simulate_on(
     final = input_len + output_len
     kv_method = decode_plan.kv_method
     decode_side = decode_plan.side
-    if decode_plan.kv_capacity_tokens < final:
+    if decode_plan.kv_slot_tokens < final:
         raise UserError(
             f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
-            f"{decode_plan.kv_capacity_tokens} tokens, fewer than the {final} this request needs"
+            f"{decode_plan.kv_slot_tokens} tokens, fewer than the {final} this request needs"
         )
     prefill = prefill_work(model, prefill_plan, input_len, batch=batch)
     last_token = decode_token_work(model, decode_plan, final, batch=batch)
