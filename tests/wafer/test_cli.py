@@ -13,6 +13,7 @@ def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["wafer", "simulate", "--model", "llama3-8b", "--input", "256", "--output", "16", "--gpus", "1,8"]) == 0
     out = capsys.readouterr().out
     assert "decode on" in out and "1xA100" in out and "8xA100" in out and "faster" in out
+    assert "this placement holds up to" in out
 
 
 def test_simulate_refuses_what_does_not_fit_and_runs_it_on_the_chips_allowed(
@@ -45,6 +46,7 @@ def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> Non
     slower = json.loads(capsys.readouterr().out)
     assert slower["decode_grid"] == base["decode_grid"] == 360
     assert slower["tpot_s"] > base["tpot_s"]
+    assert 136 <= base["kv_capacity_tokens"]  # the context this placement holds, at least the request's
 
 
 def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
