@@ -95,6 +95,35 @@ def test_value_normalisation_tracks_the_returns_and_is_checkpointed(tmp_path: Pa
     assert plain.value_norm.count < 1  # untouched without normalisation
 
 
+def test_the_adaptive_learning_rate_follows_the_kl_and_is_checkpointed(tmp_path: Path) -> None:
+    """RSL-RL's rule: / 1.5 when an update's KL is above twice the target, x 1.5 below half
+    of it, within ADAPTIVE_LR_RANGE; the rate is optimiser state, so a resumed run goes on from it."""
+    config = train.tuned_config(
+        "CartpoleBalance", num_envs=8, unroll_length=32, total_steps=8 * 32 * 3, desired_kl=0.01
+    )
+    state = ppo.optimizer(config).init(ppo.new_learner(config, 5, 5, 1).params)
+    assert ppo.learning_rate(state, config) == pytest.approx(config.learning_rate)
+    moved = [ppo.learning_rate(ppo.adapt_learning_rate(state, kl, config), config) for kl in (0.03, 0.01, 0.001)]
+    assert moved == pytest.approx([config.learning_rate / 1.5, config.learning_rate, config.learning_rate * 1.5])
+    low, high = ppo.ADAPTIVE_LR_RANGE
+    for kl, bound in ((1.0, low), (0.0, high)):
+        for _ in range(60):
+            state = ppo.adapt_learning_rate(state, kl, config)
+        assert ppo.learning_rate(state, config) == pytest.approx(bound)
+
+    learner = train.train("CartpoleBalance", config, tmp_path, progress=False)
+    rates = [config.learning_rate] + [row["learning_rate"] for row in learner.history]
+    for before, after, row in zip(rates, rates[1:], learner.history, strict=False):  # one move per update
+        state = ppo.adapt_learning_rate(
+            ppo.optimizer(replace(config, learning_rate=before)).init(learner.params), row["approx_kl"], config
+        )
+        assert after == pytest.approx(ppo.learning_rate(state, config), rel=1e-5)
+    assert rates[-1] == pytest.approx(ppo.learning_rate(learner.opt_state, config))
+    restored = train.load_checkpoint(tmp_path / train.CHECKPOINT, ppo.new_learner(config, 5, 5, 1))
+    assert ppo.learning_rate(restored.opt_state, config) == pytest.approx(rates[-1])
+    assert ppo.learning_rate(learner.opt_state, replace(config, desired_kl=0.0)) == config.learning_rate
+
+
 def test_onnx_export_matches_jax(tmp_path: Path) -> None:
     config = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=64)
     learner = train.train("CartpoleBalance", config, tmp_path / "run", progress=False)

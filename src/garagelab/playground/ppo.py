@@ -56,6 +56,13 @@ class PPOConfig(Batching):
     update_epochs: int = 4
     learning_rate: float = 3e-4
     anneal_lr: bool = True
+    # > 0: the learning rate adapts after every update to keep the policy's KL from the rollout's
+    # near this (RSL-RL's rule: / 1.5 above twice it, x 1.5 below half of it; anneal_lr is then
+    # ignored). Judged on the update's mean KL, not per minibatch as RSL-RL does: the first
+    # minibatches of an update are always near the rollout's policy, and per minibatch the rate
+    # climbed on them and crashed on the last ones within every update (pixel CartpoleBalance:
+    # KL 0.02-0.04 logged at the floor rate 1e-5)
+    desired_kl: float = 0.0
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -91,12 +98,36 @@ def learner_for(config: PPOConfig, env, state) -> Learner:
     return new_learner(config, env.observation_shape, critic_input(state).shape[-1], env.action_size)
 
 
+# the range the adaptive learning rate moves in (RSL-RL's)
+ADAPTIVE_LR_RANGE = (1e-5, 1e-2)
+
+
 def optimizer(config: PPOConfig) -> optax.GradientTransformation:
+    clip = optax.clip_by_global_norm(config.max_grad_norm)
+    if config.desired_kl > 0:  # the rate is state (`adapt_learning_rate` moves it), checkpointed with it
+        return optax.chain(clip, optax.inject_hyperparams(optax.adam)(learning_rate=config.learning_rate, eps=1e-5))
     schedule: Any = config.learning_rate
     if config.anneal_lr:
         updates_per_iteration = config.update_epochs * config.num_minibatches
         schedule = optax.linear_schedule(config.learning_rate, 0.0, config.iterations * updates_per_iteration)
-    return optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    return optax.chain(clip, optax.adam(schedule, eps=1e-5))
+
+
+def adapt_learning_rate(opt_state: Any, kl: float, config: PPOConfig) -> Any:
+    """The optimiser state with its learning rate moved by the last update's mean KL."""
+    clip_state, adam_state = opt_state
+    rate = float(adam_state.hyperparams["learning_rate"])
+    if kl > 2.0 * config.desired_kl:
+        rate = max(ADAPTIVE_LR_RANGE[0], rate / 1.5)
+    elif kl < 0.5 * config.desired_kl:
+        rate = min(ADAPTIVE_LR_RANGE[1], rate * 1.5)
+    hyperparams = {**adam_state.hyperparams, "learning_rate": jnp.asarray(rate, dtype=jnp.float32)}
+    return clip_state, adam_state._replace(hyperparams=hyperparams)
+
+
+def learning_rate(opt_state: Any, config: PPOConfig) -> float:
+    """The rate the next update uses (adaptive) or started from (fixed or annealed)."""
+    return float(opt_state[1].hyperparams["learning_rate"]) if config.desired_kl > 0 else config.learning_rate
 
 
 def new_learner(config: PPOConfig, obs_shape: int | tuple[int, ...], critic_obs_size: int, action_size: int) -> Learner:
@@ -215,7 +246,10 @@ def make_update(config: PPOConfig):
             for indices in epoch:
                 params, opt_state, info = minibatch(params, opt_state, flat, indices, stats, critic_stats)
                 infos.append(info)
-        return params, opt_state, jax.tree.map(lambda *x: jnp.mean(jnp.stack(x)), *infos), target_moments
+        info = jax.tree.map(lambda *x: jnp.mean(jnp.stack(x)), *infos)
+        if config.desired_kl > 0:
+            opt_state = adapt_learning_rate(opt_state, float(info["approx_kl"]), config)
+        return params, opt_state, info, target_moments
 
     return update
 
@@ -296,6 +330,8 @@ def learn(learner: Learner, config: PPOConfig, update, rollout, stats: tuple, ke
     )
     if config.normalize_value:
         learner.value_norm.merge(np.reshape(mean, 1), np.reshape(var, 1), config.batch_size)
+    if config.desired_kl > 0:
+        losses = {**losses, "learning_rate": learning_rate(opt_state, config)}
     return params, opt_state, losses
 
 
