@@ -15,6 +15,7 @@ import pytest
 from garagelab.cli import main
 from garagelab.core.errors import UserError
 from garagelab.playground import export, ppo, sac, train
+from garagelab.playground import networks as nets
 from garagelab.playground.registry import load
 
 
@@ -97,8 +98,10 @@ def test_the_cli_trains_resumes_evaluates_and_exports_sac(runs_dir: Path, capsys
 def test_sac_refuses_what_it_does_not_do(runs_dir: Path, capsys) -> None:
     assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "ppo.learning_rate=1"]) == 2
     assert "expected sac.<setting>=value" in capsys.readouterr().err
-    assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--pixels"]) == 2
-    assert "state on the CPU engine" in capsys.readouterr().err
+    assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--engine", "mjx"]) == 2
+    assert "runs on the CPU engine" in capsys.readouterr().err
+    assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "sac.augment_shift=-1"]) == 2
+    assert "sac.augment_shift must be 0" in capsys.readouterr().err
     assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "sac.batsh=3"]) == 2
     assert "unknown SAC setting" in capsys.readouterr().err
     assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "sac.buffer_size=8"]) == 2
@@ -106,3 +109,40 @@ def test_sac_refuses_what_it_does_not_do(runs_dir: Path, capsys) -> None:
     assert not (runs_dir / "playground").exists()  # refused before a run was recorded
     with pytest.raises(UserError, match="must be at least 1"):
         sac.make_iterate(None, replace(sac.SACConfig(), num_envs=0))
+
+
+def test_random_shift_moves_each_frame_with_its_edges_repeated() -> None:
+    frames = jnp.asarray(np.random.default_rng(0).integers(0, 255, (6, 8, 8, 2)), jnp.uint8)
+    key = jax.random.PRNGKey(3)
+    np.testing.assert_array_equal(np.asarray(nets.random_shift(frames, key, 0)), np.asarray(frames))
+    shifted = np.asarray(nets.random_shift(frames, key, 2))
+    padded = np.pad(np.asarray(frames), ((0, 0), (2, 2), (2, 2), (0, 0)), mode="edge")
+    for frame, view in zip(padded, shifted, strict=True):  # every view is some crop of its padded frame
+        crops = [frame[y : y + 8, x : x + 8] for y in range(5) for x in range(5)]
+        assert any(np.array_equal(view, crop) for crop in crops)
+    assert shifted.dtype == np.uint8 and not np.array_equal(shifted, np.asarray(frames))
+
+
+@pytest.mark.slow
+def test_sac_from_pixels_trains_resumes_and_exports_the_cnn_actor(runs_dir: Path, capsys) -> None:
+    """The actor reads shifted uint8 frames through the encoder (which its loss trains), the
+    critics the state; the buffer keeps frames as uint8; the export takes the same frames."""
+    small = [f"--set=sac.{k}" for k in ("num_envs=2", "unroll_length=8", "updates_per_iteration=4", "batch=8",
+                                        "learning_starts=16", "buffer_size=64")]  # fmt: skip
+    command = ["playground", "train", "CartpoleBalance", "--algo", "sac", "--pixels", "--action-repeat", "8"]
+    assert main([*command, "--steps", "48", "--video-steps", "0", *small]) == 0
+    (run,) = (runs_dir / "playground").iterdir()
+    learner = train.load_run(str(run)).learner
+    assert "encoder" in learner.params and learner.steps == 48 and sac.is_sac(learner.params)
+    untrained = sac.new_learner(sac.SACConfig(), (64, 64, 3), 5, 1)
+    trained_leaves, initial_leaves = (jax.tree.leaves(p["encoder"]) for p in (learner.params, untrained.params))
+    moved = [not np.allclose(a, b) for a, b in zip(trained_leaves, initial_leaves, strict=True)]
+    assert any(moved)  # the actor's loss trains the encoder
+    assert main(["playground", "train", "--resume", str(run), "--steps", "64"]) == 0
+    assert train.load_run(str(run)).learner.steps == 64
+    capsys.readouterr()
+    assert main(["playground", "eval", str(run), "--episodes", "1"]) == 0
+    assert "deterministic return" in capsys.readouterr().out
+    assert main(["playground", "export", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert float(out.rsplit("difference ", 1)[1]) < 1e-5

@@ -46,7 +46,7 @@ def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> Non
     slower = json.loads(capsys.readouterr().out)
     assert slower["decode_grid"] == base["decode_grid"] == 360
     assert slower["tpot_s"] > base["tpot_s"]
-    assert 136 <= base["kv_capacity_tokens"]  # the context this placement holds, at least the request's
+    assert base["kv_capacity_tokens"] >= 136  # the context this placement holds, at least the request's
 
 
 def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path) -> None:

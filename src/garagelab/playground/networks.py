@@ -69,6 +69,19 @@ def encode(layers: list[dict], frames: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
 
 
+def random_shift(frames: jax.Array, key: jax.Array, pad: int) -> jax.Array:
+    """Each frame shifted by up to `pad` pixels each way, edges repeated (DrQ's augmentation):
+    an actor that must act the same on shifted views learns from far fewer frames."""
+    n, height, width, channels = frames.shape
+    padded = jnp.pad(frames, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    offsets = jax.random.randint(key, (n, 2), 0, 2 * pad + 1)
+
+    def crop(frame: jax.Array, at: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_slice(frame, (at[0], at[1], 0), (height, width, channels))
+
+    return jax.vmap(crop)(padded, offsets)
+
+
 def init_actor_critic(
     key: jax.Array,
     obs_shape: tuple[int, ...],

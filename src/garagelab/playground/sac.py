@@ -14,7 +14,15 @@ would teach the critic that time ends the task.
 
 The actor's mean and log-std are two MLPs of the shared kind (tanh hidden layers), so the mean
 network is the same `params["actor"]` PPO's export and evaluation read; a SAC policy acts with
-tanh of it (`deterministic`), and its critics (`q1`, `q2`) tell it apart. The replay buffer is
+tanh of it (`deterministic`), and its critics (`q1`, `q2`) tell it apart.
+
+From pixels (`train --pixels --algo sac`) the actor reads the frames through PPO's CNN encoder
+(`params["encoder"]`, trained by the actor's loss) while the critics read the state: an
+asymmetric actor-critic, as PPO's pixel learner. Every gradient step sees the frames shifted
+by up to `augment_shift` pixels (DrQ's random shift). The buffer keeps frames as uint8, and
+the steps run one jitted call each from Python with their minibatch drawn per step: inside a
+`lax.scan` XLA's CPU convolutions run many times slower (see `ppo.make_update`), and a scan's
+stacked minibatches of frames would take hundreds of MB per iteration. The replay buffer is
 not checkpointed: a resumed run continues the learner exactly and refills the buffer with the
 current policy (brax's SAC does the same).
 """
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,12 +62,14 @@ class SACConfig(Batching):
     init_alpha: float = 1.0
     reward_scale: float = 1.0
     hidden: tuple[int, ...] = (256, 256)
+    cnn_channels: tuple[int, ...] = (16, 32, 32)  # the actor's pixel encoder (pixels only)
+    augment_shift: int = 4  # pixels each frame may shift by in a gradient step (pixels only; 0: none)
     normalize_obs: bool = True
     seed: int = 0
 
 
 def config_dict(config: SACConfig) -> dict:
-    return {**asdict(config), "hidden": list(config.hidden)}
+    return {**asdict(config), "hidden": list(config.hidden), "cnn_channels": list(config.cnn_channels)}
 
 
 def is_sac(params: dict) -> bool:
@@ -66,28 +77,32 @@ def is_sac(params: dict) -> bool:
     return "q1" in params
 
 
-def new_learner(config: SACConfig, obs_size: int, critic_obs_size: int, action_size: int) -> Learner:
-    key, actor, log_std, q1, q2 = jax.random.split(jax.random.PRNGKey(config.seed), 5)
+def new_learner(config: SACConfig, obs_shape: int | tuple[int, ...], critic_obs_size: int, action_size: int) -> Learner:
+    """A fresh learner; `obs_shape` is a state size (or (size,)) or (H, W, C) pixels (a CNN actor)."""
+    shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+    key, actor, log_std, q1, q2, encoder = jax.random.split(jax.random.PRNGKey(config.seed), 6)
+    params: dict = {}
+    features = shape[0]
+    if len(shape) == 3:
+        params["encoder"] = nets.init_encoder(encoder, shape, config.cnn_channels)  # type: ignore[arg-type]
+        features = nets.conv_output_size(shape, config.cnn_channels)  # type: ignore[arg-type]
     critic_sizes = (critic_obs_size + action_size, *config.hidden, 1)
-    params = {
-        "actor": nets.init_mlp(actor, (obs_size, *config.hidden, action_size), last_scale=0.01),
-        "actor_log_std": nets.init_mlp(log_std, (obs_size, *config.hidden, action_size), last_scale=0.01),
+    params |= {
+        "actor": nets.init_mlp(actor, (features, *config.hidden, action_size), last_scale=0.01),
+        "actor_log_std": nets.init_mlp(log_std, (features, *config.hidden, action_size), last_scale=0.01),
         "q1": nets.init_mlp(q1, critic_sizes),
         "q2": nets.init_mlp(q2, critic_sizes),
         "log_alpha": jnp.array(math.log(config.init_alpha), jnp.float32),
     }
     params |= {"q1_target": params["q1"], "q2_target": params["q2"]}
     opt_state = tuple(tx.init(part) for tx, part in zip(_optimizers(config), _parts(params), strict=True))
-    return Learner(
-        params, opt_state, nets.RunningNorm.of_size(obs_size), nets.RunningNorm.of_size(critic_obs_size), key
-    )
+    obs_norm = nets.RunningNorm.of_size(shape[0] if len(shape) == 1 else 1)  # pixels are scaled by 1/255 instead
+    return Learner(params, opt_state, obs_norm, nets.RunningNorm.of_size(critic_obs_size), key)
 
 
 def learner_for(config: SACConfig, env, state) -> Learner:
-    """A fresh learner sized for `env` (state observations: SAC here has no pixel encoder)."""
-    if len(env.observation_shape) != 1:
-        raise UserError("SAC learns from state vectors; for pixels train with PPO (--algo ppo)")
-    return new_learner(config, env.observation_shape[0], critic_input(state).shape[-1], env.action_size)
+    """A fresh learner sized for `env`, its critics' input size read off one of its states."""
+    return new_learner(config, env.observation_shape, critic_input(state).shape[-1], env.action_size)
 
 
 def _optimizers(config: SACConfig) -> tuple[optax.GradientTransformation, ...]:
@@ -96,9 +111,11 @@ def _optimizers(config: SACConfig) -> tuple[optax.GradientTransformation, ...]:
 
 
 def _parts(params: dict) -> tuple[dict, dict, jax.Array]:
-    """What each optimiser updates: the actor's two networks, the twin critics, the temperature."""
+    """What each optimiser updates: the actor's networks (and pixel encoder), the twin critics,
+    the temperature."""
+    actor_names = ("encoder", "actor", "actor_log_std") if "encoder" in params else ("actor", "actor_log_std")
     return (
-        {"actor": params["actor"], "actor_log_std": params["actor_log_std"]},
+        {name: params[name] for name in actor_names},
         {"q1": params["q1"], "q2": params["q2"]},
         params["log_alpha"],
     )
@@ -106,7 +123,7 @@ def _parts(params: dict) -> tuple[dict, dict, jax.Array]:
 
 def _policy(params: dict, obs: jax.Array, stats: tuple, key: jax.Array) -> tuple[jax.Array, jax.Array]:
     """A squashed Gaussian sample (reparameterised) and its log-probability."""
-    x = nets.normalize(obs, stats)
+    x = nets.encode(params["encoder"], obs) if "encoder" in params else nets.normalize(obs, stats)
     mean = nets.mlp(params["actor"], x)
     low, high = LOG_STD_RANGE
     log_std = low + 0.5 * (high - low) * (jnp.tanh(nets.mlp(params["actor_log_std"], x)) + 1.0)
@@ -131,8 +148,10 @@ def _q(critic: list[dict], obs: jax.Array, action: jax.Array, stats: tuple) -> j
     return nets.mlp(critic, jnp.concatenate([nets.normalize(obs, stats), action], -1))[..., 0]
 
 
-def make_update(config: SACConfig, action_size: int):
-    """`update(params, opt_state, batches, stats, critic_stats, key)`: a scan of gradient steps."""
+def make_update(config: SACConfig, action_size: int, pixels: bool = False):
+    """`update(params, opt_state, batches, stats, critic_stats, key)`: the gradient steps, one per
+    minibatch of `batches`. State: stacked arrays (updates, batch, ...), one jitted scan. Pixels:
+    an iterable of (batch, ...) minibatches, one jitted step each (see the module docstring)."""
     actor_tx, critic_tx, alpha_tx = _optimizers(config)
     target_entropy = -float(action_size)
 
@@ -159,7 +178,12 @@ def make_update(config: SACConfig, action_size: int):
 
     def step(carry, batch):
         params, (actor_state, critic_state, alpha_state), stats, critic_stats, key = carry
-        key, critic_key, actor_key = jax.random.split(key, 3)
+        key, critic_key, actor_key, shift_key = jax.random.split(key, 4)
+        if pixels and config.augment_shift > 0:
+            now, later = jax.random.split(shift_key)
+            obs, next_obs = batch[0], batch[4]
+            batch = (nets.random_shift(obs, now, config.augment_shift), *batch[1:4],
+                     nets.random_shift(next_obs, later, config.augment_shift), *batch[5:])  # fmt: skip
         actor, critics, log_alpha = _parts(params)
         (c_loss, q_mean), grads = jax.value_and_grad(critic_loss, has_aux=True)(
             critics, params, batch, stats, critic_stats, critic_key
@@ -182,11 +206,20 @@ def make_update(config: SACConfig, action_size: int):
         return (params, (actor_state, critic_state, alpha_state), stats, critic_stats, key), info
 
     @jax.jit
-    def update(params, opt_state, batches, stats, critic_stats, key):
+    def scanned(params, opt_state, batches, stats, critic_stats, key):
         (params, opt_state, *_), infos = jax.lax.scan(step, (params, opt_state, stats, critic_stats, key), batches)
         return params, opt_state, jax.tree.map(jnp.mean, infos)
 
-    return update
+    one_step = jax.jit(step)
+
+    def stepwise(params, opt_state, batches, stats, critic_stats, key):
+        carry, infos = (params, opt_state, stats, critic_stats, key), []
+        for batch in batches:
+            carry, info = one_step(carry, batch)
+            infos.append(info)
+        return carry[0], carry[1], jax.tree.map(lambda *x: jnp.mean(jnp.stack(x)), *infos)
+
+    return stepwise if pixels else scanned
 
 
 class ReplayBuffer:
@@ -201,9 +234,13 @@ class ReplayBuffer:
         self.cursor = 0
 
     def add(self, **transitions: np.ndarray) -> None:
+        """Frames stay uint8 (a float32 copy would take 4x the memory); the rest is float32."""
         count = len(transitions["reward"])
         if not self.arrays:
-            self.arrays = {k: np.zeros((self.capacity, *np.shape(v)[1:]), np.float32) for k, v in transitions.items()}
+            self.arrays = {
+                k: np.zeros((self.capacity, *np.shape(v)[1:]), np.uint8 if v.dtype == np.uint8 else np.float32)
+                for k, v in transitions.items()
+            }
         index = (self.cursor + np.arange(count)) % self.capacity
         for name, values in transitions.items():
             self.arrays[name][index] = values
@@ -215,6 +252,12 @@ class ReplayBuffer:
         index = rng.integers(0, self.size, (updates, batch))
         return tuple(self.arrays[name][index] for name in self.FIELDS)
 
+    def minibatches(self, rng: np.random.Generator, updates: int, batch: int) -> Iterator[tuple[np.ndarray, ...]]:
+        """`updates` minibatches of (batch, ...) arrays, each drawn when it is needed."""
+        for _ in range(updates):
+            index = rng.integers(0, self.size, batch)
+            yield tuple(self.arrays[name][index] for name in self.FIELDS)
+
 
 def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTracker, buffer: ReplayBuffer,
             rng: np.random.Generator, update) -> tuple[Any, dict]:  # fmt: skip
@@ -222,8 +265,9 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
     start = time.perf_counter()
     stats = learner.obs_norm.arrays()
     observed, critic_observed, metric_sums = [], [], {}
+    pixels = len(env.observation_shape) == 3
     for _ in range(config.unroll_length):
-        obs, critic_obs = np.asarray(state.obs, np.float32), np.asarray(critic_input(state), np.float32)
+        obs, critic_obs = _observation(state.obs), np.asarray(critic_input(state), np.float32)
         if learner.steps < config.learning_starts:  # a fresh run's warm-up (a resumed one acts with its policy)
             action = rng.uniform(-1.0, 1.0, (config.num_envs, env.action_size)).astype(np.float32)
         else:
@@ -235,7 +279,7 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
         kept = ~truncated  # see the module docstring: a time-limit cut has no next state to learn from
         buffer.add(obs=obs[kept], critic_obs=critic_obs[kept], action=action[kept],
                    reward=(np.asarray(state.reward) * config.reward_scale)[kept],
-                   next_obs=np.asarray(state.obs, np.float32)[kept],
+                   next_obs=_observation(state.obs)[kept],
                    next_critic_obs=np.asarray(critic_input(state), np.float32)[kept],
                    terminal=(done & ~truncated)[kept].astype(np.float32))  # fmt: skip
         tracker.add(state.reward, state.done)
@@ -245,11 +289,13 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
             metric_sums[name] = metric_sums.get(name, 0.0) + float(np.mean(value))
     rollout_s = time.perf_counter() - start
     if config.normalize_obs:
-        learner.obs_norm.update(np.stack(observed))
+        if not pixels:  # frames are scaled by 1/255 in the encoder
+            learner.obs_norm.update(np.stack(observed))
         learner.critic_norm.update(np.stack(critic_observed))
     losses: dict = {}
     if buffer.size >= max(config.batch, min(config.learning_starts, config.buffer_size)):
-        batches = buffer.sample(rng, config.updates_per_iteration, config.batch)
+        draw = buffer.minibatches if pixels else buffer.sample
+        batches = draw(rng, config.updates_per_iteration, config.batch)
         learner.key, key = jax.random.split(learner.key)
         learner.params, learner.opt_state, losses = update(
             learner.params, learner.opt_state, batches, learner.obs_norm.arrays(), learner.critic_norm.arrays(), key
@@ -257,6 +303,12 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
     metrics = {k: v / config.unroll_length for k, v in metric_sums.items()}
     row = finish_iteration(learner, config, tracker.drain(), rollout_s, time.perf_counter() - start, losses, metrics)
     return state, row
+
+
+def _observation(obs: Any) -> np.ndarray:
+    """Frames as they are (uint8), state vectors as float32."""
+    obs = np.asarray(obs)
+    return obs if obs.dtype == np.uint8 else obs.astype(np.float32)
 
 
 def check(config: SACConfig) -> SACConfig:
@@ -269,13 +321,15 @@ def check(config: SACConfig) -> SACConfig:
         raise UserError(f"sac.batch {config.batch} is larger than sac.buffer_size {config.buffer_size}")
     if not 0 < config.tau <= 1 or not 0 <= config.gamma < 1 or config.init_alpha <= 0:
         raise UserError("sac.tau must lie in (0, 1], sac.gamma in [0, 1) and sac.init_alpha above 0")
+    if config.augment_shift < 0:
+        raise UserError(f"sac.augment_shift must be 0 (off) or more pixels (got {config.augment_shift})")
     return config
 
 
 def make_iterate(env, config: SACConfig):
     """`iterate(learner, state) -> (state, row)` for the CPU engine's numpy envs."""
     check(config)
-    update = make_update(config, env.action_size)
+    update = make_update(config, env.action_size, pixels=len(env.observation_shape) == 3)
     tracker, buffer = EpisodeTracker(config.num_envs), ReplayBuffer(config.buffer_size)
     rng = np.random.default_rng(config.seed)
     return lambda learner, state: iterate(env, config, learner, state, tracker, buffer, rng, update)

@@ -101,6 +101,12 @@ def tuned_settings(env_name: str, pixels: bool = False) -> dict[str, Any]:
 SAC_TUNED: dict[str, dict[str, Any]] = {
     "CartpoleBalance": {"total_steps": 60_000, "learning_starts": 2_000, "init_alpha": 0.1},
 }
+# SAC from pixels (`train --pixels --algo sac`, with --action-repeat 8 as DrQ runs cartpole): a
+# CNN actor on shifted frames, the critics on the state; one gradient step per policy step
+SAC_PIXELS_TUNED: dict[str, dict[str, Any]] = {
+    "CartpoleBalance": {"total_steps": 30_000, "num_envs": 4, "unroll_length": 16, "updates_per_iteration": 64,
+                        "batch": 128, "buffer_size": 30_000, "learning_starts": 1_000, "init_alpha": 0.1},
+}  # fmt: skip
 
 ALGORITHMS = {"ppo": ppo, "sac": sac}  # each module: its config, learner_for, make_iterate, config_dict
 Config = ppo.PPOConfig | sac.SACConfig
@@ -114,7 +120,10 @@ def tuned_config(env_name: str, pixels: bool = False, algo: str = "ppo", **overr
     unknown = sorted(k for k in overrides if k not in fields)
     if unknown:
         raise UserError(f"unknown {algo.upper()} setting(s) {', '.join(unknown)}; valid: {', '.join(fields)}")
-    tuned = SAC_TUNED.get(env_name, {}) if algo == "sac" else tuned_settings(env_name, pixels)
+    if algo == "sac":
+        tuned = (SAC_PIXELS_TUNED if pixels else SAC_TUNED).get(env_name, {})
+    else:
+        tuned = tuned_settings(env_name, pixels)
     settings = {**tuned, **overrides}
     for key in ("hidden", "cnn_channels"):
         if key in settings:

@@ -113,8 +113,10 @@ def _train(args: argparse.Namespace) -> int:
         learner_settings, env_overrides = parse_sets(args.set, args.algo)
         if args.steps:
             learner_settings["total_steps"] = args.steps
-        if args.algo == "sac" and (args.pixels or args.engine != "cpu"):
-            raise UserError("SAC here learns from state on the CPU engine: drop --pixels / --engine mjx, or use PPO")
+        if args.algo == "sac" and args.engine != "cpu":
+            raise UserError(
+                "SAC here runs on the CPU engine (its replay buffer lives in host memory): drop --engine mjx"
+            )
         config = train.tuned_config(args.env, pixels=bool(args.pixels), algo=args.algo, **learner_settings)
         make_task(args.env, env_overrides)  # refuses a bad env setting before a run is recorded
         pixels = None
