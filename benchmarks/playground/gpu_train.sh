@@ -12,10 +12,10 @@ if [ -n "${PLAYGROUND_PYTHON:-}" ]; then others=(--playground-python "$PLAYGROUN
   nvidia-smi -L
   python3 -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)"
   echo "== CartpoleBalance, 2048 envs on MJX, 5M steps"
-  timeout 240 python3 benchmarks/playground/bench_train.py --engine mjx --num-envs 2048 --steps 5000000 \
+  timeout "${CARTPOLE_TIMEOUT:-240}" python3 benchmarks/playground/bench_train.py --engine mjx --num-envs 2048 --steps 5000000 \
     --eval-every 1000000 --png "$out/cartpole_gpu.png" "${others[@]}"
   echo "== Go1 joystick (forward commands), 4096 envs on MJX, 40M steps"
-  timeout 300 python3 benchmarks/playground/bench_train.py --engine mjx --env Go1JoystickForward \
+  timeout "${GO1_TIMEOUT:-300}" python3 benchmarks/playground/bench_train.py --engine mjx --env Go1JoystickForward \
     --playground-env Go1JoystickFlatTerrain --num-envs 4096 --steps 40000000 --eval-every 5000000 --target 20 \
     --png "$out/go1_gpu.png" "${others[@]}"
 } 2>&1 | tee "$out/playground_gpu_train.txt"
