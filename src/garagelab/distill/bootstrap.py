@@ -27,16 +27,6 @@ from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
 from garagelab.distill.polish import polish_many
 
 CONFIDENCE = 0.90
-# measured by benchmarks/distill/bench_coverage.py (docs/distill/README.md, Calibration) on the
-# paper's design: at 0.5% noise every distillation interval held the truth in 80-94% of 50 data
-# sets, but at 2% noise those of c0 and f1 only in 65% and 50% (20 data sets), so the
-# coefficients' intervals are flagged wherever printed
-DISTILLATION_COEFFICIENTS_UNDERCOVER = (
-    "the distillation law's coefficient intervals are calibrated only on precise data: in simulation on the "
-    "paper's design those of c0, f1 and d1 held the truth in 88%, 80% and 92% of data sets at 0.5% noise, but "
-    "in 65%, 50% and 80% at 2% noise, while its predicted student losses' held it in 85-95% at both "
-    "(docs/distill/README.md, Calibration); on noisy runs treat the coefficients' intervals as too narrow"
-)
 # per resample: fresh grid starts on top of the full fit's local minima
 RESTARTS = 16
 

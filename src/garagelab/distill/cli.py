@@ -184,7 +184,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _fit(args: argparse.Namespace) -> int:
     from garagelab.core.report import Report
     from garagelab.core.runs import RunStore
-    from garagelab.distill.bootstrap import DISTILLATION_COEFFICIENTS_UNDERCOVER
     from garagelab.distill.data import read_runs
     from garagelab.distill.fit import (
         FitResult,
@@ -269,8 +268,6 @@ def _fit(args: argparse.Namespace) -> int:
                 print(f"  {row['coefficient']:>6} = {row['value']:.6g}  {row['90% interval']}")
             if law_fit.checks is not None:
                 print(f"  {law_fit.checks.line('health')}")
-            if law_fit.law == "distillation" and law_fit.bootstrap:
-                print(f"  note: {DISTILLATION_COEFFICIENTS_UNDERCOVER}")
         for extrapolation in extrapolations:
             summary = extrapolation.summary()
             print(

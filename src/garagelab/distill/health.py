@@ -4,8 +4,11 @@ A fit always returns numbers; these checks say whether they mean anything. Runs 
 parameter; coefficients at a bound (the optimum wanted to leave the allowed region); the
 conditioning of the fit, from the Jacobian of the predicted log losses (scale-free: the
 correlation form of J^T J) with the direction the data do not constrain named; bootstrap
-intervals spanning orders of magnitude; residual outliers (robust z-score above 5); and rows
-the law cannot represent (a student better than its teacher, a loss below the fitted E).
+intervals spanning orders of magnitude; residual outliers (robust z-score above 5); rows the
+law cannot represent (a student better than its teacher, a loss below the fitted E); and, for
+the distillation law, runs noisier than the level at which its coefficient intervals were
+measured calibrated (on noisy data its c0, f1 and d1 estimates are biased and their bootstrap
+intervals too narrow; the predicted losses' intervals still hold).
 
 The verdict: `unidentifiable` (a direction no data constrain, or under two runs per free
 parameter: the coefficients are arbitrary along it), `weak` (they are determined, loosely), or
@@ -27,6 +30,18 @@ ILL = 1e7  # beyond which coefficients trade off strongly along a ridge
 RUNS_PER_PARAMETER = (2.0, 5.0)  # below the first: unidentifiable; below the second: weak
 DECADES = 2.0  # a bootstrap interval spanning more than this many decades is weak
 OUTLIER_Z = 5.0
+# The distillation law's coefficient intervals, measured by benchmarks/distill/bench_coverage.py
+# on the paper's design (docs/distill/README.md, Calibration): share of simulated data sets
+# whose 90% interval held the truth, per log-normal noise level
+DISTILLATION_COVERAGE = {
+    0.005: {"c0": 0.88, "f1": 0.80, "d1": 0.92},
+    0.01: {"c0": 0.80, "f1": 0.57, "d1": 0.87},
+    0.02: {"c0": 0.65, "f1": 0.50, "d1": 0.80},
+}
+# the highest noise level at which all of them held 80-97%; a fit's residual scale above it
+# (with slack for the scale's own sampling error) flags those intervals
+CALIBRATED_NOISE = 0.005
+NOISE_SLACK = 1.25
 
 
 @dataclass(frozen=True)
@@ -40,11 +55,14 @@ class FitHealth:
     at_bounds: tuple[str, ...] = ()
     outliers: tuple[dict[str, float], ...] = ()
     violations: dict[str, int] = field(default_factory=dict)
+    # robust standard deviation of the log residuals (fits saved before it was kept: NaN)
+    residual_scale: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (lists, and None for an infinite condition number), so it loads back equal."""
         data = asdict(self)
-        data["condition_number"] = None if not np.isfinite(self.condition_number) else self.condition_number
+        for key in ("condition_number", "residual_scale"):
+            data[key] = None if not np.isfinite(data[key]) else data[key]
         for key in ("reasons", "at_bounds", "outliers"):
             data[key] = list(data[key])
         return data
@@ -53,6 +71,7 @@ class FitHealth:
     def from_dict(cls, data: dict[str, Any]) -> FitHealth:
         data = dict(data)
         data["condition_number"] = np.inf if data["condition_number"] is None else data["condition_number"]
+        data["residual_scale"] = np.nan if data.get("residual_scale") is None else data["residual_scale"]
         data["reasons"] = tuple(data["reasons"])
         data["at_bounds"] = tuple(data["at_bounds"])
         data["outliers"] = tuple(data["outliers"])
@@ -97,13 +116,30 @@ def check_fit(
     weak += _wide_intervals(spec, samples, free, names)
 
     residuals = columns[-1] - spec.log_predictions(theta, columns)
-    outliers = _outliers(residuals, columns)
+    centre, scale = _robust_centre_scale(residuals)
+    outliers = _outliers(residuals, centre, scale, columns)
     if len(outliers) > 0.05 * runs:
         weak.append(f"{len(outliers)} residual outliers (robust z > {OUTLIER_Z:g})")
+    if spec.name == "distillation" and scale > NOISE_SLACK * CALIBRATED_NOISE:
+        weak.append(_noisy_note(scale))
     violations = _violations(spec, theta, columns)
     reasons = tuple(unidentifiable + weak + [f"{count} {what}" for what, count in violations.items() if count])
     verdict = "unidentifiable" if unidentifiable else "weak" if weak else "ok"
-    return FitHealth(verdict, reasons, per_parameter, condition, at_bounds, outliers, violations)
+    return FitHealth(verdict, reasons, per_parameter, condition, at_bounds, outliers, violations, scale)
+
+
+def _noisy_note(scale: float) -> str:
+    """Why a noisy distillation fit's coefficient intervals are not to be trusted."""
+    measured = "; ".join(
+        f"at {100 * noise:g}% noise " + ", ".join(f"{name} {100 * rate:.0f}%" for name, rate in rates.items())
+        for noise, rates in DISTILLATION_COVERAGE.items()
+        if noise > CALIBRATED_NOISE
+    )
+    return (
+        f"residual scale {100 * scale:.2g}% of the loss, above the {100 * CALIBRATED_NOISE:g}% at which its "
+        f"coefficient intervals were measured calibrated (share of simulated data sets whose 90% interval held "
+        f"the truth: {measured}): treat those as too narrow; the predicted losses' intervals held"
+    )
 
 
 def _natural(param: str) -> str:
@@ -154,10 +190,16 @@ def _wide_intervals(spec: LawSpec, samples: np.ndarray, free: np.ndarray, names:
     return wide
 
 
-def _outliers(residuals: np.ndarray, columns: tuple[np.ndarray, ...]) -> tuple[dict[str, float], ...]:
+def _robust_centre_scale(residuals: np.ndarray) -> tuple[float, float]:
+    """Median and MAD-based standard deviation (1.4826 MAD; equals sigma for normal noise)."""
+    centre = float(np.median(residuals))
+    return centre, float(1.4826 * np.median(np.abs(residuals - centre)))
+
+
+def _outliers(
+    residuals: np.ndarray, centre: float, spread: float, columns: tuple[np.ndarray, ...]
+) -> tuple[dict[str, float], ...]:
     """Runs whose residual is more than OUTLIER_Z robust standard deviations from the median."""
-    centre = np.median(residuals)
-    spread = 1.4826 * np.median(np.abs(residuals - centre))
     if not spread > 0:
         return ()
     z = (residuals - centre) / spread

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from garagelab.core.report import Report
-from garagelab.distill.bootstrap import DISTILLATION_COEFFICIENTS_UNDERCOVER
 from garagelab.distill.data import RunTable
 from garagelab.distill.fit import Extrapolation, FitResult, LawFit, distillation_columns
 from garagelab.distill.flops import FlopModel
@@ -110,11 +109,10 @@ def add_fit_section(report: Report, fit: FitResult, table: RunTable, extrapolati
             + (f"; {len(law_fit.bootstrap)} bootstrap refits." if law_fit.bootstrap else ".")
         )
         report.table(law_fit_rows(law_fit))
-        if law_fit.law == "distillation" and law_fit.bootstrap:
-            report.text(f"Note: {DISTILLATION_COEFFICIENTS_UNDERCOVER}.")
         checks = law_fit.checks
         if checks is not None:
-            report.text(checks.line("Health") + f"; {checks.runs_per_parameter:.1f} runs per free coefficient.")
+            scale = "" if np.isnan(checks.residual_scale) else f"; residual scale {100 * checks.residual_scale:.2g}%"
+            report.text(checks.line("Health") + f"; {checks.runs_per_parameter:.1f} runs per free coefficient{scale}.")
             if checks.outliers:
                 report.table([dict(row) for row in checks.outliers])
         observed, predicted = _observed_predicted(fit, law_fit, table)
