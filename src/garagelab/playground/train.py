@@ -106,6 +106,8 @@ SAC_TUNED: dict[str, dict[str, Any]] = {
 SAC_PIXELS_TUNED: dict[str, dict[str, Any]] = {
     "CartpoleBalance": {"total_steps": 30_000, "num_envs": 4, "unroll_length": 16, "updates_per_iteration": 64,
                         "batch": 128, "buffer_size": 30_000, "learning_starts": 1_000, "init_alpha": 0.1},
+    "ArmReach": {"total_steps": 40_000, "num_envs": 4, "unroll_length": 16, "updates_per_iteration": 64,
+                 "batch": 128, "buffer_size": 40_000, "learning_starts": 1_000},
 }  # fmt: skip
 
 ALGORITHMS = {"ppo": ppo, "sac": sac}  # each module: its config, learner_for, make_iterate, config_dict
