@@ -178,9 +178,9 @@ def make_update(config: SACConfig, action_size: int, pixels: bool = False):
 
     def step(carry, batch):
         params, (actor_state, critic_state, alpha_state), stats, critic_stats, key = carry
-        key, critic_key, actor_key, shift_key = jax.random.split(key, 4)
-        if pixels and config.augment_shift > 0:
-            now, later = jax.random.split(shift_key)
+        key, critic_key, actor_key = jax.random.split(key, 3)
+        if pixels and config.augment_shift > 0:  # its own stream: state runs draw exactly as before
+            now, later = jax.random.split(jax.random.fold_in(actor_key, 1))
             obs, next_obs = batch[0], batch[4]
             batch = (nets.random_shift(obs, now, config.augment_shift), *batch[1:4],
                      nets.random_shift(next_obs, later, config.augment_shift), *batch[5:])  # fmt: skip
