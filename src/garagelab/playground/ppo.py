@@ -284,6 +284,13 @@ def critic_input(state) -> Any:
     return state.info.get("privileged_obs", state.obs)
 
 
+def as_observation(obs: Any) -> np.ndarray:
+    """A policy's input on the host: frames as they are (uint8; the encoder scales them by 1/255),
+    state vectors (and depth) as float32."""
+    obs = np.asarray(obs)
+    return obs if obs.dtype == np.uint8 else obs.astype(np.float32)
+
+
 def iterate(env, config: PPOConfig, learner: Learner, state, tracker: EpisodeTracker, update) -> tuple[Any, dict]:
     """One iteration: a rollout of `unroll_length` steps of every env, then a learning step."""
     start = time.perf_counter()

@@ -42,7 +42,14 @@ import optax
 
 from garagelab.core.errors import UserError
 from garagelab.playground import networks as nets
-from garagelab.playground.ppo import Batching, EpisodeTracker, Learner, critic_input, finish_iteration
+from garagelab.playground.ppo import (
+    Batching,
+    EpisodeTracker,
+    Learner,
+    as_observation,
+    critic_input,
+    finish_iteration,
+)
 
 LOG_STD_RANGE = (-5.0, 2.0)  # CleanRL's bounds, reached through a tanh
 
@@ -267,7 +274,7 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
     observed, critic_observed, metric_sums = [], [], {}
     pixels = len(env.observation_shape) == 3
     for _ in range(config.unroll_length):
-        obs, critic_obs = _observation(state.obs), np.asarray(critic_input(state), np.float32)
+        obs, critic_obs = as_observation(state.obs), np.asarray(critic_input(state), np.float32)
         if learner.steps < config.learning_starts:  # a fresh run's warm-up (a resumed one acts with its policy)
             action = rng.uniform(-1.0, 1.0, (config.num_envs, env.action_size)).astype(np.float32)
         else:
@@ -279,7 +286,7 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
         kept = ~truncated  # see the module docstring: a time-limit cut has no next state to learn from
         buffer.add(obs=obs[kept], critic_obs=critic_obs[kept], action=action[kept],
                    reward=(np.asarray(state.reward) * config.reward_scale)[kept],
-                   next_obs=_observation(state.obs)[kept],
+                   next_obs=as_observation(state.obs)[kept],
                    next_critic_obs=np.asarray(critic_input(state), np.float32)[kept],
                    terminal=(done & ~truncated)[kept].astype(np.float32))  # fmt: skip
         tracker.add(state.reward, state.done)
@@ -303,12 +310,6 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
     metrics = {k: v / config.unroll_length for k, v in metric_sums.items()}
     row = finish_iteration(learner, config, tracker.drain(), rollout_s, time.perf_counter() - start, losses, metrics)
     return state, row
-
-
-def _observation(obs: Any) -> np.ndarray:
-    """Frames as they are (uint8), state vectors as float32."""
-    obs = np.asarray(obs)
-    return obs if obs.dtype == np.uint8 else obs.astype(np.float32)
 
 
 def check(config: SACConfig) -> SACConfig:

@@ -335,10 +335,7 @@ def policy_fn(learner: ppo.Learner):
     deterministic = sac.deterministic if sac.is_sac(learner.params) else ppo.deterministic
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs)
-        return np.asarray(
-            deterministic(learner.params, jnp.asarray(obs if obs.dtype == np.uint8 else obs.astype(np.float32)), stats)
-        )
+        return np.asarray(deterministic(learner.params, jnp.asarray(ppo.as_observation(obs)), stats))
 
     return policy
 

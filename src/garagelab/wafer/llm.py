@@ -23,6 +23,7 @@ are priced once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -224,9 +225,7 @@ def plan(
     if not 1 <= side <= min(rows, cols):
         raise UserError(f"region side {side} does not fit the {rows}x{cols} usable mesh of {device.name}")
     weights = layer_weight_bytes(model, side, device)
-    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element  # one token, one layer
-    kv_tokens = tokens_per_core(kv_method, side, context) if phase == "decode" else math.ceil(context / side)
-    kv = batch * kv_tokens * kv_row
+    kv = layer_kv_bytes(model, device, phase, side, context, kv_method, batch)
     # the LM head shares the regions: count it as extra layer-equivalents of weights
     head = _tile_bytes(model.hidden, model.vocab, side, device)
     workspace = workspace_bytes(model, phase, side, context, kv_method, batch)
@@ -272,6 +271,16 @@ def plan(
     )
 
 
+def layer_kv_bytes(
+    model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int, kv_method: str, batch: int
+) -> int:
+    """Per-core SRAM for one layer's KV cache of `batch` requests of `context` tokens: K and V
+    chunks of a token per row, on the busiest core (decode's KV layout, or prefill's tokens along y)."""
+    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element  # one token, one layer
+    tokens = tokens_per_core(kv_method, side, context) if phase == "decode" else math.ceil(context / side)
+    return batch * tokens * kv_row
+
+
 def workspace_bytes(model: LLMConfig, phase: str, side: int, context: int, kv_method: str, batch: int) -> int:
     """SRAM per core a phase's kernels need beyond the weights and KV cache the placement holds:
     the largest over one layer's kernels and the LM head, since they run one after another.
@@ -290,24 +299,16 @@ def held_context(model: LLMConfig, device: DeviceModel, wafer: WaferPlan) -> int
     because they were counted beside the planned context's workspace and decode's scores over a
     core's cached tokens grow with the context (LLaMA3-8B, 2048 in / 128 out, decode on 360x360:
     11,160 slots, 10,800 tokens held). `max_context` instead replans for each context."""
-    side, layers = wafer.side, wafer.layers_per_region
-    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element
+    phase, side, kv_method, batch = wafer.phase, wafer.side, wafer.kv_method, wafer.batch
 
     def fits(tokens: int) -> bool:
-        on_core = (
-            tokens_per_core(wafer.kv_method, side, tokens) if wafer.phase == "decode" else math.ceil(tokens / side)
-        )
-        workspace = workspace_bytes(model, wafer.phase, side, tokens, wafer.kv_method, wafer.batch)
-        kv = wafer.batch * on_core * kv_row
-        return workspace + layers * (wafer.weight_bytes_per_layer + kv) <= device.sram_usable
+        workspace = workspace_bytes(model, phase, side, tokens, kv_method, batch)
+        kv = layer_kv_bytes(model, device, phase, side, tokens, kv_method, batch)
+        return workspace + wafer.layers_per_region * (wafer.weight_bytes_per_layer + kv) <= device.sram_usable
 
     if not fits(1):
         return 0
-    lo, hi = 1, wafer.kv_slot_tokens + 1  # nothing past the slots fits
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
+    return _last_fitting(fits, 1, wafer.kv_slot_tokens + 1)  # nothing past the slots fits
 
 
 def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift", chips: int = 1) -> int:
@@ -326,9 +327,15 @@ def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str
     lo, hi = 1, 2
     while ok(hi):
         lo, hi = hi, hi * 2
+    return _last_fitting(ok, lo, hi)
+
+
+def _last_fitting(fits: Callable[[int], bool], lo: int, hi: int) -> int:
+    """The largest n in [lo, hi) with `fits(n)`, by bisection: `fits(lo)` holds, `fits(hi)` does
+    not, and fitting is monotone (a longer context never needs less SRAM)."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
 
 
