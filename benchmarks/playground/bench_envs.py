@@ -1,15 +1,17 @@
-"""Env steps/s and time to first step: ours (CPU engine, MJX engine) against MuJoCo Playground 0.2.0.
+"""Env steps/s and time to first step: ours (CPU, MJX, Warp engines) against MuJoCo Playground 0.2.0.
 
     python benchmarks/playground/bench_envs.py                      # ours on CPU + playground, this machine
-    python benchmarks/playground/bench_envs.py --impls ours-mjx     # on a GPU machine: our MJX engine only
+    python benchmarks/playground/bench_envs.py --impls ours-mjx,ours-warp   # on a GPU machine
     python benchmarks/playground/bench_envs.py --impls ours-cpu,ours-mjx,playground --num-envs 1,64,256,4096
 
 Every measurement runs in a fresh process (so "first step" counts imports, env build, and on
-MJX/Playground the XLA compiles): import, load, reset, one step; then `--steps` steps of
-uniform random actions with auto-reset, best of 3. Jax engines are timed over a jitted
-`lax.scan` of the batched step, as Playground's own benchmark does, and both reset finished
-envs to their cached first state (Playground's training default); our CPU engine draws full
-resets, which cost it only the finished envs.
+MJX/Playground the XLA compiles, on Warp its kernel compiles): import, load, reset, one step;
+then `--steps` steps of uniform random actions with auto-reset, best of 3. Jax engines are
+timed over a jitted `lax.scan` of the batched step, as Playground's own benchmark does, and
+both reset finished envs to their cached first state (Playground's training default); our CPU
+engine draws full resets, which cost it only the finished envs. Our Warp engine is stepped from
+Python (one CUDA graph of the physics substeps per control step, the task's jax code around it)
+with full resets.
 
 Playground runs in its own virtual environment (default /tmp/garagelab-bench-playground),
 made here on first use: `pip install playground==0.2.0 jax==0.9.2 jaxlib==0.9.2` (its own
@@ -31,7 +33,7 @@ from pathlib import Path
 
 PLAYGROUND_PINS = ["playground==0.2.0", "jax==0.9.2", "jaxlib==0.9.2"]
 ENVS = ("CartpoleBalance", "Go1JoystickFlatTerrain")
-IMPLS = ("ours-cpu", "ours-mjx", "playground")
+IMPLS = ("ours-cpu", "ours-mjx", "ours-warp", "playground")
 
 
 # --- workers: one measurement each, printing one JSON line --------------------------------

@@ -16,7 +16,7 @@ def test_unknown_env_lists_valid_names_and_a_suggestion() -> None:
 
 
 def test_unknown_engine_and_config_key() -> None:
-    with pytest.raises(UserError, match="valid: cpu, mjx"):
+    with pytest.raises(UserError, match="valid: cpu, mjx, warp"):
         load("CartpoleBalance", engine="gpu")
     with pytest.raises(UserError, match="valid keys: ctrl_dt, sim_dt, episode_length"):
         make_task("CartpoleBalance", {"ctrl_dtt": 0.02})

@@ -1,11 +1,13 @@
-"""Batched MuJoCo robot environments (MuJoCo Playground) on two engines: MuJoCo on CPU, MJX on GPU.
+"""Batched MuJoCo robot environments (MuJoCo Playground) on three engines: MuJoCo on CPU, MJX and
+MuJoCo Warp on GPU.
 
     env = load("CartpoleBalance", engine="cpu", num_envs=256)
     state = env.reset(0)
     state = env.step(state, actions)  # actions (256, env.action_size)
 
 Each task is written once against an array namespace (`task.py`); `cpu_engine` runs it with
-numpy on `mujoco.batch`, `mjx_engine` with jax.numpy under jit + vmap.
+numpy on `mujoco.batch`, `mjx_engine` with jax.numpy under jit + vmap, `warp_engine` with
+jax.numpy around MuJoCo Warp's batched step.
 """
 
 import ctypes.util

@@ -1,9 +1,10 @@
-"""Env throughput: steps per second and time to first step, for either engine.
+"""Env throughput: steps per second and time to first step, on any engine.
 
 One measurement = load the env, reset, take the first step (the wall time until it returns is
-"time to first step": on MJX it includes XLA compiles), then time `steps` more steps of
-uniform random actions with auto-reset on, best of `repeats`. The MJX engine is timed over a
-jitted `lax.scan` of its step (as Playground's benchmark does), so dispatch is not counted.
+"time to first step": on MJX it includes XLA compiles, on Warp its kernel compiles), then time
+`steps` more steps of uniform random actions with auto-reset on, best of `repeats`. The MJX
+engine is timed over a jitted `lax.scan` of its step (as Playground's benchmark does), so
+dispatch is not counted; the CPU and Warp engines are stepped from Python.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def bench(
     reset_mode: str | None = None,
     pixels: object = None,
 ) -> BenchResult:
-    """`reset_mode` None: "cached" on MJX (as Playground's training wrapper), "full" on the CPU;
+    """`reset_mode` None: "cached" on MJX (as Playground's training wrapper), "full" on CPU and Warp;
     `pixels` (a `pixels.PixelSpec`) renders every env's frames at every step (CPU engine)."""
     start = time.perf_counter()
     reset_mode = reset_mode or ("cached" if engine == "mjx" else "full")
@@ -45,12 +46,12 @@ def bench(
     actions = rng.uniform(-1, 1, (steps, num_envs, env.action_size)).astype(np.float32)
     state = env.reset(0)
     state = env.step(state, actions[0])
-    if engine == "mjx":
+    if engine != "cpu":
         import jax
 
         jax.block_until_ready(state.obs)
     first = time.perf_counter() - start
-    run = _cpu_loop(env) if engine == "cpu" else _mjx_loop(env, state, actions)
+    run = _mjx_loop(env, state, actions) if engine == "mjx" else _host_loop(env)
     best = min(_timed(run, state, actions) for _ in range(repeats))
     rate = steps * num_envs / best
     return BenchResult(name, engine, num_envs, first, rate, rate * env.n_substeps)
@@ -62,7 +63,9 @@ def _timed(run, state, actions) -> float:
     return time.perf_counter() - start
 
 
-def _cpu_loop(env):
+def _host_loop(env):
+    """Steps from Python (CPU engine; Warp engine, whose every step synchronises with Warp)."""
+
     def run(state, actions):
         for action in actions:
             state = env.step(state, action)

@@ -7,6 +7,7 @@ import os
 
 from garagelab.core.cliargs import examples, positive_int
 from garagelab.core.errors import UserError
+from garagelab.playground.config import ENGINES
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -58,7 +59,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     bench.add_argument("env")
-    bench.add_argument("--engine", default="cpu", choices=("cpu", "mjx"))
+    bench.add_argument("--engine", default="cpu", choices=ENGINES)
     bench.add_argument("--num-envs", type=_sizes, default=[1, 64, 256], help="comma-separated batch sizes")
     bench.add_argument("--steps", type=positive_int, default=200)
     bench.add_argument("--threads", type=int, default=0, help="CPU engine threads (0: all cores)")

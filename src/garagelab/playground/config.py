@@ -13,6 +13,9 @@ from typing import Any
 from garagelab.core.config import parse_like
 from garagelab.core.errors import UserError
 
+# where a batch of envs runs: numpy on mujoco.batch, jax on MJX, MuJoCo Warp's kernels
+ENGINES = ("cpu", "mjx", "warp")
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from garagelab.core.errors import UserError
 from garagelab.playground.task import Task
+
+
+def refuse_heightfields(task: Task, simulator: str) -> None:
+    """A one-line error for terrain a GPU simulator collides differently from MuJoCo (each
+    engine's comment says what was measured)."""
+    if task.mj_model.nhfield:
+        raise UserError(
+            f"{type(task).__name__}: heightfield terrain runs on the CPU engine only "
+            f"({simulator}'s heightfield contacts do not match MuJoCo's); use engine='cpu'"
+        )
 
 
 class BatchedEnv:

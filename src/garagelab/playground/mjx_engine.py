@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from mujoco import mjx
 
-from garagelab.core.errors import UserError
-from garagelab.playground.env import BatchedEnv
+from garagelab.playground.env import BatchedEnv, refuse_heightfields
 from garagelab.playground.ops import JaxOps
 from garagelab.playground.state import State, register_pytree
 from garagelab.playground.task import Task
@@ -34,13 +33,9 @@ class MjxEngine(BatchedEnv):
         randomization: dict[str, np.ndarray] | None = None,
         reset_mode: str = "full",
     ) -> None:
-        if task.mj_model.nhfield:
-            # measured (2026-11-27, mujoco-mjx with MuJoCo 4.0): a Go1 on a 0.1 mm heightfield
-            # already differs from MuJoCo after one control step (joint velocities by ~20 rad/s)
-            raise UserError(
-                f"{type(task).__name__}: heightfield terrain runs on the CPU engine only "
-                "(MJX's heightfield contacts do not match MuJoCo's); use engine='cpu'"
-            )
+        # measured (2026-11-27, mujoco-mjx with MuJoCo 4.0): a Go1 on a 0.1 mm heightfield
+        # already differs from MuJoCo after one control step (joint velocities by ~20 rad/s)
+        refuse_heightfields(task, "MJX")
         register_pytree()
         self.task = task
         self.num_envs = num_envs

@@ -66,7 +66,7 @@ def pixel_spec(pixels: PixelSpec | dict | bool | None, engine: str, obs_noise: f
     if not pixels:
         return None
     if engine != "cpu":
-        raise UserError("pixel observations need the CPU engine: MJX batch rendering is not installed")
+        raise UserError(f"pixel observations need the CPU engine: engine {engine!r} has no batch renderer here")
     if obs_noise > 0:
         raise UserError("observation noise is Gaussian noise on a state vector; it does not apply to pixels")
     return pixels if isinstance(pixels, PixelSpec) else PixelSpec(**(pixels if isinstance(pixels, dict) else {}))
@@ -78,7 +78,7 @@ def _engine(env: Any) -> Any:
 
     engine = bottom(env)
     if not isinstance(engine, CpuEngine):
-        raise UserError("pixel observations need the CPU engine (MJX batch rendering is not installed)")
+        raise UserError("pixel observations need the CPU engine (the GPU engines have no batch renderer here)")
     return engine
 
 

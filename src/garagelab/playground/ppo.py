@@ -262,7 +262,8 @@ class EpisodeTracker:
         self.lengths = np.zeros(num_envs, np.int64)
         self.finished: list[tuple[float, int]] = []
 
-    def add(self, reward: np.ndarray, done: np.ndarray) -> None:
+    def add(self, reward: Any, done: Any) -> None:
+        reward, done = np.asarray(reward), np.asarray(done)  # the Warp engine's are jax arrays
         self.returns += reward
         self.lengths += 1
         for env in np.flatnonzero(done):

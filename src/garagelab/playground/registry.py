@@ -14,9 +14,9 @@ from typing import Any
 
 from garagelab.core.errors import UserError
 from garagelab.playground import config as configs
+from garagelab.playground.config import ENGINES
 from garagelab.playground.task import Task
 
-ENGINES = ("cpu", "mjx")
 RESET_MODES = ("full", "cached")
 
 # name -> (module, class, kwargs); modules are imported on use, so listing stays cheap
@@ -152,10 +152,14 @@ def load(
         from garagelab.playground.cpu_engine import CpuEngine
 
         env: Any = CpuEngine(task, num_envs, nthread=nthread, randomization=fields, reset_mode=reset_mode)
-    else:
+    elif engine == "mjx":
         from garagelab.playground.mjx_engine import MjxEngine
 
         env = MjxEngine(task, num_envs, randomization=fields, reset_mode=reset_mode)
+    else:
+        from garagelab.playground.warp_engine import WarpEngine
+
+        env = WarpEngine(task, num_envs, randomization=fields, reset_mode=reset_mode)
     if action_repeat > 1:
         env = wrappers.ActionRepeat(env, action_repeat)
     if pixels:

@@ -189,10 +189,12 @@ def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None
 
 
 def make_iterate(env, config: Config, engine: str = "cpu"):
-    """The engine's iteration: numpy envs stepped from Python, or (PPO) MJX's on-device scan."""
+    """The engine's iteration: envs stepped from Python (CPU, Warp), or (PPO) MJX's on-device scan."""
     if algorithm_of(config) == "sac":
-        if engine != "cpu":
-            raise UserError("SAC runs on the CPU engine (its replay buffer lives in host memory); use --engine cpu")
+        if engine == "mjx":
+            raise UserError(
+                "SAC steps its envs from Python (its replay buffer lives in host memory): use --engine cpu or warp"
+            )
         return sac.make_iterate(env, config)
     if engine == "mjx":
         from garagelab.playground import ppo_mjx

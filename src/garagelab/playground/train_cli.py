@@ -10,12 +10,13 @@ from typing import Any
 
 from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int
 from garagelab.core.errors import UserError
+from garagelab.playground.config import ENGINES
 
 
 def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train = verbs.add_parser(
         "train",
-        help="train a policy with PPO (CPU or MJX engine) or SAC (CPU) (checkpoints, metrics.csv, progress)",
+        help="train a policy with PPO (any engine) or SAC (CPU or Warp engine) (checkpoints, metrics.csv, progress)",
         description="Runs in runs/playground/<stamp>-<env>/: metrics.csv (one row per iteration), "
         "checkpoint.npz (every --checkpoint-every iterations; `--resume RUN` continues from it), eval.json.",
         epilog=examples(
@@ -31,12 +32,13 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--steps", type=positive_int, help="total env steps (default: the env's tuned setting)")
     train.add_argument("--algo", choices=("ppo", "sac"), default="ppo",
                        help="ppo: on-policy, any engine, state or pixels; sac: off-policy with a replay buffer, "
-                       "CPU engine, state")  # fmt: skip
+                       "CPU or Warp engine, state (pixels: CPU engine)")  # fmt: skip
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="ppo.<setting>=value (PPOConfig), sac.<setting>=value (SACConfig, with --algo sac) or "
                        "env.<key>=value (the task's config)")  # fmt: skip
-    train.add_argument("--engine", choices=("cpu", "mjx"), default="cpu",
-                       help="cpu: numpy envs on MuJoCo; mjx: rollout and update on the device (a GPU)")  # fmt: skip
+    train.add_argument("--engine", choices=ENGINES, default="cpu",
+                       help="cpu: numpy envs on MuJoCo; mjx: rollout and update on the device (a GPU); warp: "
+                       "physics on MuJoCo Warp (a GPU, or Warp's CPU backend), the update as on cpu")  # fmt: skip
     train.add_argument("--randomize", action="store_true", help="domain randomisation per env")
     train.add_argument("--obs-noise", type=non_negative_float, default=0.0, help="Gaussian observation noise (std)")
     train.add_argument("--latency", type=non_negative_int, default=0,
@@ -113,9 +115,9 @@ def _train(args: argparse.Namespace) -> int:
         learner_settings, env_overrides = parse_sets(args.set, args.algo)
         if args.steps:
             learner_settings["total_steps"] = args.steps
-        if args.algo == "sac" and args.engine != "cpu":
+        if args.algo == "sac" and args.engine == "mjx":
             raise UserError(
-                "SAC here runs on the CPU engine (its replay buffer lives in host memory): drop --engine mjx"
+                "SAC steps its envs from Python (its replay buffer lives in host memory): use --engine cpu or warp"
             )
         config = train.tuned_config(args.env, pixels=bool(args.pixels), algo=args.algo, **learner_settings)
         make_task(args.env, env_overrides)  # refuses a bad env setting before a run is recorded
