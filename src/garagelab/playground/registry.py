@@ -49,6 +49,9 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "Go1JoystickFlatTerrain": ("go1", "Joystick", {}),
     "Go1JoystickForward": ("go1", "ForwardJoystick", {}),
     "Go1JoystickRoughTerrain": ("go1", "RoughJoystick", {}),
+    "Go1Getup": ("go1_posture", "Getup", {}),
+    "Go1Handstand": ("go1_posture", "Handstand", {}),
+    "Go1Footstand": ("go1_posture", "Footstand", {}),
     "BipedJoystickFlatTerrain": ("biped", "BipedJoystick", {}),
     "SpotJoystickFlatTerrain": ("spot", "SpotJoystick", {}),  # these three need MENAGERIE_ROOT
     "H1JoystickFlatTerrain": ("biped", "H1Joystick", {}),

@@ -43,6 +43,13 @@ TUNED: dict[str, dict[str, Any]] = {
                                "learning_rate": 3e-4, "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
     "Go1JoystickForward": {"total_steps": 40_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
                            "gamma": 0.97, "hidden": (128, 128, 128), "init_log_std": -1.0, "entropy_coef": 1e-2},
+    # the posture tasks at the joystick's sizes; Playground trains them for 100M+ steps on a GPU
+    "Go1Getup": {"total_steps": 30_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
+                 "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
+    "Go1Handstand": {"total_steps": 30_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
+                     "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
+    "Go1Footstand": {"total_steps": 30_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
+                     "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
     "ArmReach": {"total_steps": 2_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
                  "gamma": 0.99},
     "ArmPickCube": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,

@@ -29,6 +29,30 @@ def _sum(x: Any) -> Any:
     return x.sum(axis=-1)
 
 
+def set_pd_gains(model: mujoco.MjModel, kp: float, kd: float) -> None:
+    """Playground's PD gains on whichever model: position actuators are Kp (q* - q) - Kd qdot."""
+    model.actuator_gainprm[:, 0] = kp
+    model.actuator_biasprm[:, 1] = -kp
+    model.actuator_biasprm[:, 2] = -kd
+
+
+def scaled_reward(ops: Any, terms: dict[str, Any], scales: dict[str, float], dt: float) -> Any:
+    """Playground's locomotion reward: the scaled terms summed, times dt, clipped at 0."""
+    return ops.xp.clip(sum(terms[k] * scales[k] for k in terms) * dt, 0.0, 10000.0)
+
+
+def scattered_start(ops: Any, home: np.ndarray) -> tuple[Any, Any]:
+    """(qpos, qvel) at home moved up to 0.5 m in x and y, turned to a random heading, with a
+    root velocity drawn from U(-0.5, 0.5) in each of its six components (Playground's resets)."""
+    xp = ops.xp
+    base = ops.full((len(home),), home)
+    yaw = ops.uniform((), -math.pi, math.pi)
+    quat = xp.stack([xp.cos(yaw / 2), 0 * yaw, 0 * yaw, xp.sin(yaw / 2)], axis=-1)
+    qpos = xp.concatenate([base[..., :2] + ops.uniform((2,), -0.5, 0.5), base[..., 2:3], quat, base[..., 7:]], axis=-1)
+    root = ops.uniform((6,), -0.5, 0.5)
+    return qpos, xp.concatenate([root, 0 * base[..., 7:]], axis=-1)
+
+
 def _scales() -> dict[str, float]:
     return {
         "tracking_lin_vel": 1.0,
@@ -87,10 +111,7 @@ class Joystick(Task):
 
     def build_model(self) -> mujoco.MjModel:
         model, self.model_source = robot_model(self.robot, self.config.model, self.edit)
-        # Playground's PD gains on whichever model: position actuators are Kp (q* - q) - Kd qdot
-        model.actuator_gainprm[:, 0] = self.config.kp
-        model.actuator_biasprm[:, 1] = -self.config.kp
-        model.actuator_biasprm[:, 2] = -self.config.kd
+        set_pd_gains(model, self.config.kp, self.config.kd)
         return model
 
     def setup(self) -> None:
@@ -118,14 +139,9 @@ class Joystick(Task):
 
     def reset(self, ops: Any) -> tuple[dict[str, Any], Info]:
         xp = ops.xp
-        nq, nu, nf = self.mj_model.nq, self.mj_model.nu, len(self.feet)
-        base = ops.full((nq,), self.default_qpos)
-        xy = base[..., :2] + ops.uniform((2,), -0.5, 0.5)
-        yaw = ops.uniform((), -math.pi, math.pi)
-        quat = xp.stack([xp.cos(yaw / 2), 0 * yaw, 0 * yaw, xp.sin(yaw / 2)], axis=-1)
-        joints = base[..., 7:] * ops.uniform((nu,), 0.5, 1.5)
-        qpos = xp.concatenate([xy, base[..., 2:3], quat, joints], axis=-1)
-        qvel = xp.concatenate([ops.uniform((6,), -0.5, 0.5), ops.full((nu,), 0.0)], axis=-1)
+        nu, nf = self.mj_model.nu, len(self.feet)
+        qpos, qvel = scattered_start(ops, self.default_qpos)
+        qpos = xp.concatenate([qpos[..., :7], qpos[..., 7:] * ops.uniform((nu,), 0.5, 1.5)], axis=-1)
         info = {
             "command": self._command(ops),
             "command_steps": ops.full((), 0.0),
@@ -270,9 +286,7 @@ class Joystick(Task):
         }
 
     def reward(self, ops: Any, terms: dict[str, Any], info: Info) -> Any:
-        scales = self.config.reward
-        total = sum(terms[k] * scales[k] for k in terms)
-        return ops.xp.clip(total * self.dt, 0.0, 10000.0)
+        return scaled_reward(ops, terms, self.config.reward, self.dt)
 
     def terminated(self, ops: Any, d: Any, info: Info) -> Any:
         return self._frame(d)[..., 2, 2] < 0  # upside down
