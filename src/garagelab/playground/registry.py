@@ -57,6 +57,7 @@ _VARIANTS: dict[str, tuple[type[Task] | str, str, dict[str, Any]]] = {
     "H1JoystickFlatTerrain": ("biped", "H1Joystick", {}),
     "G1JoystickFlatTerrain": ("biped", "G1Joystick", {}),
     "ArmReach": ("arm", "ArmReach", {}),
+    "HandCubeReorient": ("hand", "CubeReorient", {}),
     "ArmPickCube": ("arm", "ArmPickCube", {}),
     "PandaReach": ("panda", "PandaReach", {}),  # these two need MENAGERIE_ROOT
     "PandaPickCube": ("panda", "PandaPickCube", {}),
