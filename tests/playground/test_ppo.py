@@ -184,6 +184,14 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "env.episode_length=-5"]) == 2
     assert "episode_length must be at least 1" in capsys.readouterr().err
+    for setting, message in [
+        ("ppo.desired_kl=-0.01", "must not be negative"),
+        ("ppo.num_minibatches=7", "must divide the batch"),
+        ("ppo.learning_rate=0", "learning_rate must be above 0"),
+        ("ppo.gamma=1.0", "gamma must lie in [0, 1)"),
+    ]:
+        assert main(["playground", "train", "CartpoleBalance", "--set", setting]) == 2
+        assert message in capsys.readouterr().err, setting
     assert len(list((runs_dir / "playground").iterdir())) == 1  # refused settings leave no failed run behind
 
 

@@ -25,6 +25,7 @@ from garagelab.wafer.device import A100, WSE2, WSE3
 from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
+    _simulate_on,
     decode_layer_work,
     decode_token_work,
     held_context,
@@ -104,6 +105,19 @@ def test_the_context_a_placement_holds_counts_the_workspace_at_that_context() ->
     except UserError:
         beyond = 0  # no placement at all
     assert beyond < wafer.layers_per_region
+
+
+def test_a_request_past_the_held_context_is_refused_even_within_the_kv_slots() -> None:
+    """Pricing a request on a placement checks the context the placement holds (10,800 tokens
+    for LLaMA3-8B decode on 360x360 planned at 2,176), not its KV slots (11,160): a request of
+    11,000 tokens was priced before."""
+    decode = plan(LLAMA, WSE2, "decode", 360, 2176)
+    prefill = plan(LLAMA, WSE2, "prefill", 360, 2048)
+    held = held_context(LLAMA, WSE2, decode)
+    assert held < 11_000 < decode.kv_slot_tokens
+    with pytest.raises(UserError, match=f"holds a context of {held} tokens, fewer than the 11000"):
+        _simulate_on(LLAMA, WSE2, 2048, 11_000 - 2048, prefill, decode, "closed", 1)
+    assert _simulate_on(LLAMA, WSE2, 2048, held - 2048, prefill, decode, "closed", 1).tpot_s > 0
 
 
 def test_plan_packs_layers_under_sram_and_refuses_models_larger_than_the_chips_allowed() -> None:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from garagelab.core.errors import UserError
 from garagelab.playground import networks as nets
 
 
@@ -91,6 +92,30 @@ class Learner:
     steps: int = 0
     history: list[dict] = field(default_factory=list)  # one row of metrics per iteration
     value_norm: nets.RunningNorm = field(default_factory=lambda: nets.RunningNorm.of_size(1))  # of the returns
+
+
+def check(config: PPOConfig) -> PPOConfig:
+    """The config, or a UserError naming the setting that cannot run (a negative desired_kl
+    used to mean "off" silently; a minibatch count that does not divide the batch failed in a
+    reshape inside the first update)."""
+    sizes = ("total_steps", "num_envs", "unroll_length", "num_minibatches", "update_epochs")
+    for name in sizes:
+        if getattr(config, name) < 1:
+            raise UserError(f"ppo.{name} must be at least 1 (got {getattr(config, name)})")
+    if config.batch_size % config.num_minibatches:
+        raise UserError(
+            f"ppo.num_minibatches {config.num_minibatches} must divide the batch "
+            f"(num_envs x unroll_length = {config.batch_size})"
+        )
+    positive = ("learning_rate", "clip", "max_grad_norm", "reward_scale")
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise UserError(f"ppo.{name} must be above 0 (got {getattr(config, name)})")
+    if config.desired_kl < 0 or config.entropy_coef < 0 or config.value_coef < 0:
+        raise UserError("ppo.desired_kl (0: off), ppo.entropy_coef and ppo.value_coef must not be negative")
+    if not 0 <= config.gamma < 1 or not 0 <= config.gae_lambda <= 1:
+        raise UserError("ppo.gamma must lie in [0, 1) and ppo.gae_lambda in [0, 1]")
+    return config
 
 
 def learner_for(config: PPOConfig, env, state) -> Learner:

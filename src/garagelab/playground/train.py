@@ -141,7 +141,7 @@ def tuned_config(env_name: str, pixels: bool = False, algo: str = "ppo", **overr
         if key in settings:
             settings[key] = tuple(int(h) for h in settings[key])
     config = replace(kind(), **settings)
-    return sac.check(config) if algo == "sac" else config
+    return sac.check(config) if algo == "sac" else ppo.check(config)
 
 
 def run_algorithm(settings: dict) -> str:

@@ -645,10 +645,11 @@ def _simulate_on(
     final = input_len + output_len
     kv_method = decode_plan.kv_method
     decode_side = decode_plan.side
-    if decode_plan.kv_slot_tokens < final:
+    held = held_context(model, device, decode_plan)  # not the KV slots, which overstate it
+    if held < final:
         raise UserError(
-            f"{model.name}: the {kv_method} KV cache on {decode_side}x{decode_side} regions holds "
-            f"{decode_plan.kv_slot_tokens} tokens, fewer than the {final} this request needs"
+            f"{model.name}: decode on {decode_side}x{decode_side} regions with the {kv_method} KV cache "
+            f"holds a context of {held} tokens, fewer than the {final} this request needs"
         )
     prefill = prefill_work(model, prefill_plan, input_len, batch=batch)
     last_token = decode_token_work(model, decode_plan, final, batch=batch)
