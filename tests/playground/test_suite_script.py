@@ -1,0 +1,46 @@
+"""experiments/playground/suite.py: a killed suite resumes (finished cells are skipped, a cell
+in progress continues from its checkpoint) and the table says which learner is better only
+when the seeds separate them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parents[2] / "experiments" / "playground" / "suite.py"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    spec = importlib.util.spec_from_file_location("suite", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_better_needs_a_gap_beyond_the_seed_spread(suite) -> None:
+    assert suite._better({"ppo": 500.0, "sac": 400.0}, {"ppo": [490, 510], "sac": [390, 410]}) == "ppo"
+    assert suite._better({"ppo": 500.0, "sac": 480.0}, {"ppo": [400, 600], "sac": [470, 490]}) == ""
+    assert suite._better({"ppo": 0.0, "sac": 0.0}, {"ppo": [0, 0], "sac": [0, 0]}) == ""
+    assert suite._better({"ppo": 10.0}, {"ppo": [10, 10]}) == ""
+
+
+@pytest.mark.slow
+def test_the_suite_trains_cells_once_and_tabulates_them(suite, tmp_path: Path, monkeypatch, capsys) -> None:
+    args = ["suite.py", "--tasks", "CartpoleBalance", "--seeds", "2", "--steps", "4096", "--episodes", "1"]
+    monkeypatch.setattr(sys, "argv", [*args, "--out", str(tmp_path)])
+    assert suite.main() == 0
+    cells = sorted((tmp_path / "cells").glob("*.json"))
+    assert [c.name for c in cells] == ["CartpoleBalance-ppo-0.json", "CartpoleBalance-ppo-1.json"]
+    first = [json.loads(c.read_text()) for c in cells]
+    assert all(c["steps"] == 4096 and len(c["returns"]) == 1 for c in first)
+    table = (tmp_path / "suite.md").read_text()
+    assert "| CartpoleBalance | ppo | 4,096 | 2 |" in table and "Not run yet: CartpoleBalanceSparse" in table
+    capsys.readouterr()
+    assert suite.main() == 0  # everything finished: nothing is trained again
+    assert "seed" not in capsys.readouterr().out.replace("suite cells", "")
+    assert [json.loads(c.read_text()) for c in cells] == first
