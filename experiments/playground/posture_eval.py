@@ -36,6 +36,8 @@ def main() -> None:
     n, steps = args.episodes, 0
     alive, ended = np.ones(n, bool), np.zeros(n, bool)
     first_stand = np.full(n, np.nan)
+    upright = np.zeros(n, bool)  # Getup: upright (the posture term's gate) at the end
+    heights = np.zeros(n)
     in_stand = np.zeros(n)
     target = env.task.config.target_height
     while alive.any():
@@ -46,6 +48,8 @@ def main() -> None:
             standing = metrics["stand_still"] > 0  # the gate: upright at the standing height
             first_stand = np.where(np.isnan(first_stand) & standing & alive, steps * env.dt, first_stand)
             ended = np.where(alive, standing, ended)
+            upright = np.where(alive, metrics["orientation"] > np.exp(-2 * 0.01), upright)
+            heights = np.where(alive, np.log1p(metrics["torso_height"]), heights)  # exp(min(h, target)) - 1
         else:
             height = target + np.log(np.maximum(metrics["height"], 1e-12))  # min(h, target)
             posed = (metrics["orientation"] > IN_STAND_ORIENTATION) & (height > IN_STAND_HEIGHT)
@@ -57,7 +61,9 @@ def main() -> None:
         print(f"{run.env} ({run.learner.steps:,} steps): standing at the end of {int(ended.sum())} of {n} "
               f"episodes ({100 * ended.mean():.0f}%); of the {int(fallen.sum())} that started fallen (not "
               f"upright), {int(ended[fallen].sum())} ended standing and {reached.size} got up at least once, "
-              f"median {np.median(reached) if reached.size else float('nan'):.2f} s after the start")  # fmt: skip
+              f"median {np.median(reached) if reached.size else float('nan'):.2f} s after the start; "
+              f"{int(upright[fallen].sum())} ended upright, IMU height at the end median "
+              f"{np.median(heights[fallen]):.3f} m (standing: {target} m)")  # fmt: skip
     else:
         print(f"{run.env} ({run.learner.steps:,} steps): lasted the full episode in {int(ended.sum())} of {n} "
               f"({100 * ended.mean():.0f}%); in the stand for {100 * in_stand.sum() / (n * steps):.0f}% of "
