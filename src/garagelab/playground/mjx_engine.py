@@ -78,10 +78,7 @@ class MjxEngine(BatchedEnv):
         return State(data, obs.astype(jnp.float32), jnp.float32(reward), done.astype(jnp.float32), metrics, info)
 
     def _reset_where_batch(self, model: Any, state: State, mask: Any) -> State:
-        def pick(new: Any, old: Any) -> Any:
-            where = jnp.reshape(mask, mask.shape + (1,) * (old.ndim - 1))
-            return jnp.where(where, new, old)
-
+        pick = masked_pick(mask)
         info = dict(state.info)
         if self.reset_mode == "cached":  # Playground's default: back to the env's first state, no forward
             first = info["first_state"]
@@ -134,7 +131,20 @@ class MjxEngine(BatchedEnv):
         return self._reset_where(self.model, state, jnp.asarray(mask) > 0)
 
     def normal(self, state: State, shape: tuple[int, ...]) -> tuple[State, Any]:
-        """Standard normal draws per env (for wrappers), from each env's key in `info["rng"]`."""
-        keys = jax.vmap(jax.random.split)(state.info["rng"])
-        noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys[:, 0])
-        return state.replace(info={**state.info, "rng": keys[:, 1]}), noise
+        return keyed_normal(state, shape)
+
+
+def masked_pick(mask: Any) -> Any:
+    """`pick(new, old)`: per env (leading axis), `new` where `mask` is set, else `old`."""
+
+    def pick(new: Any, old: Any) -> Any:
+        return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(old) - 1)), new, old)
+
+    return pick
+
+
+def keyed_normal(state: State, shape: tuple[int, ...]) -> tuple[State, Any]:
+    """Standard normal draws per env (for wrappers), from each env's key in `info["rng"]`."""
+    keys = jax.vmap(jax.random.split)(state.info["rng"])
+    noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys[:, 0])
+    return state.replace(info={**state.info, "rng": keys[:, 1]}), noise

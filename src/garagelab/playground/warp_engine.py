@@ -26,6 +26,7 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.playground.env import BatchedEnv, refuse_heightfields
+from garagelab.playground.mjx_engine import keyed_normal, masked_pick
 from garagelab.playground.ops import JaxOps
 from garagelab.playground.state import State, register_pytree
 from garagelab.playground.task import Task
@@ -229,7 +230,7 @@ class WarpEngine(BatchedEnv):
             return state
         self._restore(state)
         info = dict(state.info)
-        pick = _picker(mask)
+        pick = masked_pick(mask)
         if self.reset_mode == "cached":  # back to each env's first state
             first = info["first_state"]
             self._load_rows(first["rows"], mask)
@@ -253,14 +254,4 @@ class WarpEngine(BatchedEnv):
         return State(self._save(), obs, nil, nil, metrics, info)
 
     def normal(self, state: State, shape: tuple[int, ...]) -> tuple[State, Any]:
-        """Standard normal draws per env (for wrappers), from each env's key in `info["rng"]`."""
-        keys = jax.vmap(jax.random.split)(state.info["rng"])
-        noise = jax.vmap(lambda k: jax.random.normal(k, shape))(keys[:, 0])
-        return state.replace(info={**state.info, "rng": keys[:, 1]}), noise
-
-
-def _picker(mask: Any) -> Any:
-    def pick(new: Any, old: Any) -> Any:
-        return jnp.where(jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(old) - 1)), new, old)
-
-    return pick
+        return keyed_normal(state, shape)
