@@ -25,7 +25,7 @@ from garagelab.wafer.device import WSE2
 from garagelab.wafer.kernels import gemm, gemv
 from garagelab.wafer.llm import (
     allreduce_op,
-    best_side,
+    best_region,
     decode_token_work,
     gemm_op,
     gemv_op,
@@ -48,10 +48,10 @@ def main() -> None:
     parser.add_argument("--gemm", type=int, default=2400, help="M = K = N of the 600x600 MeshGEMM")
     args = parser.parse_args()
     model, context = MODELS["llama3-8b"], 4096
-    side = best_side(model, WSE2, "decode", context, "shift", "closed")
-    wafer = plan(model, WSE2, "decode", side, context)
+    region = best_region(model, WSE2, "decode", context, "shift", "closed")
+    wafer = plan(model, WSE2, "decode", region, context)
     print(
-        f"LLaMA3-8B decode on {WSE2.name} {WSE2.usable[0]}x{WSE2.usable[1]}: {side}x{side} regions, "
+        f"LLaMA3-8B decode on {WSE2.name} {WSE2.usable[0]}x{WSE2.usable[1]}: {wafer.label} regions, "
         f"{wafer.regions} regions, context {context}"
     )
     for model_name in ("closed", "timestamps"):
@@ -67,11 +67,11 @@ def main() -> None:
     for model_name, goal in (("closed", 1.0), ("timestamps", 60.0)):
         clear_caches()
         start = time.perf_counter()
-        request = simulate(model, WSE2, 2048, 128, tuned.prefill.side, tuned.decode.side, cost_model=model_name)
+        request = simulate(model, WSE2, 2048, 128, tuned.prefill.region[0], tuned.decode.region, cost_model=model_name)
         seconds = time.perf_counter() - start
         print(
             f"  {model_name:10s}: {seconds:6.3f} s to simulate a request, 2048 in 128 out on "
-            f"{tuned.prefill.side}/{tuned.decode.side} regions (TTFT {request.ttft_s * 1e3:.2f} ms, "
+            f"{tuned.prefill.label}/{tuned.decode.label} regions (TTFT {request.ttft_s * 1e3:.2f} ms, "
             f"TPOT {request.tpot_s * 1e6:.1f} us) - {seconds / goal:.2f}x the {goal:g} s goal"
         )
     start = time.perf_counter()
@@ -91,11 +91,11 @@ def main() -> None:
     for k, n, k_axis in shapes:
         x = rng.normal(size=k).astype(np.float32)
         w = rng.normal(size=(k, n)).astype(np.float32)
-        y = gemv("ktree", k, n, (side, side), k_axis=k_axis).run(x, w)
+        y = gemv("ktree", k, n, region, k_axis=k_axis).run(x, w)
         worst = max(worst, float(np.abs(y - x @ w).max() / np.abs(x @ w).max()))
     seconds = time.perf_counter() - start
     print(
-        f"functional decode layer (4 GEMVs, {side}x{side} cores): {seconds:.1f} s, max relative error {worst:.1e} "
+        f"functional decode layer (4 GEMVs, {wafer.label} cores): {seconds:.1f} s, max relative error {worst:.1e} "
         f"- {seconds / 60:.2f}x the 60 s goal"
     )
 

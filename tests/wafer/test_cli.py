@@ -16,6 +16,13 @@ def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> N
     assert "this placement holds up to" in out
 
 
+def test_simulate_takes_a_rectangular_decode_region(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["wafer", "simulate", "--input", "256", "--output", "16", "--decode-grid", "375x497", "--json"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["decode_grid"] == [375, 497] and summary["decode_regions"] <= 4  # 2 x 2 on the fabric
+
+
 def test_simulate_refuses_what_does_not_fit_and_runs_it_on_the_chips_allowed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -44,7 +51,7 @@ def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> Non
     base = json.loads(capsys.readouterr().out)
     assert main([*argv, "--set", "beta=40"]) == 0
     slower = json.loads(capsys.readouterr().out)
-    assert slower["decode_grid"] == base["decode_grid"] == 360
+    assert slower["decode_grid"] == base["decode_grid"] == [360, 360]
     assert slower["tpot_s"] > base["tpot_s"]
     assert base["kv_capacity_tokens"] >= 136  # the context this placement holds, at least the request's
 
@@ -101,6 +108,8 @@ def test_explore_quick_writes_report() -> None:
         (["wafer", "simulate", "--set", "beta=abc"], "not a valid float"),
         (["wafer", "simulate", "--device", "WSE-9"], "unknown device"),
         (["wafer", "simulate", "--decode-grid", "2000"], "does not fit"),
+        (["wafer", "simulate", "--decode-grid", "400x1200"], "does not fit the 750x994 usable mesh"),
+        (["wafer", "simulate", "--decode-grid", "3x4x5"], "rows x cols (375x497)"),
     ],
 )
 def test_user_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

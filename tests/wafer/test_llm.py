@@ -26,9 +26,14 @@ from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
     _simulate_on,
+    best_region,
+    candidate_regions,
+    check_work,
     decode_layer_work,
     decode_token_work,
     held_context,
+    phase_seconds,
+    phase_work,
     plan,
     prefill_layer_work,
     prefill_work,
@@ -89,7 +94,7 @@ def test_kv_cache_methods_store_every_token_and_fill_as_the_formula_says() -> No
         scores = np.array(keys) @ query / np.sqrt(10)
         weights = np.exp(scores - scores.max())
         np.testing.assert_allclose(cache.attention(query), weights / weights.sum() @ np.array(values))
-    assert slots_per_core(4096, kv_dim=1024, rows=256, layers=2) == 4096 // (2 * 2 * 4 * 2)
+    assert slots_per_core(4096, kv_dim=1024, width_parts=256, layers=2) == 4096 // (2 * 2 * 4 * 2)
 
 
 def test_the_context_a_placement_holds_counts_the_workspace_at_that_context() -> None:
@@ -190,7 +195,7 @@ def test_long_prompts_region_hop_streams_within_sram() -> None:
 
 
 def test_table_rows_that_cannot_run_say_why() -> None:
-    tiny_sram = WSE2.with_overrides(sram_bytes=8 * 1024, sram_reserved=1024)
+    tiny_sram = WSE2.with_overrides(sram_bytes=3 * 1024, sram_reserved=1024)  # 2 KB: a layer needs 2.2
     (row,) = table2(tiny_sram, models={"llama3-8b": LLAMA}, shapes=((2048, 128),))
     assert row["note"].startswith("does not fit: llama3-8b prefill: no region size")
     assert np.isnan(row["ours TPR"])
@@ -245,10 +250,10 @@ def test_simulate_request_and_gpu_baseline() -> None:
     assert 20 < result.decode_tpr / one_gpu < 60  # the paper: 30-40x over one A100
     batched = simulate(LLAMA, WSE2, 512, 64, batch=8)
     assert batched.throughput > result.throughput and batched.decode_tpr < result.decode_tpr
-    concat = simulate(LLAMA, WSE2, 8, 4, kv_method="concat", decode_side=360)
+    concat = simulate(LLAMA, WSE2, 8, 4, kv_method="concat", decode_region=360)
     assert concat.decode.kv_slot_tokens < result.decode.kv_slot_tokens
     with pytest.raises(UserError, match=r"4100 tokens \+ 8,200 workspace for its kernels\) but a core has"):
-        simulate(LLAMA, WSE2, 4000, 100, kv_method="concat", decode_side=360)
+        simulate(LLAMA, WSE2, 4000, 100, kv_method="concat", decode_region=360)
 
 
 def test_timestamp_cost_model_prices_decode_like_the_closed_form() -> None:
@@ -261,7 +266,7 @@ def test_timestamp_cost_model_prices_decode_like_the_closed_form() -> None:
 def test_timestamp_simulation_reports_progress(capsys: pytest.CaptureFixture[str]) -> None:
     """`simulate --cost-model timestamps` ran 11 minutes without a word."""
     small = LLMConfig("small", hidden=512, layers=2, heads=8, kv_heads=8, head_dim=64, ffn=1024, vocab=1000)
-    result = simulate(small, WSE2, 16, 4, prefill_side=120, decode_side=120, cost_model="timestamps")
+    result = simulate(small, WSE2, 16, 4, prefill_side=120, decode_region=120, cost_model="timestamps")
     assert result.tpot_s > 0
     assert "small (timestamps): 1/1 (100%)" in capsys.readouterr().err
 
@@ -315,8 +320,8 @@ def test_attention_heads_split_the_reductions_and_widen_the_prefill_scores() -> 
     assert _head_layout(heads, 360) == (1, 11)  # 12 columns a core: a head is shared by 11 cores
     assert _head_layout(heads, 16) == (2, 1)  # 256 columns a core: two whole heads, no reduction along x
     # a segmented reduction costs one segment's: less than along the whole row
-    segment, row = (price([(allreduce_op(64, 360, 1, g), 1)], WSE2).cycles for g in (11, None))
-    assert segment < row and segment == price([(allreduce_op(64, 11, 1), 1)], WSE2).cycles
+    segment, row = (price([(allreduce_op(64, (360, 360), 1, g), 1)], WSE2).cycles for g in (11, None))
+    assert segment < row and segment == price([(allreduce_op(64, (11, 11), 1), 1)], WSE2).cycles
     decode = {m.attention: price(decode_layer_work(m, 360, 4096), WSE2).cycles for m in (heads, single)}
     assert decode["heads"] < decode["single"]
     one = replace(heads, name="one", heads=1, kv_heads=1, head_dim=4096)  # a one-head config is the paper's
@@ -367,8 +372,8 @@ def test_plotted_predictions_carry_the_spread_of_the_refitted_constants() -> Non
 def test_a_batch_is_prefilled_together() -> None:
     """Batch prefill: the projections and the MLP run on every prompt's tokens at once (better
     use of the mesh than one prompt at a time), attention on each prompt alone."""
-    one = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_side=360)
-    four = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_side=360, batch=4)
+    one = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_region=360)
+    four = simulate(LLAMA, WSE2, 256, 8, prefill_side=360, decode_region=360, batch=4)
     assert one.ttft_s < four.ttft_s < 4 * one.ttft_s
     assert four.prefill_tpr > one.prefill_tpr
     alone = price(prefill_work(LLAMA, four.prefill, 256), WSE2).cycles
@@ -381,9 +386,82 @@ def test_wse3_is_a_labelled_projection_with_a_larger_fabric_and_faster_cores() -
     """WSE-3 was WSE-2 with a bigger fabric, priced without a word; nothing measured on it is
     published, so its results say what they rest on."""
     assert WSE3.region_grid(360) == (2, 3) and WSE2.region_grid(360) == (2, 2)
-    on_3 = simulate(LLAMA, WSE3, 512, 16, prefill_side=360, decode_side=360)
-    on_2 = simulate(LLAMA, WSE2, 512, 16, prefill_side=360, decode_side=360)
+    on_3 = simulate(LLAMA, WSE3, 512, 16, prefill_side=360, decode_region=360)
+    on_2 = simulate(LLAMA, WSE2, 512, 16, prefill_side=360, decode_region=360)
     assert any("WSE-3 is a projection" in note for note in on_3.notes)
     assert not any("projection" in note for note in on_2.notes)
     assert on_3.ttft_s < on_2.ttft_s  # prefill is compute-heavy: twice the MACs per cycle show
     assert on_3.energy_per_token_j <= on_2.energy_per_token_j  # same power, no slower
+
+
+def test_decode_runs_on_rectangles_each_axis_split_as_the_layout_says() -> None:
+    """Hidden size over the rows, q/KV/FFN widths over the columns, cached tokens over the rows."""
+    wide, tall = plan(LLAMA, WSE2, "decode", (187, 994), 4096), plan(LLAMA, WSE2, "decode", (375, 300), 4096)
+    assert wide.label == "187x994" and wide.cores == 187 * 994 * wide.regions
+    e, qkv = LLAMA.hidden, LLAMA.q_dim + 2 * LLAMA.kv_dim
+    work = decode_layer_work(LLAMA, (187, 994), 4096)
+    gemvs = [op.program for op, _ in work if op.program.name.startswith("gemv")]
+    assert all(program.grid == (187, 994) for program in gemvs)
+    assert gemvs[0].buffers["W"].shape[-2:] == (-(-e // 187), -(-qkv // 994))  # QKV: K along y
+    assert gemvs[1].buffers["W"].shape[-2:] == (-(-LLAMA.q_dim // 994), -(-e // 187))  # O: K along x
+    # the KV cache: a token's K and V split over the columns, tokens over the rows (shift: +1)
+    assert wide.kv_bytes_per_layer == 2 * -(-LLAMA.kv_dim // 994) * 2 * (-(-4096 // 187) + 1)
+    assert tall.kv_bytes_per_layer == 2 * -(-LLAMA.kv_dim // 300) * 2 * (-(-4096 // 375) + 1)
+    # regions pack as rectangles: 2 x 2 of 375x497 use the whole 750x994 fabric
+    assert WSE2.region_grid((375, 497)) == (2, 2) and WSE2.region_grid((187, 994)) == (4, 1)
+    with pytest.raises(UserError, match="prefill runs on square regions"):
+        plan(LLAMA, WSE2, "prefill", (360, 480), 2048)
+
+
+def test_consecutive_regions_are_neighbours_on_the_fabric() -> None:
+    """Regions lie in a snake, so every region hop is one region's width or height long."""
+    corners = [WSE2.region_corner(i, (240, 240)) for i in range(13)]
+    assert corners[:4] == [(0, 0, 0), (0, 0, 240), (0, 0, 480), (0, 0, 720)]
+    assert corners[4:8] == [(0, 240, 720), (0, 240, 480), (0, 240, 240), (0, 240, 0)]
+    assert corners[12] == (1, 0, 0)  # 12 regions a chip: the 13th starts the next chip
+    squares = plan(LLAMA, WSE2, "decode", 360, 4096)
+    assert squares.boundaries == ((360, squares.regions - 1),)
+    stacked = plan(LLAMA, WSE2, "decode", (187, 994), 4096)
+    assert stacked.boundaries == ((187, stacked.regions - 1),)  # one above the other
+    on_two_chips = plan(MODELS["qwen2-72b"], WSE2, "decode", 660, 4096, chips=None)
+    assert sum(count for _, count in on_two_chips.boundaries) == on_two_chips.regions - on_two_chips.chips
+
+
+def test_autotuning_tries_rectangles_for_decode_and_keeps_the_fastest() -> None:
+    regions = candidate_regions(WSE2, "decode")
+    assert (360, 360) in regions and (375, 497) in regions and (750, 994) in regions
+    assert all(rows == cols for rows, cols in candidate_regions(WSE2, "prefill"))
+    best = best_region(LLAMA, WSE2, "decode", 2176, "shift", "closed")
+
+    def seconds(region: tuple[int, int]) -> float:
+        wafer = plan(LLAMA, WSE2, "decode", region, 2176)
+        work = phase_work(LLAMA, wafer, 2176)
+        check_work(work, WSE2)
+        return phase_seconds(LLAMA, wafer, work, 2176, WSE2)
+
+    fitting = []
+    for region in regions:
+        try:
+            fitting.append(seconds(region))
+        except UserError:
+            continue
+    assert seconds(best) == min(fitting)
+
+
+def test_decode_placement_is_chosen_for_the_whole_request_switch_included() -> None:
+    """A faster decode region whose layers sit on other chips than prefill's pays the chip link
+    to switch; for 128 output tokens that costs more than it saves, so it is not chosen."""
+    model = PAPER_MODELS["llama2-13b"]
+    chosen = simulate(model, WSE2, 2048, 128, chips=2)
+    quick = _simulate_on(
+        model,
+        WSE2,
+        2048,
+        128,
+        chosen.prefill,
+        plan(model, WSE2, "decode", (250, 497), 2176, chips=2),
+        "closed",
+        1,
+    )
+    assert quick.tpot_s < chosen.tpot_s and quick.relayout.chip_link_bytes > 0
+    assert chosen.total_s < quick.total_s

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from garagelab.wafer.device import WSE2
-from garagelab.wafer.llm import WaferPlan
+from garagelab.wafer.llm import WaferPlan, as_region
 from garagelab.wafer.models import LLMConfig
 from garagelab.wafer.relayout import relayout
 
@@ -18,9 +18,9 @@ DEVICE = replace(WSE2, fabric=(20, 30), usable=(20, 30))
 PROMPT = 7
 
 
-def placement(phase: str, side: int, layers_per_region: int) -> WaferPlan:
+def placement(phase: str, region: int | tuple[int, int], layers_per_region: int) -> WaferPlan:
     regions = math.ceil(MODEL.layers / layers_per_region)
-    return WaferPlan(phase, side, layers_per_region, regions, 0, 0, "shift", 0, 0)
+    return WaferPlan(phase, as_region(region), layers_per_region, regions, 0, 0, "shift", 0, 0)
 
 
 def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, int, int]:
@@ -32,28 +32,30 @@ def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, i
         (q, e, True),
         (e, 2 * f, False),
         (f, e, True),
-        (PROMPT, kv, True),
-        (PROMPT, kv, True),
+        (PROMPT, kv, False),  # K and V: tokens along y in both phases
+        (PROMPT, kv, False),
     ]
 
-    def corner(region: int, side: int) -> tuple[int, int]:
-        across = DEVICE.usable[1] // side
-        return (region // across) * side, (region % across) * side
+    def corner(index: int, region: tuple[int, int]) -> tuple[int, int]:
+        """A snake: even rows of regions left to right, odd ones right to left."""
+        across = DEVICE.usable[1] // region[1]
+        line, step = divmod(index, across)
+        return line * region[0], (step if line % 2 == 0 else across - 1 - step) * region[1]
 
     links: Counter = Counter()
     longest = moved = 0
     for layer in range(MODEL.layers):
-        py, px = corner(layer // prefill.layers_per_region, prefill.side)
-        qy, qx = corner(layer // decode.layers_per_region, decode.side)
-        p, d = prefill.side, decode.side
+        py, px = corner(layer // prefill.layers_per_region, prefill.region)
+        qy, qx = corner(layer // decode.layers_per_region, decode.region)
+        p, (d_rows, d_cols) = prefill.region[0], decode.region
         for rows, cols, transposed in matrices:
             for r in range(rows):
                 for c in range(cols):
                     y0, x0 = py + r // math.ceil(rows / p), px + c // math.ceil(cols / p)
                     if transposed:
-                        y1, x1 = qy + c // math.ceil(cols / d), qx + r // math.ceil(rows / d)
+                        y1, x1 = qy + c // math.ceil(cols / d_rows), qx + r // math.ceil(rows / d_cols)
                     else:
-                        y1, x1 = qy + r // math.ceil(rows / d), qx + c // math.ceil(cols / d)
+                        y1, x1 = qy + r // math.ceil(rows / d_rows), qx + c // math.ceil(cols / d_cols)
                     longest = max(longest, abs(x1 - x0) + abs(y1 - y0))
                     moved += 2
                     step = 1 if x1 > x0 else -1
@@ -66,13 +68,14 @@ def routed_link_bytes(prefill: WaferPlan, decode: WaferPlan) -> tuple[Counter, i
 
 
 @pytest.mark.parametrize(
-    ("prefill_side", "decode_side", "per_region"), [(10, 6, (3, 2)), (9, 9, (2, 2)), (6, 10, (1, 3))]
+    ("prefill_side", "decode_region", "per_region"),
+    [(10, 6, (3, 2)), (9, 9, (2, 2)), (6, 10, (1, 3)), (10, (6, 8), (3, 2)), (6, (10, 5), (1, 2))],
 )
 def test_relayout_matches_routing_every_element(
-    prefill_side: int, decode_side: int, per_region: tuple[int, int]
+    prefill_side: int, decode_region: int | tuple[int, int], per_region: tuple[int, int]
 ) -> None:
     prefill = placement("prefill", prefill_side, per_region[0])
-    decode = placement("decode", decode_side, per_region[1])
+    decode = placement("decode", decode_region, per_region[1])
     found = relayout(MODEL, prefill, decode, PROMPT, DEVICE)
     links, longest, moved = routed_link_bytes(prefill, decode)
     assert found.busiest_link_bytes == max(links.values())

@@ -19,6 +19,16 @@ def _int_list(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",") if part.strip()]
 
 
+def region_arg(text: str) -> int | tuple[int, int]:
+    """An argparse type: a square's side (420) or rows x cols (375x497)."""
+    parts = text.lower().replace(" ", "").split("x")
+    if len(parts) == 1:
+        return positive_int(parts[0])
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"a region is a side (420) or rows x cols (375x497), not {text!r}")
+    return positive_int(parts[0]), positive_int(parts[1])
+
+
 def register(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
     fmt = argparse.RawDescriptionHelpFormatter
@@ -44,7 +54,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                           help="chips the layers may be pipelined across, over the chip link (a model larger "
                           "than the chips allowed is refused)")  # fmt: skip
     simulate.add_argument("--prefill-grid", type=positive_int, help="prefill region side (default: autotuned)")
-    simulate.add_argument("--decode-grid", type=positive_int, help="decode region side (default: autotuned)")
+    simulate.add_argument(
+        "--decode-grid",
+        type=region_arg,
+        help="decode region: a side (420) or rows x cols (375x497) (default: autotuned, squares and rectangles)",
+    )
     simulate.add_argument("--kv", choices=("shift", "concat"), default="shift", help="KV cache method")
     simulate.add_argument("--attention", choices=("heads", "single"), default="heads",
                           help="heads: multi-head/grouped-query attention as the model config says; single: one "
@@ -165,8 +179,8 @@ def _simulate(args: argparse.Namespace) -> int:
             "end_to_end_tpr": result.end_to_end_tpr,
             "throughput": result.throughput,
             "energy_per_token_j": result.energy_per_token_j,
-            "prefill_grid": result.prefill.side,
-            "decode_grid": result.decode.side,
+            "prefill_grid": list(result.prefill.region),  # [rows, cols]
+            "decode_grid": list(result.decode.region),
             "decode_regions": result.decode.regions,
             "chips": {"prefill": result.prefill.chips, "decode": result.decode.chips},
             "kv_capacity_tokens": held_context(model, device, result.decode),
@@ -187,7 +201,7 @@ def _simulate(args: argparse.Namespace) -> int:
         f"{'single-head (as the paper)' if args.attention == 'single' else f'{model.heads}-head'} attention"
     )
     print(
-        f"  prefill on {result.prefill.side}x{result.prefill.side} regions: TTFT {result.ttft_s * 1e3:.2f} ms "
+        f"  prefill on {result.prefill.label} regions: TTFT {result.ttft_s * 1e3:.2f} ms "
         f"({result.prefill_tpr:,.0f} prompt tokens/s)"
     )
     moved = result.relayout
@@ -196,7 +210,7 @@ def _simulate(args: argparse.Namespace) -> int:
         f"and KV cache moved, busiest link {moved.busiest_link_bytes / 1e6:.2f} MB"
     )
     print(
-        f"  decode on {d.side}x{d.side} regions ({d.layers_per_region} layer slots each, LM head included; "
+        f"  decode on {d.label} regions ({d.layers_per_region} layer slots each, LM head included; "
         f"{d.regions} region{'s' if d.regions != 1 else ''}): "
         f"TPOT {result.tpot_s * 1e6:.1f} us, {result.decode_tpr:,.0f} tokens/s per request, "
         f"{result.throughput:,.0f} tokens/s in all, {result.decode_communication_share:.0%} communication"

@@ -42,9 +42,22 @@ class DeviceModel:
     chip_link_latency_s: float = 10e-6
     note: str = ""  # said with every result on this device: where its constants come from, if not fitted
 
-    def region_grid(self, side: int) -> tuple[int, int]:
-        """Rows and columns of side x side regions packed as aligned squares on the usable mesh."""
-        return self.usable[0] // side, self.usable[1] // side
+    def region_grid(self, region: int | tuple[int, int]) -> tuple[int, int]:
+        """How many regions of (rows, cols) cores (a number: a square's side) fit down and across
+        the usable mesh, packed as aligned rectangles."""
+        rows, cols = (region, region) if isinstance(region, int) else region
+        return self.usable[0] // rows, self.usable[1] // cols
+
+    def region_corner(self, index: int, region: tuple[int, int]) -> tuple[int, int, int]:
+        """(chip, corner row, corner column) of the `index`-th region of (rows, cols) cores: each
+        chip filled a row of regions at a time, left to right, then right to left (a snake), so
+        consecutive regions (a model's consecutive layers) are always neighbours."""
+        rows, cols = region
+        down, across = self.region_grid(region)
+        chip, index = divmod(index, down * across)
+        line, step = divmod(index, across)
+        column = step if line % 2 == 0 else across - 1 - step
+        return chip, line * rows, column * cols
 
     @property
     def usable_cores(self) -> int:

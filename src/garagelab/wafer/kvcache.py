@@ -1,6 +1,8 @@
 """The decode KV cache on a mesh: appended by concatenation, or kept balanced by shifting.
 
-Layout (decode): the KV hidden dimension is split along y (rows), tokens along x (columns).
+Layout: the KV width is split over one axis of the mesh, tokens over the other (here: the
+width along y (rows), tokens along x (columns); the LLM placement in `llm` holds them the other
+way round, tokens along y, and counts the token axis as "lines").
 - concat: every new token goes to the last column; when that column's cores are full the
   cache is full, however empty the rest of the mesh is.
 - shift: the new token goes to the last column, and a neighbour shift (O(1) routes, one hop)
@@ -22,22 +24,24 @@ from garagelab.wafer.program import PLMRViolation
 KV_METHODS = ("shift", "concat")
 
 
-def slots_per_core(free_bytes: float, kv_dim: int, rows: int, layers: int, bytes_per_element: int = 2) -> int:
-    """Tokens one core can hold: its free SRAM over K and V chunks of every layer it serves."""
-    per_token = 2 * layers * math.ceil(kv_dim / rows) * bytes_per_element
+def slots_per_core(free_bytes: float, kv_dim: int, width_parts: int, layers: int, bytes_per_element: int = 2) -> int:
+    """Tokens one core can hold: its free SRAM over K and V chunks (the KV width split over
+    `width_parts` cores) of every layer it serves."""
+    per_token = 2 * layers * math.ceil(kv_dim / width_parts) * bytes_per_element
     return max(0, int(free_bytes // per_token))
 
 
-def capacity(method: str, columns: int, slots: int) -> int:
-    """Most tokens the cache holds: one column's worth (concat) or every column's (shift)."""
+def capacity(method: str, lines: int, slots: int) -> int:
+    """Most tokens the cache holds, spread over `lines` lines of cores along the token axis:
+    one line's worth (concat) or every line's (shift)."""
     if method not in KV_METHODS:
         raise UserError(f"unknown KV cache method {method!r}; choose one of {', '.join(KV_METHODS)}")
-    return slots * (columns if method == "shift" else 1)
+    return slots * (lines if method == "shift" else 1)
 
 
-def tokens_per_core(method: str, columns: int, tokens: int) -> int:
+def tokens_per_core(method: str, lines: int, tokens: int) -> int:
     """Tokens on the busiest core, which sets the attention time."""
-    return math.ceil(tokens / columns) + 1 if method == "shift" else tokens
+    return math.ceil(tokens / lines) + 1 if method == "shift" else tokens
 
 
 class KVCache:

@@ -1,21 +1,27 @@
 """LLM inference on a simulated wafer: place the model, then price prefill and decode.
 
-Placement (`plan`): a phase runs on square regions of P x P cores. Every weight matrix is
-2-D tiled over a region (dimensions padded to multiples of P); as many layers as fit in a
-core's SRAM share a region (with the KV cache they need), and the model spans as many
-regions as it takes, layer after layer (pipeline parallelism across regions, the paper's
-answer to 48 KB per core). Regions are aligned squares packed on the usable fabric (two
-360x360 on 750 rows, two on 994 columns: four, not the five the area would allow). A model
+Placement (`plan`): a phase runs on regions of R x C cores: squares for prefill (MeshGEMM
+needs a square grid), rectangles too for decode. Every weight matrix is 2-D tiled over a
+region (dimensions padded to multiples of R and C); as many layers as fit in a core's SRAM
+share a region (with the KV cache they need), and the model spans as many regions as it
+takes, layer after layer (pipeline parallelism across regions, the paper's answer to 48 KB
+per core). Regions are aligned rectangles packed on the usable fabric (two 360x360 on 750
+rows, two on 994 columns: four, not the five the area would allow; 2x2 of 375x497 use it
+all). A model
 needing more regions than one chip holds is refused with the reason, unless `chips` allows
 several: then the layers are pipelined across chips, and each chip boundary costs the chip
 link (its latency plus the boundary's activations at its bandwidth) instead of a region hop.
 The paper prices Qwen2-72B from a subset of layers scaled up; here it runs on as many chips
 as it needs, explicitly (`chips=None`, as the tables do).
 
-Decode (batch 1, layout B E_y L^x): per layer RMSNorm, fused QKV GEMV, RoPE, attention over
-the KV cache (tokens split over one axis), O GEMV, RMSNorm, fused up/gate GEMV, SiLU, down
-GEMV, residuals; GEMVs alternate their split axis so no transpose is needed, and every
-allreduce is a K-tree. Prefill (layout B L_y E_x): the same layer with MeshGEMM, and GEMM-T
+Decode (batch 1): per layer RMSNorm, fused QKV GEMV, RoPE, attention over the KV cache, O
+GEMV, RMSNorm, fused up/gate GEMV, SiLU, down GEMV, residuals; GEMVs alternate their split
+axis so no transpose is needed, and every allreduce is a K-tree. The hidden vector is split
+along y (the QKV and up GEMVs reduce along y), so q, K and V come out split along x: the KV
+cache keeps its width along x and its tokens along y (layout L_y E_x, as prefill holds it),
+each score is summed along x within its head and the softmax runs along y. On a rectangle,
+more rows shorten attention and the hidden-size reductions, more columns the q/KV and FFN
+splits. Prefill (layout B L_y E_x): the same layer with MeshGEMM, and GEMM-T
 for Q K^T. Every operation is a mesh program priced by a cost model; identical operations
 are priced once.
 """
@@ -41,6 +47,20 @@ from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, chec
 from garagelab.wafer.relayout import Relayout, relayout
 
 PHASES = ("prefill", "decode")
+
+Region = tuple[int, int]  # (rows, cols) of cores
+
+
+def as_region(region: int | Region) -> Region:
+    """A region's (rows, cols); a single number is a square's side."""
+    if isinstance(region, int | np.integer):
+        return int(region), int(region)
+    rows, cols = region
+    return int(rows), int(cols)
+
+
+def region_label(region: Region) -> str:
+    return f"{region[0]}x{region[1]}"
 
 
 # -- operations (each a mesh program, built and compiled once per shape) ----------------------
@@ -69,9 +89,9 @@ def _op(program: MeshProgram, resident: str | None = None) -> Op:
 
 
 @lru_cache(maxsize=4096)
-def gemv_op(k: int, n: int, side: int, k_axis: int, batch: int = 1) -> Op:
+def gemv_op(k: int, n: int, region: Region, k_axis: int, batch: int = 1) -> Op:
     """A K-tree GEMV; with batch > 1, B vectors at once (B x the MACs and the reduced words)."""
-    program = gemv("ktree", k, n, (side, side), k_axis=k_axis).program
+    program = gemv("ktree", k, n, region, k_axis=k_axis).program
     if batch > 1:
         program = _batched(program, batch)
     return _op(program, resident="W")
@@ -108,11 +128,11 @@ def gemm_op(m: int, k: int, n: int, side: int, transposed: bool = False, heads: 
 
 
 @lru_cache(maxsize=4096)
-def local_op(elements: int, side: int, held: int = 0) -> Op:
+def local_op(elements: int, region: Region, held: int = 0) -> Op:
     """An element-wise pass over `elements` per core (one operation per element), holding
     `held` elements per core while it runs (attention scores; other passes work in place on
     buffers their neighbouring kernels hold)."""
-    program = MeshProgram.on("elementwise", (side, side))
+    program = MeshProgram.on("elementwise", region)
     if held:
         program.buffer("x", (held,))
     program.add(Compute("x", (), lambda: None, macs=elements))
@@ -120,20 +140,21 @@ def local_op(elements: int, side: int, held: int = 0) -> Op:
 
 
 @lru_cache(maxsize=4096)
-def allreduce_op(words: int, side: int, axis: int, group: int | None = None) -> Op:
-    """A K-tree allreduce of `words` elements per core along one axis of a side x side region;
-    with `group`, within segments of that many cores (all segments at once, on disjoint links)."""
-    group = side if group is None else group
-    program = MeshProgram.on("allreduce", (side, group) if axis == 1 else (group, side))
+def allreduce_op(words: int, region: Region, axis: int, group: int | None = None) -> Op:
+    """A K-tree allreduce of `words` elements per core along one axis of a region; with
+    `group`, within segments of that many cores (all segments at once, on disjoint links)."""
+    rows, cols = region
+    group = region[axis] if group is None else group
+    program = MeshProgram.on("allreduce", (rows, group) if axis == 1 else (group, cols))
     program.buffer("v", (max(1, words),))
     allreduce(program, "v", axis, method="ktree", k=2)
     return _op(program)
 
 
 @lru_cache(maxsize=4096)
-def region_hop_op(words: int, side: int) -> Op:
-    """Activations crossing from one region to the next: `side` hops along a row."""
-    program = MeshProgram("region hop", (1, 2), (Placement(np.zeros(1, dtype=int)), Placement(np.array([0, side]))))
+def region_hop_op(words: int, distance: int) -> Op:
+    """Activations crossing from one region to the next: `distance` (the region's width) hops along a row."""
+    program = MeshProgram("region hop", (1, 2), (Placement(np.zeros(1, dtype=int)), Placement(np.array([0, distance]))))
     program.buffer("v", (max(1, words),))
     program.add(Shift("v", 1, offsets=np.array([1])))
     return _op(program)
@@ -159,19 +180,21 @@ def compile_work(work: Work) -> Form:
 # -- placement ---------------------------------------------------------------------------------
 
 
-def _tile_bytes(k: int, n: int, side: int, device: DeviceModel) -> int:
-    return math.ceil(k / side) * math.ceil(n / side) * device.bytes_per_element
+def _tile_bytes(k: int, n: int, parts_k: int, parts_n: int, device: DeviceModel) -> int:
+    return math.ceil(k / parts_k) * math.ceil(n / parts_n) * device.bytes_per_element
 
 
-def layer_weight_bytes(model: LLMConfig, side: int, device: DeviceModel) -> int:
-    """Per-core SRAM for one layer's weights on a side x side region (padded tiles)."""
+def layer_weight_bytes(model: LLMConfig, region: Region, device: DeviceModel) -> int:
+    """Per-core SRAM for one layer's weights on a region (padded tiles): the hidden size split
+    over the rows, q/KV and FFN widths over the columns (the GEMVs' alternating split)."""
+    rows, cols = region
     e, f = model.hidden, model.ffn
     return (
-        _tile_bytes(e, model.q_dim + 2 * model.kv_dim, side, device)
-        + _tile_bytes(model.q_dim, e, side, device)
-        + _tile_bytes(e, 2 * f, side, device)
-        + _tile_bytes(f, e, side, device)
-        + 2 * math.ceil(e / side) * device.bytes_per_element
+        _tile_bytes(e, model.q_dim + 2 * model.kv_dim, rows, cols, device)
+        + _tile_bytes(model.q_dim, e, cols, rows, device)
+        + _tile_bytes(e, 2 * f, rows, cols, device)
+        + _tile_bytes(f, e, cols, rows, device)
+        + 2 * math.ceil(e / rows) * device.bytes_per_element
     )
 
 
@@ -180,7 +203,7 @@ class WaferPlan:
     """Where a phase runs: region size, layers per region, regions, and what the SRAM holds."""
 
     phase: str
-    side: int
+    region: Region  # (rows, cols) of cores
     layers_per_region: int
     regions: int
     weight_bytes_per_layer: int
@@ -193,10 +216,16 @@ class WaferPlan:
     chips: int = 1  # chips the layers are pipelined across
     batch: int = 1  # requests whose KV cache it holds
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # ((hops, count), ...) of the region-to-region boundaries on the fabric (`region_boundaries`)
+    boundaries: tuple[tuple[int, int], ...] = ()
 
     @property
     def cores(self) -> int:
-        return self.side * self.side * self.regions
+        return self.region[0] * self.region[1] * self.regions
+
+    @property
+    def label(self) -> str:
+        return region_label(self.region)
 
     def sram_per_core(self) -> dict[str, int]:
         """Bytes per core: the region's layers' weights, their KV cache, the kernels' workspace."""
@@ -211,29 +240,34 @@ def plan(
     model: LLMConfig,
     device: DeviceModel,
     phase: str,
-    side: int,
+    region: int | Region,
     context: int,
     kv_method: str = "shift",
     batch: int = 1,
     chips: int | None = 1,
 ) -> WaferPlan:
-    """Place `model` for one phase on side x side regions, with a KV cache for `batch`
-    requests of `context` tokens, on at most `chips` chips (None: as many as it needs)."""
+    """Place `model` for one phase on regions of `region` cores (rows, cols; a number: a
+    square's side), with a KV cache for `batch` requests of `context` tokens, on at most
+    `chips` chips (None: as many as it needs)."""
     if phase not in PHASES:
         raise UserError(f"unknown phase {phase!r}; choose one of {', '.join(PHASES)}")
-    rows, cols = device.usable
-    if not 1 <= side <= min(rows, cols):
-        raise UserError(f"region side {side} does not fit the {rows}x{cols} usable mesh of {device.name}")
-    weights = layer_weight_bytes(model, side, device)
-    kv = layer_kv_bytes(model, device, phase, side, context, kv_method, batch)
+    region = as_region(region)
+    rows, cols = region
+    label = region_label(region)
+    if not (1 <= rows <= device.usable[0] and 1 <= cols <= device.usable[1]):
+        raise UserError(f"a {label} region does not fit the {region_label(device.usable)} usable mesh of {device.name}")
+    if phase == "prefill" and rows != cols:
+        raise UserError(f"prefill runs on square regions (MeshGEMM needs a square grid), not {label}")
+    weights = layer_weight_bytes(model, region, device)
+    kv = layer_kv_bytes(model, device, phase, region, context, kv_method, batch)
     # the LM head shares the regions: count it as extra layer-equivalents of weights
-    head = _tile_bytes(model.hidden, model.vocab, side, device)
-    workspace = workspace_bytes(model, phase, side, context, kv_method, batch)
+    head = _tile_bytes(model.hidden, model.vocab, rows, cols, device)
+    workspace = workspace_bytes(model, phase, region, context, kv_method, batch)
     room = device.sram_usable - workspace  # for the layers' weights and KV cache
     per_layer = weights + kv
     if per_layer > room:
         raise UserError(
-            f"{model.name} {phase} on {side}x{side} regions: one layer needs {per_layer + workspace:,} bytes per "
+            f"{model.name} {phase} on {label} regions: one layer needs {per_layer + workspace:,} bytes per "
             f"core ({weights:,} weights + {kv:,} KV cache for {context} tokens + {workspace:,} workspace for its "
             f"kernels) but a core has {device.sram_usable:,}; use a larger region or a shorter context"
         )
@@ -242,54 +276,56 @@ def plan(
     layer_equivalents = model.layers + head / per_layer
     layers_per_region = min(room // per_layer, math.ceil(layer_equivalents))
     regions = math.ceil(layer_equivalents / layers_per_region)
-    down, across = device.region_grid(side)
+    down, across = device.region_grid(region)
     needed = math.ceil(regions / (down * across))
     if chips is not None and needed > chips:
         raise UserError(
-            f"{model.name} {phase} on {side}x{side} regions does not fit: it needs {regions} regions "
+            f"{model.name} {phase} on {label} regions does not fit: it needs {regions} regions "
             f"({layers_per_region} layers each) and a {device.name} holds {down * across} ({down}x{across}); "
             f"allow {needed} chips (--chips {needed}: layers pipelined over the chip link) or try other region sizes"
         )
     free = room - layers_per_region * weights
-    slots = slots_per_core(free, model.kv_dim, side, layers_per_region, device.bytes_per_element) // batch
+    slots = slots_per_core(free, model.kv_dim, cols, layers_per_region, device.bytes_per_element) // batch
     notes = [device.note] if device.note else []
     if needed > 1:
         notes.append(f"{phase}: {needed} chips, layers pipelined across them over the chip link")
     return WaferPlan(
         phase=phase,
-        side=side,
+        region=region,
         layers_per_region=int(layers_per_region),
         regions=regions,
         weight_bytes_per_layer=weights,
         kv_bytes_per_layer=kv,
         kv_method=kv_method,
-        kv_slot_tokens=capacity(kv_method, side, slots),
+        kv_slot_tokens=capacity(kv_method, rows, slots),
         workspace_bytes=workspace,
         chips=needed,
         batch=batch,
         notes=tuple(notes),
+        boundaries=region_boundaries(region, regions, device),
     )
 
 
 def layer_kv_bytes(
-    model: LLMConfig, device: DeviceModel, phase: str, side: int, context: int, kv_method: str, batch: int
+    model: LLMConfig, device: DeviceModel, phase: str, region: Region, context: int, kv_method: str, batch: int
 ) -> int:
-    """Per-core SRAM for one layer's KV cache of `batch` requests of `context` tokens: K and V
-    chunks of a token per row, on the busiest core (decode's KV layout, or prefill's tokens along y)."""
-    kv_row = 2 * math.ceil(model.kv_dim / side) * device.bytes_per_element  # one token, one layer
-    tokens = tokens_per_core(kv_method, side, context) if phase == "decode" else math.ceil(context / side)
+    """Per-core SRAM for one layer's KV cache of `batch` requests of `context` tokens on the
+    busiest core: tokens along y, K and V chunks of each token's width along x (both phases)."""
+    rows, cols = region
+    kv_row = 2 * math.ceil(model.kv_dim / cols) * device.bytes_per_element  # one token, one layer
+    tokens = tokens_per_core(kv_method, rows, context) if phase == "decode" else math.ceil(context / rows)
     return batch * tokens * kv_row
 
 
-def workspace_bytes(model: LLMConfig, phase: str, side: int, context: int, kv_method: str, batch: int) -> int:
+def workspace_bytes(model: LLMConfig, phase: str, region: Region, context: int, kv_method: str, batch: int) -> int:
     """SRAM per core a phase's kernels need beyond the weights and KV cache the placement holds:
     the largest over one layer's kernels and the LM head, since they run one after another.
     A region hop's activations land in the next layer's input buffers, counted there."""
     if phase == "decode":
-        layer = decode_layer_work(model, side, context, kv_method, batch)
+        layer = decode_layer_work(model, region, context, kv_method, batch)
     else:
-        layer = prefill_layer_work(model, side, context, batch)
-    ops = [op for op, _ in layer] + [gemv_op(model.hidden, model.vocab, side, 0, batch)]
+        layer = prefill_layer_work(model, region[0], context, batch)
+    ops = [op for op, _ in layer] + [gemv_op(model.hidden, model.vocab, region, 0, batch)]
     return max(op.workspace_bytes for op in ops)
 
 
@@ -299,11 +335,11 @@ def held_context(model: LLMConfig, device: DeviceModel, wafer: WaferPlan) -> int
     because they were counted beside the planned context's workspace and decode's scores over a
     core's cached tokens grow with the context (LLaMA3-8B, 2048 in / 128 out, decode on 360x360:
     11,160 slots, 10,800 tokens held). `max_context` instead replans for each context."""
-    phase, side, kv_method, batch = wafer.phase, wafer.side, wafer.kv_method, wafer.batch
+    phase, region, kv_method, batch = wafer.phase, wafer.region, wafer.kv_method, wafer.batch
 
     def fits(tokens: int) -> bool:
-        workspace = workspace_bytes(model, phase, side, tokens, kv_method, batch)
-        kv = layer_kv_bytes(model, device, phase, side, tokens, kv_method, batch)
+        workspace = workspace_bytes(model, phase, region, tokens, kv_method, batch)
+        kv = layer_kv_bytes(model, device, phase, region, tokens, kv_method, batch)
         return workspace + wafer.layers_per_region * (wafer.weight_bytes_per_layer + kv) <= device.sram_usable
 
     if not fits(1):
@@ -311,13 +347,15 @@ def held_context(model: LLMConfig, device: DeviceModel, wafer: WaferPlan) -> int
     return _last_fitting(fits, 1, wafer.kv_slot_tokens + 1)  # nothing past the slots fits
 
 
-def max_context(model: LLMConfig, device: DeviceModel, side: int, kv_method: str = "shift", chips: int = 1) -> int:
+def max_context(
+    model: LLMConfig, device: DeviceModel, region: int | Region, kv_method: str = "shift", chips: int = 1
+) -> int:
     """The longest context a decode placement supports on `chips` chips: layers and KV cache
     in SRAM (0 if the model does not fit them at all)."""
 
     def ok(tokens: int) -> bool:
         try:
-            plan(model, device, "decode", side, tokens, kv_method, chips=chips)
+            plan(model, device, "decode", region, tokens, kv_method, chips=chips)
         except UserError:
             return False
         return True
@@ -342,35 +380,41 @@ def _last_fitting(fits: Callable[[int], bool], lo: int, hi: int) -> int:
 # -- decode ----------------------------------------------------------------------------------
 
 
-def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str = "shift", batch: int = 1) -> Work:
+def decode_layer_work(
+    model: LLMConfig, region: int | Region, context: int, kv_method: str = "shift", batch: int = 1
+) -> Work:
     """One decoder layer for one new token of each of `batch` requests with `context` tokens
-    in the KV cache (batch > 1 turns each GEMV into a skinny GEMM: B x the work per core)."""
-    e, p, b = model.hidden, side, batch
-    tokens = tokens_per_core(kv_method, p, context)
-    chunk_q = math.ceil(model.q_dim / p)
-    heads, group = _head_layout(model, p)
+    in the KV cache (batch > 1 turns each GEMV into a skinny GEMM: B x the work per core).
+    The hidden vector is split over the rows, q/K/V and the FFN over the columns, the cached
+    tokens over the rows (see the module docstring)."""
+    grid = as_region(region)
+    rows, cols = grid
+    e, b = model.hidden, batch
+    tokens = tokens_per_core(kv_method, rows, context)
+    chunk_q = math.ceil(model.q_dim / cols)
+    heads, group = _head_layout(model, cols)
     held = b * tokens * heads  # every head's scores over the core's tokens, until P V has used them
-    norm = [(local_op(b * math.ceil(e / p), p), 1), (allreduce_op(b, p, 0), 1)]
+    norm = [(local_op(b * math.ceil(e / rows), grid), 1), (allreduce_op(b, grid, 0), 1)]
     scores = []  # each head's dot products summed over the cores that share the head along x
     if group > 1:
-        scores = [(allreduce_op(b * tokens * heads, p, 1, None if group == p else group), 1)]
+        scores = [(allreduce_op(b * tokens * heads, grid, 1, None if group == cols else group), 1)]
     return [
         *norm,  # RMSNorm: sum of squares, allreduce, scale
-        (gemv_op(e, model.q_dim + 2 * model.kv_dim, p, 0, b), 1),  # fused QKV
-        (local_op(b * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
-        (local_op(b * tokens * chunk_q, p, held), 1),  # scores: K tile (tokens x q chunk) times q ...
+        (gemv_op(e, model.q_dim + 2 * model.kv_dim, grid, 0, b), 1),  # fused QKV
+        (local_op(b * math.ceil((model.q_dim + model.kv_dim) / cols), grid), 1),  # RoPE
+        (local_op(b * tokens * chunk_q, grid, held), 1),  # scores: K tile (tokens x q chunk) times q ...
         *scores,  # ... summed along x within each head
-        (local_op(b * tokens * heads, p, held), 2),  # softmax per head: local max, then exponentials and sum
-        (allreduce_op(b * heads, p, 0), 2),  # ... global max and sum along y
-        (local_op(b * tokens * chunk_q, p, held), 1),  # P V: probabilities times the V tile ...
-        (allreduce_op(b * chunk_q, p, 0), 1),  # ... summed along y
-        (gemv_op(model.q_dim, e, p, 1, b), 1),  # O projection
-        (local_op(b * math.ceil(e / p), p), 1),  # residual
+        (local_op(b * tokens * heads, grid, held), 2),  # softmax per head: local max, then exponentials and sum
+        (allreduce_op(b * heads, grid, 0), 2),  # ... global max and sum along y
+        (local_op(b * tokens * chunk_q, grid, held), 1),  # P V: probabilities times the V tile ...
+        (allreduce_op(b * chunk_q, grid, 0), 1),  # ... summed along y
+        (gemv_op(model.q_dim, e, grid, 1, b), 1),  # O projection
+        (local_op(b * math.ceil(e / rows), grid), 1),  # residual
         *norm,  # RMSNorm
-        (gemv_op(e, 2 * model.ffn, p, 0, b), 1),  # fused up and gate
-        (local_op(b * math.ceil(model.ffn / p), p), 1),  # SiLU(gate) * up
-        (gemv_op(model.ffn, e, p, 1, b), 1),  # down
-        (local_op(b * math.ceil(e / p), p), 1),  # residual
+        (gemv_op(e, 2 * model.ffn, grid, 0, b), 1),  # fused up and gate
+        (local_op(b * math.ceil(model.ffn / cols), grid), 1),  # SiLU(gate) * up
+        (gemv_op(model.ffn, e, grid, 1, b), 1),  # down
+        (local_op(b * math.ceil(e / rows), grid), 1),  # residual
     ]
 
 
@@ -381,11 +425,25 @@ def decode_layer_work(model: LLMConfig, side: int, context: int, kv_method: str 
 HOP_CHUNK_WORDS = 8192
 
 
+def region_boundaries(region: Region, regions: int, device: DeviceModel) -> tuple[tuple[int, int], ...]:
+    """((hops between corresponding cores, boundaries), ...) over the region-to-region
+    boundaries on the fabric (the chips' own boundaries cross the chip link instead). Regions
+    are laid out in a snake on each chip (`DeviceModel.region_corner`), so the next region is
+    always beside the last: its width away along a row of regions, its height away at the turn."""
+    counts: dict[int, int] = {}
+    for index in range(1, regions):
+        (chip, y0, x0), (next_chip, y1, x1) = (device.region_corner(i, region) for i in (index - 1, index))
+        if chip == next_chip:
+            distance = abs(y1 - y0) + abs(x1 - x0)
+            counts[distance] = counts.get(distance, 0) + 1
+    return tuple(sorted(counts.items()))
+
+
 def _hops(model: LLMConfig, wafer: WaferPlan, tokens: int, device_bytes: int) -> Work:
     """Region to region on the fabric: every boundary but the chips' (see chip_link_seconds)."""
-    words = math.ceil(math.ceil(tokens * model.hidden / wafer.side) * device_bytes / 4)
+    words = math.ceil(math.ceil(tokens * model.hidden / wafer.region[0]) * device_bytes / 4)
     chunks = math.ceil(words / HOP_CHUNK_WORDS)
-    return [(region_hop_op(math.ceil(words / chunks), wafer.side), chunks * max(wafer.regions - wafer.chips, 0))]
+    return [(region_hop_op(math.ceil(words / chunks), hops), chunks * count) for hops, count in wafer.boundaries]
 
 
 def chip_link_seconds(model: LLMConfig, wafer: WaferPlan, tokens: int, device: DeviceModel) -> float:
@@ -400,10 +458,10 @@ def decode_token_work(
     model: LLMConfig, wafer: WaferPlan, context: int, bytes_per_element: int = 2, batch: int = 1
 ) -> Work:
     """One output token (per request of the batch): every layer, the LM head, the region hops."""
-    layer = decode_layer_work(model, wafer.side, context, wafer.kv_method, batch)
+    layer = decode_layer_work(model, wafer.region, context, wafer.kv_method, batch)
     return (
         [(op, count * model.layers) for op, count in layer]
-        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0, batch), 1)]
+        + [(gemv_op(model.hidden, model.vocab, wafer.region, 0, batch), 1)]
         + _hops(model, wafer, batch, bytes_per_element)
     )
 
@@ -431,21 +489,21 @@ def phase_seconds(
     return device.seconds(price(work, device, cost_model).cycles) + chip_link_seconds(model, wafer, tokens, device)
 
 
-def _head_layout(model: LLMConfig, side: int) -> tuple[int, int]:
+def _head_layout(model: LLMConfig, cols: int) -> tuple[int, int]:
     """(heads whose scores a core holds, cores along x that share one head) for decode attention.
 
-    The q/K/V columns are split over the `side` cores of a row: a core's chunk holds whole heads
+    The q/K/V columns are split over the `cols` cores of a row: a core's chunk holds whole heads
     (several, when a head is narrower than the chunk) or a slice of one head shared with its
     neighbours. The paper's single head spans the whole (padded) row.
     """
     heads = model.attention_heads
-    chunk = math.ceil(model.q_dim / side)
+    chunk = math.ceil(model.q_dim / cols)
     if heads == 1:
-        return 1, side
+        return 1, cols
     head_dim = model.q_dim // heads
     if chunk >= head_dim:
         return math.ceil(chunk / head_dim), 1
-    return 1, min(side, math.ceil(head_dim / chunk))
+    return 1, min(cols, math.ceil(head_dim / chunk))
 
 
 def prefill_layer_work(model: LLMConfig, side: int, length: int, batch: int = 1) -> Work:
@@ -454,35 +512,36 @@ def prefill_layer_work(model: LLMConfig, side: int, length: int, batch: int = 1)
     attention on each prompt's own tokens, one prompt after another. With several heads, every
     head's scores (heads x length x length) are held, normalised and shifted, the MACs unchanged."""
     e, p, f = model.hidden, side, model.ffn
+    grid = (p, p)
     h = model.attention_heads
     tokens = batch * length
     rows, own = math.ceil(tokens / p), math.ceil(length / p)
-    norm = [(local_op(rows * math.ceil(e / p), p), 1), (allreduce_op(rows, p, 1), 1)]
+    norm = [(local_op(rows * math.ceil(e / p), grid), 1), (allreduce_op(rows, grid, 1), 1)]
     return [
         *norm,  # RMSNorm
         (gemm_op(tokens, e, model.q_dim + 2 * model.kv_dim, p, weights=True), 1),  # QKV
-        (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), p), 1),  # RoPE
+        (local_op(rows * math.ceil((model.q_dim + model.kv_dim) / p), grid), 1),  # RoPE
         (gemm_op(length, model.q_dim, length, p, transposed=True, heads=h), batch),  # Q K^T, per head
-        (local_op(h * own * own, p), 2 * batch),  # softmax: max, exponentials and sum ...
-        (allreduce_op(h * own, p, 1), 2 * batch),  # ... along each row of each head's scores
+        (local_op(h * own * own, grid), 2 * batch),  # softmax: max, exponentials and sum ...
+        (allreduce_op(h * own, grid, 1), 2 * batch),  # ... along each row of each head's scores
         (gemm_op(length, length, model.q_dim, p, heads=h), batch),  # S V, per head
         (gemm_op(tokens, model.q_dim, e, p, weights=True), 1),  # O
-        (local_op(rows * math.ceil(e / p), p), 1),  # residual
+        (local_op(rows * math.ceil(e / p), grid), 1),  # residual
         *norm,  # RMSNorm
         (gemm_op(tokens, e, 2 * f, p, weights=True), 1),  # up and gate
-        (local_op(rows * math.ceil(f / p), p), 1),  # SiLU(gate) * up
+        (local_op(rows * math.ceil(f / p), grid), 1),  # SiLU(gate) * up
         (gemm_op(tokens, f, e, p, weights=True), 1),  # down
-        (local_op(rows * math.ceil(e / p), p), 1),  # residual
+        (local_op(rows * math.ceil(e / p), grid), 1),  # residual
     ]
 
 
 def prefill_work(model: LLMConfig, wafer: WaferPlan, length: int, bytes_per_element: int = 2, batch: int = 1) -> Work:
     """`batch` prompts of `length` tokens through every layer, each prompt's last-token logits,
     and the region hops."""
-    layer = prefill_layer_work(model, wafer.side, length, batch)
+    layer = prefill_layer_work(model, wafer.region[0], length, batch)
     return (
         [(op, count * model.layers) for op, count in layer]
-        + [(gemv_op(model.hidden, model.vocab, wafer.side, 0, batch), 1)]  # each prompt's last token
+        + [(gemv_op(model.hidden, model.vocab, wafer.region, 0, batch), 1)]  # each prompt's last token
         + _hops(model, wafer, batch * length, bytes_per_element)
     )
 
@@ -546,43 +605,67 @@ class Simulation:
 
 
 DEFAULT_SIDES = tuple(range(120, 751, 60))
+MIN_SIDE = 120  # the smallest region side autotuning tries
+FABRIC_SPLITS = 4  # decode also tries the usable fabric cut into up to 4 x 4 equal rectangles
 
 
-def best_side(
+def candidate_regions(device: DeviceModel, phase: str) -> tuple[Region, ...]:
+    """The regions autotuning tries: squares of DEFAULT_SIDES that fit (prefill's MeshGEMM needs
+    a square), and for decode the rectangles that cut the usable fabric into i x j equal parts
+    (750x994: 375x497 in 2 x 2 uses every core, where 360x360 squares leave 27% idle)."""
+    rows, cols = device.usable
+    squares = [(side, side) for side in DEFAULT_SIDES if side <= min(rows, cols)]
+    if phase == "prefill":
+        return tuple(squares)
+    splits = [
+        (rows // i, cols // j)
+        for i in range(1, FABRIC_SPLITS + 1)
+        for j in range(1, FABRIC_SPLITS + 1)
+        if min(rows // i, cols // j) >= MIN_SIDE
+    ]
+    return tuple(dict.fromkeys(squares + splits))
+
+
+def best_region(
     model: LLMConfig,
     device: DeviceModel,
     phase: str,
     context: int,
     kv_method: str,
     cost_model: str,
-    sides: tuple[int, ...] = DEFAULT_SIDES,
+    regions: tuple[Region, ...] | None = None,
     batch: int = 1,
     bar: ProgressBar | None = None,
     chips: int | None = 1,
-) -> int:
-    """The region side with the fastest phase among those whose layers fit in SRAM and whose
-    every kernel keeps within the PLMR limits (offline autotuning); `bar` advances per side."""
+    objective: Callable[[WaferPlan, float], float] | None = None,
+) -> Region:
+    """The region with the fastest phase among `regions` (default: `candidate_regions`) whose
+    layers fit in SRAM and whose every kernel keeps within the PLMR limits (offline
+    autotuning); `bar` advances per region. `objective` turns a placement and its phase's
+    seconds into what to minimise instead (a request's whole decode with its re-layout, say)."""
+    regions = candidate_regions(device, phase) if regions is None else regions
     best, best_time = None, math.inf
     reasons = {}
-    for side in sides:
+    for region in regions:
         if bar is not None:
             bar.advance()
-        if side > min(device.usable):
-            continue
         try:
-            wafer = plan(model, device, phase, side, context, kv_method, batch, chips)
+            wafer = plan(model, device, phase, region, context, kv_method, batch, chips)
             work = phase_work(model, wafer, context, batch)
             check_work(work, device)
         except UserError as exc:
-            reasons[side] = str(exc)
+            reasons[region] = str(exc)
             continue
         time = phase_seconds(model, wafer, work, context, device, cost_model, batch)
+        if objective is not None:
+            time = objective(wafer, time)
         if time < best_time:
-            best, best_time = side, time
+            best, best_time = region, time
     if best is None:
-        last = max(reasons) if reasons else None
-        why = f"; at {last}x{last}: {reasons[last]}" if last else ""
-        raise UserError(f"{model.name} {phase}: no region size from {sides[0]} to {sides[-1]} can run it{why}")
+        last = max(reasons, key=lambda r: r[0] * r[1]) if reasons else None
+        why = f"; at {region_label(last)}: {reasons[last]}" if last else ""
+        tried = f"{region_label(regions[0])} to {region_label(regions[-1])}" if regions else "none"
+        raise UserError(f"{model.name} {phase}: no region size from {tried} ({len(regions)} tried) can run it{why}")
     return best
 
 
@@ -598,7 +681,7 @@ def simulate(
     input_len: int,
     output_len: int,
     prefill_side: int | None = None,
-    decode_side: int | None = None,
+    decode_region: int | Region | None = None,
     kv_method: str = "shift",
     cost_model: str = "closed",
     batch: int = 1,
@@ -614,18 +697,37 @@ def simulate(
     prefill_plan = (
         plan(model, device, "prefill", prefill_side, input_len, kv_method, batch, chips) if prefill_side else None
     )
-    decode_plan = plan(model, device, "decode", decode_side, final, kv_method, batch, chips) if decode_side else None
+    decode_plan = (
+        plan(model, device, "decode", decode_region, final, kv_method, batch, chips) if decode_region else None
+    )
     # the timestamp model takes minutes: show grids tried and the final pricing, with an ETA
-    steps = len(DEFAULT_SIDES) * ((prefill_plan is None) + (decode_plan is None)) + 1
+    steps = 1 + (prefill_plan is None) * len(candidate_regions(device, "prefill"))
+    steps += (decode_plan is None) * len(candidate_regions(device, "decode"))
     with ProgressBar(steps, f"{model.name} ({cost_model})", unit="steps", enabled=cost_model != "closed") as bar:
         if prefill_plan is None:
-            side = best_side(
+            region = best_region(
                 model, device, "prefill", input_len, kv_method, cost_model, batch=batch, bar=bar, chips=chips
             )
-            prefill_plan = plan(model, device, "prefill", side, input_len, kv_method, batch, chips)
+            prefill_plan = plan(model, device, "prefill", region, input_len, kv_method, batch, chips)
         if decode_plan is None:
-            side = best_side(model, device, "decode", final, kv_method, cost_model, batch=batch, bar=bar, chips=chips)
-            decode_plan = plan(model, device, "decode", side, final, kv_method, batch, chips)
+            # the time after the first token: the switch to decode's placement, then every output
+            # token (a placement on other chips than prefill's pays the chip link to switch)
+            def after_prefill(wafer: WaferPlan, token_s: float) -> float:
+                return relayout(model, prefill_plan, wafer, batch * input_len, device).seconds + output_len * token_s
+
+            region = best_region(
+                model,
+                device,
+                "decode",
+                final,
+                kv_method,
+                cost_model,
+                batch=batch,
+                bar=bar,
+                chips=chips,
+                objective=after_prefill,
+            )
+            decode_plan = plan(model, device, "decode", region, final, kv_method, batch, chips)
         result = _simulate_on(model, device, input_len, output_len, prefill_plan, decode_plan, cost_model, batch)
         bar.advance()
     return result
@@ -644,11 +746,10 @@ def _simulate_on(
     """Price a request on chosen prefill and decode placements."""
     final = input_len + output_len
     kv_method = decode_plan.kv_method
-    decode_side = decode_plan.side
     held = held_context(model, device, decode_plan)  # not the KV slots, which overstate it
     if held < final:
         raise UserError(
-            f"{model.name}: decode on {decode_side}x{decode_side} regions with the {kv_method} KV cache "
+            f"{model.name}: decode on {decode_plan.label} regions with the {kv_method} KV cache "
             f"holds a context of {held} tokens, fewer than the {final} this request needs"
         )
     prefill = prefill_work(model, prefill_plan, input_len, batch=batch)

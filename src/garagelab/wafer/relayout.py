@@ -2,19 +2,20 @@
 prefill placement to the decode placement, over the fabric, all at once.
 
 Prefill tiles every weight matrix K x N over a P x P region (K along y) and holds K and V with
-the tokens along y and the KV width along x (layout B L_y E_x); decode tiles over Q x Q regions,
-with the O and down projections' K along x (its GEMVs alternate their split axis) and K and V
-transposed (E_y L^x). Layers sit in regions in order (`WaferPlan.layers_per_region` each), and
-regions are packed row-major on each chip, as `plan` counts them.
+the tokens along y and the KV width along x (layout B L_y E_x); decode tiles over R x C regions
+(rectangles allowed), with the O and down projections' K along x (its GEMVs alternate their
+split axis) and K and V as prefill holds them, tokens along y, re-blocked for R x C. Layers sit
+in regions in order (`WaferPlan.layers_per_region` each), and regions are laid out in a snake
+on each chip (`DeviceModel.region_corner`), as `plan` counts them.
 
 Each element travels from its prefill core to its decode core by dimension-ordered routing (along
 its row, then along the destination column). The elements of a matrix that share a source and a
 destination core travel together, and the step functions that map an index to its core make
-those groups products of index intervals (at most P + Q along each dimension), so the flows are
-exact without listing elements. The time is the busiest link's bytes at the link's bandwidth
-(all flows run at once and share links; see `links` for the same rule on one step), plus the
-longest route's hops and one routing stage; a layer whose decode region is on another chip
-crosses the chip link instead, one layer after another.
+those groups products of index intervals, so the flows are exact without listing elements. The
+time is the busiest link's bytes at the link's bandwidth (all flows run at once and share
+links; see `links` for the same rule on one step), plus the longest route's hops and one
+routing stage; a layer whose decode region is on another chip crosses the chip link instead,
+one layer after another.
 """
 
 from __future__ import annotations
@@ -52,13 +53,6 @@ def _intervals(n: int, source_parts: int, target_parts: int) -> tuple[np.ndarray
     return cuts // size_s, cuts // size_t, ends - cuts
 
 
-def _origin(region: int, side: int, device: DeviceModel) -> tuple[int, int, int]:
-    """(chip, row, column) of a region's corner: regions row-major on each chip."""
-    down, across = device.region_grid(side)
-    chip, index = divmod(region, down * across)
-    return chip, (index // across) * side, (index % across) * side
-
-
 def _cumulative(positions: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """C[i] = the weight at positions <= i, for i < n."""
     return np.cumsum(np.bincount(positions, weights, n))
@@ -87,12 +81,15 @@ class _Loads:
     def add(
         self, rows: int, cols: int, source: tuple[int, ...], target: tuple[int, ...], transposed: bool, scale: float
     ) -> None:
-        """A rows x cols matrix (rows along y on the P x P source region) to the Q x Q target
-        region, rows along y again or, `transposed`, along x; `scale` bytes per element."""
-        (_, py, px, p), (_, qy, qx, q) = source, target
+        """A rows x cols matrix (rows along y on the source region, which is a square) to the
+        target region, rows along y again or, `transposed`, along x; `scale` bytes per element.
+        Regions are (chip, corner row, corner column, rows, cols)."""
+        (_, py, px, p, _), (_, qy, qx, q_rows, q_cols) = source, target
         height, width = self.shape
-        a_src, a_dst, a_n = _intervals(rows, p, q)
-        b_src, b_dst, b_n = _intervals(cols, p, q)
+        # the target's parts along the matrix's rows and columns
+        q_a, q_b = (q_cols, q_rows) if transposed else (q_rows, q_cols)
+        a_src, a_dst, a_n = _intervals(rows, p, q_a)
+        b_src, b_dst, b_n = _intervals(cols, p, q_b)
         a_n, b_n = a_n * scale, b_n.astype(float)  # the bytes per element counted once, on the rows
         self.bytes += float(a_n.sum() * b_n.sum())
         start_x, start_y = px + b_src, py + a_src
@@ -100,7 +97,7 @@ class _Loads:
             end_x, end_y = qx + b_dst, qy + a_dst
             for ahead, behind, first, start, end, weight, profile, n in (
                 (self.right, self.left, py, start_x, end_x, np.bincount(a_src, a_n, p), b_n, width),
-                (self.down, self.up, qx, start_y, end_y, np.bincount(b_dst, b_n, q), a_n, height),
+                (self.down, self.up, qx, start_y, end_y, np.bincount(b_dst, b_n, q_b), a_n, height),
             ):
                 on, back = start < end, start > end
                 forward = _cumulative(start[on], profile[on], n) - _cumulative(end[on], profile[on], n)
@@ -117,10 +114,10 @@ class _Loads:
         after = _steps(a_src, end_x, a_n, (p, width))
         self.right[py : py + p] += before * started
         self.left[py : py + p] += after * (b_n.sum() - started)
-        below = _steps(a_dst, start_y, a_n, (q, height))
-        above = _steps(a_dst, np.zeros_like(start_y), a_n, (q, height)) - below
-        self.down[qx : qx + q] += below * (b_n.sum() - ended)
-        self.up[qx : qx + q] += above * ended
+        below = _steps(a_dst, start_y, a_n, (q_a, height))
+        above = _steps(a_dst, np.zeros_like(start_y), a_n, (q_a, height)) - below
+        self.down[qx : qx + q_a] += below * (b_n.sum() - ended)
+        self.up[qx : qx + q_a] += above * ended
         hops = np.abs(end_x[:, None] - start_x[None, :]) + np.abs(end_y[None, :] - start_y[:, None])
         self.hops = max(self.hops, int(hops.max()))
 
@@ -134,7 +131,7 @@ def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, tokens: in
     e, q_dim, kv, f = model.hidden, model.q_dim, model.kv_dim, model.ffn
     # (rows, cols, transposed in decode): QKV, O, up+gate, down, then K and V (tokens x width)
     matrices = [(e, q_dim + 2 * kv, False), (q_dim, e, True), (e, 2 * f, False), (f, e, True)]
-    matrices += [(tokens, kv, True)] * 2
+    matrices += [(tokens, kv, False)] * 2
     groups: dict[tuple[int, int], int] = {}
     for layer in range(model.layers):
         key = (layer // prefill.layers_per_region, layer // decode.layers_per_region)
@@ -143,8 +140,8 @@ def relayout(model: LLMConfig, prefill: WaferPlan, decode: WaferPlan, tokens: in
     chip_bytes = 0.0
     crossings = 0
     for (source_region, target_region), layers in groups.items():
-        source = (*_origin(source_region, prefill.side, device), prefill.side)
-        target = (*_origin(target_region, decode.side, device), decode.side)
+        source = (*device.region_corner(source_region, prefill.region), *prefill.region)
+        target = (*device.region_corner(target_region, decode.region), *decode.region)
         if source[0] != target[0]:  # another chip: over the chip link
             chip_bytes += layers * device.bytes_per_element * sum(r * c for r, c, _ in matrices)
             crossings += layers

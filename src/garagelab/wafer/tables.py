@@ -256,7 +256,7 @@ def table2(
                 {
                     "model": name,
                     "input/output": f"{inputs}/{outputs}",
-                    "grids (prefill, decode)": f"{result.prefill.side}, {result.decode.side}",
+                    "grids (prefill, decode)": f"{result.prefill.label}, {result.decode.label}",
                     "ours TPR": result.end_to_end_tpr,
                     f"best {gpu.name} cluster TPR": best_gpu,
                     "speed-up": result.end_to_end_tpr / best_gpu,

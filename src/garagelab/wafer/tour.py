@@ -21,8 +21,8 @@ def run(ctx: TourContext) -> dict[str, float]:
     result = simulate(model, WSE2, 2048, 128)
     report.text(
         f"{model.name}, 2048 tokens in and 128 out, on a simulated {WSE2.name} ({WSE2.usable[0]}x{WSE2.usable[1]} "
-        f"cores, constants calibrated to the paper): prefill on {result.prefill.side}x{result.prefill.side} regions, "
-        f"decode on {result.decode.side}x{result.decode.side}."
+        f"cores, constants calibrated to the paper): prefill on {result.prefill.label} regions, "
+        f"decode on {result.decode.label}."
     )
     rows = [
         {
