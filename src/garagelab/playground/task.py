@@ -155,3 +155,20 @@ class Task:
             "nv": self.mj_model.nv,
             "config": dataclasses.asdict(self.config),
         }
+
+
+class DeltaTargets:
+    """A mixin for tasks whose actions move servo targets instead of setting them (Playground's
+    Go1 handstand, Leap hand and Panda): each step adds `action_scale` x action to the targets
+    kept in `info[targets_key]`, clipped to the actuators' control ranges, so a policy's small
+    outputs give smooth motions and the targets never wander outside what a servo can reach.
+    The task's `update_info` stores `next_targets(...)` back under the same key."""
+
+    targets_key: ClassVar[str] = "targets"
+
+    def next_targets(self, ops: Any, action: Any, info: Info) -> Any:
+        low, high = self.mj_model.actuator_ctrlrange.T
+        return ops.xp.clip(info[self.targets_key] + self.config.action_scale * action, low, high)
+
+    def control(self, ops: Any, action: Any, info: Info) -> Any:
+        return self.next_targets(ops, action, info)

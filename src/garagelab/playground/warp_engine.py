@@ -197,15 +197,19 @@ class WarpEngine(BatchedEnv):
     # --- the batch ----------------------------------------------------------------------
     def reset(self, seed: int | Any = 0) -> State:
         key = jax.random.PRNGKey(seed) if isinstance(seed, int) else seed
-        fields, info, keys = self._draw(jax.random.split(key, self.num_envs))
+        state = self._started(*self._draw(jax.random.split(key, self.num_envs)))
+        if self.reset_mode == "cached":
+            task_info = {k: v for k, v in state.info.items() if k != "rng"}
+            first = {"rows": state.data, "obs": state.obs, "info": task_info}
+            state = state.replace(info={**state.info, "first_state": first})
+        return state
+
+    def _started(self, fields: dict[str, Any], info: dict[str, Any], keys: Any) -> State:
+        """Every world started from `fields`, with its first observation (reward and done zero)."""
         self._start(fields, None)
         obs, metrics, info = jax.block_until_ready(self._look(self._view(), info, keys))
         nil = jnp.zeros(self.num_envs, jnp.float32)
-        rows = self._save()
-        if self.reset_mode == "cached":
-            task_info = {k: v for k, v in info.items() if k != "rng"}
-            info = {**info, "first_state": {"rows": rows, "obs": obs, "info": task_info}}
-        return State(rows, obs, nil, nil, metrics, info)
+        return State(self._save(), obs, nil, nil, metrics, info)
 
     def step(self, state: State, action: Any) -> State:
         """One control step (n_substeps physics steps) of every env."""
@@ -247,11 +251,8 @@ class WarpEngine(BatchedEnv):
     def load_state(self, fields: dict[str, Any], info: dict[str, Any] | None = None, seed: int = 0) -> State:
         """A State from given physics (`qpos`, `qvel`, `mocap_pos`: (N, ...)) and task info, e.g. the CPU engine's."""
         keys = jax.random.split(jax.random.PRNGKey(seed), self.num_envs)
-        self._start({k: jnp.asarray(v) for k, v in fields.items()}, None)
-        info = {k: jnp.asarray(v) for k, v in (info or {}).items()}
-        obs, metrics, info = jax.block_until_ready(self._look(self._view(), info, keys))
-        nil = jnp.zeros(self.num_envs, jnp.float32)
-        return State(self._save(), obs, nil, nil, metrics, info)
+        fields = {k: jnp.asarray(v) for k, v in fields.items()}
+        return self._started(fields, {k: jnp.asarray(v) for k, v in (info or {}).items()}, keys)
 
     def normal(self, state: State, shape: tuple[int, ...]) -> tuple[State, Any]:
         return keyed_normal(state, shape)

@@ -20,7 +20,7 @@ from garagelab.core.errors import UserError
 from garagelab.playground.config import EnvConfig
 from garagelab.playground.menagerie import robot_model
 from garagelab.playground.robots import ARM, Arm, keyframe, named
-from garagelab.playground.task import Info, Task
+from garagelab.playground.task import DeltaTargets, Info, Task
 
 
 def _pick_scales() -> dict[str, float]:
@@ -42,8 +42,9 @@ class ArmConfig(EnvConfig):
     target_height: tuple[float, float] = (0.15, 0.3)
 
 
-class _Arm(Task):
+class _Arm(DeltaTargets, Task):
     config_class = ArmConfig
+    targets_key = "ctrl"
     fields = ("site_xpos", "xpos")
     robot: ClassVar[Arm] = ARM
     edit = None  # a change to the model's spec before it compiles (placeholder meshes, say)
@@ -56,7 +57,6 @@ class _Arm(Task):
         model, robot = self.mj_model, self.robot
         home = keyframe(model, robot.keyframe)
         self.home_qpos, self.home_ctrl = home.qpos.copy(), home.ctrl.copy()
-        self.ctrl_low, self.ctrl_high = model.actuator_ctrlrange.T.copy()
         self.gripper = named(model, mujoco.mjtObj.mjOBJ_SITE, robot.gripper_site)
         self.box = named(model, mujoco.mjtObj.mjOBJ_BODY, robot.box)
         joint = model.body_jntadr[self.box]
@@ -71,14 +71,8 @@ class _Arm(Task):
         joints = model.actuator_trnid[arm, 0]
         self.arm_joints, self.arm_dofs = model.jnt_qposadr[joints], model.jnt_dofadr[joints]
 
-    def _ctrl(self, ops: Any, action: Any, info: Info) -> Any:
-        return ops.xp.clip(info["ctrl"] + self.config.action_scale * action, self.ctrl_low, self.ctrl_high)
-
-    def control(self, ops: Any, action: Any, info: Info) -> Any:
-        return self._ctrl(ops, action, info)
-
     def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
-        return {**info, "ctrl": self._ctrl(ops, action, info)}
+        return {**info, "ctrl": self.next_targets(ops, action, info)}
 
     def _start(self, ops: Any, target: Any, box_xy: Any | None = None) -> tuple[dict[str, Any], Info]:
         xp = ops.xp

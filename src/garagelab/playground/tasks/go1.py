@@ -36,6 +36,19 @@ def set_pd_gains(model: mujoco.MjModel, kp: float, kd: float) -> None:
     model.actuator_biasprm[:, 2] = -kd
 
 
+def soft_limits(model: mujoco.MjModel, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The hinge joints' ranges (all but the free joint) shrunk about their middles to `fraction`
+    (Playground's soft joint limits: the cost starts before the hard stop)."""
+    low, high = model.jnt_range[1:].T
+    middle, half = (low + high) / 2, (high - low) / 2 * fraction
+    return middle - half, middle + half
+
+
+def limit_violation(xp: Any, joints: Any, low: np.ndarray, high: np.ndarray) -> Any:
+    """How far the joints are outside [low, high], summed over the joints (the dof_pos_limits cost)."""
+    return (xp.clip(low - joints, 0, None) + xp.clip(joints - high, 0, None)).sum(axis=-1)
+
+
 def scaled_reward(ops: Any, terms: dict[str, Any], scales: dict[str, float], dt: float) -> Any:
     """Playground's locomotion reward: the scaled terms summed, times dt, clipped at 0."""
     return ops.xp.clip(sum(terms[k] * scales[k] for k in terms) * dt, 0.0, 10000.0)
@@ -124,9 +137,7 @@ class Joystick(Task):
         self.foot_radius = float(model.geom_size[foot, 2] if box else model.geom_size[foot, 0])  # centre height
         self.default_qpos = keyframe(model, self.robot.keyframe).qpos.copy()
         self.default_pose = self.default_qpos[7:]
-        low, high = model.jnt_range[1:].T
-        middle, half = (low + high) / 2, (high - low) / 2 * self.config.soft_joint_limit
-        self.soft_low, self.soft_high = middle - half, middle + half
+        self.soft_low, self.soft_high = soft_limits(model, self.config.soft_joint_limit)
         self.pose_weights = np.resize(self.leg_pose_weights, model.nu)
         c = self.config
         self.command_low, self.command_high = np.array([c.lin_vel_x, c.lin_vel_y, c.ang_vel_yaw]).T
@@ -264,7 +275,6 @@ class Joystick(Task):
         _, height, contact, speed = self._feet(ops, d, info)
         first_contact = contact * (1 - info["last_contact"]) * (info["feet_air_time"] > 0)
         moving = xp.sqrt(_sum(command**2)) > 0.01
-        limits = xp.clip(self.soft_low - joints, 0, None) + xp.clip(joints - self.soft_high, 0, None)
         fell = self.terminated(ops, d, info)
         return {
             "tracking_lin_vel": xp.exp(-_sum((command[..., :2] - local_vel[..., :2]) ** 2) / c.tracking_sigma),
@@ -272,7 +282,7 @@ class Joystick(Task):
             "lin_vel_z": d.qvel[..., 2] ** 2,
             "ang_vel_xy": _sum(angvel_world[..., :2] ** 2),
             "orientation": _sum(frame[..., 2, :2] ** 2),
-            "dof_pos_limits": _sum(limits),
+            "dof_pos_limits": limit_violation(xp, joints, self.soft_low, self.soft_high),
             "pose": xp.exp(-_sum((joints - self.default_pose) ** 2 * self.pose_weights)),
             "termination": fell.astype(local_vel.dtype),
             "stand_still": _sum(xp.abs(joints - self.default_pose)) * (~moving),

@@ -21,8 +21,8 @@ import numpy as np
 from garagelab.playground.config import EnvConfig
 from garagelab.playground.menagerie import robot_model
 from garagelab.playground.robots import GO1, keyframe
-from garagelab.playground.task import Info, Task
-from garagelab.playground.tasks.go1 import scaled_reward, scattered_start, set_pd_gains
+from garagelab.playground.task import DeltaTargets, Info, Task
+from garagelab.playground.tasks.go1 import limit_violation, scaled_reward, scattered_start, set_pd_gains, soft_limits
 
 LEGS = ("FR", "FL", "RR", "RL")  # the actuator order: three joints per leg
 CONTACT_MARGIN = 0.005  # metres: a geom this close to the floor touches it
@@ -74,8 +74,7 @@ class Go1Posture(Task):
         self.default_qpos = keyframe(model, "home").qpos.copy()
         self.default_pose = self.default_qpos[7:]
         self.low, self.high = model.jnt_range[1:].T.copy()
-        middle, half = (self.low + self.high) / 2, (self.high - self.low) / 2 * self.config.soft_joint_limit
-        self.soft_low, self.soft_high = middle - half, middle + half
+        self.soft_low, self.soft_high = soft_limits(model, self.config.soft_joint_limit)
 
     def geoms(self, names: list[str]) -> np.ndarray:
         return np.array([self.mj_model.geom(name).id for name in names])
@@ -95,10 +94,6 @@ class Go1Posture(Task):
 
     def height(self, d: Any) -> Any:
         return d.site_xpos[..., self.imu, 2]
-
-    def limit_cost(self, ops: Any, joints: Any) -> Any:
-        xp = ops.xp
-        return (xp.clip(self.soft_low - joints, 0, None) + xp.clip(joints - self.soft_high, 0, None)).sum(axis=-1)
 
     def privileged(self, ops: Any, d: Any, obs: Any, info: Info) -> Any:
         """The observation plus the simulator's truth: trunk height, world velocity, torques."""
@@ -217,7 +212,7 @@ class Getup(Go1Posture):
             "stand_still": gate * xp.exp(-0.5 * (action**2).sum(axis=-1)),
             "action_rate": ((action - last) ** 2).sum(axis=-1) + ((action - 2 * last + before) ** 2).sum(axis=-1),
             "torques": xp.sqrt((torques**2).sum(axis=-1)) + xp.abs(torques).sum(axis=-1),
-            "dof_pos_limits": self.limit_cost(ops, joints),
+            "dof_pos_limits": limit_violation(xp, joints, self.soft_low, self.soft_high),
             "dof_acc": (d.qacc[..., 6:] ** 2).sum(axis=-1),
             "dof_vel": (overspeed**2).sum(axis=-1),
         }
@@ -251,7 +246,7 @@ class HandstandConfig(PostureConfig):
     reward: dict[str, float] = dataclasses.field(default_factory=_stand_scales)
 
 
-class Handstand(Go1Posture):
+class Handstand(DeltaTargets, Go1Posture):
     """Stand on the front legs, trunk vertical and head down (Playground's Go1Handstand).
 
     Observation (45): the trunk's linear and angular velocity and gravity in its frame, joint
@@ -279,17 +274,10 @@ class Handstand(Go1Posture):
             [f"{leg}_{part}_collision" for leg in self.standing for part in ("hip", "thigh", "calf")]
         )
         self.lifted_joints = np.array([3 * LEGS.index(leg) + j for leg in lifted for j in range(3)])
-        self.ctrl_low, self.ctrl_high = self.mj_model.actuator_ctrlrange.T.copy()
 
     def reset(self, ops: Any) -> tuple[dict[str, Any], Info]:
         qpos, qvel = scattered_start(ops, self.default_qpos)
         return {"qpos": qpos, "qvel": qvel}, {"targets": qpos[..., 7:], "last_act": ops.full((self.mj_model.nu,), 0.0)}
-
-    def _targets(self, ops: Any, action: Any, info: Info) -> Any:
-        return ops.xp.clip(info["targets"] + self.config.action_scale * action, self.ctrl_low, self.ctrl_high)
-
-    def control(self, ops: Any, action: Any, info: Info) -> Any:
-        return self._targets(ops, action, info)
 
     def observe(self, ops: Any, d: Any, info: Info) -> Any:
         xp = ops.xp
@@ -310,7 +298,7 @@ class Handstand(Go1Posture):
             "contact": self.touching(ops, d, self.lifted_feet).any(axis=-1).astype(joints.dtype),
             "action_rate": ((action - info["last_act"]) ** 2).sum(axis=-1),
             "termination": self.terminated(ops, d, info).astype(joints.dtype),
-            "dof_pos_limits": self.limit_cost(ops, joints),
+            "dof_pos_limits": limit_violation(xp, joints, self.soft_low, self.soft_high),
             "torques": (torques**2).sum(axis=-1),
             "pose": pose_error.sum(axis=-1),
             "stay_still": (d.qvel[..., :2] ** 2).sum(axis=-1) + d.qvel[..., 5] ** 2,
@@ -323,7 +311,7 @@ class Handstand(Go1Posture):
         return turned_over | self.touching(ops, d, self.standing_links).any(axis=-1)
 
     def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
-        return {**info, "targets": self._targets(ops, action, info), "last_act": action}
+        return {**info, "targets": self.next_targets(ops, action, info), "last_act": action}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from garagelab.playground.config import EnvConfig
 from garagelab.playground.robots import keyframe
-from garagelab.playground.task import MODELS, Info, Task, load_model
+from garagelab.playground.task import MODELS, DeltaTargets, Info, Task, load_model
 from garagelab.playground.tolerance import tolerance
 
 FINGERTIPS = ("index_tip", "middle_tip", "ring_tip", "thumb_tip")
@@ -113,7 +113,7 @@ class HandConfig(EnvConfig):
     reward: dict[str, float] = dataclasses.field(default_factory=_scales)
 
 
-class CubeReorient(Task):
+class CubeReorient(DeltaTargets, Task):
     """Turn the cube in the hand to a goal orientation, then to the next one."""
 
     config_class = HandConfig
@@ -153,12 +153,6 @@ class CubeReorient(Task):
         return {"qpos": qpos, "qvel": qvel}, info
 
     # --- control and observation ------------------------------------------------------
-    def _targets(self, ops: Any, action: Any, info: Info) -> Any:
-        return ops.xp.clip(info["targets"] + self.config.action_scale * action, self.ctrl_low, self.ctrl_high)
-
-    def control(self, ops: Any, action: Any, info: Info) -> Any:
-        return self._targets(ops, action, info)
-
     def _cube(self, d: Any) -> tuple[Any, Any]:
         start = self.cube_qpos
         return d.qpos[..., start : start + 3], d.qpos[..., start + 3 : start + 7]
@@ -230,7 +224,7 @@ class CubeReorient(Task):
         return {
             **info,
             "goal": goal,
-            "targets": self._targets(ops, action, info),
+            "targets": self.next_targets(ops, action, info),
             "last_act": action,
             "last_last_act": info["last_act"],
             "successes": info["successes"] + success,
