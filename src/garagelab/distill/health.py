@@ -116,7 +116,7 @@ def check_fit(
     weak += _wide_intervals(spec, samples, free, names)
 
     residuals = columns[-1] - spec.log_predictions(theta, columns)
-    centre, scale = _robust_centre_scale(residuals)
+    centre, scale = robust_centre_scale(residuals)
     outliers = _outliers(residuals, centre, scale, columns)
     if len(outliers) > 0.05 * runs:
         weak.append(f"{len(outliers)} residual outliers (robust z > {OUTLIER_Z:g})")
@@ -190,7 +190,7 @@ def _wide_intervals(spec: LawSpec, samples: np.ndarray, free: np.ndarray, names:
     return wide
 
 
-def _robust_centre_scale(residuals: np.ndarray) -> tuple[float, float]:
+def robust_centre_scale(residuals: np.ndarray) -> tuple[float, float]:
     """Median and MAD-based standard deviation (1.4826 MAD; equals sigma for normal noise)."""
     centre = float(np.median(residuals))
     return centre, float(1.4826 * np.median(np.abs(residuals - centre)))
