@@ -38,24 +38,40 @@ def curve(run: Path) -> dict[str, np.ndarray]:
     }
 
 
-def track(env_name: str, learner, command: float, robots: int = 8, steps: int = 500) -> tuple[float, float, int]:
-    """(mean, std over robots of the) body-frame forward speed after 2 s, and the robots that fell."""
-    overrides = {"lin_vel_x": (command, command), "command_resample_steps": steps + 1}
-    env = load(env_name, "cpu", robots, overrides, seed=7, auto_reset=False, nthread=1)
+def held(command: tuple[float, float, float], steps: int) -> dict:
+    """Config overrides that hold one joystick command (forward, sideways, turn) for `steps`."""
+    vx, vy, yaw = command
+    ranges = {"lin_vel_x": (vx, vx), "lin_vel_y": (vy, vy), "ang_vel_yaw": (yaw, yaw)}
+    return {**ranges, "command_resample_steps": steps + 1}
+
+
+def track(
+    env_name: str, learner, command: tuple[float, float, float], robots: int = 8, steps: int = 500
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Mean and spread over robots of the body-frame velocity (forward, sideways, turn rate)
+    after the first 2 s of holding `command`, and how many robots fell."""
+    env = load(env_name, "cpu", robots, held(command, steps), seed=7, auto_reset=False, nthread=1)
     policy = train.policy_fn(learner)
     state = env.reset(7)
-    speeds, fell = [], np.zeros(robots, bool)
+    velocities, fell = [], np.zeros(robots, bool)
     for t in range(steps):
         state = env.step(state, policy(state.obs))
-        fell |= state.done > 0
-        if t >= 100:
-            speeds.append(np.where(fell, np.nan, state.obs[:, 0]))  # obs[0]: forward speed, body frame
-    per_robot = np.nanmean(np.array(speeds), axis=0)
-    return float(np.nanmean(per_robot)), float(np.nanstd(per_robot)), int(fell.sum())
+        fell |= (state.done > 0) & (np.asarray(state.info["truncation"]) == 0)  # not the episode's time limit
+        if t >= 100:  # obs[0:2]: body-frame linear velocity; obs[5]: yaw rate (the joystick tasks)
+            reached = state.obs[:, [0, 1, 5]]
+            velocities.append(np.where(fell[:, None], np.nan, reached))
+    per_robot = np.nanmean(np.array(velocities), axis=0)
+    return np.nanmean(per_robot, axis=0), np.nanstd(per_robot, axis=0), int(fell.sum())
 
 
-def filmstrip(env_name: str, learner, path: Path, command: float = 0.75) -> None:
-    overrides = {"lin_vel_x": (command, command)}
+def filmstrip(
+    env_name: str,
+    learner,
+    path: Path,
+    command: tuple[float, float, float] = (0.75, 0.0, 0.0),
+    crop: tuple[slice, slice] = (slice(50, 200), slice(90, 250)),  # rows, columns of the 320x240 frames
+) -> None:
+    overrides = held(command, 1000)
     env = load(env_name, "cpu", 1, overrides, seed=3, auto_reset=False, nthread=1)
     policy = train.policy_fn(learner)
     state = env.reset(3)
@@ -67,8 +83,34 @@ def filmstrip(env_name: str, learner, path: Path, command: float = 0.75) -> None
     frames = frames_from_states(env.task.mj_model, states[:8], width=320, height=240)
     from PIL import Image
 
-    crops = [frame[50:200, 90:250] for frame in frames]  # the tracking camera keeps the robot central
+    crops = [frame[crop] for frame in frames]  # the tracking camera keeps the robot central
     Image.fromarray(np.concatenate(crops, axis=1)).save(path)
+
+
+def tracking_plot(
+    history: dict[str, np.ndarray], xlabel: str, right: tuple[np.ndarray, np.ndarray, str], path: Path
+) -> None:
+    """The tracking reward against env steps, and on a second axis `right`: (rows to draw, values, label)."""
+    from garagelab.core.plots import figure
+
+    millions = history["steps"] / 1e6
+    fig, (ax,) = figure(width=6.5, height=3.5)
+    ax.plot(millions, history["tracking"], color="C0", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("velocity tracking reward", color="C0")
+    ax.set_ylim(0, 1.05)
+    other = ax.twinx()
+    rows, values, label = right
+    other.plot(millions[rows], values[rows], color="C1", linewidth=1, alpha=0.7)
+    other.set_ylabel(label, color="C1")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def write_report(lines: list[str], name: str, *figures: str) -> None:
+    """The results table as RESULTS/name (markdown), printed, with the figures written beside it."""
+    (RESULTS / name).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {RESULTS}/{name}, " + ", ".join(figures))
 
 
 def main() -> None:
@@ -80,25 +122,24 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     history = curve(run)
 
-    from garagelab.core.plots import figure
     from garagelab.core.runs import RunStore
 
     record = RunStore().get(str(run.name))
     ended = datetime.fromisoformat(record.ended) if record.ended else datetime.now().astimezone()  # still running
     minutes = (ended - datetime.fromisoformat(record.started)).total_seconds() / 60
     millions = history["steps"] / 1e6
-    fig, (ax,) = figure(width=6.5, height=3.5)
-    ax.plot(millions, history["tracking"], color="C0", linewidth=1)
-    ax.set_xlabel(f"env steps (millions; the whole run took {minutes:.0f} min on 2 CPU cores)")
-    ax.set_ylabel("forward-velocity tracking reward", color="C0")
-    ax.set_ylim(0, 1.05)
-    other = ax.twinx()
     finite = np.isfinite(history["return"])
-    other.plot(millions[finite], history["return"][finite], color="C1", linewidth=1, alpha=0.7)
-    other.set_ylabel("episode return", color="C1")
-    fig.savefig(RESULTS / "go1_tracking.png", dpi=120, bbox_inches="tight")
+    tracking_plot(
+        history,
+        f"env steps (millions; the whole run took {minutes:.0f} min on 2 CPU cores)",
+        (finite, history["return"], "episode return"),
+        RESULTS / "go1_tracking.png",
+    )
 
-    rows = [(c, *track(env_name, learner, c)) for c in COMMANDS]
+    rows = []
+    for c in COMMANDS:
+        mean, spread, fell = track(env_name, learner, (c, 0.0, 0.0))
+        rows.append((c, mean[0], spread[0], fell))
     filmstrip(env_name, learner, RESULTS / "go1_gait.png")
     lines = [
         f"Run: {env_name}, {millions[-1]:.1f}M env steps; the whole run (training, evaluation, video) took "
@@ -109,9 +150,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         *(f"| {c:.1f} | {m:.3f} | {s:.3f} | {m / c:.2f} | {f} |" for c, m, s, f in rows),
     ]
-    (RESULTS / "go1_forward.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {RESULTS}/go1_tracking.png, go1_gait.png, go1_forward.md")
+    write_report(lines, "go1_forward.md", "go1_tracking.png", "go1_gait.png")
 
 
 if __name__ == "__main__":

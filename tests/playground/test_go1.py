@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from garagelab.playground import Randomization, load, make_task
 from garagelab.playground.cpu_engine import CpuEngine
+from garagelab.playground.tasks.biped import swing_height
 
 
 def test_zero_action_stands_with_four_feet_down() -> None:
@@ -77,7 +79,7 @@ def test_domain_randomisation_gives_each_env_its_own_model() -> None:
 def test_biped_shares_the_joystick_task_and_ends_when_it_falls() -> None:
     env = load("BipedJoystickFlatTerrain", num_envs=4, auto_reset=False)
     state = env.reset(0)
-    assert state.obs.shape == (4, 42) and env.action_size == 10
+    assert state.obs.shape == (4, 46) and env.action_size == 10  # 42 + the gait clock
     assert state.info["feet_air_time"].shape == (4, 2)
     fell_at = np.full(4, -1)
     for step in range(150):
@@ -85,6 +87,49 @@ def test_biped_shares_the_joystick_task_and_ends_when_it_falls() -> None:
         fell_at[(fell_at < 0) & (state.done > 0)] = step
     assert (fell_at > 5).all()  # it stands a moment: no policy balances it
     assert (state.metrics["reward/termination"] == 1.0).all()
+    assert (state.reward < 0).all()  # not clipped at zero: a fall costs 100 x dt
+
+
+def test_swing_height_lifts_and_sets_down_each_foot_once_a_cycle() -> None:
+    phase = np.linspace(-np.pi, np.pi, 2001)
+    height = swing_height(phase, 0.12, np)
+    assert height[0] == pytest.approx(0.0) and height[-1] == pytest.approx(0.0)
+    assert height[1000] == pytest.approx(0.12) and height.max() == pytest.approx(0.12)
+    assert (np.diff(height[:1000]) >= 0).all() and (np.diff(height[1000:]) <= 0).all()
+    slope = np.gradient(height, phase)
+    assert abs(slope[0]) < 1e-3 and abs(slope[1000]) < 1e-3  # eased: no step in velocity
+
+
+def test_biped_gait_clock_advances_the_legs_half_a_cycle_apart() -> None:
+    env = load("BipedJoystickFlatTerrain", num_envs=3, auto_reset=False)
+    state = env.reset(1)
+    phase, step = np.asarray(state.info["phase"]), np.asarray(state.info["phase_step"])
+    np.testing.assert_allclose(phase, [[0.0, np.pi]] * 3)
+    frequency = step / (2 * np.pi * env.dt)
+    assert ((frequency >= 1.25) & (frequency <= 1.5)).all() and np.ptp(frequency) > 0  # drawn per episode
+    np.testing.assert_allclose(state.obs[:, -4:], np.concatenate([np.cos(phase), np.sin(phase)], axis=1), atol=1e-6)
+    for _ in range(40):
+        state = env.step(state, np.zeros((3, 10)))
+    after = np.asarray(state.info["phase"])
+    expected = np.mod(phase + 40 * step[:, None] + np.pi, 2 * np.pi) - np.pi
+    np.testing.assert_allclose(np.cos(after), np.cos(expected), atol=1e-5)
+    assert ((after >= -np.pi) & (after < np.pi)).all()
+    np.testing.assert_allclose(np.cos(after[:, 0] - after[:, 1]), -1.0, atol=1e-5)  # still opposite
+
+
+def test_biped_feet_phase_reward_only_counts_when_moving_or_told_to() -> None:
+    rewards = {}
+    for name, forward in (("still", 0.0), ("told to walk", 0.5)):
+        zero = {"lin_vel_x": (forward, forward), "lin_vel_y": (0.0, 0.0), "ang_vel_yaw": (0.0, 0.0)}
+        task = make_task("BipedJoystickFlatTerrain", zero)
+        env = CpuEngine(task, 2)
+        state = env.reset(0)
+        env.batch.qpos[...] = task.default_qpos  # at rest at home: only the command can switch it on
+        env.batch.qvel[...] = 0.0
+        env.batch.forward()
+        state = env.step(state.replace(data=env.batch.state.copy()), np.zeros((2, 10)))
+        rewards[name] = state.metrics["reward/feet_phase"]
+    assert (rewards["still"] == 0).all() and (rewards["told to walk"] > 0).all()
 
 
 def test_privileged_obs_for_an_asymmetric_critic_extends_the_obs_and_survives_auto_reset() -> None:

@@ -137,7 +137,7 @@ def test_tuned_settings_follow_playground_for_the_dm_control_set() -> None:
     walker, cup, hopper = (train.tuned_config(n) for n in ("WalkerRun", "BallInCup", "HopperHop"))
     assert walker.total_steps == 2 * hopper.total_steps and cup.gamma == 0.95 and hopper.gamma == 0.995
     assert train.tuned_settings("Go1JoystickForward")["init_log_std"] == -1.0
-    assert train.tuned_settings("BipedJoystickFlatTerrain") == {}  # not DM Control, no entry: PPO's defaults
+    assert train.tuned_settings("Go1JoystickRoughTerrain") == {}  # not DM Control, no entry: PPO's defaults
 
 
 def test_bad_settings_are_named() -> None:
