@@ -7,12 +7,12 @@ share a region (with the KV cache they need), and the model spans as many region
 takes, layer after layer (pipeline parallelism across regions, the paper's answer to 48 KB
 per core). Regions are aligned rectangles packed on the usable fabric (two 360x360 on 750
 rows, two on 994 columns: four, not the five the area would allow; 2x2 of 375x497 use it
-all). A model
-needing more regions than one chip holds is refused with the reason, unless `chips` allows
-several: then the layers are pipelined across chips, and each chip boundary costs the chip
-link (its latency plus the boundary's activations at its bandwidth) instead of a region hop.
-The paper prices Qwen2-72B from a subset of layers scaled up; here it runs on as many chips
-as it needs, explicitly (`chips=None`, as the tables do).
+all), in a snake so that consecutive regions are neighbours. A model needing more regions
+than one chip holds is refused with the reason, unless `chips` allows several: then the
+layers are pipelined across chips, and each chip boundary costs the chip link (its latency
+plus the boundary's activations at its bandwidth) instead of a region hop. The paper prices
+Qwen2-72B from a subset of layers scaled up; here it runs on as many chips as it needs,
+explicitly (`chips=None`, as the tables do).
 
 Decode (batch 1): per layer RMSNorm, fused QKV GEMV, RoPE, attention over the KV cache, O
 GEMV, RMSNorm, fused up/gate GEMV, SiLU, down GEMV, residuals; GEMVs alternate their split
@@ -21,9 +21,9 @@ along y (the QKV and up GEMVs reduce along y), so q, K and V come out split alon
 cache keeps its width along x and its tokens along y (layout L_y E_x, as prefill holds it),
 each score is summed along x within its head and the softmax runs along y. On a rectangle,
 more rows shorten attention and the hidden-size reductions, more columns the q/KV and FFN
-splits. Prefill (layout B L_y E_x): the same layer with MeshGEMM, and GEMM-T
-for Q K^T. Every operation is a mesh program priced by a cost model; identical operations
-are priced once.
+splits. Prefill (layout B L_y E_x): the same layer with MeshGEMM, and GEMM-T for Q K^T.
+Every operation is a mesh program priced by a cost model; identical operations are priced
+once.
 """
 
 from __future__ import annotations
@@ -153,7 +153,8 @@ def allreduce_op(words: int, region: Region, axis: int, group: int | None = None
 
 @lru_cache(maxsize=4096)
 def region_hop_op(words: int, distance: int) -> Op:
-    """Activations crossing from one region to the next: `distance` (the region's width) hops along a row."""
+    """Activations crossing from one region to the next, `distance` hops away (the region's
+    width or height: see `region_boundaries`)."""
     program = MeshProgram("region hop", (1, 2), (Placement(np.zeros(1, dtype=int)), Placement(np.array([0, distance]))))
     program.buffer("v", (max(1, words),))
     program.add(Shift("v", 1, offsets=np.array([1])))
