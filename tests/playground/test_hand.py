@@ -44,6 +44,19 @@ def test_next_goals_turn_by_the_configured_angles() -> None:
     assert angles.min() >= 0.5 - 1e-9 and angles.max() <= 1.5 + 1e-9 and angles.std() > 0.2
 
 
+@pytest.mark.parametrize("first_goal_turn", [None, (0.5, 1.5)])
+def test_the_first_goal_is_uniform_or_a_configured_turn_from_the_start(first_goal_turn) -> None:
+    task = make_task("HandCubeReorient", {"first_goal_turn": first_goal_turn})
+    engine = CpuEngine(task, 64)
+    state = engine.reset(3)
+    start = engine.batch.qpos[:, task.cube_qpos + 3 : task.cube_qpos + 7]
+    angles = quat_angle(np, quat_multiply(np, np.asarray(state.info["goal"]), quat_conjugate(np, start)))
+    if first_goal_turn is None:  # uniform: the angle's median is about 2.3 rad, and many exceed 1.5
+        assert np.median(angles) > 1.8 and (angles > 1.5).mean() > 0.5
+    else:
+        assert angles.min() >= 0.5 - 1e-9 and angles.max() <= 1.5 + 1e-9
+
+
 def test_the_cube_rests_in_the_still_hand_and_scores_its_position() -> None:
     env = load("HandCubeReorient", num_envs=8)
     state = env.reset(0)

@@ -4,7 +4,9 @@ The hand (`models/hand/hand.xml`) lies palm up with a 6 cm cube on its palm; the
 orientation of the cube, kept in the task's info (the goal is not a body in the scene). When
 the cube is within `success_threshold` radians of the goal, the task pays `success_reward` and
 draws the next goal: the last one turned about a random axis by U(goal_turn) radians, so goals
-follow one another as Playground's drifting goal does, in one jump instead of a glide.
+follow one another as Playground's drifting goal does, in one jump instead of a glide. The
+first goal is drawn uniformly, as Playground's is (a turn of 2.3 rad at the median), or, with
+`first_goal_turn`, as a turn of the cube's start orientation like the later ones.
 
 Observation (57, Playground's layout without its noise and history): joint angles, joint angles
 minus servo targets, palm centre minus cube position, the last two rows of the rotation from
@@ -109,6 +111,9 @@ class HandConfig(EnvConfig):
     success_threshold: float = 0.1  # radians to the goal
     success_reward: float = 100.0
     goal_turn: tuple[float, float] = (0.5, 1.5)  # radians from one goal to the next
+    # the first goal: None draws it uniformly (Playground); (low, high) turns the cube's start
+    # orientation by U(low, high) radians, so every goal of an episode is as far as the next ones
+    first_goal_turn: tuple[float, float] | None = None
     drop_height: float = -0.05  # metres: the cube's centre below this has fallen off the palm
     reward: dict[str, float] = dataclasses.field(default_factory=_scales)
 
@@ -139,12 +144,15 @@ class CubeReorient(DeltaTargets, Task):
         hand = xp.clip(self.default_pose + 0.1 * ops.normal((nu,)), self.ctrl_low, self.ctrl_high)
         position = self.home_qpos[self.cube_qpos : self.cube_qpos + 3] + ops.uniform((3,), -0.01, 0.01)
         position = position + np.array([0.0, 0.0, 0.01])  # the cube drops a centimetre onto the palm
-        cube = xp.concatenate([position, random_quat(ops)], axis=-1)
+        start = random_quat(ops)
+        cube = xp.concatenate([position, start], axis=-1)
         qpos = xp.concatenate([hand, cube], axis=-1)
         qvel = 0.0 * ops.normal((self.mj_model.nv,))
         zero = ops.full((nu,), 0.0)
         info = {
-            "goal": random_quat(ops),
+            "goal": random_quat(ops)
+            if self.config.first_goal_turn is None
+            else turned(ops, start, *self.config.first_goal_turn),
             "targets": hand,
             "last_act": zero,
             "last_last_act": zero,
