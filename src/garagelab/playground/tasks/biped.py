@@ -29,22 +29,27 @@ import numpy as np
 from garagelab.playground.menagerie import robot_model
 from garagelab.playground.robots import BIPED, G1, H1
 from garagelab.playground.task import Info
-from garagelab.playground.tasks.go1 import Joystick, JoystickConfig
+from garagelab.playground.tasks.go1 import Joystick, JoystickConfig, scaled_reward
 
 
 def _biped_scales() -> dict[str, float]:
-    """Playground's G1 joystick scales on our terms (its zeros left out: lin_vel_z, torques,
-    energy, feet clearance and height); our pose term is a reward (exp of the weighted error)."""
+    """Playground's G1 joystick scales on our terms, its zeros kept as zeros; our pose term is a
+    reward (exp of the weighted error)."""
     return {
         "tracking_lin_vel": 1.0,
         "tracking_ang_vel": 0.75,
+        "lin_vel_z": 0.0,
         "ang_vel_xy": -0.15,
         "orientation": -2.0,
         "dof_pos_limits": -1.0,
         "pose": 0.5,
         "termination": -100.0,
         "stand_still": -1.0,
+        "torques": 0.0,
         "action_rate": -0.01,
+        "energy": 0.0,
+        "feet_clearance": 0.0,
+        "feet_height": 0.0,
         "feet_slip": -0.25,
         "feet_air_time": 2.0,
         "feet_phase": 1.0,
@@ -115,8 +120,7 @@ class BipedJoystick(Joystick):
 
     def reward(self, ops: Any, terms: dict[str, Any], info: Info) -> Any:
         """Playground's biped reward: the scaled terms times dt, not clipped (a fall must cost)."""
-        scales = self.config.reward
-        return sum(terms[k] * scales[k] for k in terms if k in scales) * self.dt
+        return scaled_reward(ops, terms, self.config.reward, self.dt, clip=False)
 
     def update_info(self, ops: Any, d: Any, action: Any, info: Info) -> Info:
         xp = ops.xp

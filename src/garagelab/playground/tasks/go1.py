@@ -49,9 +49,11 @@ def limit_violation(xp: Any, joints: Any, low: np.ndarray, high: np.ndarray) -> 
     return (xp.clip(low - joints, 0, None) + xp.clip(joints - high, 0, None)).sum(axis=-1)
 
 
-def scaled_reward(ops: Any, terms: dict[str, Any], scales: dict[str, float], dt: float) -> Any:
-    """Playground's locomotion reward: the scaled terms summed, times dt, clipped at 0."""
-    return ops.xp.clip(sum(terms[k] * scales[k] for k in terms) * dt, 0.0, 10000.0)
+def scaled_reward(ops: Any, terms: dict[str, Any], scales: dict[str, float], dt: float, clip: bool = True) -> Any:
+    """Playground's locomotion reward: the scaled terms summed, times dt, clipped at 0 (the
+    quadruped's; its bipeds leave it unclipped, `clip=False`, so a fall costs)."""
+    total = sum(terms[k] * scales[k] for k in terms) * dt
+    return ops.xp.clip(total, 0.0, 10000.0) if clip else total
 
 
 def scattered_start(ops: Any, home: np.ndarray) -> tuple[Any, Any]:
