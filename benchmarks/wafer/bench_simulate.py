@@ -25,12 +25,11 @@ from garagelab.wafer.device import WSE2
 from garagelab.wafer.kernels import gemm, gemv
 from garagelab.wafer.llm import (
     allreduce_op,
-    best_region,
+    best_placement,
     decode_token_work,
     gemm_op,
     gemv_op,
     local_op,
-    plan,
     price,
     region_hop_op,
     simulate,
@@ -48,8 +47,7 @@ def main() -> None:
     parser.add_argument("--gemm", type=int, default=2400, help="M = K = N of the 600x600 MeshGEMM")
     args = parser.parse_args()
     model, context = MODELS["llama3-8b"], 4096
-    region = best_region(model, WSE2, "decode", context, "shift", "closed")
-    wafer = plan(model, WSE2, "decode", region, context)
+    wafer = best_placement(model, WSE2, "decode", context, "shift", "closed")
     print(
         f"LLaMA3-8B decode on {WSE2.name} {WSE2.usable[0]}x{WSE2.usable[1]}: {wafer.label} regions, "
         f"{wafer.regions} regions, context {context}"
@@ -91,7 +89,7 @@ def main() -> None:
     for k, n, k_axis in shapes:
         x = rng.normal(size=k).astype(np.float32)
         w = rng.normal(size=(k, n)).astype(np.float32)
-        y = gemv("ktree", k, n, region, k_axis=k_axis).run(x, w)
+        y = gemv("ktree", k, n, wafer.region, k_axis=k_axis).run(x, w)
         worst = max(worst, float(np.abs(y - x @ w).max() / np.abs(x @ w).max()))
     seconds = time.perf_counter() - start
     print(

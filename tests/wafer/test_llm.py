@@ -26,7 +26,7 @@ from garagelab.wafer.explore import phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
     _simulate_on,
-    best_region,
+    best_placement,
     candidate_regions,
     check_work,
     decode_layer_work,
@@ -431,7 +431,7 @@ def test_autotuning_tries_rectangles_for_decode_and_keeps_the_fastest() -> None:
     regions = candidate_regions(WSE2, "decode")
     assert (360, 360) in regions and (375, 497) in regions and (750, 994) in regions
     assert all(rows == cols for rows, cols in candidate_regions(WSE2, "prefill"))
-    best = best_region(LLAMA, WSE2, "decode", 2176, "shift", "closed")
+    best = best_placement(LLAMA, WSE2, "decode", 2176, "shift", "closed")
 
     def seconds(region: tuple[int, int]) -> float:
         wafer = plan(LLAMA, WSE2, "decode", region, 2176)
@@ -445,7 +445,7 @@ def test_autotuning_tries_rectangles_for_decode_and_keeps_the_fastest() -> None:
             fitting.append(seconds(region))
         except UserError:
             continue
-    assert seconds(best) == min(fitting)
+    assert seconds(best.region) == min(fitting)
 
 
 def test_decode_placement_is_chosen_for_the_whole_request_switch_included() -> None:

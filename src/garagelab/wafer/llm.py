@@ -627,7 +627,7 @@ def candidate_regions(device: DeviceModel, phase: str) -> tuple[Region, ...]:
     return tuple(dict.fromkeys(squares + splits))
 
 
-def best_region(
+def best_placement(
     model: LLMConfig,
     device: DeviceModel,
     phase: str,
@@ -639,10 +639,10 @@ def best_region(
     bar: ProgressBar | None = None,
     chips: int | None = 1,
     objective: Callable[[WaferPlan, float], float] | None = None,
-) -> Region:
-    """The region with the fastest phase among `regions` (default: `candidate_regions`) whose
-    layers fit in SRAM and whose every kernel keeps within the PLMR limits (offline
-    autotuning); `bar` advances per region. `objective` turns a placement and its phase's
+) -> WaferPlan:
+    """The placement on the region with the fastest phase among `regions` (default:
+    `candidate_regions`) whose layers fit in SRAM and whose every kernel keeps within the PLMR
+    limits (offline autotuning); `bar` advances per region. `objective` turns a placement and its phase's
     seconds into what to minimise instead (a request's whole decode with its re-layout, say)."""
     regions = candidate_regions(device, phase) if regions is None else regions
     best, best_time = None, math.inf
@@ -661,7 +661,7 @@ def best_region(
         if objective is not None:
             time = objective(wafer, time)
         if time < best_time:
-            best, best_time = region, time
+            best, best_time = wafer, time
     if best is None:
         last = max(reasons, key=lambda r: r[0] * r[1]) if reasons else None
         why = f"; at {region_label(last)}: {reasons[last]}" if last else ""
@@ -706,17 +706,16 @@ def simulate(
     steps += (decode_plan is None) * len(candidate_regions(device, "decode"))
     with ProgressBar(steps, f"{model.name} ({cost_model})", unit="steps", enabled=cost_model != "closed") as bar:
         if prefill_plan is None:
-            region = best_region(
+            prefill_plan = best_placement(
                 model, device, "prefill", input_len, kv_method, cost_model, batch=batch, bar=bar, chips=chips
             )
-            prefill_plan = plan(model, device, "prefill", region, input_len, kv_method, batch, chips)
         if decode_plan is None:
             # the time after the first token: the switch to decode's placement, then every output
             # token (a placement on other chips than prefill's pays the chip link to switch)
             def after_prefill(wafer: WaferPlan, token_s: float) -> float:
                 return relayout(model, prefill_plan, wafer, batch * input_len, device).seconds + output_len * token_s
 
-            region = best_region(
+            decode_plan = best_placement(
                 model,
                 device,
                 "decode",
@@ -728,7 +727,6 @@ def simulate(
                 chips=chips,
                 objective=after_prefill,
             )
-            decode_plan = plan(model, device, "decode", region, final, kv_method, batch, chips)
         result = _simulate_on(model, device, input_len, output_len, prefill_plan, decode_plan, cost_model, batch)
         bar.advance()
     return result
