@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from garagelab.wafer.device import WSE2
-from garagelab.wafer.llm import WaferPlan, as_region
+from garagelab.wafer.device import WSE2, as_region
+from garagelab.wafer.llm import WaferPlan
 from garagelab.wafer.models import LLMConfig
 from garagelab.wafer.relayout import relayout
 

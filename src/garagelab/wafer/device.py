@@ -12,7 +12,20 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+import numpy as np
+
 from garagelab.core.errors import UserError
+
+Region = tuple[int, int]  # (rows, cols) of cores
+
+
+def as_region(region: int | Region) -> Region:
+    """A region's (rows, cols); a single number is a square's side."""
+    if isinstance(region, int | np.integer):
+        return int(region), int(region)
+    rows, cols = region
+    return int(rows), int(cols)
+
 
 KB = 1024
 
@@ -42,13 +55,13 @@ class DeviceModel:
     chip_link_latency_s: float = 10e-6
     note: str = ""  # said with every result on this device: where its constants come from, if not fitted
 
-    def region_grid(self, region: int | tuple[int, int]) -> tuple[int, int]:
+    def region_grid(self, region: int | Region) -> tuple[int, int]:
         """How many regions of (rows, cols) cores (a number: a square's side) fit down and across
         the usable mesh, packed as aligned rectangles."""
-        rows, cols = (region, region) if isinstance(region, int) else region
+        rows, cols = as_region(region)
         return self.usable[0] // rows, self.usable[1] // cols
 
-    def region_corner(self, index: int, region: tuple[int, int]) -> tuple[int, int, int]:
+    def region_corner(self, index: int, region: Region) -> tuple[int, int, int]:
         """(chip, corner row, corner column) of the `index`-th region of (rows, cols) cores: each
         chip filled a row of regions at a time, left to right, then right to left (a snake), so
         consecutive regions (a model's consecutive layers) are always neighbours."""

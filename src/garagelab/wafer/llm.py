@@ -39,7 +39,7 @@ from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.wafer.collectives import allreduce
 from garagelab.wafer.cost import COST_MODELS, EMPTY_FORM, ZERO, Cost, Form, compile_form, timestamps
-from garagelab.wafer.device import DeviceModel
+from garagelab.wafer.device import DeviceModel, Region, as_region
 from garagelab.wafer.kernels import gemm, gemm_t, gemv
 from garagelab.wafer.kvcache import capacity, slots_per_core, tokens_per_core
 from garagelab.wafer.models import LLMConfig
@@ -47,16 +47,6 @@ from garagelab.wafer.program import Compute, MeshProgram, Placement, Shift, chec
 from garagelab.wafer.relayout import Relayout, relayout
 
 PHASES = ("prefill", "decode")
-
-Region = tuple[int, int]  # (rows, cols) of cores
-
-
-def as_region(region: int | Region) -> Region:
-    """A region's (rows, cols); a single number is a square's side."""
-    if isinstance(region, int | np.integer):
-        return int(region), int(region)
-    rows, cols = region
-    return int(rows), int(cols)
 
 
 def region_label(region: Region) -> str:
