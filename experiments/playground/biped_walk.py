@@ -14,7 +14,6 @@ Writes experiments/playground/results/biped_walk.md, biped_training.png, biped_g
 from __future__ import annotations
 
 import argparse
-import csv
 
 import numpy as np
 from go1_forward import RESULTS, curve, filmstrip, held, track, tracking_plot, write_report
@@ -56,11 +55,8 @@ def main() -> None:
     env_name, learner, run = trained.env, trained.learner, trained.path
     RESULTS.mkdir(parents=True, exist_ok=True)
     history = curve(run)
-    with open(run / "metrics.csv") as file:
-        metrics = list(csv.DictReader(file))
-    lengths = np.array([float(r["episode_length"]) for r in metrics])
-    minutes = float(metrics[-1]["wall_s"]) / 60
-    seconds = lengths * 0.02
+    minutes = history["wall_s"][-1] / 60
+    seconds = history["length"] * 0.02
     tracking_plot(
         history,
         f"env steps (millions; {minutes:.0f} min on 2 CPU cores)",
@@ -82,7 +78,7 @@ def main() -> None:
     lines = [
         f"Run: {env_name}, {history['steps'][-1] / 1e6:.1f}M env steps, {minutes:.0f} min of training on 2 CPU "
         f"cores; last iteration's tracking reward {history['tracking'][-1]:.3f}, mean episode length "
-        f"{lengths[-1] * 0.02:.1f} s. Evaluation: {len(COMMANDS)} commands x {args.robots} robots x "
+        f"{seconds[-1]:.1f} s. Evaluation: {len(COMMANDS)} commands x {args.robots} robots x "
         f"{SECONDS:.0f} s, deterministic policy; {falls} falls in all.",
         "",
         "| command: forward, sideways (m/s), turn (rad/s) | reached (mean over robots, after 2 s) "

@@ -35,6 +35,8 @@ def curve(run: Path) -> dict[str, np.ndarray]:
         "steps": np.array([float(r["steps"]) for r in rows]),
         "tracking": np.array([float(r["env/reward/tracking_lin_vel"]) for r in rows]),
         "return": np.array([float(r["episode_return"]) for r in rows]),
+        "length": np.array([float(r["episode_length"]) for r in rows]),  # policy steps
+        "wall_s": np.array([float(r["wall_s"]) for r in rows]),
     }
 
 
