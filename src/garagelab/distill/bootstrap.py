@@ -24,7 +24,7 @@ from garagelab.core.progress import ProgressBar
 from garagelab.distill.evaluate import make_evaluator
 from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, Evaluator, minimize_batch
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
-from garagelab.distill.polish import polish_many
+from garagelab.distill.polish import first_distinct, polish_many
 
 CONFIDENCE = 0.90
 # per resample: fresh grid starts on top of the full fit's local minima
@@ -79,13 +79,53 @@ def bootstrap_fit(
         columns, weights = (*columns[:-1], resampled_losses(spec, anchors[0], columns, resamples, box, loss, rng)), None
     else:
         raise UserError(f"bootstrap kind must be 'cases' or 'residuals', not {kind!r}")
+    polished, _ = refit_many(
+        spec,
+        columns,
+        weights,
+        anchors,
+        resamples,
+        box,
+        restarts=restarts,
+        backend=backend,
+        rng=rng,
+        loss=loss,
+        label=f"bootstrap {spec.name} law",
+        progress=progress,
+    )
+    ok = np.isfinite(polished).all(axis=1)
+    return Bootstrap(polished[ok], resamples, len(anchors) + restarts, time.perf_counter() - t0)
+
+
+def refit_many(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    weights: np.ndarray | None,
+    anchors: np.ndarray,
+    count: int,
+    box: tuple[np.ndarray, np.ndarray],
+    *,
+    restarts: int = RESTARTS,
+    backend: str = "auto",
+    rng: np.random.Generator,
+    loss: Loss = LOG_HUBER,
+    polish: int = 1,
+    label: str = "refit",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit `count` data sets by the main fit's protocol: the rows of the per-data-set columns
+    (or of `weights`), each from `anchors` (clipped into `box`) and `restarts` fresh grid points,
+    all starts in one batched search, then each data set's `polish` best distinct end points
+    polished in float64, the best kept. Returns the polished points (count, P) and their
+    objectives (count,); non-finite where a refit ended non-finite."""
     grid = spec.paper_grid()
-    fresh = grid[rng.integers(0, len(grid), (resamples, restarts))]
+    fresh = grid[rng.integers(0, len(grid), (count, restarts))]
+    anchors = np.clip(anchors, *box)
     per = len(anchors) + restarts
-    x0 = np.concatenate([np.broadcast_to(anchors, (resamples, *anchors.shape)), fresh], axis=1)
-    owner = np.repeat(np.arange(resamples), per)
+    x0 = np.concatenate([np.broadcast_to(anchors, (count, *anchors.shape)), fresh], axis=1)
+    owner = np.repeat(np.arange(count), per)
     search = _per_owner(make_evaluator(spec, columns, weights=weights, backend=backend, loss=loss), owner)
-    with ProgressBar(resamples * per, f"bootstrap {spec.name} law", unit="starts", enabled=progress) as bar:
+    with ProgressBar(count * per, label, unit="starts", enabled=progress) as bar:
         found = minimize_batch(
             search,
             x0.reshape(-1, x0.shape[-1]),
@@ -94,16 +134,26 @@ def bootstrap_fit(
             ftol_floor=SEARCH_FTOL_FLOOR,
             on_progress=lambda d, _: bar.update_to(d),
         )
-    values = np.where(np.isfinite(found.f), found.f, np.inf).reshape(resamples, per)
-    best = found.x.reshape(resamples, per, -1)[np.arange(resamples), values.argmin(axis=1)]
-    tasks = [
-        (spec, _resample_columns(columns, r), best[r], box, loss, None if weights is None else weights[r])
-        for r in range(resamples)
-    ]
-    with ProgressBar(resamples, f"polish {spec.name} resamples", unit="resamples", enabled=progress) as bar:
-        polished = np.array([theta for theta, _ in polish_many(tasks, bar.advance)])
-    ok = np.isfinite(polished).all(axis=1)
-    return Bootstrap(polished[ok], resamples, per, time.perf_counter() - t0)
+    values = np.where(np.isfinite(found.f), found.f, np.inf).reshape(count, per)
+    points = found.x.reshape(count, per, -1)
+    owners, tasks = [], []
+    for r in range(count):
+        order = np.argsort(values[r])
+        for index in order[first_distinct(points[r, order])][:polish]:
+            owners.append(r)
+            tasks.append((spec, _resample_columns(columns, r), points[r, index], box, loss, _row(weights, r)))
+    with ProgressBar(len(tasks), f"polish {label}", unit="fits", enabled=progress) as bar:
+        polished = list(polish_many(tasks, bar.advance))
+    # each data set's best polished point: the first (the search's best) where none is finite
+    outcomes: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(count)]
+    for r, (theta, f) in zip(owners, polished, strict=True):
+        outcomes[r].append((f if np.isfinite(f) else np.inf, theta))
+    best = [min(points_r, key=lambda outcome: outcome[0]) for points_r in outcomes]
+    return np.array([theta for _, theta in best]), np.array([f for f, _ in best])
+
+
+def _row(weights: np.ndarray | None, r: int) -> np.ndarray | None:
+    return None if weights is None else weights[r]
 
 
 def resampled_losses(

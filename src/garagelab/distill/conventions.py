@@ -28,28 +28,47 @@ def parse_fixed(items: list[str]) -> tuple[dict[str, float], dict[str, float]]:
     """`--fix gamma=1 --fix "c1=500,d1=1.3"` -> (supervised, distillation) {name: value}."""
     supervised: dict[str, float] = {}
     distillation: dict[str, float] = {}
-    for item in items:
-        for part in filter(None, (p.strip() for p in item.split(","))):
-            name, sep, raw = part.partition("=")
-            name = name.strip()
-            if not sep:
-                raise UserError(f"--fix {part!r}: expected name=value, e.g. gamma=1")
-            try:
-                value = float(raw)
-            except ValueError:
-                raise UserError(f"--fix {part!r}: {raw!r} is not a number") from None
-            if not math.isfinite(value):
-                raise UserError(f"--fix {part!r}: the value must be finite")
-            if name in SUPERVISED_NAMES:
-                supervised[name] = value
-            elif name in DISTILLATION_NAMES:
-                distillation[name.removesuffix("'")] = value
-            else:
-                raise UserError(
-                    f"--fix {part!r}: unknown coefficient {name!r}; supervised law: {', '.join(SUPERVISED_NAMES)}; "
-                    f"distillation law: {', '.join(DISTILLATION_NAMES)}"
-                )
+    for part in _parts(items):
+        name, sep, raw = part.partition("=")
+        if not sep:
+            raise UserError(f"--fix {part!r}: expected name=value, e.g. gamma=1")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise UserError(f"--fix {part!r}: {raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise UserError(f"--fix {part!r}: the value must be finite")
+        law, key = _coefficient("--fix", part, name.strip())
+        (supervised if law == "supervised" else distillation)[key] = value
     return supervised, distillation
+
+
+def parse_coefficients(option: str, items: list[str]) -> tuple[list[str], list[str]]:
+    """`--profile-coefficients "c0,f1,d1"` -> (supervised, distillation) coefficient names."""
+    supervised: list[str] = []
+    distillation: list[str] = []
+    for part in _parts(items):
+        law, key = _coefficient(option, part, part)
+        names = supervised if law == "supervised" else distillation
+        if key not in names:
+            names.append(key)
+    return supervised, distillation
+
+
+def _parts(items: list[str]) -> list[str]:
+    return [part for item in items for part in filter(None, (p.strip() for p in item.split(",")))]
+
+
+def _coefficient(option: str, part: str, name: str) -> tuple[str, str]:
+    """(law, name as the law spells it) of a user's coefficient name (distillation ones primed)."""
+    if name in SUPERVISED_NAMES:
+        return "supervised", name
+    if name in DISTILLATION_NAMES:
+        return "distillation", name.removesuffix("'")
+    raise UserError(
+        f"{option} {part!r}: unknown coefficient {name!r}; supervised law: {', '.join(SUPERVISED_NAMES)}; "
+        f"distillation law: {', '.join(DISTILLATION_NAMES)}"
+    )
 
 
 def add_flop_options(parser: argparse.ArgumentParser, default_note: str) -> None:

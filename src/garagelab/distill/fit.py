@@ -28,7 +28,8 @@ from garagelab.distill.health import FitHealth, check_fit
 from garagelab.distill.laws import CoefficientSet, DistillationLaw, Domain, SupervisedLaw
 from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, minimize_batch
 from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
-from garagelab.distill.polish import polish_many
+from garagelab.distill.polish import first_distinct, polish_many
+from garagelab.distill.profile import profile_intervals
 
 # distinct local minima of the full fit that every bootstrap resample starts from
 ANCHORS = 4
@@ -56,6 +57,8 @@ class LawFit:
     conventions: dict[str, Any] = field(default_factory=dict)
     # how far to believe it (health.FitHealth as a dict; empty for fits saved before the checks)
     health: dict[str, Any] = field(default_factory=dict)
+    # calibrated profile intervals (profile.ProfileInterval as dicts), by coefficient
+    profile: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def spec(self) -> LawSpec:
@@ -200,13 +203,13 @@ def fit_law(
         raise UserError(f"every start of the {spec.name} fit gave a non-finite loss; check the data")
     # polish the best distinct end points in float64, best first
     order = finite[np.argsort(result.f[finite])]
-    candidates = order[_first_distinct(result.x[order])][:polish]
+    candidates = order[first_distinct(result.x[order])][:polish]
     polished = list(polish_many([(spec, columns, result.x[index], box, loss, None) for index in candidates]))
     polished = sorted((p for p in polished if np.isfinite(p[1])), key=lambda p: p[1])
     if not polished:
         polished = [(result.x[order[0]], float(result.f[order[0]]))]
     points = np.array([theta for theta, _ in polished])
-    minima = points[_first_distinct(points)]
+    minima = points[first_distinct(points)]
     stats = {
         "starts": len(x0),
         "status": result.status_counts(),
@@ -217,12 +220,6 @@ def fit_law(
         "minima": minima,
     }
     return minima[0], polished[0][1], stats
-
-
-def _first_distinct(points: np.ndarray) -> np.ndarray:
-    """Indices, in order, of the first of each group of points equal to 3 decimals."""
-    _, first = np.unique(np.round(points, 3), axis=0, return_index=True)
-    return np.sort(first)
 
 
 def _law_fit(
@@ -239,8 +236,11 @@ def _law_fit(
     loss: Loss = LOG_HUBER,
     bootstrap_kind: str = "cases",
     resample_columns: tuple[np.ndarray, ...] | None = None,
+    profile: int = 0,
+    profile_coefficients: Sequence[str] = (),
 ) -> LawFit:
-    """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample)."""
+    """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample),
+    and with `profile` simulated data sets, calibrated profile intervals of `profile_coefficients`."""
     theta, objective, stats = fit_law(
         spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds, fixed=fixed, loss=loss
     )
@@ -260,6 +260,23 @@ def _law_fit(
         ).samples
         if bootstrap
         else np.empty((0, len(theta)))
+    )
+    profiled = (
+        profile_intervals(
+            spec,
+            columns,
+            stats["minima"],
+            objective,
+            (lower, upper),
+            profile_coefficients,
+            nulls=profile,
+            backend=backend,
+            seed=seed,
+            loss=loss,
+            progress=progress,
+        ).intervals
+        if profile and profile_coefficients
+        else {}
     )
     return LawFit(
         law=spec.name,
@@ -285,6 +302,7 @@ def _law_fit(
             "bootstrap": bootstrap_kind,
         },
         health=check_fit(spec, theta, columns, (lower, upper), samples).to_dict(),
+        profile={name: interval.to_dict() for name, interval in profiled.items()},
     )
 
 
@@ -312,8 +330,9 @@ def supervised_bounds(bounds: str, min_e: float | None = None) -> Bounds:
 def fit_supervised(runs: SupervisedRuns, **options: Any) -> LawFit:
     """Fit Eq. 1 to supervised runs.
 
-    Options: starts ("paper" or a count), bootstrap (resamples), backend, seed, progress, and
-    bounds ("physical", the default: exponents >= 0; None: unbounded; or {param: (lo, hi)}).
+    Options: starts ("paper" or a count), bootstrap (resamples), backend, seed, progress,
+    bounds ("physical", the default: exponents >= 0; None: unbounded; or {param: (lo, hi)}),
+    and profile (simulated data sets) with profile_coefficients (e.g. ["gamma"]).
     """
     if len(runs) < len(SUPERVISED.params):
         raise UserError(f"the supervised fit needs at least {len(SUPERVISED.params)} runs, got {len(runs)}")

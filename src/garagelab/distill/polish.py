@@ -90,6 +90,13 @@ def polish(
     return theta, float(f[0])
 
 
+def first_distinct(points: np.ndarray) -> np.ndarray:
+    """Indices, in order, of the first of each group of points equal to 3 decimals: which of a
+    search's end points (best first) are worth polishing separately."""
+    _, first = np.unique(np.round(points, 3), axis=0, return_index=True)
+    return np.sort(first)
+
+
 # one polish: (spec, columns, theta, box, loss, weights or None)
 Task = tuple[LawSpec, tuple[np.ndarray, ...], np.ndarray, tuple[np.ndarray, np.ndarray], Loss, np.ndarray | None]
 # a law spec holds lambdas, which do not pickle: workers get its name

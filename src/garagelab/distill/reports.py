@@ -79,10 +79,12 @@ def add_law_figures(
 
 
 def law_fit_rows(fit: LawFit) -> list[dict[str, object]]:
-    """One row per coefficient: its value and its bootstrap interval, or "fixed"."""
+    """One row per coefficient: its value and its bootstrap interval, or "fixed", and its
+    calibrated profile interval where one was computed ("<" / ">": open beyond the scan)."""
     fixed = fit.conventions.get("fixed", {})
-    return [
-        {
+    rows = []
+    for key, value in fit.coefficients.items():
+        row: dict[str, object] = {
             "coefficient": key,
             "value": value,
             "90% interval": (
@@ -93,8 +95,18 @@ def law_fit_rows(fit: LawFit) -> list[dict[str, object]]:
                 else ""
             ),
         }
-        for key, value in fit.coefficients.items()
-    ]
+        if fit.profile:
+            row["90% profile interval"] = _profile_cell(fit.profile.get(key))
+        rows.append(row)
+    return rows
+
+
+def _profile_cell(interval: dict | None) -> str:
+    if interval is None:
+        return ""
+    below = "<" if interval["open_low"] else ""
+    above = ">" if interval["open_high"] else ""
+    return f"{below}{interval['low']:.4g} .. {interval['high']:.4g}{above}"
 
 
 def add_fit_section(report: Report, fit: FitResult, table: RunTable, extrapolations: list[Extrapolation]) -> None:
