@@ -37,6 +37,7 @@ def test_simulated_losses_carry_the_fits_noise() -> None:
     assert 0.007 < scale < 0.013  # the robust scale reads the 1% noise
 
 
+@pytest.mark.slow
 def test_profile_ends_are_where_held_fits_cross_the_threshold() -> None:
     runs = simulate_supervised(C, noise=0.01, seed=4, budgets=BUDGETS)
     columns = runs.log_columns()
@@ -46,7 +47,7 @@ def test_profile_ends_are_where_held_fits_cross_the_threshold() -> None:
         SUPERVISED, columns, stats["minima"], objective, box, ["alpha"], nulls=20, progress=False
     )
     interval = result.intervals["alpha"]
-    assert interval.nulls == 20 and interval.threshold > 0 and interval.fits >= 6
+    assert interval.nulls == 20 and interval.threshold > 0 and interval.values >= 6
     assert interval.low < theta[3] < interval.high
     assert not interval.open_low and not interval.open_high
     width = interval.high - interval.low

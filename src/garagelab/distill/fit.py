@@ -301,7 +301,7 @@ def _law_fit(
             "fixed": dict(fixed or {}),
             "bootstrap": bootstrap_kind,
         },
-        health=check_fit(spec, theta, columns, (lower, upper), samples).to_dict(),
+        health=check_fit(spec, theta, columns, (lower, upper), samples, tuple(profiled)).to_dict(),
         profile={name: interval.to_dict() for name, interval in profiled.items()},
     )
 
