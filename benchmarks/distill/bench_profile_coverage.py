@@ -1,4 +1,4 @@
-"""Do the calibrated profile intervals hold the distillation law's c0, f1 and d1?
+"""Do the profile intervals with a simulated threshold hold the distillation law's c0, f1 and d1?
 
 The README's calibration section says the bootstrap's intervals for c0 and f1 undercover above
 0.5% noise because the estimate is biased at the truth, and that a profile interval held to the

@@ -1,4 +1,4 @@
-"""Calibrated profile intervals: the threshold is simulated, and the ends are where the objective
+"""Profile intervals: the threshold is simulated, and the ends are where the objective
 held at a value rises past it (checked against independent held fits)."""
 
 from __future__ import annotations

@@ -82,8 +82,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=0,
         metavar="NULLS",
-        help="calibrated profile intervals from NULLS data sets simulated from the fit (100 is enough; "
-        "about 1 + 1 per coefficient refits each): they hold on noisy data where the bootstrap's do not",
+        help="profile intervals whose threshold is simulated from NULLS data sets drawn from the fit (1 + 1 per "
+        "coefficient refits each; minutes). At 2%% noise they held d1 every time, c0 and f1 no better than the "
+        "bootstrap (docs/distill/README.md, Calibration)",
     )
     fit.add_argument(
         "--profile-coefficients",

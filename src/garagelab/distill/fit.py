@@ -57,7 +57,7 @@ class LawFit:
     conventions: dict[str, Any] = field(default_factory=dict)
     # how far to believe it (health.FitHealth as a dict; empty for fits saved before the checks)
     health: dict[str, Any] = field(default_factory=dict)
-    # calibrated profile intervals (profile.ProfileInterval as dicts), by coefficient
+    # profile intervals with a simulated threshold (profile.ProfileInterval as dicts), by coefficient
     profile: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -240,7 +240,7 @@ def _law_fit(
     profile_coefficients: Sequence[str] = (),
 ) -> LawFit:
     """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample),
-    and with `profile` simulated data sets, calibrated profile intervals of `profile_coefficients`."""
+    and with `profile` simulated data sets, profile intervals of `profile_coefficients`."""
     theta, objective, stats = fit_law(
         spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds, fixed=fixed, loss=loss
     )
@@ -301,7 +301,7 @@ def _law_fit(
             "fixed": dict(fixed or {}),
             "bootstrap": bootstrap_kind,
         },
-        health=check_fit(spec, theta, columns, (lower, upper), samples, tuple(profiled)).to_dict(),
+        health=check_fit(spec, theta, columns, (lower, upper), samples).to_dict(),
         profile={name: interval.to_dict() for name, interval in profiled.items()},
     )
 

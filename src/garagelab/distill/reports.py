@@ -80,7 +80,7 @@ def add_law_figures(
 
 def law_fit_rows(fit: LawFit) -> list[dict[str, object]]:
     """One row per coefficient: its value and its bootstrap interval, or "fixed", and its
-    calibrated profile interval where one was computed ("<" / ">": open beyond the scan)."""
+    profile interval where one was computed ("<" / ">": open beyond the scan)."""
     fixed = fit.conventions.get("fixed", {})
     rows = []
     for key, value in fit.coefficients.items():
