@@ -86,3 +86,22 @@ def test_fit_cli_prints_and_stores_profile_intervals(tmp_path: Path, capsys: pyt
     assert set(profile) == {"beta"} and profile["beta"]["low"] < profile["beta"]["high"]
     assert main([*argv, "--profile-coefficients", "zeta"]) == 2
     assert "unknown coefficient 'zeta'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--profile", "5"], "at least 20 simulated data sets"),
+        (["--profile-coefficients", "beta"], "--profile-coefficients needs --profile NULLS"),
+        (["--profile", "20", "--profile-coefficients", "c0"], "c0: the distillation law is not fitted"),
+        (["--profile", "20", "--fix", "gamma=1", "--profile-coefficients", "gamma"], "held fixed by --fix"),
+    ],
+)
+def test_fit_cli_refuses_a_profile_it_cannot_run_before_fitting(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
+    assert main(["distill", "fit", str(csv), "--law", "supervised", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not RunStore().list("distill")  # refused before a run started

@@ -211,6 +211,7 @@ def _fit(args: argparse.Namespace) -> int:
         fitted_domain,
         supervised_bounds,
     )
+    from garagelab.distill.profile import check_nulls
     from garagelab.distill.reports import add_fit_section, law_fit_rows
     from garagelab.distill.sources import load_coefficients
 
@@ -221,8 +222,14 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"left out {left_out} runs with fewer than {args.min_tokens_per_param:g} tokens per parameter")
         table = kept
     sup_fixed, dist_fixed = parse_fixed(args.fix)
+    if args.profile:
+        check_nulls(args.profile)
+    elif args.profile_coefficients:
+        raise UserError("--profile-coefficients needs --profile NULLS, e.g. --profile 100")
+    # by default the teacher terms, less any held fixed
+    default_profiled = [name for name in DISTILLATION_COEFFICIENTS if name not in dist_fixed]
     sup_profiled, dist_profiled = parse_coefficients(
-        "--profile-coefficients", args.profile_coefficients or list(DISTILLATION_COEFFICIENTS)
+        "--profile-coefficients", args.profile_coefficients or default_profiled
     )
     options = {
         "starts": args.starts,
@@ -243,11 +250,19 @@ def _fit(args: argparse.Namespace) -> int:
         raise UserError(f"{args.csv} has no supervised rows (rows without a teacher); use --law distillation")
     if want_dist and len(table.distillation) == 0:
         raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T); use --law supervised")
-    for fixed, law, wanted in ((sup_fixed, "supervised", want_sup), (dist_fixed, "distillation", want_dist)):
-        if fixed and not wanted:
-            raise UserError(
-                f"--fix {', '.join(fixed)}: the {law} law is not fitted with --law {args.law}; drop it or fit that law"
-            )
+    for fixed, profiled, law, wanted in (
+        (sup_fixed, sup_profiled, "supervised", want_sup),
+        (dist_fixed, dist_profiled, "distillation", want_dist),
+    ):
+        chosen = (("--fix", list(fixed)), ("--profile-coefficients", profiled if args.profile_coefficients else []))
+        for option, names in chosen:
+            if names and not wanted:
+                raise UserError(
+                    f"{option} {', '.join(names)}: the {law} law is not fitted with --law {args.law}; "
+                    "drop it or fit that law"
+                )
+        if both := [name for name in profiled if name in fixed]:
+            raise UserError(f"--profile-coefficients {', '.join(both)}: held fixed by --fix, so there is no interval")
     if want_dist and not want_sup and not args.supervised_from:
         raise UserError("--law distillation needs --supervised-from (a built-in name or fit JSON) for Lt_S")
 

@@ -46,6 +46,8 @@ from garagelab.distill.health import robust_centre_scale
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
 
 NULLS = 100
+# fewer simulated data sets than this leave the 90% point to one or two of them
+MIN_NULLS = 20
 # fresh grid starts per refit, on top of the fit's minima: a simulated data set's free fit from
 # 16 (the bootstrap's) missed the minimum a 500-start fit found by 1.7 on the statistic's scale
 # in 1 of 8 data sets (thresholds are 2-4), which would lower the threshold; 64 matched all 8
@@ -89,6 +91,14 @@ class ProfileInterval:
 class ProfileResult:
     intervals: dict[str, ProfileInterval]
     seconds: float
+
+
+def check_nulls(nulls: int) -> None:
+    """Refuse a count of simulated data sets too small to set a threshold (before any fitting)."""
+    if nulls < MIN_NULLS:
+        raise UserError(
+            f"profile intervals need at least {MIN_NULLS} simulated data sets to set a threshold, not {nulls}"
+        )
 
 
 def rise_statistic(held: np.ndarray | float, best: np.ndarray | float, runs: int) -> np.ndarray:
@@ -138,8 +148,7 @@ def profile_intervals(
     `thresholds` ({name: (threshold, nulls)}, from an earlier run on the same fit) skips the
     simulation and only scans: how a change to the scan is checked without paying for the nulls."""
     t0 = time.perf_counter()
-    if nulls < 20:
-        raise UserError(f"profile intervals need at least 20 simulated data sets to set a threshold, not {nulls}")
+    check_nulls(nulls)
     rng = np.random.default_rng(seed)
     indices = {name: _free_index(spec, name, box) for name in coefficients}
     options = {
