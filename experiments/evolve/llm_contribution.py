@@ -45,8 +45,8 @@ from garagelab.core.plots import figure, save
 from garagelab.core.runs import RunStore
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.search import DB_NAME, SearchConfig, recorded_calls
-from garagelab.kernels.loop import REMEASURE, LoopConfig, ModelProposer, TuneProposer, run_loop
-from garagelab.kernels.mixed import MixedProposer
+from garagelab.kernels.loop import REMEASURE, LoopConfig, run_loop
+from garagelab.kernels.mixed import proposer_for
 from garagelab.kernels.seeds import seed_for
 from garagelab.llm.client import LLMClient, ReplayClient
 from garagelab.llm.records import Replay
@@ -130,13 +130,8 @@ class Kernels:
         return self.client
 
     def run(self, arm: str, seed: int, budget: int, minutes: float, replay: str = "") -> dict:
-        source = seed_for(self.problem)
-        tuner = TuneProposer(source, seed=seed)
-        if arm == "mutation":
-            proposer = tuner
-        else:
-            model = ModelProposer(self.model(replay), seed=seed, seed_source=source if arm == "llm" else None)
-            proposer = model if arm == "llm" else MixedProposer({"tune": tuner, "llm": model}, source)
+        kind = {"mutation": "tune", "llm": "llm", "both": "both"}[arm]
+        proposer = proposer_for(kind, seed_for(self.problem), lambda: self.model(replay), seed)
         path = self.folder / f"{arm}-seed{seed}-{time.time_ns()}.sqlite"
         config = LoopConfig(budget_s=minutes * 60 if minutes else 86_400, max_attempts=budget, seed=seed)
         start_s = time.perf_counter()

@@ -19,10 +19,12 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "garagelab" / "kernels"
 MATMUL = SRC / "suite" / "13_matmul.py"
 RELU = SRC / "suite" / "01_relu.py"
 
+UNTIMED = 86_400.0  # a loop budget (seconds) no test reaches: max_attempts ends these searches, not the clock
+
 
 def test_the_tuner_explores_knobs_and_remeasures_its_best(tmp_path: Path) -> None:
     proposer = TuneProposer((SRC / "seeds" / "13_matmul.py").read_text(), seed=1)
-    config = LoopConfig(budget_s=300, max_attempts=4, remeasure=1)
+    config = LoopConfig(budget_s=UNTIMED, max_attempts=4, remeasure=1)
     final = run_loop(MATMUL, proposer, tmp_path / "p.sqlite", config, progress=False)
     assert final is not None and final.winner.outcome.ok and final.winner.outcome.score > 0
     programs = ProgramDB(tmp_path / "p.sqlite").programs()
@@ -120,7 +122,7 @@ def test_cli_search_writes_the_best_kernel(tmp_path: Path, runs_dir: Path, capsy
         "--max-attempts",
         "2",
         "--budget-s",
-        "300",
+        str(UNTIMED),
         "--remeasure",
         "1",
     ]
@@ -143,7 +145,7 @@ def test_a_search_verifies_on_ray_workers(runs_dir: Path) -> None:
     pytest.importorskip("ray")
     args = ["kernels", "search", "--problem", "matmul", "--proposer", "tune", "--max-attempts", "2", "--pool", "ray",
             "--remeasure", "0"]  # fmt: skip
-    assert main([*args, "--budget-s", "300"]) == 0
+    assert main([*args, "--budget-s", str(UNTIMED)]) == 0
     (run,) = (runs_dir / "kernels").iterdir()
     programs = ProgramDB(run / "programs.sqlite").programs()
     assert len(programs) == 2 and all(p.evaluated for p in programs) and any(p.score for p in programs)
@@ -160,7 +162,8 @@ def test_the_loop_with_the_local_model(tmp_path: Path) -> None:
         from garagelab.llm.client import LLMClient
 
         client = LLMClient(server.client_config(max_tokens=200, temperature=0.8))
-        run_loop(RELU, ModelProposer(client), tmp_path / "p.sqlite", LoopConfig(budget_s=600, max_attempts=2), False)
+        config = LoopConfig(budget_s=UNTIMED, max_attempts=2)
+        run_loop(RELU, ModelProposer(client), tmp_path / "p.sqlite", config, False)
     db = ProgramDB(tmp_path / "p.sqlite")
     calls, programs = db.calls(), db.programs()
     assert len(calls) == len(programs) == 2 and all(p.evaluated for p in programs)
@@ -214,7 +217,7 @@ def test_the_evolve_strategy_refines_parents_from_its_islands(tmp_path: Path) ->
     good = (SRC / "candidates" / "relu_cpp.py").read_text()
     broken = good.replace("out[i] =", "out[i] = undefined +")
     model = ScriptedModel([broken, good, broken, good.replace("0.f ? x[i]", "0.f ? -x[i]")])
-    config = LoopConfig(budget_s=600, max_attempts=4, strategy="evolve", remeasure=1)
+    config = LoopConfig(budget_s=UNTIMED, max_attempts=4, strategy="evolve", remeasure=1)
     final = run_loop(RELU, ModelProposer(model, "evolve", seed=0), tmp_path / "p.sqlite", config, progress=False)
     assert final is not None and final.winner.number == 2 and final.seed is None  # a model has no seed
     assert "did not compile" in model.requests[1]  # nothing correct yet: the last attempt's verdict

@@ -11,9 +11,9 @@ from garagelab.cli import main
 from garagelab.evolve.database import ProgramDB
 from garagelab.evolve.sandbox import Outcome
 from garagelab.kernels.loop import Attempt, LoopConfig, ModelProposer, Proposal, TuneProposer, run_loop
-from garagelab.kernels.mixed import SEED, MixedProposer
+from garagelab.kernels.mixed import SEED, MixedProposer, proposer_for
 from garagelab.kernels.seeds import seed_for
-from tests.kernels.test_loop import ScriptedModel
+from tests.kernels.test_loop import UNTIMED, ScriptedModel
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "garagelab" / "kernels"
 RELU = SRC / "suite" / "01_relu.py"
@@ -42,6 +42,31 @@ def _attempt(number: int, proposer: str, score: float, interval: tuple[float, fl
     return Attempt(number, f"k{number}", outcome, seconds, number, proposer)
 
 
+def test_proposer_for_builds_each_kind_and_starts_a_model_only_when_one_is_used() -> None:
+    seed = seed_for(ROW_SUM)
+    calls = []
+
+    def client() -> ScriptedModel:
+        calls.append(1)
+        return ScriptedModel([])
+
+    tuner = proposer_for("tune", seed, client, seed=3)
+    assert isinstance(tuner, TuneProposer) and not calls  # no model asked for, none started
+    model = proposer_for("llm", seed, client, seed=3, strategy="refine")
+    assert isinstance(model, ModelProposer) and model.seed_source == seed and len(calls) == 1
+    both = proposer_for("both", seed, client, seed=3)
+    assert isinstance(both, MixedProposer) and both.seed_source == seed and len(calls) == 2
+    assert isinstance(both.proposers["tune"], TuneProposer) and both.proposers["llm"].seed_source is None
+    for kind, source, message in (("fast", seed, "choose one of tune, llm, both"), ("tune", PLAIN, "marks no knob")):
+        try:
+            proposer_for(kind, source, client)
+        except ValueError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(f"{kind} with that seed was accepted")
+    assert len(calls) == 2
+
+
 def test_the_bandit_rewards_improvements_beyond_noise_per_second() -> None:
     a, b = Fixed("a", ["a1", "a2"]), Fixed("b", ["b1", "b2"])
     mixed = MixedProposer({"a": a, "b": b}, seed_source="seed")
@@ -64,7 +89,7 @@ def test_a_mixed_search_starts_from_the_seed_and_shows_every_attempt_to_both(tmp
     seed = seed_for(RELU)
     model = ScriptedModel([PLAIN, PLAIN.replace("out[i] =", "out[i] = undefined +"), PLAIN, PLAIN])
     mixed = MixedProposer({"tune": TuneProposer(seed), "llm": ModelProposer(model)}, seed)
-    config = LoopConfig(budget_s=600, max_attempts=5, remeasure=0)
+    config = LoopConfig(budget_s=UNTIMED, max_attempts=5, remeasure=0)
     final = run_loop(RELU, mixed, tmp_path / "p.sqlite", config, progress=False)
     programs = ProgramDB(tmp_path / "p.sqlite").programs()
     assert programs[0].source == seed and programs[0].proposer == SEED
@@ -82,13 +107,14 @@ def test_a_model_search_replays_from_its_recording_through_the_cli(tmp_path: Pat
     marker for the shared C++ is written in as the tuner's own seed has it."""
     seed = seed_for(ROW_SUM)
     model = ScriptedModel([seed.replace("ACC = 4", "ACC = 2"), seed.replace("out[row] = total", "out[row] = -total")])
-    config = LoopConfig(budget_s=600, max_attempts=3, remeasure=0)
+    config = LoopConfig(budget_s=UNTIMED, max_attempts=3, remeasure=0)
     run_loop(ROW_SUM, ModelProposer(model, seed_source=seed), tmp_path / "p.sqlite", config, progress=False)
     db = ProgramDB(tmp_path / "p.sqlite")
     recorded, calls = db.programs(), db.calls()
     (tmp_path / "calls.jsonl").write_text("".join(json.dumps(asdict(c)) + "\n" for c in calls))
     args = ["kernels", "search", "--problem", "row_sum", "--proposer", "llm", "--seed-kernel", str(ROW_SUM_SEED),
-            "--replay", str(tmp_path / "calls.jsonl"), "--max-attempts", "3", "--remeasure", "0"]  # fmt: skip
+            "--replay", str(tmp_path / "calls.jsonl"), "--max-attempts", "3", "--remeasure", "0",
+            "--budget-s", str(UNTIMED)]  # fmt: skip
     assert main(args) == 0
     (run,) = (runs_dir / "kernels").iterdir()
     again = ProgramDB(run / "programs.sqlite").programs()

@@ -308,27 +308,20 @@ def _seed_source(problem: Path, settings: dict) -> str | None:
 
 @contextlib.contextmanager
 def _proposer(problem: Path, settings: dict):
-    """The search's proposer: the tuner, a model (an endpoint, or a recording's answers), or both."""
-    from garagelab.kernels.loop import ModelProposer, TuneProposer
-    from garagelab.kernels.mixed import MixedProposer
+    """The search's proposer: the tuner, a model (an endpoint, or a recording's answers), or both;
+    the model's client (a server, when it starts one) lives as long as the search."""
+    from garagelab.kernels.mixed import proposer_for
     from garagelab.kernels.task import default_device
 
     s = settings
     seed = _seed_source(problem, s)
-    tuner = None
-    if s["proposer"] != "llm":
+    with contextlib.ExitStack() as stack:
         try:
-            tuner = TuneProposer(seed, seed=s["seed"])
+            proposer = proposer_for(s["proposer"], seed, lambda: stack.enter_context(_model_client(s)), s["seed"],
+                                    strategy=s["strategy"], device=default_device(s["size"]))  # fmt: skip
         except ValueError as exc:
             raise UserError(f"{s['seed_kernel'] or problem.stem}: {exc}") from None
-    if s["proposer"] == "tune":
-        yield tuner
-        return
-    with _model_client(s) as client:
-        alone = s["proposer"] == "llm"
-        model = ModelProposer(client, s["strategy"], device=default_device(s["size"]), seed=s["seed"],
-                              seed_source=seed if alone else None)  # fmt: skip
-        yield model if alone else MixedProposer({"tune": tuner, "llm": model}, seed)
+        yield proposer
 
 
 @contextlib.contextmanager

@@ -14,11 +14,41 @@ wall-clock budget. A proposer that has converged (the tuner with no neighbour le
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from garagelab.evolve.proposers import Bandit
-from garagelab.kernels.loop import Attempt, KernelProposer, Proposal, beats_beyond_noise, better
+from garagelab.kernels.loop import (
+    Attempt,
+    KernelProposer,
+    ModelProposer,
+    Proposal,
+    TuneProposer,
+    beats_beyond_noise,
+    better,
+)
 from garagelab.kernels.problems import Problem
 
 SEED = "seed"  # the proposer name of the seed kernel, the first attempt
+KINDS = ("tune", "llm", "both")  # `kernels search --proposer`
+
+
+def proposer_for(
+    kind: str, seed_source: str | None, client: Callable[[], Any], seed: int = 0, **model_settings: Any
+) -> KernelProposer:
+    """The search's proposer of `kind`: "tune" (the knob tuner around `seed_source`), "llm" (a
+    model, refining `seed_source` when given) or "both" (the two as a bandit chooses, the seed
+    kernel first). `client` is called only when a model is needed, so a tuner-only search starts
+    no server; `model_settings` go to `ModelProposer` (strategy, device). A seed kernel without
+    knobs raises the tuner's ValueError."""
+    if kind not in KINDS:
+        raise ValueError(f"proposer {kind!r}: choose one of {', '.join(KINDS)}")
+    tuner = None if kind == "llm" else TuneProposer(seed_source, seed=seed)
+    if kind == "tune":
+        return tuner
+    alone = kind == "llm"
+    model = ModelProposer(client(), seed=seed, seed_source=seed_source if alone else None, **model_settings)
+    return model if alone else MixedProposer({"tune": tuner, "llm": model}, seed_source)
 
 
 class MixedProposer:
