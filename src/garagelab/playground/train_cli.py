@@ -72,6 +72,7 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
         else:
             sub.add_argument("--out", default="", help="a .mp4 or .gif path (default: <run>/policy.mp4)")
             sub.add_argument("--steps", type=positive_int, default=400)
+            sub.add_argument("--seed", type=int, default=0, help="the episode's start (each seed draws one)")
         sub.set_defaults(func={"eval": _eval, "export": _export, "video": _video}[verb])
 
 
@@ -159,7 +160,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dict | None = None) -> str:
+def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dict | None = None, seed: int = 0) -> str:
     """A clip of the trained policy in the run; a machine without an offscreen GL context says so."""
     from garagelab.playground.render import render
     from garagelab.playground.train import policy_fn
@@ -167,7 +168,7 @@ def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dic
     if steps <= 0:
         return "no video (--video-steps 0)"
     try:
-        out, total = render(env, path, policy_fn(learner), steps=steps, interface=interface)
+        out, total = render(env, path, policy_fn(learner), steps=steps, seed=seed, interface=interface)
     except UserError as exc:
         return f"no video: {exc}"
     return f"video: {out} ({steps} steps, return {total:.1f})"
@@ -257,6 +258,6 @@ def _video(args: argparse.Namespace) -> int:
 
     trained = train.load_run(args.run)
     out = Path(args.out) if args.out else trained.path / "policy.mp4"
-    message = _write_video(trained.env, trained.learner, out, args.steps, trained.interface)
+    message = _write_video(trained.env, trained.learner, out, args.steps, trained.interface, args.seed)
     print(message)
     return 1 if message.startswith("no video") else 0
