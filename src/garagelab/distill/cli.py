@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from garagelab.core.cliargs import examples, non_negative_int, positive_float
 from garagelab.core.errors import UserError
@@ -14,6 +15,11 @@ from garagelab.distill.conventions import add_flop_options, flop_model, parse_co
 from garagelab.distill.flops import PAPER_FLOPS
 from garagelab.distill.laws import CoefficientSet
 from garagelab.distill.objective import RESIDUAL_SCALES, Loss
+
+if TYPE_CHECKING:
+    from garagelab.core.runs import Run
+    from garagelab.distill.data import RunTable
+    from garagelab.distill.stages import Stages
 
 SCENARIO_NAMES = (
     "best-case",
@@ -57,10 +63,11 @@ def register(parser: argparse.ArgumentParser) -> None:
             "garagelab distill fit distill_runs.csv --law distillation --supervised-from busbridge2025",
             "garagelab distill fit chinchilla.csv --law supervised --fix gamma=1 --huber-delta 1e-3 "
             "--min-tokens-per-param 0.45 --bootstrap 1000",
+            "garagelab distill fit --resume 12   # finish a killed fit: its finished stages are read back",
         ),
         formatter_class=fmt,
     )
-    fit.add_argument("csv", type=Path, help="runs CSV (the schema `distill run` writes)")
+    fit.add_argument("csv", type=Path, nargs="?", help="runs CSV (the schema `distill run` writes)")
     fit.add_argument("--law", choices=("both", "supervised", "distillation"), default="both")
     fit.add_argument(
         "--starts",
@@ -130,6 +137,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     fit.add_argument("--backend", choices=("auto", "jax", "numpy"), default="auto")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--name", default="fit", help="run name (the fit goes to runs/distill/<time>-<name>/)")
+    fit.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="finish a killed fit in its directory with its own settings: the fits, bootstraps and profile "
+        "stages it had finished are read back, not redone",
+    )
     fit.set_defaults(func=_fit)
 
     predict = verbs.add_parser(
@@ -198,22 +211,46 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from garagelab.core.report import Report
     from garagelab.core.runs import RunStore
+    from garagelab.distill.stages import Stages
+
+    store = RunStore()
+    if args.resume:
+        if args.csv is not None:
+            raise UserError("give a runs CSV or --resume RUN, not both: a resumed fit keeps its own CSV and settings")
+        record = store.get(args.resume)
+        config = store.read_config(record)
+        if record.system != "distill" or "law" not in config or "csv" not in config:
+            raise UserError(
+                f"run {record.label} is not a `distill fit` run (a sweep resumes with `distill run --resume`)"
+            )
+        if record.status == "done":
+            raise UserError(f"run {record.label} has finished: its fit is {record.path / 'fit.json'}")
+        args = argparse.Namespace(**{**config, "csv": Path(config["csv"]), "resume": None})
+        settings = _fit_settings(args)
+        run = store.reopen(record.id)
+    else:
+        if args.csv is None:
+            raise UserError("give the runs CSV to fit (or --resume RUN to finish a killed fit)")
+        settings = _fit_settings(args)
+        config = {**vars(args), "csv": str(args.csv.resolve())}  # resolved: a resume may start elsewhere
+        config.pop("func", None)
+        run = store.start("distill", args.name, config)
+    with run:
+        stages = Stages(run.path / "stages")
+        path = _fit_in(run, args, stages, **settings)
+        if stages.reused:
+            print(f"resumed: {len(stages.reused)} finished stages read back from {stages.folder}")
+    print(f"fit saved to {path}; report {run.path / 'index.html'}")
+    return 0
+
+
+def _fit_settings(args: argparse.Namespace) -> dict:
+    """The runs and each law's fit options, every setting checked before any fitting starts."""
     from garagelab.distill.coverage import DISTILLATION_COEFFICIENTS
     from garagelab.distill.data import read_runs
-    from garagelab.distill.fit import (
-        FitResult,
-        extrapolate_distillation,
-        extrapolate_supervised,
-        fit_distillation,
-        fit_supervised,
-        fitted_domain,
-        supervised_bounds,
-    )
+    from garagelab.distill.fit import supervised_bounds
     from garagelab.distill.profile import check_nulls
-    from garagelab.distill.reports import add_fit_section, law_fit_rows
-    from garagelab.distill.sources import load_coefficients
 
     table = read_runs(args.csv)
     if args.min_tokens_per_param:
@@ -266,64 +303,91 @@ def _fit(args: argparse.Namespace) -> int:
     if want_dist and not want_sup and not args.supervised_from:
         raise UserError("--law distillation needs --supervised-from (a built-in name or fit JSON) for Lt_S")
 
-    config = {**vars(args), "csv": str(args.csv)}
-    config.pop("func", None)
-    with RunStore().start("distill", args.name, config) as run:
-        sup_fit = (
-            fit_supervised(table.supervised, bootstrap=args.bootstrap, **sup_options, **profiles[0])
-            if want_sup
-            else None
+    return {"table": table, "sup_options": sup_options, "dist_options": dist_options, "profiles": profiles,
+            "want_sup": want_sup, "want_dist": want_dist}  # fmt: skip
+
+
+def _fit_in(
+    run: Run,
+    args: argparse.Namespace,
+    stages: Stages,
+    *,
+    table: RunTable,
+    sup_options: dict,
+    dist_options: dict,
+    profiles: tuple[dict, dict],
+    want_sup: bool,
+    want_dist: bool,
+) -> Path:
+    """Fit in `run` (each law's fit, bootstrap and profile stages kept in `stages`), write
+    fit.json and the report, print the coefficients; returns fit.json's path."""
+    from garagelab.core.report import Report
+    from garagelab.distill.fit import (
+        FitResult,
+        extrapolate_distillation,
+        extrapolate_supervised,
+        fit_distillation,
+        fit_supervised,
+        fitted_domain,
+    )
+    from garagelab.distill.reports import add_fit_section, law_fit_rows
+    from garagelab.distill.sources import load_coefficients
+
+    sup_fit = (
+        fit_supervised(table.supervised, bootstrap=args.bootstrap, stages=stages, **sup_options, **profiles[0])
+        if want_sup
+        else None
+    )
+    supervised_law = sup_fit.to_law() if sup_fit else load_coefficients(args.supervised_from).supervised
+    table = table.with_teacher_losses(supervised_law)
+    dist_runs = table.distillation
+    dist_fit = (
+        fit_distillation(
+            dist_runs,
+            supervised_law,
+            sup_fit.bootstrap_laws() if sup_fit else (),
+            bootstrap=args.bootstrap,
+            stages=stages,
+            **dist_options,
+            **profiles[1],
         )
-        supervised_law = sup_fit.to_law() if sup_fit else load_coefficients(args.supervised_from).supervised
-        table = table.with_teacher_losses(supervised_law)
-        dist_runs = table.distillation
-        dist_fit = (
-            fit_distillation(
-                dist_runs,
-                supervised_law,
-                sup_fit.bootstrap_laws() if sup_fit else (),
-                bootstrap=args.bootstrap,
-                **dist_options,
-                **profiles[1],
-            )
-            if want_dist
-            else None
+        if want_dist
+        else None
+    )
+    flops = flop_model(PAPER_FLOPS, args.flops, args.n_vocab, args.n_ctx)
+    result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs), flops)
+    path = result.save(run.artifact("fit.json"))
+    extrapolations = []
+    if args.extrapolate_supervised and want_sup:
+        extrapolations.append(extrapolate_supervised(table.supervised, args.extrapolate_supervised, **sup_options))
+    if args.extrapolate_distillation and want_dist:
+        extrapolations.append(
+            extrapolate_distillation(dist_runs, supervised_law, args.extrapolate_distillation, **dist_options)
         )
-        flops = flop_model(PAPER_FLOPS, args.flops, args.n_vocab, args.n_ctx)
-        result = FitResult(args.name, sup_fit, dist_fit, fitted_domain(table.supervised, dist_runs), flops)
-        path = result.save(run.artifact("fit.json"))
-        extrapolations = []
-        if args.extrapolate_supervised and want_sup:
-            extrapolations.append(extrapolate_supervised(table.supervised, args.extrapolate_supervised, **sup_options))
-        if args.extrapolate_distillation and want_dist:
-            extrapolations.append(
-                extrapolate_distillation(dist_runs, supervised_law, args.extrapolate_distillation, **dist_options)
-            )
-        report = Report(run.path, f"distill fit: {args.csv.name}")
-        add_fit_section(report, result, table, extrapolations)
-        report.write()
-        headline = {}
-        for law_fit in (sup_fit, dist_fit):
-            if law_fit is None:
-                continue
-            headline[f"{law_fit.law}_objective"] = law_fit.objective
-            print(f"{law_fit.law} law ({law_fit.runs} runs, {law_fit.starts} starts, {law_fit.seconds:.1f} s):")
-            for row in law_fit_rows(law_fit):
-                profile = f"  profile {row['90% profile interval']}" if row.get("90% profile interval") else ""
-                print(f"  {row['coefficient']:>6} = {row['value']:.6g}  {row['90% interval']}{profile}")
-            if law_fit.checks is not None:
-                print(f"  {law_fit.checks.line('health')}")
-        for extrapolation in extrapolations:
-            summary = extrapolation.summary()
-            print(
-                f"extrapolation ({summary['law']}, fit on loss >= {summary['threshold']}): "
-                f"{summary['held_out_runs']} held-out runs, mean |rel. error| "
-                f"{100 * summary['mean_abs_rel_error']:.2f}%, max {100 * summary['max_abs_rel_error']:.2f}%"
-            )
-            headline[f"{summary['law']}_extrapolation_mean_err"] = summary["mean_abs_rel_error"]
-        run.set_headline(**headline)
-    print(f"fit saved to {path}; report {run.path / 'index.html'}")
-    return 0
+    report = Report(run.path, f"distill fit: {args.csv.name}")
+    add_fit_section(report, result, table, extrapolations)
+    report.write()
+    headline = {}
+    for law_fit in (sup_fit, dist_fit):
+        if law_fit is None:
+            continue
+        headline[f"{law_fit.law}_objective"] = law_fit.objective
+        print(f"{law_fit.law} law ({law_fit.runs} runs, {law_fit.starts} starts, {law_fit.seconds:.1f} s):")
+        for row in law_fit_rows(law_fit):
+            profile = f"  profile {row['90% profile interval']}" if row.get("90% profile interval") else ""
+            print(f"  {row['coefficient']:>6} = {row['value']:.6g}  {row['90% interval']}{profile}")
+        if law_fit.checks is not None:
+            print(f"  {law_fit.checks.line('health')}")
+    for extrapolation in extrapolations:
+        summary = extrapolation.summary()
+        print(
+            f"extrapolation ({summary['law']}, fit on loss >= {summary['threshold']}): "
+            f"{summary['held_out_runs']} held-out runs, mean |rel. error| "
+            f"{100 * summary['mean_abs_rel_error']:.2f}%, max {100 * summary['max_abs_rel_error']:.2f}%"
+        )
+        headline[f"{summary['law']}_extrapolation_mean_err"] = summary["mean_abs_rel_error"]
+    run.set_headline(**headline)
+    return path
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from garagelab.distill.lbfgs import SEARCH_FTOL_FLOOR, minimize_batch
 from garagelab.distill.objective import DISTILLATION, HUBER_DELTA, LOG_HUBER, SUPERVISED, LawSpec, Loss
 from garagelab.distill.polish import first_distinct, polish_many
 from garagelab.distill.profile import profile_intervals
+from garagelab.distill.stages import NOT_KEPT, Stages
 
 # distinct local minima of the full fit that every bootstrap resample starts from
 ANCHORS = 4
@@ -238,15 +239,25 @@ def _law_fit(
     resample_columns: tuple[np.ndarray, ...] | None = None,
     profile: int = 0,
     profile_coefficients: Sequence[str] = (),
+    stages: Stages = NOT_KEPT,
 ) -> LawFit:
     """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample),
-    and with `profile` simulated data sets, profile intervals of `profile_coefficients`."""
-    theta, objective, stats = fit_law(
-        spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds, fixed=fixed, loss=loss
-    )
+    and with `profile` simulated data sets, profile intervals of `profile_coefficients`.
+    Each of these stages is read back from `stages` where a killed run had finished it."""
+
+    def search() -> dict[str, Any]:
+        _, objective, stats = fit_law(
+            spec, columns, starts, backend, seed=seed, progress=progress, bounds=bounds, fixed=fixed, loss=loss
+        )
+        return {**stats, "objective": objective, "minima": stats["minima"].tolist()}
+
+    found = stages.get(f"{spec.name}.fit", search)
+    stats = {**found, "minima": np.array(found["minima"])}
+    theta, objective = stats["minima"][0], stats["objective"]
     lower, upper = spec.box(bounds, fixed)
-    samples = (
-        bootstrap_fit(
+
+    def resamples() -> list[list[float]]:
+        refits = bootstrap_fit(
             spec,
             resample_columns or columns,
             stats["minima"][:ANCHORS],
@@ -257,7 +268,11 @@ def _law_fit(
             loss=loss,
             kind=bootstrap_kind,
             progress=progress,
-        ).samples
+        )
+        return refits.samples.tolist()
+
+    samples = (
+        np.array(stages.get(f"{spec.name}.bootstrap", resamples)).reshape(-1, len(theta))
         if bootstrap
         else np.empty((0, len(theta)))
     )
@@ -274,6 +289,7 @@ def _law_fit(
             seed=seed,
             loss=loss,
             progress=progress,
+            stages=stages,
         ).intervals
         if profile and profile_coefficients
         else {}

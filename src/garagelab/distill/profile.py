@@ -36,6 +36,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from garagelab.core.progress import ProgressBar
 from garagelab.distill.bootstrap import CONFIDENCE, refit_many
 from garagelab.distill.health import robust_centre_scale
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
+from garagelab.distill.stages import NOT_KEPT, Stages
 
 NULLS = 100
 # fewer simulated data sets than this leave the 90% point to one or two of them
@@ -142,56 +144,80 @@ def profile_intervals(
     loss: Loss = LOG_HUBER,
     progress: bool = True,
     thresholds: dict[str, tuple[float, int]] | None = None,
+    stages: Stages = NOT_KEPT,
 ) -> ProfileResult:
     """Profile intervals of `coefficients` (natural names, e.g. "c0", "d1") of the
     fit whose distinct local minima are `minima` (best first) and best objective `objective`.
     `thresholds` ({name: (threshold, nulls)}, from an earlier run on the same fit) skips the
-    simulation and only scans: how a change to the scan is checked without paying for the nulls."""
+    simulation and only scans: how a change to the scan is checked without paying for the nulls.
+    Each stage (the nulls' free fits, each coefficient's threshold, each scan) draws from its own
+    random stream of `seed` and is read back from `stages` where a killed run had finished it."""
     t0 = time.perf_counter()
     check_nulls(nulls)
-    rng = np.random.default_rng(seed)
     indices = {name: _free_index(spec, name, box) for name in coefficients}
-    options = {
-        "restarts": restarts,
-        "polish": POLISH,
-        "backend": backend,
-        "rng": rng,
-        "loss": loss,
-        "progress": progress,
-    }
-    thresholds = thresholds or _thresholds(spec, columns, minima, box, indices, nulls, confidence, options)
-    result = {
-        name: _scan(spec, columns, minima, objective, box, name, index, *thresholds[name], options)
-        for name, index in indices.items()
-    }
+    options = {"restarts": restarts, "polish": POLISH, "backend": backend, "loss": loss, "progress": progress}
+    null_columns, free_null = None, None
+    if thresholds is None:
+        simulate = np.random.default_rng([seed, 0])  # the simulated losses, then their free fits' starts
+        null_columns = (*columns[:-1], simulated_losses(spec, minima[0], columns, nulls, _free(box), simulate))
+        free_null = np.array(
+            stages.get(
+                f"{spec.name}.profile.nulls",
+                partial(_free_fits, spec, null_columns, minima, box, {**options, "rng": simulate}),
+            )
+        )
+    result = {}
+    for position, (name, index) in enumerate(indices.items()):
+        key = f"{spec.name}.profile.{name}"
+        if thresholds is None:
+            held = {**options, "rng": np.random.default_rng([seed, 1, position])}
+            threshold = partial(_threshold, spec, null_columns, minima, box, index, free_null, confidence, name, held)
+            thresholds_here = tuple(stages.get(f"{key}.threshold", threshold))
+        else:
+            thresholds_here = thresholds[name]
+        scanning = {**options, "rng": np.random.default_rng([seed, 2, position])}
+        scan = partial(_scan, spec, columns, minima, objective, box, name, index, *thresholds_here, scanning)
+        result[name] = ProfileInterval(**stages.get(key, lambda scan=scan: scan().to_dict()))
     return ProfileResult(result, time.perf_counter() - t0)
 
 
-def _thresholds(
+def _free_fits(
     spec: LawSpec,
-    columns: tuple[np.ndarray, ...],
+    null_columns: tuple[np.ndarray, ...],
     minima: np.ndarray,
     box: tuple[np.ndarray, np.ndarray],
-    indices: dict[str, int],
-    nulls: int,
-    confidence: float,
     options: dict,
-) -> dict[str, tuple[float, int]]:
-    """{name: (the statistic's `confidence` quantile over simulated data sets, how many ended finite)}."""
-    theta = minima[0]
-    simulated = simulated_losses(spec, theta, columns, nulls, int((box[0] < box[1]).sum()), options["rng"])
-    null_columns = (*columns[:-1], simulated)
-    _, free_null = refit_many(spec, null_columns, None, minima, nulls, box, label="nulls, free", **options)
-    thresholds = {}
-    for name, index in indices.items():
-        held_box = _held(box, index, theta[index])
-        _, held_null = refit_many(
-            spec, null_columns, None, minima, nulls, held_box, label=f"nulls, {name} held", **options
-        )
-        ok = np.isfinite(free_null) & np.isfinite(held_null)
-        statistic = rise_statistic(held_null[ok], np.minimum(free_null[ok], held_null[ok]), len(columns[0]))
-        thresholds[name] = (float(np.quantile(statistic, confidence)), int(ok.sum()))
-    return thresholds
+) -> list[float]:
+    """The simulated data sets' free fits' objectives (non-finite where a refit failed)."""
+    _, free = refit_many(spec, null_columns, None, minima, len(null_columns[-1]), box, label="nulls, free", **options)
+    return free.tolist()
+
+
+def _free(box: tuple[np.ndarray, np.ndarray]) -> int:
+    """How many coefficients the fit moves (a coefficient held by --fix has an empty range)."""
+    return int((box[0] < box[1]).sum())
+
+
+def _threshold(
+    spec: LawSpec,
+    null_columns: tuple[np.ndarray, ...],
+    minima: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    index: int,
+    free_null: np.ndarray,
+    confidence: float,
+    name: str,
+    options: dict,
+) -> tuple[float, int]:
+    """(the statistic's `confidence` quantile over the simulated data sets, how many ended
+    finite): each null refitted with the coefficient held at the value that generated it."""
+    held_box = _held(box, index, minima[0][index])
+    _, held_null = refit_many(
+        spec, null_columns, None, minima, len(free_null), held_box, label=f"nulls, {name} held", **options
+    )
+    ok = np.isfinite(free_null) & np.isfinite(held_null)
+    statistic = rise_statistic(held_null[ok], np.minimum(free_null[ok], held_null[ok]), len(null_columns[0]))
+    return float(np.quantile(statistic, confidence)), int(ok.sum())
 
 
 def _scan(

@@ -1,0 +1,73 @@
+"""A killed `distill fit` resumes in its directory: the stages it had finished are read back
+(not recomputed), and it ends with exactly what an uninterrupted fit prints and stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import garagelab.distill.fit as fit_module
+import garagelab.distill.profile as profile_module
+from garagelab.cli import main
+from garagelab.core.runs import RunStore
+from garagelab.distill.data import write_runs
+from garagelab.distill.fit import FitResult
+from garagelab.distill.laws import BUSBRIDGE2025 as C
+from garagelab.distill.simulate import simulate_supervised
+
+SETTINGS = ["--law", "supervised", "--starts", "200", "--bootstrap", "24", "--profile", "20",
+            "--profile-coefficients", "beta"]  # fmt: skip
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("a finished stage was computed again")
+
+
+def test_a_killed_fit_resumes_from_its_finished_stages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
+    assert main(["distill", "fit", str(csv), *SETTINGS, "--name", "whole"]) == 0
+    scan = profile_module._scan
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(profile_module, "_scan", killed)  # killed in the last stage, beta's scan
+    assert main(["distill", "fit", str(csv), *SETTINGS, "--name", "killed"]) == 130
+    whole, killed = RunStore().list("distill")
+    assert killed.status == "interrupted" and not (killed.path / "fit.json").exists()
+    finished = sorted(path.stem for path in (killed.path / "stages").glob("*.json"))
+    assert finished == ["supervised.bootstrap", "supervised.fit", "supervised.profile.beta.threshold",
+                        "supervised.profile.nulls"]  # fmt: skip
+
+    # the resume computes beta's scan only: the fit, bootstrap, nulls and thresholds are read back
+    monkeypatch.setattr(profile_module, "_scan", scan)
+    for name in ("fit_law", "bootstrap_fit"):
+        monkeypatch.setattr(fit_module, name, _forbidden)
+    for name in ("_free_fits", "_threshold"):
+        monkeypatch.setattr(profile_module, name, _forbidden)
+    capsys.readouterr()
+    assert main(["distill", "fit", "--resume", killed.label]) == 0
+    assert "4 finished stages read back" in capsys.readouterr().out
+    first, resumed = (FitResult.load(record.path / "fit.json").supervised for record in (whole, killed))
+    assert resumed.coefficients == first.coefficients and resumed.objective == first.objective
+    assert resumed.bootstrap == first.bootstrap and resumed.intervals == first.intervals
+    assert resumed.profile == first.profile and set(resumed.profile) == {"beta"}
+    assert RunStore().get(killed.label).status == "done"
+
+
+def test_resume_refuses_what_it_cannot_finish(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
+    assert main(["distill", "fit", str(csv), "--law", "supervised", "--starts", "50"]) == 0
+    (record,) = RunStore().list("distill")
+    capsys.readouterr()
+    for argv, message in (
+        (["--resume", record.label], "has finished"),
+        ([str(csv), "--resume", record.label], "not both"),
+        ([], "give the runs CSV"),
+        (["--resume", "nonexistent"], "no run 'nonexistent'"),
+    ):
+        assert main(["distill", "fit", *argv]) == 2
+        assert message in capsys.readouterr().err
