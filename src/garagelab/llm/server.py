@@ -57,7 +57,11 @@ class LocalServer:
             raise UserError(f"model not found at {self.model}; run `garagelab llm install --model {model}`")
         self.context = context  # tokens per request (prompt and answer), for each of `slots` at once
         self.slots = slots
-        self.threads = threads or max(1, (os.cpu_count() or 2))
+        # one core left to everything else: with a thread per core, llama.cpp's threads wait on
+        # each other whenever any other process runs. On 2 cores beside a niced busy loop, a
+        # 200-token answer of SmolLM2-135M took 1.4-1.6 s with 1 thread and had not come after 60 s
+        # with 2; on an idle machine 2 threads took 1.3 s. A search's own evaluations are such processes.
+        self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
         self.port = port or _free_port()
         self.startup_timeout_s = startup_timeout_s
         self.log = llm_dir() / "logs" / f"server-{self.port}.log"
