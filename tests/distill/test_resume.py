@@ -71,3 +71,22 @@ def test_resume_refuses_what_it_cannot_finish(tmp_path: Path, capsys: pytest.Cap
     ):
         assert main(["distill", "fit", *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_resume_refuses_a_runs_file_changed_since_the_run_started(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
+    fit_law = fit_module.fit_law
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "fit_law", killed)
+    assert main(["distill", "fit", str(csv), "--law", "supervised", "--starts", "50"]) == 130
+    monkeypatch.setattr(fit_module, "fit_law", fit_law)
+    (record,) = RunStore().list("distill")
+    write_runs(csv, simulate_supervised(C, noise=0.01, seed=2), None)  # other runs under the same name
+    capsys.readouterr()
+    assert main(["distill", "fit", "--resume", record.label]) == 2
+    assert "has changed since run" in capsys.readouterr().err

@@ -227,13 +227,19 @@ def _fit(args: argparse.Namespace) -> int:
         if record.status == "done":
             raise UserError(f"run {record.label} has finished: its fit is {record.path / 'fit.json'}")
         args = argparse.Namespace(**{**config, "csv": Path(config["csv"]), "resume": None})
+        if config.get("csv_sha256") not in (None, _digest(args.csv)):
+            raise UserError(
+                f"{args.csv} has changed since run {record.label} started: its finished stages were fitted to the "
+                "old runs; start a new fit"
+            )
         settings = _fit_settings(args)
         run = store.reopen(record.id)
     else:
         if args.csv is None:
             raise UserError("give the runs CSV to fit (or --resume RUN to finish a killed fit)")
         settings = _fit_settings(args)
-        config = {**vars(args), "csv": str(args.csv.resolve())}  # resolved: a resume may start elsewhere
+        # resolved, since a resume may start elsewhere; its digest, since a resume reads it again
+        config = {**vars(args), "csv": str(args.csv.resolve()), "csv_sha256": _digest(args.csv)}
         config.pop("func", None)
         run = store.start("distill", args.name, config)
     with run:
@@ -243,6 +249,13 @@ def _fit(args: argparse.Namespace) -> int:
             print(f"resumed: {len(stages.reused)} finished stages read back from {stages.folder}")
     print(f"fit saved to {path}; report {run.path / 'index.html'}")
     return 0
+
+
+def _digest(path: Path) -> str:
+    """The runs file's SHA-256 (a missing file is refused when the runs are read)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
 def _fit_settings(args: argparse.Namespace) -> dict:
