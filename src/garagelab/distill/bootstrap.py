@@ -156,6 +156,11 @@ def _row(weights: np.ndarray | None, r: int) -> np.ndarray | None:
     return None if weights is None else weights[r]
 
 
+def free_coefficients(box: tuple[np.ndarray, np.ndarray]) -> int:
+    """How many coefficients a fit in `box` moves (one held by --fix has an empty range)."""
+    return int((box[0] < box[1]).sum())
+
+
 def resampled_losses(
     spec: LawSpec,
     theta: np.ndarray,
@@ -170,8 +175,7 @@ def resampled_losses(
     because fitted residuals are smaller than the noise."""
     fitted = np.broadcast_to(spec.log_predictions(theta, columns), (resamples, len(columns[0])))
     runs = fitted.shape[1]
-    free = int((box[0] < box[1]).sum())
-    inflate = np.sqrt(runs / max(runs - free, 1))
+    inflate = np.sqrt(runs / max(runs - free_coefficients(box), 1))
     draw = rng.integers(0, runs, fitted.shape)
     if loss.residuals == "log":
         residuals = np.broadcast_to(columns[-1] - fitted, fitted.shape)

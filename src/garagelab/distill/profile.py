@@ -42,7 +42,7 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
-from garagelab.distill.bootstrap import CONFIDENCE, refit_many
+from garagelab.distill.bootstrap import CONFIDENCE, free_coefficients, refit_many
 from garagelab.distill.health import robust_centre_scale
 from garagelab.distill.objective import LOG_HUBER, LawSpec, Loss
 from garagelab.distill.stages import NOT_KEPT, Stages
@@ -159,7 +159,8 @@ def profile_intervals(
     null_columns, free_null = None, None
     if thresholds is None:
         simulate = np.random.default_rng([seed, 0])  # the simulated losses, then their free fits' starts
-        null_columns = (*columns[:-1], simulated_losses(spec, minima[0], columns, nulls, _free(box), simulate))
+        simulated = simulated_losses(spec, minima[0], columns, nulls, free_coefficients(box), simulate)
+        null_columns = (*columns[:-1], simulated)
         free_null = np.array(
             stages.get(
                 f"{spec.name}.profile.nulls",
@@ -191,11 +192,6 @@ def _free_fits(
     """The simulated data sets' free fits' objectives (non-finite where a refit failed)."""
     _, free = refit_many(spec, null_columns, None, minima, len(null_columns[-1]), box, label="nulls, free", **options)
     return free.tolist()
-
-
-def _free(box: tuple[np.ndarray, np.ndarray]) -> int:
-    """How many coefficients the fit moves (a coefficient held by --fix has an empty range)."""
-    return int((box[0] < box[1]).sum())
 
 
 def _threshold(
