@@ -90,3 +90,7 @@ def test_resume_refuses_a_runs_file_changed_since_the_run_started(
     capsys.readouterr()
     assert main(["distill", "fit", "--resume", record.label]) == 2
     assert "has changed since run" in capsys.readouterr().err
+    csv.unlink()  # gone: refused as a new fit's missing CSV is, not as a changed one
+    assert main(["distill", "fit", "--resume", record.label]) == 2
+    err = capsys.readouterr().err
+    assert f"{csv}: no such file" in err and "has changed" not in err

@@ -227,12 +227,12 @@ def _fit(args: argparse.Namespace) -> int:
         if record.status == "done":
             raise UserError(f"run {record.label} has finished: its fit is {record.path / 'fit.json'}")
         args = argparse.Namespace(**{**config, "csv": Path(config["csv"]), "resume": None})
+        settings = _fit_settings(args)  # refuses a CSV that is gone, as a new fit would
         if config.get("csv_sha256") not in (None, _digest(args.csv)):
             raise UserError(
                 f"{args.csv} has changed since run {record.label} started: its finished stages were fitted to the "
                 "old runs; start a new fit"
             )
-        settings = _fit_settings(args)
         run = store.reopen(record.id)
     else:
         if args.csv is None:
@@ -252,10 +252,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _digest(path: Path) -> str:
-    """The runs file's SHA-256 (a missing file is refused when the runs are read)."""
+    """The runs file's SHA-256 (called once the runs were read from it)."""
     import hashlib
 
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _fit_settings(args: argparse.Namespace) -> dict:
