@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -79,6 +80,33 @@ def test_a_stopped_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     longer = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 5)
     resumed = train.train("CartpoleBalance", longer, tmp_path / "run", checkpoint_every=2, progress=False)
     assert resumed.iteration == 5 and [r["iteration"] for r in resumed.history] == [1, 2, 3, 4, 5]
+
+
+def test_a_new_run_starts_from_another_runs_networks(tmp_path: Path) -> None:
+    """`init_from`: the trained networks and normalisers with a fresh optimiser and counters; the
+    exploration noise kept or reset; networks of another shape refused, not loaded out of place."""
+    small = train.tuned_config("CartpoleBalance", num_envs=8, unroll_length=8, total_steps=8 * 8 * 3)
+    source = train.train("CartpoleBalance", small, tmp_path / "source", progress=False)
+    checkpoint = tmp_path / "source" / train.CHECKPOINT
+    sizes = (source.obs_norm.mean.shape[0], source.critic_norm.mean.shape[0], source.params["log_std"].shape[0])
+    fresh = ppo.new_learner(replace(small, init_log_std=0.3, seed=1), *sizes)
+    started = train.warm_start(checkpoint, fresh)
+    for ours, theirs in zip(jax.tree.leaves(started.params), jax.tree.leaves(source.params), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, new in zip(jax.tree.leaves(started.opt_state), jax.tree.leaves(fresh.opt_state), strict=True):
+        np.testing.assert_array_equal(ours, new)
+    assert (started.iteration, started.steps, started.history) == (0, 0, [])
+    np.testing.assert_array_equal(started.obs_norm.mean, source.obs_norm.mean)
+    np.testing.assert_array_equal(started.critic_norm.var, source.critic_norm.var)
+    noisier = train.warm_start(checkpoint, fresh, keep_log_std=False)
+    np.testing.assert_array_equal(noisier.params["log_std"], np.full(sizes[2], 0.3, np.float32))
+    np.testing.assert_array_equal(noisier.params["actor"][0]["w"], source.params["actor"][0]["w"])
+    trained = train.train("CartpoleBalance", small, tmp_path / "next", progress=False, init_from=checkpoint)
+    assert trained.iteration == 3 and [r["iteration"] for r in trained.history] == [1, 2, 3]
+    with pytest.raises(UserError, match="observation or action size, the hidden layers"):
+        train.warm_start(checkpoint, ppo.new_learner(replace(small, hidden=(32, 32)), *sizes))
+    with pytest.raises(UserError, match=r"array 1 is shape \(5, 64\), this configuration's is \(7, 64\)"):
+        train.warm_start(checkpoint, ppo.new_learner(small, sizes[0] + 2, sizes[1], sizes[2]))
 
 
 def test_value_normalisation_tracks_the_returns_and_is_checkpointed(tmp_path: Path) -> None:
@@ -193,6 +221,25 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
         assert main(["playground", "train", "CartpoleBalance", "--set", setting]) == 2
         assert message in capsys.readouterr().err, setting
     assert len(list((runs_dir / "playground").iterdir())) == 1  # refused settings leave no failed run behind
+
+
+def test_cli_init_from_starts_a_new_run_from_another(runs_dir: Path, capsys) -> None:
+    from garagelab.cli import main
+
+    small = ["--set", "ppo.num_envs=8", "--set", "ppo.unroll_length=8", "--video-steps", "0"]
+    assert main(["playground", "train", "CartpoleBalance", "--steps", "128", *small]) == 0
+    (source,) = (runs_dir / "playground").iterdir()
+    assert main(["playground", "train", "CartpoleBalance", "--steps", "128", "--init-from", source.name, *small,
+                 "--set", "ppo.init_log_std=0.2"]) == 0  # fmt: skip
+    (started,) = set((runs_dir / "playground").iterdir()) - {source}
+    settings = json.loads((started / "config.json").read_text())
+    assert settings["init_from"] == {"checkpoint": str(source / train.CHECKPOINT), "keep_log_std": False}
+    capsys.readouterr()
+    assert main(["playground", "train", "--resume", started.name, "--init-from", source.name]) == 2
+    assert "give one" in capsys.readouterr().err
+    assert main(["playground", "train", "Go1Getup", "--init-from", source.name, *small]) == 2
+    assert "not a checkpoint of this configuration" in capsys.readouterr().err
+    assert len(list((runs_dir / "playground").iterdir())) == 2  # the refusals left no failed run behind
 
 
 def test_kill_9_loses_at_most_one_checkpoint_interval(runs_dir: Path) -> None:

@@ -5,7 +5,10 @@ A run directory holds `config.json` (the run store's; the learner's settings und
 `tensorboard/`), `checkpoint.npz` (written every `checkpoint_every` iterations and at the end,
 atomically: a `kill -9` loses at most one interval) and, after evaluation, `eval.json` and `policy.mp4`. A run
 that stopped resumes from its checkpoint: the learner (parameters, optimiser, normalisers, random
-key, counters) continues exactly; the envs start new episodes.
+key, counters) continues exactly; the envs start new episodes. A new run can instead start from
+another run's networks (`init_from`, Playground's `restore_checkpoint_path`: train one task, go on
+with the next or with other settings): parameters and normalisers come from that checkpoint; the
+optimiser, counters and random key are the new run's own.
 """
 
 from __future__ import annotations
@@ -180,21 +183,70 @@ def save_checkpoint(learner: ppo.Learner, path: Path) -> None:
 
 def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
     """The learner saved at `path`, its structure taken from a fresh `template` of the same config."""
+    data = _open_checkpoint(path)
+    leaves = _stored_leaves(path, data, _leaves(template))
+    params, opt_state = jax.tree.unflatten(jax.tree.structure((template.params, template.opt_state)), leaves)
+    obs, critic, value = _stored_norms(data)
+    key = jnp.asarray(data["key"])
+    meta = json.loads(str(data["meta"]))
+    return ppo.Learner(params, opt_state, obs, critic, key, meta["iteration"], meta["steps"], meta["history"], value)
+
+
+def warm_start(path: Path, fresh: ppo.Learner, keep_log_std: bool = True) -> ppo.Learner:
+    """`fresh` with the networks and normalisers saved at `path`. Its optimiser state, counters and
+    key stay fresh: the new run is a new optimisation from a trained point. With `keep_log_std`
+    False the exploration noise is `fresh`'s (its config's init_log_std), so a policy that
+    settled into too little noise can be made to explore again."""
+    data = _open_checkpoint(path)
+    wanted = [np.asarray(x) for x in jax.tree.leaves(fresh.params)]
+    params = jax.tree.unflatten(jax.tree.structure(fresh.params), _stored_leaves(path, data, wanted))
+    if not keep_log_std and "log_std" in params:  # SAC's noise is a network of its own, kept
+        params = {**params, "log_std": fresh.params["log_std"]}
+    obs, critic, value = _stored_norms(data)
+    return replace(fresh, params=params, obs_norm=obs, critic_norm=critic, value_norm=value)
+
+
+def check_warm_start(path: Path, env_name: str, config: Config, overrides: dict | None, env_options: dict) -> None:
+    """Refuse, before a run is recorded, networks at `path` that this env and config cannot start from."""
+    env = make_env(env_name, replace(config, num_envs=1), overrides, **policy_interface(env_options))
+    warm_start(path, ALGORITHMS[algorithm_of(config)].learner_for(config, env, env.reset(0)))
+
+
+def _open_checkpoint(path: Path) -> Any:
     try:
         data = np.load(path)
-        leaves = [jnp.asarray(data[f"leaf{i}"]) for i in range(len(_leaves(template)))]
-        meta = json.loads(str(data["meta"]))
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"{path}: not a checkpoint of this configuration ({exc})") from None
-    params, opt_state = jax.tree.unflatten(jax.tree.structure((template.params, template.opt_state)), leaves)
-    norms = [RunningNorm(data[f"{n}_mean"], data[f"{n}_var"], float(data[f"{n}_count"])) for n in ("obs", "critic")]
-    value = (  # checkpoints from before value normalisation existed: the identity they trained with
-        RunningNorm(data["value_mean"], data["value_var"], float(data["value_count"]))
-        if "value_mean" in data
-        else RunningNorm.of_size(1)
-    )
-    key = jnp.asarray(data["key"])
-    return ppo.Learner(params, opt_state, *norms, key, meta["iteration"], meta["steps"], meta["history"], value)
+    missing = {"meta", "key"} - set(getattr(data, "files", ()))
+    if missing:
+        raise UserError(f"{path}: not a checkpoint of this configuration (no {' or '.join(sorted(missing))})")
+    return data
+
+
+def _stored_leaves(path: Path, data: Any, wanted: list[np.ndarray]) -> list[jax.Array]:
+    """The first len(wanted) stored arrays, refused unless each has its counterpart's shape (another
+    env's observation size, other hidden layers or a pixel encoder would otherwise load silently
+    into the wrong places, or fail deep inside the first update)."""
+    stored = [data.get(f"leaf{i}") for i in range(len(wanted))]
+    for i, (have, want) in enumerate(zip(stored, wanted, strict=True)):
+        if have is None or have.shape != want.shape:
+            got = "missing" if have is None else f"shape {have.shape}"
+            raise UserError(
+                f"{path}: not a checkpoint of this configuration (array {i} is {got}, this configuration's is "
+                f"{want.shape}: the env's observation or action size, the hidden layers or the pixel encoder differ)"
+            )
+    return [jnp.asarray(leaf) for leaf in stored]
+
+
+def _stored_norms(data: Any) -> tuple[RunningNorm, RunningNorm, RunningNorm]:
+    """The observation, critic-input and value normalisers (their sizes are the networks' input
+    sizes, checked with the networks; checkpoints from before value normalisation existed get the
+    identity they trained with)."""
+
+    def norm(name: str) -> RunningNorm:
+        return RunningNorm(data[f"{name}_mean"], data[f"{name}_var"], float(data[f"{name}_count"]))
+
+    return norm("obs"), norm("critic"), norm("value") if "value_mean" in data else RunningNorm.of_size(1)
 
 
 def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None, engine: str = "cpu", **options: Any):
@@ -228,10 +280,13 @@ def train(
     env_options: dict | None = None,
     log: Callable[..., None] | None = None,
     on_resume: Callable[[int], None] | None = None,
+    init_from: Path | None = None,
+    keep_log_std: bool = True,
 ) -> ppo.Learner:
     """Train (or, with a checkpoint in `directory`, continue training) to `total_steps`; each
     iteration's metrics go to `log` (a run's `log`: metrics.csv) and TensorBoard. Continuing,
-    `on_resume` gets the checkpoint's iteration (a run drops the rows it logged after it)."""
+    `on_resume` gets the checkpoint's iteration (a run drops the rows it logged after it).
+    `init_from`, another run's checkpoint, gives a new run its starting networks (`warm_start`)."""
     env_options = env_options or {}
     env = make_env(env_name, config, overrides, **env_options)
     state = env.reset(config.seed)
@@ -244,6 +299,8 @@ def train(
         state = env.reset(config.seed + learner.iteration)  # new episodes; the learner is exact
         if on_resume is not None:
             on_resume(learner.iteration)
+    elif init_from is not None:
+        learner = warm_start(init_from, learner, keep_log_std)
     iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")

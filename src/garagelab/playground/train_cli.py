@@ -25,6 +25,7 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
             "garagelab playground train CartpoleBalance --algo sac --set sac.updates_per_iteration=128",
             "garagelab playground train Go1JoystickFlatTerrain --randomize --obs-noise 0.05 --latency 1",
             "garagelab playground train --resume 12",
+            "garagelab playground train Go1Getup --init-from 12 --set ppo.init_log_std=-0.5",
         ),
         formatter_class=fmt,
     )
@@ -54,6 +55,10 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
+    train.add_argument("--init-from", metavar="RUN",
+                       help="start from another run's trained networks and normalisers (same observation, action "
+                       "and layer sizes), with a fresh optimiser; its exploration noise too, unless "
+                       "--set ppo.init_log_std=... gives a new one")  # fmt: skip
     train.add_argument("--name", default="")
     train.set_defaults(func=_train)
 
@@ -100,6 +105,9 @@ def _train(args: argparse.Namespace) -> int:
     from garagelab.playground.registry import make_task
 
     store = RunStore()
+    if args.resume and args.init_from:
+        raise UserError("--resume continues a run, --init-from starts a new one from another's networks: give one")
+    source = _source_checkpoint(store, args.init_from) if args.init_from else None
     if args.resume:
         record = store.get(args.resume)
         settings = store.read_config(record)
@@ -136,12 +144,16 @@ def _train(args: argparse.Namespace) -> int:
         }
         settings = {"env": args.env, args.algo: train.config_dict(config), "env_overrides": env_overrides,
                     "env_options": options}  # fmt: skip
+        if source is not None:
+            train.check_warm_start(source, args.env, config, env_overrides, options)
+            settings["init_from"] = {"checkpoint": str(source), "keep_log_std": "init_log_std" not in learner_settings}
         context = store.start("playground", args.name or args.env, settings)
     with context as run:
         (run.path / "config.json").write_text(json.dumps(settings, indent=2))
         learner = train.train(settings["env"], config, run.path, settings["env_overrides"], args.checkpoint_every,
                               env_options=settings["env_options"], log=run.log,
-                              on_resume=lambda iteration: run.rewind("iteration", iteration))  # fmt: skip
+                              on_resume=lambda iteration: run.rewind("iteration", iteration),
+                              **_warm_start(settings))  # fmt: skip
         conditions = train.training_conditions(settings["env_options"])
         interface = train.policy_interface(settings["env_options"])
         evaluations = _evaluations(
@@ -158,6 +170,23 @@ def _train(args: argparse.Namespace) -> int:
     print(video)
     print(f"run: {run.path}")
     return 0
+
+
+def _source_checkpoint(store: Any, key: str) -> Path:
+    """The checkpoint of the run named by --init-from (a playground training run that has one)."""
+    from garagelab.playground import train
+
+    record = store.get(key)
+    checkpoint = store.directory(key) / train.CHECKPOINT
+    if record.system != "playground" or not checkpoint.is_file():
+        raise UserError(f"--init-from {key}: run {record.label} has no trained policy ({train.CHECKPOINT})")
+    return checkpoint
+
+
+def _warm_start(settings: dict) -> dict[str, Any]:
+    """train()'s init_from arguments from a run's settings (none for a run trained from scratch)."""
+    start = settings.get("init_from")
+    return {"init_from": Path(start["checkpoint"]), "keep_log_std": start["keep_log_std"]} if start else {}
 
 
 def _write_video(env: str, learner, path: Path, steps: int = 400, interface: dict | None = None, seed: int = 0) -> str:
