@@ -86,7 +86,7 @@ def test_noisy_distillation_runs_flag_the_coefficient_intervals() -> None:
     note = scales[0.02][2][0]
     assert "treat those as too narrow" in note and "at 2% noise c0 65%, f1 50%" in note
     assert (
-        "profile intervals, `fit --profile`: c0 69%, f1 85%, d1 92% of 13 data sets at 1% noise; "
+        "profile intervals, `fit --profile`: c0 71%, f1 86%, d1 93% of 14 data sets at 1% noise; "
         "c0 56%, f1 67%, d1 100% of 9 data sets at 2% noise)" in note
     )
 

@@ -42,7 +42,7 @@ DISTILLATION_COVERAGE = {
 # test at the truth accepted it (benchmarks/distill/bench_profile_coverage.py), by
 # (noise, data sets, nulls). Not calibrated for c0 and f1 either: see docs/distill/README.md
 PROFILE_COVERAGE = {
-    (0.01, 13, 50): {"c0": 0.69, "f1": 0.85, "d1": 0.92},
+    (0.01, 14, 50): {"c0": 0.71, "f1": 0.86, "d1": 0.93},
     (0.02, 9, 50): {"c0": 0.56, "f1": 0.67, "d1": 1.0},
 }
 # the highest noise level at which all of them held 80-97%; a fit's residual scale above it

@@ -26,7 +26,7 @@ were measured to need more than the bootstrap's refit (see RESTARTS, POLISH and 
 What it assumes: log-normal noise, and a statistic whose distribution is about the same at the
 truth as at the estimate. The second does not hold for c0 and f1 on noisy data: measured by
 `benchmarks/distill/bench_profile_coverage.py` at 2% noise, the test at the truth accepted c0
-in 5 and f1 in 6 of 9 data sets (d1 in 9), and at 1% c0 in 9 and f1 in 11 of 13 (d1 in 12),
+in 5 and f1 in 6 of 9 data sets (d1 in 9), and at 1% c0 in 10 and f1 in 12 of 14 (d1 in 13),
 since the estimate is biased and the statistic's spread depends on where the coefficients are.
 Simulating the nulls at the fit held at each candidate value (a full test inversion) is the
 next step; docs/distill/README.md, Calibration.
