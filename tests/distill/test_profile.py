@@ -16,7 +16,7 @@ from garagelab.distill.fit import FitResult, fit_law
 from garagelab.distill.health import robust_centre_scale
 from garagelab.distill.laws import BUSBRIDGE2025 as C
 from garagelab.distill.objective import SUPERVISED, law_to_theta
-from garagelab.distill.profile import profile_intervals, rise_statistic, simulated_losses
+from garagelab.distill.profile import profile_intervals, rise_statistic, simulated_losses, threshold_at
 from garagelab.distill.simulate import simulate_supervised
 
 BUDGETS = tuple(np.geomspace(1e18, 1e23, 11))
@@ -38,27 +38,54 @@ def test_simulated_losses_carry_the_fits_noise() -> None:
 
 
 @pytest.mark.slow
-def test_profile_ends_are_where_held_fits_cross_the_threshold() -> None:
+@pytest.mark.parametrize("at_ends", [False, True])
+def test_profile_ends_are_where_held_fits_cross_the_threshold(at_ends: bool) -> None:
     runs = simulate_supervised(C, noise=0.01, seed=4, budgets=BUDGETS)
     columns = runs.log_columns()
     box = SUPERVISED.box("physical")
     theta, objective, stats = fit_law(SUPERVISED, columns, 300, progress=False, bounds="physical")
     result = profile_intervals(
-        SUPERVISED, columns, stats["minima"], objective, box, ["alpha"], nulls=20, progress=False
+        SUPERVISED, columns, stats["minima"], objective, box, ["alpha"], nulls=20, progress=False, at_ends=at_ends
     )
     interval = result.intervals["alpha"]
     assert interval.nulls == 20 and interval.threshold > 0 and interval.values >= 6
     assert interval.low < theta[3] < interval.high
     assert not interval.open_low and not interval.open_high
     width = interval.high - interval.low
+    # with thresholds simulated at the ends, the one in force between them is interpolated
+    thresholds = (interval.threshold, *(interval.end_thresholds or ()))
+    assert len(thresholds) == (3 if at_ends else 1) and min(thresholds) > 0
 
     def statistic(value: float) -> float:
         held = fit_law(SUPERVISED, columns, 300, progress=False, bounds="physical", fixed={"alpha": value})[1]
         return float(rise_statistic(held, min(held, objective), len(columns[0])))
 
     for end, outward in ((interval.low, -1.0), (interval.high, 1.0)):
-        assert statistic(end - outward * 0.2 * width) <= interval.threshold
-        assert statistic(end + outward * 0.2 * width) > interval.threshold
+        assert statistic(end - outward * 0.2 * width) <= max(thresholds)
+        assert statistic(end + outward * 0.2 * width) > min(thresholds)
+
+
+@pytest.mark.slow
+def test_threshold_at_a_value_measures_the_noise_there_not_the_datas_distance() -> None:
+    # a test inversion's threshold at a value v comes from data simulated at the fit held at v,
+    # so it is of the same size far from the estimate as at it, while the statistic there is not
+    runs = simulate_supervised(C, noise=0.01, seed=4, budgets=BUDGETS)
+    columns = runs.log_columns()
+    box = SUPERVISED.box("physical")
+    theta, objective, stats = fit_law(SUPERVISED, columns, 300, progress=False, bounds="physical")
+    index, far = SUPERVISED.parameter("alpha", 1.0)
+    assert theta[index] < 0.5  # alpha's profile is flat near the estimate: 1.0 is far on it
+    _, held, held_stats = fit_law(SUPERVISED, columns, 300, progress=False, bounds="physical", fixed={"alpha": 1.0})
+    assert held_stats["minima"][0][index] == far
+    statistic_far = float(rise_statistic(held, objective, len(columns[0])))
+    thresholds = [
+        threshold_at(SUPERVISED, columns, minima, box, index, nulls=20, rng=np.random.default_rng(1))
+        for minima in (stats["minima"], np.vstack([held_stats["minima"], stats["minima"]]))
+    ]
+    for threshold, finite in thresholds:
+        assert finite == 20 and 0 < threshold < statistic_far / 5
+    with pytest.raises(UserError, match="at least 20 simulated"):
+        threshold_at(SUPERVISED, columns, stats["minima"], box, index, nulls=5, rng=np.random.default_rng(1))
 
 
 def test_profile_refuses_what_it_cannot_do() -> None:
@@ -84,6 +111,7 @@ def test_fit_cli_prints_and_stores_profile_intervals(tmp_path: Path, capsys: pyt
     (record,) = RunStore().list("distill")
     profile = FitResult.load(record.path / "fit.json").supervised.profile
     assert set(profile) == {"beta"} and profile["beta"]["low"] < profile["beta"]["high"]
+    assert len(profile["beta"]["end_thresholds"]) == 2  # the default: thresholds simulated at the ends too
     assert main([*argv, "--profile-coefficients", "zeta"]) == 2
     assert "unknown coefficient 'zeta'" in capsys.readouterr().err
 

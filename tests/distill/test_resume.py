@@ -29,28 +29,51 @@ def test_a_killed_fit_resumes_from_its_finished_stages(
 ) -> None:
     csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
     assert main(["distill", "fit", str(csv), *SETTINGS, "--name", "whole"]) == 0
-    scan = profile_module._scan
+    threshold_at = profile_module.threshold_at
+    simulated: list[float] = []  # the values whose thresholds the scan simulated (--profile-threshold ends)
 
-    def killed(*args):
-        raise KeyboardInterrupt
+    def killed_at_the_second(*args, **kwargs):
+        if simulated:
+            raise KeyboardInterrupt
+        simulated.append(float(args[2][0][args[4]]))
+        return threshold_at(*args, **kwargs)
 
-    monkeypatch.setattr(profile_module, "_scan", killed)  # killed in the last stage, beta's scan
+    # killed in the last stage, beta's scan, after the threshold at one of its ends was simulated
+    monkeypatch.setattr(profile_module, "threshold_at", killed_at_the_second)
     assert main(["distill", "fit", str(csv), *SETTINGS, "--name", "killed"]) == 130
     whole, killed = RunStore().list("distill")
     assert killed.status == "interrupted" and not (killed.path / "fit.json").exists()
     finished = sorted(path.stem for path in (killed.path / "stages").glob("*.json"))
     assert finished == ["supervised.bootstrap", "supervised.fit", "supervised.profile.beta.threshold",
+                        f"supervised.profile.beta.threshold_at.{simulated[0]:.17g}",
                         "supervised.profile.nulls"]  # fmt: skip
 
-    # the resume computes beta's scan only: the fit, bootstrap, nulls and thresholds are read back
-    monkeypatch.setattr(profile_module, "_scan", scan)
+    # the resume computes the rest of beta's scan only: the fit, bootstrap, nulls, the threshold
+    # at the estimate and the one simulated at an end are read back
     for name in ("fit_law", "bootstrap_fit"):
         monkeypatch.setattr(fit_module, name, _forbidden)
-    for name in ("_free_fits", "_threshold"):
-        monkeypatch.setattr(profile_module, name, _forbidden)
+    calls = {"threshold_at": [], "_free_fits": 0, "_threshold": 0}
+    free_fits, threshold = profile_module._free_fits, profile_module._threshold
+
+    def counted(name, function):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+
+        return call
+
+    def recorded(*args, **kwargs):
+        calls["threshold_at"].append(float(args[2][0][args[4]]))
+        return threshold_at(*args, **kwargs)
+
+    monkeypatch.setattr(profile_module, "threshold_at", recorded)
+    monkeypatch.setattr(profile_module, "_free_fits", counted("_free_fits", free_fits))
+    monkeypatch.setattr(profile_module, "_threshold", counted("_threshold", threshold))
     capsys.readouterr()
     assert main(["distill", "fit", "--resume", killed.label]) == 0
-    assert "4 finished stages read back" in capsys.readouterr().out
+    assert "5 finished stages read back" in capsys.readouterr().out
+    assert simulated[0] not in calls["threshold_at"]
+    assert calls["_free_fits"] == calls["_threshold"] == len(calls["threshold_at"])  # only the new ends'
     first, resumed = (FitResult.load(record.path / "fit.json").supervised for record in (whole, killed))
     assert resumed.coefficients == first.coefficients and resumed.objective == first.objective
     assert resumed.bootstrap == first.bootstrap and resumed.intervals == first.intervals

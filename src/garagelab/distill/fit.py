@@ -239,10 +239,12 @@ def _law_fit(
     resample_columns: tuple[np.ndarray, ...] | None = None,
     profile: int = 0,
     profile_coefficients: Sequence[str] = (),
+    profile_at_ends: bool = False,
     stages: Stages = NOT_KEPT,
 ) -> LawFit:
     """Fit, then bootstrap on `resample_columns` if given (columns with a row per resample),
-    and with `profile` simulated data sets, profile intervals of `profile_coefficients`.
+    and with `profile` simulated data sets, profile intervals of `profile_coefficients`
+    (`profile_at_ends`: thresholds simulated at their ends too, `profile.profile_intervals`).
     Each of these stages is read back from `stages` where a killed run had finished it."""
 
     def search() -> dict[str, Any]:
@@ -285,6 +287,7 @@ def _law_fit(
             (lower, upper),
             profile_coefficients,
             nulls=profile,
+            at_ends=profile_at_ends,
             backend=backend,
             seed=seed,
             loss=loss,
@@ -348,7 +351,8 @@ def fit_supervised(runs: SupervisedRuns, **options: Any) -> LawFit:
 
     Options: starts ("paper" or a count), bootstrap (resamples), backend, seed, progress,
     bounds ("physical", the default: exponents >= 0; None: unbounded; or {param: (lo, hi)}),
-    and profile (simulated data sets) with profile_coefficients (e.g. ["gamma"]).
+    and profile (simulated data sets) with profile_coefficients (e.g. ["gamma"]) and
+    profile_at_ends.
     """
     if len(runs) < len(SUPERVISED.params):
         raise UserError(f"the supervised fit needs at least {len(SUPERVISED.params)} runs, got {len(runs)}")

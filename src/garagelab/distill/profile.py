@@ -25,17 +25,20 @@ were measured to need more than the bootstrap's refit (see RESTARTS, POLISH and 
 
 What it assumes: log-normal noise, and a statistic whose distribution is about the same at the
 truth as at the estimate. The second does not hold for c0 and f1 on noisy data: measured by
-`benchmarks/distill/bench_profile_coverage.py` at 2% noise, the test at the truth accepted c0
-in 5 and f1 in 6 of 9 data sets (d1 in 9), and at 1% c0 in 10 and f1 in 12 of 14 (d1 in 13),
-since the estimate is biased and the statistic's spread depends on where the coefficients are.
-Simulating the nulls at the fit held at each candidate value (a full test inversion) is the
-next step; docs/distill/README.md, Calibration.
+`benchmarks/distill/bench_profile_coverage.py` at 1% noise, the test at the truth with the
+threshold from the estimate accepted c0 in 10 and f1 in 12 of 14 data sets (d1 in 13), and with
+a threshold simulated from the fit held at the truth in 11 and 13: the estimate is biased, and
+the thresholds at the truth were higher (median 1.6 times). So `at_ends` (the CLI's default,
+`--profile-threshold ends`) simulates the threshold again where the interval ends, interpolates
+between, and repeats the scan: a test inversion at the values that decide the interval, not at
+every value the scan holds (16-25 per coefficient, minutes each). docs/distill/README.md,
+Calibration.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 
@@ -68,6 +71,9 @@ BISECTIONS = 4
 # nulls' 8, the statistic at the true f1 of one data set read 2.67 against a threshold of 2.76
 # and a 500-start fit's 1.38; polishing 16 gave 1.40
 CONFIRM = {"restarts": 256, "polish": 16}
+# with thresholds simulated at the ends: how many times the ends get thresholds of their own and
+# both sides are scanned again (a second round where an end moved past the values simulated)
+INVERSION_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class ProfileInterval:
     open_high: bool
     nulls: int
     values: int
+    # the thresholds at the low and high ends, where they were simulated there too (else None)
+    end_thresholds: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, float | bool | str | int]:
         return asdict(self)
@@ -145,12 +153,16 @@ def profile_intervals(
     loss: Loss = LOG_HUBER,
     progress: bool = True,
     thresholds: dict[str, tuple[float, int]] | None = None,
+    at_ends: bool = False,
     stages: Stages = NOT_KEPT,
 ) -> ProfileResult:
     """Profile intervals of `coefficients` (natural names, e.g. "c0", "d1") of the
     fit whose distinct local minima are `minima` (best first) and best objective `objective`.
     `thresholds` ({name: (threshold, nulls)}, from an earlier run on the same fit) skips the
     simulation and only scans: how a change to the scan is checked without paying for the nulls.
+    `at_ends` also simulates a threshold at each end found (`threshold_at`), interpolates the
+    threshold between them and the estimate's, and scans again: the test inverted where it
+    decides, since the threshold at the estimate is too low where the estimate is biased.
     Each stage (the nulls' free fits, each coefficient's threshold, each scan) draws from its own
     random stream of `seed` and is read back from `stages` where a killed run had finished it."""
     t0 = time.perf_counter()
@@ -178,9 +190,68 @@ def profile_intervals(
         else:
             thresholds_here = thresholds[name]
         scanning = {**options, "rng": np.random.default_rng([seed, 2, position])}
-        scan = partial(_scan, spec, columns, minima, objective, box, name, index, *thresholds_here, scanning)
+        at_value = partial(_threshold_at_value, spec, columns, box, index, nulls, confidence, options, seed, position,
+                           stages, key) if at_ends else None  # fmt: skip
+        scan = partial(_scan, spec, columns, minima, objective, box, name, index, *thresholds_here, scanning, at_value)
         result[name] = ProfileInterval(**stages.get(key, lambda scan=scan: scan().to_dict()))
     return ProfileResult(result, time.perf_counter() - t0)
+
+
+def threshold_at(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    held_minima: np.ndarray,
+    box: tuple[np.ndarray, np.ndarray],
+    index: int,
+    *,
+    nulls: int = NULLS,
+    confidence: float = CONFIDENCE,
+    restarts: int = RESTARTS,
+    backend: str = "auto",
+    loss: Loss = LOG_HUBER,
+    rng: np.random.Generator,
+    progress: bool = False,
+) -> tuple[float, int]:
+    """The threshold of the test that coefficient `index` is at the value where `held_minima`
+    (a fit with it held there, best first, then any other anchors) hold it: `nulls` data sets
+    simulated from that held fit, each fitted free and held at the value. `profile_intervals`
+    takes it at the estimate only; taken at every value, it would be a full test inversion,
+    which `bench_profile_coverage.py --at-truth` measures at the truth before it is built."""
+    check_nulls(nulls)
+    options = {"restarts": restarts, "polish": POLISH, "backend": backend, "loss": loss, "progress": progress}
+    simulated = simulated_losses(spec, held_minima[0], columns, nulls, free_coefficients(box), rng)
+    null_columns = (*columns[:-1], simulated)
+    free_null = np.array(_free_fits(spec, null_columns, held_minima, box, {**options, "rng": rng}))
+    name = spec.params[index]
+    return _threshold(spec, null_columns, held_minima, box, index, free_null, confidence, name, {**options, "rng": rng})
+
+
+def _threshold_at_value(
+    spec: LawSpec,
+    columns: tuple[np.ndarray, ...],
+    box: tuple[np.ndarray, np.ndarray],
+    index: int,
+    nulls: int,
+    confidence: float,
+    options: dict,
+    seed: int,
+    position: int,
+    stages: Stages,
+    key: str,
+    value: float,
+    held_minima: np.ndarray,
+    ordinal: int,
+) -> float:
+    """The threshold simulated at `value` (theta's units), the scan's `ordinal`-th, from its own
+    random stream; kept as a stage under its value (minutes each)."""
+
+    def simulate() -> list[float]:
+        rng = np.random.default_rng([seed, 3, position, ordinal])
+        extra = {k: options[k] for k in ("restarts", "backend", "loss", "progress")}
+        return list(threshold_at(spec, columns, held_minima, box, index, nulls=nulls, confidence=confidence, rng=rng,
+                                 **extra))  # fmt: skip
+
+    return stages.get(f"{key}.threshold_at.{value:.17g}", simulate)[0]
 
 
 def _free_fits(
@@ -228,71 +299,119 @@ def _scan(
     threshold: float,
     nulls: int,
     options: dict,
+    threshold_at_value: Callable[[float, np.ndarray, int], float] | None = None,
 ) -> ProfileInterval:
     """Walk outward from the estimate on each side until the statistic passes the threshold,
-    then bisect each crossing."""
-    centre = float(minima[0][index])
-    runs = len(columns[0])
-    held: dict[float, float] = {centre: objective}
-    solutions: dict[float, np.ndarray] = {centre: minima[0]}
+    then bisect each crossing. With `threshold_at_value` (value, held minima, ordinal -> the
+    threshold simulated there), each side's first rejected value (or its open end) gets its own
+    threshold, the threshold is interpolated between those and the estimate's, and both sides
+    are scanned again, up to INVERSION_ROUNDS times while a side's end moves past them."""
+    fits = _HeldFits(spec, columns, minima, objective, box, index, options)
+    simulated = {fits.centre: threshold}
 
-    def refit(value: float, extra: dict) -> None:
-        # continuation: start from the held fit nearest this value too, since along a ridge
-        # the other coefficients move far from the free fit's (d1 against c1)
-        nearest = solutions[min(solutions, key=lambda v: abs(v - value))]
-        anchors = np.vstack([nearest, minima])
-        box_v = _held(box, index, value)
-        found, f = refit_many(spec, columns, None, anchors, 1, box_v, **{**options, **extra, "progress": False})
-        if np.isfinite(f[0]) and f[0] < held.get(value, np.inf):
-            held[value], solutions[value] = float(f[0]), found[0]
-        held.setdefault(value, np.inf)
+    def limit(value: float) -> float:
+        at = sorted(simulated)
+        return float(np.interp(value, at, [simulated[v] for v in at]))
 
-    def accepted(value: float) -> bool:
-        # a held fit may find a lower minimum than the free one: judged against the best found
-        def statistic() -> float:
-            return float(rise_statistic(held[value], min(v for v in held.values() if np.isfinite(v)), runs))
-
-        if value not in held:
-            refit(value, {})
-        if statistic() > threshold:
-            # a short refit can only overstate the rise (its end point is feasible, maybe not
-            # the minimum): a rejection stands only when a full one confirms it
-            refit(value, CONFIRM)
-        return statistic() <= threshold
-
-    step = _step(centre)
-    ends = []
     with ProgressBar(2, f"profile {name}", unit="sides", enabled=options["progress"]) as bar:
-        for sign, bound in ((-1.0, box[0][index]), (1.0, box[1][index])):
-            inside, outside, stopped_open = centre, None, True
-            for offset in OFFSETS:
-                value = float(np.clip(centre + sign * offset * step, box[0][index], box[1][index]))
-                if value == inside:
-                    break
-                if not accepted(value):
-                    outside = value
-                    break
-                inside = value
-                if value == bound:
-                    stopped_open = False
-                    break
-            if outside is not None:
-                stopped_open = False
-                for _ in range(BISECTIONS):
-                    middle = 0.5 * (inside + outside)
-                    inside, outside = (middle, outside) if accepted(middle) else (inside, middle)
-            elif inside == bound:
-                stopped_open = False
-            ends.append((inside, stopped_open))
-            bar.advance()
-    (low, open_low), (high, open_high) = ends
-    natural = spec.to_law
+        sides = [fits.side(sign, limit, bar) for sign in (-1.0, 1.0)]
+    for _ in range(INVERSION_ROUNDS if threshold_at_value is not None else 0):
+        anchors = [outside if outside is not None else end for end, outside, _ in sides]
+        new = [v for v in dict.fromkeys(anchors) if v not in simulated and v in fits.solutions]
+        if not new:
+            break
+        for value in new:
+            held_minima = np.vstack([fits.solutions[value], minima])
+            simulated[value] = threshold_at_value(value, held_minima, len(simulated) - 1)
+        with ProgressBar(2, f"profile {name}, rescan", unit="sides", enabled=options["progress"]) as bar:
+            sides = [fits.side(sign, limit, bar) for sign in (-1.0, 1.0)]
+    (low, _, open_low), (high, _, open_high) = sides
     reference = minima[0].copy()
     reference[index] = low
-    low_value = natural(reference).to_dict()[name]
+    low_value = spec.to_law(reference).to_dict()[name]
     reference[index] = high
-    high_value = natural(reference).to_dict()[name]
-    return ProfileInterval(name, low_value, high_value, threshold, open_low, open_high, nulls, len(held) - 1)
+    high_value = spec.to_law(reference).to_dict()[name]
+    ends = (limit(low), limit(high)) if threshold_at_value is not None else None
+    return ProfileInterval(name, low_value, high_value, threshold, open_low, open_high, nulls, len(fits.held) - 1, ends)
+
+
+class _HeldFits:
+    """One coefficient's fits held at values (best objective and end point by value, theta's
+    units), kept across scans so that a scan with other thresholds refits only new values."""
+
+    def __init__(
+        self,
+        spec: LawSpec,
+        columns: tuple[np.ndarray, ...],
+        minima: np.ndarray,
+        objective: float,
+        box: tuple[np.ndarray, np.ndarray],
+        index: int,
+        options: dict,
+    ) -> None:
+        self.spec, self.columns, self.minima, self.box, self.index = spec, columns, minima, box, index
+        self.options = options
+        self.centre = float(minima[0][index])
+        self.held: dict[float, float] = {self.centre: objective}
+        self.solutions: dict[float, np.ndarray] = {self.centre: minima[0]}
+        self.confirmed: set[float] = set()  # values refitted with CONFIRM already
+
+    def refit(self, value: float, extra: dict) -> None:
+        # continuation: start from the held fit nearest this value too, since along a ridge
+        # the other coefficients move far from the free fit's (d1 against c1)
+        nearest = self.solutions[min(self.solutions, key=lambda v: abs(v - value))]
+        anchors = np.vstack([nearest, self.minima])
+        box_v = _held(self.box, self.index, value)
+        options = {**self.options, **extra, "progress": False}
+        found, f = refit_many(self.spec, self.columns, None, anchors, 1, box_v, **options)
+        if np.isfinite(f[0]) and f[0] < self.held.get(value, np.inf):
+            self.held[value], self.solutions[value] = float(f[0]), found[0]
+        self.held.setdefault(value, np.inf)
+
+    def statistic(self, value: float) -> float:
+        # a held fit may find a lower minimum than the free one: judged against the best found
+        best = min(v for v in self.held.values() if np.isfinite(v))
+        return float(rise_statistic(self.held[value], best, len(self.columns[0])))
+
+    def accepted(self, value: float, threshold: float) -> bool:
+        if value not in self.held:
+            self.refit(value, {})
+        if self.statistic(value) > threshold and value not in self.confirmed:
+            # a short refit can only overstate the rise (its end point is feasible, maybe not
+            # the minimum): a rejection stands only when a full one confirms it
+            self.refit(value, CONFIRM)
+            self.confirmed.add(value)
+        return self.statistic(value) <= threshold
+
+    def side(self, sign: float, limit: Callable[[float], float], bar: ProgressBar) -> tuple[float, float | None, bool]:
+        """(the outermost value accepted, the nearest value rejected beyond it or None, whether
+        the side stopped open: at the scan's last offset, not at a crossing or a bound)."""
+        bound = self.box[0 if sign < 0 else 1][self.index]
+        step = _step(self.centre)
+        inside, outside, stopped_open = self.centre, None, True
+        for offset in OFFSETS:
+            value = float(np.clip(self.centre + sign * offset * step, *self._range()))
+            if value == inside:
+                break
+            if not self.accepted(value, limit(value)):
+                outside = value
+                break
+            inside = value
+            if value == bound:
+                stopped_open = False
+                break
+        if outside is not None:
+            stopped_open = False
+            for _ in range(BISECTIONS):
+                middle = 0.5 * (inside + outside)
+                inside, outside = (middle, outside) if self.accepted(middle, limit(middle)) else (inside, middle)
+        elif inside == bound:
+            stopped_open = False
+        bar.advance()
+        return inside, outside, stopped_open
+
+    def _range(self) -> tuple[float, float]:
+        return self.box[0][self.index], self.box[1][self.index]
 
 
 def _free_index(spec: LawSpec, name: str, box: tuple[np.ndarray, np.ndarray]) -> int:
