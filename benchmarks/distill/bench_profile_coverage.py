@@ -46,6 +46,7 @@ from garagelab.distill.profile import NULLS, profile_intervals, rise_statistic, 
 from garagelab.distill.simulate import simulate_distillation
 
 TRUTH = BUSBRIDGE2025
+TRUE_VALUES = TRUTH.distillation.to_dict()
 
 
 def main() -> None:
@@ -95,29 +96,40 @@ def _test_at_truth(seed: int, noise: float, nulls: int, starts: int, names: tupl
     """Per coefficient: the statistic at the truth (full free and held fits, as `_one_data_set`)
     and the threshold simulated from the held fit (`profile.threshold_at`)."""
     t0 = time.perf_counter()
-    true_values = TRUTH.distillation.to_dict()
-    data = simulate_distillation(TRUTH, runs=200, noise=noise, seed=seed)
-    columns = distillation_columns(data, TRUTH.supervised)
-    _, objective, free = fit_law(DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical")
-    box = DISTILLATION.box("physical")
+    columns, _, objective, free = _fitted_data_set(seed, noise, starts)
     coefficients = {}
     for position, name in enumerate(names):
-        fixed = {name: true_values[name]}
-        _, held, stats = fit_law(
-            DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical", fixed=fixed
-        )
-        index, _ = DISTILLATION.parameter(name, true_values[name])
+        statistic, held = _held_at_truth(columns, starts, seed, name, objective)
+        index, _ = DISTILLATION.parameter(name, TRUE_VALUES[name])
         threshold, finite = threshold_at(
-            DISTILLATION, columns, np.vstack([stats["minima"], free["minima"]]), box,
+            DISTILLATION, columns, np.vstack([held["minima"], free["minima"]]), DISTILLATION.box("physical"),
             index, nulls=nulls, rng=np.random.default_rng([seed, 3, position]),
         )  # fmt: skip
         coefficients[name] = {
-            "truth": true_values[name],
-            "statistic_at_truth": float(rise_statistic(held, min(held, objective), len(columns[0]))),
+            "truth": TRUE_VALUES[name],
+            "statistic_at_truth": statistic,
             "threshold_at_truth": threshold,
             "nulls": finite,
         }
     return {"coefficients": coefficients, "seconds": time.perf_counter() - t0}
+
+
+def _fitted_data_set(seed: int, noise: float, starts: int) -> tuple[tuple[np.ndarray, ...], np.ndarray, float, dict]:
+    """A data set simulated from the truth, and its fit as `distill fit` does it: (columns,
+    theta, objective, the fit's statistics)."""
+    data = simulate_distillation(TRUTH, runs=200, noise=noise, seed=seed)
+    columns = distillation_columns(data, TRUTH.supervised)
+    theta, objective, stats = fit_law(DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical")
+    return columns, theta, objective, stats
+
+
+def _held_at_truth(
+    columns: tuple[np.ndarray, ...], starts: int, seed: int, name: str, objective: float
+) -> tuple[float, dict]:
+    """The statistic with `name` held at its true value by a full fit, and that fit's statistics."""
+    _, held, stats = fit_law(DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical",
+                             fixed={name: TRUE_VALUES[name]})  # fmt: skip
+    return float(rise_statistic(held, min(held, objective), len(columns[0]))), stats
 
 
 def _one_data_set(
@@ -126,10 +138,7 @@ def _one_data_set(
     """Fit, profile, and a full held fit at each true value: what the interval and the test say
     (`before`: an earlier outcome whose thresholds at the estimate and statistics at the truth
     are reused)."""
-    true_values = TRUTH.distillation.to_dict()
-    data = simulate_distillation(TRUTH, runs=200, noise=noise, seed=seed)
-    columns = distillation_columns(data, TRUTH.supervised)
-    theta, objective, stats = fit_law(DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical")
+    columns, theta, objective, stats = _fitted_data_set(seed, noise, starts)
     estimate = DISTILLATION.to_law(theta).to_dict()
     box = DISTILLATION.box("physical")
     result = profile_intervals(
@@ -139,14 +148,12 @@ def _one_data_set(
     coefficients = {}
     for name, interval in result.intervals.items():
         if before is None:
-            held = fit_law(DISTILLATION, columns, starts, seed=seed, progress=False, bounds="physical",
-                           fixed={name: true_values[name]})[1]  # fmt: skip
-            at_truth = float(rise_statistic(held, min(held, objective), len(columns[0])))
+            at_truth, _ = _held_at_truth(columns, starts, seed, name, objective)
         else:
             at_truth = before[name]["statistic_at_truth"]
         coefficients[name] = {
             "estimate": estimate[name],
-            "truth": true_values[name],
+            "truth": TRUE_VALUES[name],
             "statistic_at_truth": at_truth,
             **interval.to_dict(),
         }

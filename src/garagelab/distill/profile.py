@@ -214,16 +214,15 @@ def threshold_at(
 ) -> tuple[float, int]:
     """The threshold of the test that coefficient `index` is at the value where `held_minima`
     (a fit with it held there, best first, then any other anchors) hold it: `nulls` data sets
-    simulated from that held fit, each fitted free and held at the value. `profile_intervals`
-    takes it at the estimate only; taken at every value, it would be a full test inversion,
-    which `bench_profile_coverage.py --at-truth` measures at the truth before it is built."""
+    simulated from that held fit, each fitted free and held at the value. Taken at every value it
+    would be a full test inversion: `profile_intervals` takes it at the interval's ends (`at_ends`)
+    and `bench_profile_coverage.py --at-truth` at the truth."""
     check_nulls(nulls)
-    options = {"restarts": restarts, "polish": POLISH, "backend": backend, "loss": loss, "progress": progress}
+    options = dict(restarts=restarts, polish=POLISH, backend=backend, loss=loss, progress=progress, rng=rng)
     simulated = simulated_losses(spec, held_minima[0], columns, nulls, free_coefficients(box), rng)
     null_columns = (*columns[:-1], simulated)
-    free_null = np.array(_free_fits(spec, null_columns, held_minima, box, {**options, "rng": rng}))
-    name = spec.params[index]
-    return _threshold(spec, null_columns, held_minima, box, index, free_null, confidence, name, {**options, "rng": rng})
+    free_null = np.array(_free_fits(spec, null_columns, held_minima, box, options))
+    return _threshold(spec, null_columns, held_minima, box, index, free_null, confidence, spec.params[index], options)
 
 
 def _threshold_at_value(
@@ -386,11 +385,12 @@ class _HeldFits:
     def side(self, sign: float, limit: Callable[[float], float], bar: ProgressBar) -> tuple[float, float | None, bool]:
         """(the outermost value accepted, the nearest value rejected beyond it or None, whether
         the side stopped open: at the scan's last offset, not at a crossing or a bound)."""
-        bound = self.box[0 if sign < 0 else 1][self.index]
+        lower, upper = self.box[0][self.index], self.box[1][self.index]
+        bound = lower if sign < 0 else upper
         step = _step(self.centre)
         inside, outside, stopped_open = self.centre, None, True
         for offset in OFFSETS:
-            value = float(np.clip(self.centre + sign * offset * step, *self._range()))
+            value = float(np.clip(self.centre + sign * offset * step, lower, upper))
             if value == inside:
                 break
             if not self.accepted(value, limit(value)):
@@ -409,9 +409,6 @@ class _HeldFits:
             stopped_open = False
         bar.advance()
         return inside, outside, stopped_open
-
-    def _range(self) -> tuple[float, float]:
-        return self.box[0][self.index], self.box[1][self.index]
 
 
 def _free_index(spec: LawSpec, name: str, box: tuple[np.ndarray, np.ndarray]) -> int:
