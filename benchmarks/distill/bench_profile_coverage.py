@@ -97,12 +97,13 @@ def _test_at_truth(seed: int, noise: float, nulls: int, starts: int, names: tupl
     and the threshold simulated from the held fit (`profile.threshold_at`)."""
     t0 = time.perf_counter()
     columns, _, objective, free = _fitted_data_set(seed, noise, starts)
+    box = DISTILLATION.box("physical")
     coefficients = {}
     for position, name in enumerate(names):
         statistic, held = _held_at_truth(columns, starts, seed, name, objective)
         index, _ = DISTILLATION.parameter(name, TRUE_VALUES[name])
         threshold, finite = threshold_at(
-            DISTILLATION, columns, np.vstack([held["minima"], free["minima"]]), DISTILLATION.box("physical"),
+            DISTILLATION, columns, np.vstack([held["minima"], free["minima"]]), box,
             index, nulls=nulls, rng=np.random.default_rng([seed, 3, position]),
         )  # fmt: skip
         coefficients[name] = {
