@@ -8,7 +8,7 @@ HASH := $(shell sha256sum pyproject.toml | cut -c1-12)
 DEMO_STAMP := $(VENV)/.setup-all-$(HASH)
 TEST_STAMP := $(VENV)/.setup-all-dev-$(HASH)
 
-.PHONY: demo test
+.PHONY: demo test test-slow
 
 demo: $(DEMO_STAMP)
 	$(BIN)/garagelab tour
@@ -19,11 +19,19 @@ demo: $(DEMO_STAMP)
 # `import triton` (PyTorch imports it lazily) after a test rendered with MuJoCo (EGL: Mesa's
 # software renderer loads the system's libLLVM) segfaults in libtriton's own LLVM; reproduced
 # with a 32 x 32 mujoco.Renderer render followed by `import triton`
+# `make test` leaves out the tests marked slow (each over about 10 s on 2 cores: the learning
+# runs, profile fits, replicated searches, the tour) to stay under 15 minutes; `make test-slow`
+# runs just those, and CI (.ci/run) runs both. pytest's status 5 means "no test selected".
+SUITES := $(wildcard tests/[a-z]*/)
 test: $(TEST_STAMP)
 	$(BIN)/python -m garagelab.llm.install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	set -e; for suite in $(wildcard tests/[a-z]*/); do $(BIN)/pytest $$suite; done
+	set -e; for suite in $(SUITES); do $(BIN)/pytest -m "not slow" $$suite || [ $$? -eq 5 ]; done
+
+test-slow: $(TEST_STAMP)
+	$(BIN)/python -m garagelab.llm.install
+	set -e; for suite in $(SUITES); do $(BIN)/pytest -m slow $$suite || [ $$? -eq 5 ]; done
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -23,6 +23,7 @@ from garagelab.evolve.search import SearchConfig, execute
 TINY = ["--restarts", "1", "--max-steps", "100", "--no-report", "--seed", "3"]
 
 
+@pytest.mark.slow
 def test_run_resume_report(runs_dir: Path, capsys) -> None:
     assert main(["cogsearch", "run", "--data", "synthetic:q-learning:6", "--budget", "4", "--name", "t", *TINY]) == 0
     (directory,) = (runs_dir / "cogsearch").iterdir()
@@ -74,6 +75,7 @@ def test_the_offline_proposer_improves_on_the_seed(tmp_path: Path) -> None:
     assert "params[2]" in best.source  # a mechanism with a new fitted parameter did it
 
 
+@pytest.mark.slow
 def test_analyze_writes_signatures_lineage_and_recovery(runs_dir: Path) -> None:
     assert main(["cogsearch", "run", "--data", "synthetic:q-learning:9", "--budget", "6", "--name", "a", *TINY]) == 0
     (directory,) = (runs_dir / "cogsearch").iterdir()
@@ -90,6 +92,7 @@ def test_analyze_writes_signatures_lineage_and_recovery(runs_dir: Path) -> None:
     assert set(analysis["recovery"]) and (directory / "analysis.html").is_file()
 
 
+@pytest.mark.slow
 def test_replicated_searches_report_their_spread(runs_dir: Path, capsys) -> None:
     """--seeds K: K searches on one subject split, differing in the engine's seed, each reported,
     then the spread of their discovered programs' held-out scores beside the baselines."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from garagelab.core import plots
 from garagelab.core.report import Report, format_value
 from garagelab.core.runs import RunStore
@@ -67,6 +69,7 @@ def test_format_value() -> None:
     assert format_value(3) == "3"
 
 
+@pytest.mark.slow
 def test_tour_writes_report_with_a_section_per_step(runs_dir: Path) -> None:
     result = run_tour(RunStore(), quick=True)
     assert result.failures == ()

@@ -21,6 +21,7 @@ def runs_csv(tmp_path: Path) -> Path:
     return write_runs(tmp_path / "runs.csv", sup, dist)
 
 
+@pytest.mark.slow
 def test_fit_writes_json_report_and_index(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["distill", "fit", str(runs_csv), "--starts", "300", "--bootstrap", "16", "--extrapolate-supervised", "2.3"]

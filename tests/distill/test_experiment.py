@@ -147,6 +147,7 @@ def test_sweep_survives_sigkill_and_resumes(runs_dir: Path) -> None:
     check_html(csv_path.parent / "index.html")
 
 
+@pytest.mark.slow
 def test_seeds_train_every_configuration_again_and_report_mean_and_error() -> None:
     small = ["--set", "sizes=2e3", "--set", "budgets=3e8", "--set", "teacher_sizes=4e3", "--set", "student_sizes=2e3"]
     small += ["--set", "student_budgets=3e8", "--set", "equal_loss_pairs=0"]

@@ -94,6 +94,7 @@ def test_fit_recovers_known_supervised_coefficients() -> None:
     assert fit.objective < 1e-6
 
 
+@pytest.mark.slow
 def test_fit_recovers_distillation_law() -> None:
     runs = simulate_distillation(C, runs=697, noise=0.0, seed=5)
     fit = fit_distillation(runs, C.supervised, starts=1500, progress=False)
@@ -130,6 +131,7 @@ def test_bootstrap_intervals_cover_the_truth() -> None:
         assert covered >= 4, (quantity, result.covered)
 
 
+@pytest.mark.slow
 def test_distillation_intervals_cover_the_truth() -> None:
     """Small version of the benchmark (50 data sets of 200 runs: every interval held the truth in
     80-94%; docs/distill/README.md, Calibration). At this size (120 runs, 40 resamples) the

@@ -102,6 +102,7 @@ def test_profile_refuses_what_it_cannot_do() -> None:
         profile_intervals(SUPERVISED, exact, stats["minima"], objective, box, ["alpha"], nulls=24, progress=False)
 
 
+@pytest.mark.slow
 def test_fit_cli_prints_and_stores_profile_intervals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv = write_runs(tmp_path / "runs.csv", simulate_supervised(C, noise=0.01, seed=1), None)
     argv = ["distill", "fit", str(csv), "--law", "supervised", "--starts", "200", "--profile", "20"]

@@ -24,6 +24,7 @@ def _forbidden(*args, **kwargs):
     raise AssertionError("a finished stage was computed again")
 
 
+@pytest.mark.slow
 def test_a_killed_fit_resumes_from_its_finished_stages(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

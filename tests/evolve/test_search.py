@@ -58,6 +58,7 @@ def test_a_recorded_search_replays_without_a_model(llm_search: Path, tmp_path: P
     assert {p.source for p in replayed if p.proposer == "template"} <= {p.source for p in recorded}
 
 
+@pytest.mark.slow
 def test_the_ray_pool_evaluates_in_the_same_sandbox() -> None:
     pytest.importorskip("ray")
     from garagelab.evolve.pool import RayPool

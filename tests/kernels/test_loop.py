@@ -22,6 +22,7 @@ RELU = SRC / "suite" / "01_relu.py"
 UNTIMED = 86_400.0  # a loop budget (seconds) no test reaches: max_attempts ends these searches, not the clock
 
 
+@pytest.mark.slow
 def test_the_tuner_explores_knobs_and_remeasures_its_best(tmp_path: Path) -> None:
     proposer = TuneProposer((SRC / "seeds" / "13_matmul.py").read_text(), seed=1)
     config = LoopConfig(budget_s=UNTIMED, max_attempts=4, remeasure=1)
@@ -139,6 +140,7 @@ def test_cli_search_writes_the_best_kernel(tmp_path: Path, runs_dir: Path, capsy
     assert "no seed kernel" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_search_verifies_on_ray_workers(runs_dir: Path) -> None:
     """`--pool ray`: each verification is a Ray task running the same judge, sandbox and walls
     (a local Ray here, as the evolve tests do)."""
@@ -241,6 +243,7 @@ def test_a_stopped_search_resumes_from_its_database(runs_dir: Path) -> None:
     assert main(["kernels", "resume", "nonexistent"]) == 2
 
 
+@pytest.mark.slow
 def test_search_runs_every_problem_of_a_folder(tmp_path: Path, runs_dir: Path, capsys) -> None:
     folder = tmp_path / "level"
     folder.mkdir()

@@ -14,6 +14,7 @@ from garagelab.kernels.task import build_task
 SUITE = problem_paths(["suite"])
 
 
+@pytest.mark.slow
 def test_every_seed_is_correct() -> None:
     """All 27, two at a time (a worker per CPU): each is built and verified in the sandbox."""
     pool = LocalPool(2)
@@ -29,6 +30,7 @@ def test_every_seed_is_correct() -> None:
     assert not failed, failed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("end", [min, max])
 def test_seeds_at_the_ends_of_their_knobs_are_correct(end) -> None:
     """Every knob at its smallest (or largest) option at once: tails, edge tiles, spilled registers."""

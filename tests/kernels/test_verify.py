@@ -68,6 +68,7 @@ def test_cli_verify_and_problems(capsys) -> None:
     assert "07_document_mask" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_load_inline_candidate_is_built_and_verified() -> None:
     """KernelBench's own way of writing C++ (torch/extension.h, pybind11, ninja): built in the
     sandbox (about 20 s on 2 cores), then verified like any other."""

@@ -1,8 +1,9 @@
 """The GPU engines (MJX, MuJoCo Warp) against the CPU engine: same task, same start, same
 actions, same numbers.
 
-Slow (XLA compiles MJX, and Warp its kernels, for several seconds on CPU), so marked `slow`.
-Warp runs here on its CPU backend.
+Slow (XLA compiles MJX, and Warp its kernels, for several seconds on CPU), so marked `slow`
+(`make test-slow`), except Warp's cartpole and Go1 parity, which `make test` keeps (a few
+seconds each). Warp runs here on its CPU backend.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from garagelab.playground.warp_engine import WarpEngine
 
 ENGINES = {"mjx": MjxEngine, "warp": WarpEngine}
 both = pytest.mark.parametrize("engine", list(ENGINES))
+mjx_slow = pytest.mark.parametrize("engine", [pytest.param("mjx", marks=pytest.mark.slow), "warp"])
 
 
 def parity(
@@ -71,8 +73,7 @@ def _parity(
             np.testing.assert_allclose(gpu_critic, cpu_critic, atol=atol, rtol=atol)
 
 
-@pytest.mark.slow
-@both
+@mjx_slow
 def test_cartpole_parity(engine: str) -> None:
     parity("CartpoleSwingup", steps=20, engine=engine)
 
@@ -89,7 +90,6 @@ def test_biped_parity() -> None:
     parity("BipedJoystickFlatTerrain", steps=5, num_envs=2, atol=2e-2)
 
 
-@pytest.mark.slow
 def test_go1_parity_with_contacts_on_warp() -> None:
     # Warp's Newton solver takes another path to the solution than MuJoCo's: at the Go1's one
     # iteration (Playground's setting) joint velocities differ by several rad/s after one control

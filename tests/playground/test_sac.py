@@ -75,6 +75,7 @@ def test_sac_learns_cartpole_balance(learned) -> None:
     assert all(np.isfinite(r["critic_loss"]) for r in learner.history[-10:])
 
 
+@pytest.mark.slow
 def test_the_cli_trains_resumes_evaluates_and_exports_sac(runs_dir: Path, capsys) -> None:
     small = ["--set", "sac.num_envs=4", "--set", "sac.unroll_length=8", "--set", "sac.learning_starts=64",
              "--set", "sac.batch=32", "--set", "sac.hidden=[16,16]", "--video-steps", "0"]  # fmt: skip

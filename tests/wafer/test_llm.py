@@ -240,6 +240,7 @@ def test_calibrated_defaults_reproduce_the_papers_tables() -> None:
     assert summary(table6())["mean error"] < 0.20
 
 
+@pytest.mark.slow
 def test_simulate_request_and_gpu_baseline() -> None:
     result = simulate(LLAMA, WSE2, 512, 64)
     assert result.ttft_s > 0 and result.tpot_s > 0
