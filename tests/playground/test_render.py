@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from garagelab.core.errors import UserError
-from garagelab.playground.render import frames_from_states, render, rollout
+from garagelab.playground.render import frames_from_states, render, rollout, save
 
 
 def _frames_or_skip(task, states):
@@ -34,6 +37,16 @@ def test_render_writes_a_video(tmp_path, suffix: str) -> None:
             raise
         pytest.skip(str(exc))
     assert path.stat().st_size > 100 and np.isfinite(total)
+
+
+def test_an_mp4_written_after_jax_started_its_threads_warns_of_no_fork(tmp_path) -> None:
+    """ffmpeg's launch ran JAX's at-fork hook, and every training run ended with its deadlock warning."""
+    jnp.ones(3).block_until_ready()  # JAX's threads are up, as after training
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = save([np.zeros((16, 16, 3), np.uint8)] * 3, tmp_path / "clip.mp4", fps=10)
+    assert path.stat().st_size > 0
+    assert not [w for w in caught if "fork" in str(w.message)]
 
 
 def test_bad_suffix_and_camera_are_one_line_errors(tmp_path) -> None:

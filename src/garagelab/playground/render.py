@@ -8,6 +8,7 @@ from its qpos (`frames_from_states`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,14 @@ def save(frames: list[np.ndarray], path: Path | str, fps: float) -> Path:
             raise UserError(
                 "MP4 needs imageio and imageio-ffmpeg (pip install 'garagelab[playground]'); or write a .gif"
             ) from None
-        with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=8, quality=7) as writer:
-            for frame in frames:
-                writer.append_data(frame)
+        # imageio-ffmpeg starts ffmpeg with a preexec_fn (os.setpgrp), so the fork runs JAX's
+        # at-fork hook, which warns of deadlocks after every training run; the child only calls
+        # setpgrp and execs ffmpeg, touching no JAX thread, so that one warning is silenced here
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            with imageio.get_writer(path, fps=fps, codec="libx264", macro_block_size=8, quality=7) as writer:
+                for frame in frames:
+                    writer.append_data(frame)
     else:
         raise UserError(f"video file {path}: the suffix must be .mp4 or .gif")
     return path
