@@ -22,16 +22,16 @@ demo: $(DEMO_STAMP)
 # `make test` leaves out the tests marked slow (each over about 10 s on 2 cores: the learning
 # runs, profile fits, replicated searches, the tour) to stay under 15 minutes; `make test-slow`
 # runs just those, and CI (.ci/run) runs both. pytest's status 5 means "no test selected".
-SUITES := $(wildcard tests/[a-z]*/)
+pytest_each_suite = set -e; for suite in $(wildcard tests/[a-z]*/); do $(BIN)/pytest -m "$(1)" $$suite || [ $$? -eq 5 ]; done
 test: $(TEST_STAMP)
 	$(BIN)/python -m garagelab.llm.install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	set -e; for suite in $(SUITES); do $(BIN)/pytest -m "not slow" $$suite || [ $$? -eq 5 ]; done
+	$(call pytest_each_suite,not slow)
 
 test-slow: $(TEST_STAMP)
 	$(BIN)/python -m garagelab.llm.install
-	set -e; for suite in $(SUITES); do $(BIN)/pytest -m slow $$suite || [ $$? -eq 5 ]; done
+	$(call pytest_each_suite,slow)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
