@@ -7,9 +7,9 @@ from scipy.optimize import minimize
 from garagelab.distill.evaluate import numpy_evaluator
 from garagelab.distill.fit import distillation_columns
 from garagelab.distill.laws import BUSBRIDGE2025
-from garagelab.distill.objective import DISTILLATION, LOG_HUBER, Loss, law_to_theta
-from garagelab.distill.polish import polish, polish_many, residuals
-from garagelab.distill.simulate import simulate_distillation
+from garagelab.distill.objective import DISTILLATION, LOG_HUBER, SUPERVISED, Loss, law_to_theta
+from garagelab.distill.polish import NON_FINITE_RESIDUAL, polish, polish_many, residuals, residuals_and_jacobian
+from garagelab.distill.simulate import simulate_distillation, simulate_supervised
 
 C = BUSBRIDGE2025
 BOX = DISTILLATION.box("physical")
@@ -50,6 +50,43 @@ def test_objective_is_the_summed_huber_loss_the_search_minimises() -> None:
     assert huber == pytest.approx(evaluate(theta[None, :], np.zeros(1, dtype=int))[0][0])
     polished, f = polish(DISTILLATION, columns, theta, BOX, LOG_HUBER)
     assert f == evaluate(polished[None, :], np.zeros(1, dtype=int))[0][0]
+
+
+@pytest.mark.parametrize("scale", ["log", "raw"])
+@pytest.mark.parametrize("spec", [SUPERVISED, DISTILLATION])
+def test_residual_jacobian_matches_finite_differences(spec, scale) -> None:
+    """The polish's analytic Jacobian is the derivative of the residuals it minimises, on both
+    scales, and zero for a residual clipped at the non-finite cap (flat there)."""
+    loss = Loss(residuals=scale)
+    if spec is SUPERVISED:
+        columns = simulate_supervised(C, noise=0.01, seed=2).log_columns()
+        theta = law_to_theta(C.supervised)
+    else:
+        columns, theta = _columns(0.01, 2, runs=80), _start()
+    theta = theta + np.random.default_rng(0).normal(0, 0.02, theta.size)
+    jacobian = residuals_and_jacobian(spec, theta, columns, loss)[1]
+    assert jacobian.shape == (len(columns[0]), theta.size)
+    for k in range(theta.size):
+        step = np.zeros_like(theta)
+        step[k] = 1e-6
+        numeric = (residuals(spec, theta + step, columns, loss) - residuals(spec, theta - step, columns, loss)) / 2e-6
+        np.testing.assert_allclose(jacobian[:, k], numeric, rtol=1e-5, atol=1e-8)
+    far = (*columns[:-1], columns[-1] + 2 * NON_FINITE_RESIDUAL)  # every residual clipped or not finite
+    assert not residuals_and_jacobian(spec, theta, far, loss)[1].any()
+
+
+def test_a_point_whose_law_overflows_is_a_wall_to_the_polish() -> None:
+    """Along the B'-beta' ridge some resamples' polishes walk log B' up to where B' overflows
+    float64. Such a point has no law to report (B' = inf), so its residuals are the non-finite
+    cap and their Jacobian zero: the polish rejects it. The law's log-space predictions are
+    finite there, and before the residuals were the reported law's, a resample's polish
+    reached log B' = 4e12 and printed B' = inf."""
+    columns = _columns(0.005, 1)
+    theta = _start()
+    theta[1], theta[3] = 800.0, 40.0  # log B', beta'
+    r, jacobian = residuals_and_jacobian(DISTILLATION, theta, columns, LOG_HUBER)
+    assert np.all(r == NON_FINITE_RESIDUAL) and not jacobian.any()
+    assert np.isfinite(DISTILLATION.jacobian(theta, columns)[0]).all()
 
 
 def test_polish_goes_below_where_lbfgsb_stops_on_the_near_l1_objective() -> None:

@@ -175,14 +175,7 @@ def _conditioning(
     """Condition number of the scale-free J^T J, and which coefficients its weakest direction moves."""
     if not free.size:
         return 1.0, ""
-    jacobian = np.empty((len(columns[0]), free.size))
-    with np.errstate(all="ignore"):
-        for j, k in enumerate(free):
-            step = 1e-6 * max(1.0, abs(theta[k]))
-            up, down = theta.copy(), theta.copy()
-            up[k] += step
-            down[k] -= step
-            jacobian[:, j] = (spec.log_predictions(up, columns) - spec.log_predictions(down, columns)) / (2 * step)
+    jacobian = spec.jacobian(theta, columns)[1][:, free]
     scale = np.linalg.norm(jacobian, axis=0)
     dead = [name for name, s in zip(names, scale, strict=True) if not (s > 1e-9 and np.isfinite(s))]
     if dead:

@@ -1,9 +1,12 @@
 """The fitting objective of App. F for both laws: summed Huber loss on log residuals.
 
 Written once against an array namespace `xp` (numpy, or jax.numpy for the jitted fast path)
-and evaluated for a whole batch of parameter vectors at once, with the gradient derived by
-hand so that numpy needs no autodiff. Shapes: `theta` (S, P) for S starts, each data column
-(1, M) for M runs, `weights` (1, M) or (S, M) (bootstrap resamples are integer weights).
+and evaluated for a whole batch of parameter vectors at once. Each law gives its log
+predictions and their derivatives by every coefficient, derived by hand so that numpy needs no
+autodiff; the search's gradient is built from them (`huber_objective`), and so is the Jacobian
+that the float64 polish and the fit's health check use (`LawSpec.jacobian`). Shapes: `theta`
+(S, P) for S starts, each data column (1, M) for M runs, `weights` (1, M) or (S, M)
+(bootstrap resamples are integer weights).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -70,54 +74,56 @@ def _power_term(xp: Any, log_a: Any, log_b: Any, alpha: Any, beta: Any, log_n: A
     return _lse_sigmoid(xp, log_a - alpha * log_n, log_b - beta * log_d)
 
 
-def _power_gradient(k: Any, gamma: Any, share: Any, power: Any, log_n: Any, log_d: Any) -> list[Any]:
-    """d/d(log A, log B, alpha, beta, gamma) of gamma * power, weighted by k and summed over runs."""
-    k1, k2 = k * gamma * share, k * gamma * (1.0 - share)
-    return [
-        k1.sum(axis=1),
-        k2.sum(axis=1),
-        -(k1 * log_n).sum(axis=1),
-        -(k2 * log_d).sum(axis=1),
-        (k * power).sum(axis=1),
-    ]
+def _power_derivatives(q: Any, gamma: Any, share: Any, power: Any, log_n: Any, log_d: Any) -> list[Any]:
+    """Per run, d/d(log A, log B, alpha, beta, gamma) of a log prediction whose derivative by
+    gamma * power is q."""
+    k1, k2 = q * gamma * share, q * gamma * (1.0 - share)
+    return [k1, k2, -k1 * log_n, -k2 * log_d, q * power]
 
 
-def supervised_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, loss: Loss) -> tuple[Any, Any]:
-    """theta = (log A, log B, log E, alpha, beta, gamma); data = (log N, log D, log L)."""
-    log_n, log_d, log_y = data
+def supervised_predictions(xp: Any, theta: Any, arguments: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """Log losses of Eq. 1 (S, M) and their derivatives by each coefficient, one (S, M) array
+    each. theta = (log A, log B, log E, alpha, beta, gamma); arguments = (log N, log D)."""
+    log_n, log_d = arguments
     log_a, log_b, log_e, alpha, beta, gamma = (theta[:, k : k + 1] for k in range(6))
     power, share = _power_term(xp, log_a, log_b, alpha, beta, log_n, log_d)
     out, q = _lse_sigmoid(xp, gamma * power, log_e)
-    f, dr = _huber(xp, out, log_y, weights, loss)
-    k = dr * q
-    d_log_a, d_log_b, d_alpha, d_beta, d_gamma = _power_gradient(k, gamma, share, power, log_n, log_d)
-    grad = xp.stack([d_log_a, d_log_b, (dr - k).sum(axis=1), d_alpha, d_beta, d_gamma], axis=1)
-    return f, grad
+    d_log_a, d_log_b, d_alpha, d_beta, d_gamma = _power_derivatives(q, gamma, share, power, log_n, log_d)
+    return out, [d_log_a, d_log_b, 1.0 - q, d_alpha, d_beta, d_gamma]
 
 
-def distillation_objective(xp: Any, theta: Any, data: Sequence[Any], weights: Any, loss: Loss) -> tuple[Any, Any]:
-    """theta = (log A', log B', alpha', beta', gamma', c0, c1, f1, log d1);
-    data = (log N_S, log D_S, log L_T, log Lt_S, log L_S)."""
-    log_n, log_d, log_t, log_s, log_y = data
+def distillation_predictions(xp: Any, theta: Any, arguments: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """Log losses of Eq. 8 and their derivatives, as `supervised_predictions`.
+    theta = (log A', log B', alpha', beta', gamma', c0, c1, f1, log d1);
+    arguments = (log N_S, log D_S, log L_T, log Lt_S)."""
+    log_n, log_d, log_t, log_s = arguments
     log_a, log_b, alpha, beta, gamma, c0, c1, f1, log_d1 = (theta[:, k : k + 1] for k in range(9))
     power, share = _power_term(xp, log_a, log_b, alpha, beta, log_n, log_d)
     z = (log_t - log_s - log_d1) / f1
     gap, sz = _lse_sigmoid(xp, z, 0.0)
     inner = -c0 * log_t - c1 * f1 * gap + gamma * power
     out, q = _lse_sigmoid(xp, inner, log_t)
-    f, dr = _huber(xp, out, log_y, weights, loss)
-    k = dr * q
-    grad = xp.stack(
-        [
-            *_power_gradient(k, gamma, share, power, log_n, log_d),
-            -(k * log_t).sum(axis=1),
-            -(k * f1 * gap).sum(axis=1),
-            -(k * c1 * (gap - sz * z)).sum(axis=1),
-            (k * c1 * sz).sum(axis=1),
-        ],
-        axis=1,
-    )
-    return f, grad
+    return out, [
+        *_power_derivatives(q, gamma, share, power, log_n, log_d),
+        -q * log_t,
+        -q * f1 * gap,
+        -q * c1 * (gap - sz * z),
+        q * c1 * sz,
+    ]
+
+
+Predictions = Callable[[Any, Any, Sequence[Any]], tuple[Any, list[Any]]]
+
+
+def huber_objective(
+    predictions: Predictions, xp: Any, theta: Any, data: Sequence[Any], weights: Any, loss: Loss
+) -> tuple[Any, Any]:
+    """The summed Huber loss of a law's log predictions per start (S,), and its gradient (S, P):
+    each coefficient's derivative weighted by the loss's derivative and summed over runs.
+    `data` is the law's arguments, then the observed log losses."""
+    out, derivatives = predictions(xp, theta, data[:-1])
+    f, dr = _huber(xp, out, data[-1], weights, loss)
+    return f, xp.stack([(dr * d).sum(axis=1) for d in derivatives], axis=1)
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ class LawSpec:
     name: str
     params: tuple[str, ...]
     columns: tuple[str, ...]
-    objective: Objective
+    predictions: Predictions
     grid: tuple[tuple[float, ...], ...]
     to_law: Callable[[np.ndarray], Any]
     # "physical" bounds: exponents and gap coefficients non-negative, gamma and f1 off zero
@@ -178,6 +184,20 @@ class LawSpec:
         the ones before it are the law's arguments."""
         return self.to_law(theta).log_loss(*columns[:-1])
 
+    @property
+    def objective(self) -> Objective:
+        """(xp, theta, data, weights, loss) -> (objective per start, gradient): what the search evaluates."""
+        return partial(huber_objective, self.predictions)
+
+    def jacobian(self, theta: np.ndarray, columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The runs' log predictions (M,) and their derivatives by theta (M, P), float64, in one
+        pass: the polish's Jacobian and the health check's, the same derivatives the search's
+        gradient is made of."""
+        arguments = [np.asarray(column, dtype=float)[None, :] for column in columns[: len(self.columns) - 1]]
+        with np.errstate(all="ignore"):
+            out, derivatives = self.predictions(np, np.asarray(theta, dtype=float)[None, :], arguments)
+        return out[0], np.stack([d[0] for d in derivatives], axis=1)
+
     def paper_grid(self) -> np.ndarray:
         """Every starting point of the paper's grid, as an (S, P) array."""
         return np.array(list(itertools.product(*self.grid)), dtype=float)
@@ -189,7 +209,7 @@ SUPERVISED = LawSpec(
     name="supervised",
     params=("log_A", "log_B", "log_E", "alpha", "beta", "gamma"),
     columns=("log_n", "log_d", "log_loss"),
-    objective=supervised_objective,
+    predictions=supervised_predictions,
     # 5 * 5 * 6 * 4^3 = 9,600 starts (App. F)
     grid=(_LOG_AB, _LOG_AB, (-1.0, -0.5, 0.0, 0.5, 1.0, 1.5), *[(0.0, 0.5, 1.0, 1.5)] * 3),
     physical={"alpha": (0.0, np.inf), "beta": (0.0, np.inf), "gamma": (0.01, np.inf)},
@@ -207,7 +227,7 @@ DISTILLATION = LawSpec(
     name="distillation",
     params=("log_A", "log_B", "alpha", "beta", "gamma", "c0", "c1", "f1", "log_d1"),
     columns=("log_n", "log_d", "log_teacher", "log_supervised", "log_loss"),
-    objective=distillation_objective,
+    predictions=distillation_predictions,
     # 5 * 5 * 3^3 * 4^3 = 43,200 starts, as the paper counts them. Its listed log d1 values
     # would make the grid five times larger, so log d1 starts at 0 (d1 = 1, the middle of
     # that list, where the gap term switches for a teacher as good as the student).

@@ -37,11 +37,28 @@ NON_FINITE_RESIDUAL = 1e3
 
 
 def residuals(spec: LawSpec, theta: np.ndarray, columns: tuple[np.ndarray, ...], loss: Loss) -> np.ndarray:
-    """Prediction minus observation, on the scale the fit scores (log or raw losses)."""
+    """Prediction minus observation, on the scale the fit scores (log or raw losses), of the law
+    as it is reported (natural units): a point whose A, B or E overflows float64 (log B' past
+    709 along the B'-beta' ridge) has no law to report, so its residuals are not finite."""
     with np.errstate(all="ignore"):
         predicted = spec.log_predictions(theta, columns)
         r = predicted - columns[-1] if loss.residuals == "log" else np.exp(predicted) - np.exp(columns[-1])
     return np.clip(np.where(np.isfinite(r), r, NON_FINITE_RESIDUAL), -NON_FINITE_RESIDUAL, NON_FINITE_RESIDUAL)
+
+
+def residuals_and_jacobian(
+    spec: LawSpec, theta: np.ndarray, columns: tuple[np.ndarray, ...], loss: Loss
+) -> tuple[np.ndarray, np.ndarray]:
+    """`residuals` (M,) and their analytic derivatives by theta (M, P): scipy's default, finite
+    differences, costs one residual evaluation per coefficient for every Jacobian, which made
+    the polish 1.8x slower. The Jacobian is zero where a residual is clipped (flat there)."""
+    r = residuals(spec, theta, columns, loss)
+    predicted, jacobian = spec.jacobian(theta, columns)
+    if loss.residuals == "raw":
+        with np.errstate(all="ignore"):
+            jacobian = jacobian * np.exp(predicted)[:, None]
+    flat = (np.abs(r) >= NON_FINITE_RESIDUAL) | ~np.isfinite(jacobian).all(axis=1)
+    return r, np.where(flat[:, None], 0.0, jacobian)
 
 
 def polish(
@@ -67,13 +84,25 @@ def polish(
         full[free] = z
         return full
 
+    last: dict[bytes, np.ndarray] = {}  # scipy asks for the Jacobian at the point it just evaluated
+
     def fun(z: np.ndarray) -> np.ndarray:
-        return residuals(spec, point(z), columns, loss)
+        r, jacobian = residuals_and_jacobian(spec, point(z), columns, loss)
+        last.clear()
+        last[z.tobytes()] = jacobian[:, free]
+        return r
+
+    def jac(z: np.ndarray) -> np.ndarray:
+        key = z.tobytes()
+        if key not in last:
+            fun(z)
+        return last[key]
 
     start = np.clip(theta[free], lower, upper)
     result = least_squares(
         fun,
         start,
+        jac=jac,
         bounds=(lower, upper),
         loss="huber",
         f_scale=loss.delta,
