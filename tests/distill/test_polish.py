@@ -78,9 +78,9 @@ def test_residual_jacobian_matches_finite_differences(spec, scale) -> None:
 def test_a_point_whose_law_overflows_is_a_wall_to_the_polish() -> None:
     """Along the B'-beta' ridge some resamples' polishes walk log B' up to where B' overflows
     float64. Such a point has no law to report (B' = inf), so its residuals are the non-finite
-    cap and their Jacobian zero: the polish rejects it. The law's log-space predictions are
-    finite there, and before the residuals were the reported law's, a resample's polish
-    reached log B' = 4e12 and printed B' = inf."""
+    cap and their Jacobian zero: the polish rejects it. The law's log-space predictions (what
+    the Jacobian is made of) are finite there: residuals taken from them had no wall, and in a
+    version that did so (never committed) a resample's polish reached log B' = 4e12."""
     columns = _columns(0.005, 1)
     theta = _start()
     theta[1], theta[3] = 800.0, 40.0  # log B', beta'

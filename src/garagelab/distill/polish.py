@@ -68,10 +68,13 @@ def polish(
     box: tuple[np.ndarray, np.ndarray],
     loss: Loss,
     weights: np.ndarray | None = None,
+    finite_differences: bool = False,
 ) -> tuple[np.ndarray, float]:
     """Minimise the summed Huber loss from `theta` over the free coefficients (those with
     lower < upper in `box`; the rest stay at their pinned value); integer `weights` count each
-    run that many times (a bootstrap resample). Returns the point and its objective."""
+    run that many times (a bootstrap resample). Returns the point and its objective.
+    `finite_differences` uses scipy's default Jacobian instead of the analytic one: the anchor
+    `benchmarks/distill/bench_fit.py` times it against."""
     if weights is not None:
         runs = np.repeat(np.arange(len(columns[0])), np.asarray(weights, dtype=int))
         columns = tuple(column[runs] for column in columns)
@@ -102,7 +105,7 @@ def polish(
     result = least_squares(
         fun,
         start,
-        jac=jac,
+        jac="2-point" if finite_differences else jac,
         bounds=(lower, upper),
         loss="huber",
         f_scale=loss.delta,
