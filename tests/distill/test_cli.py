@@ -65,6 +65,30 @@ def test_predict_prints_teacher_and_crossover(capsys: pytest.CaptureFixture[str]
     assert out.count("(90%: ") == 5 and "the paper's published 90% intervals" in out
 
 
+def test_predict_checks_the_teacher_before_answering(capsys: pytest.CaptureFixture[str]) -> None:
+    """A teacher outside what the coefficients were fitted on is named as an extrapolation (its loss,
+    its size); one whose distilled student never beats supervised training is said to lose at
+    every token count, not to "not overtake"; a bad teacher prints nothing but the error."""
+    argv = ["distill", "predict", "--N", "1e9", "--D", "1e10", "--samples", "16"]
+    assert main([*argv, "--teacher", "L_T=9,N_T=1e13,D_T=1e10"]) == 0
+    out = capsys.readouterr().out
+    assert "supervised training beats this teacher at every student token count" in out
+    lo, hi = BUSBRIDGE2025.domain.teacher_loss_min, BUSBRIDGE2025.domain.teacher_loss_max
+    assert f"teacher loss 9 is outside the fitted {lo:.4g}..{hi:.4g}" in out
+    assert "teacher size 1e+13 is outside" in out
+    assert main([*argv, "--teacher", "L_T=2.3"]) == 0
+    assert "outside" not in capsys.readouterr().out  # a student and teacher inside the paper's domain
+    assert main([*argv, "--teacher", "L_T=0.1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "irreducible loss" in captured.err
+
+
+def test_a_sample_count_that_would_run_for_days_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    for verb in (["predict", "--N", "1e9", "--D", "1e10"], ["plan", "--student", "1e9", "--compute", "1e21"]):
+        assert main(["distill", *verb, "--samples", "100000000"]) == 2
+        assert "100000000 is more than 100,000" in capsys.readouterr().err
+
+
 def test_fit_conventions_are_stored_and_honoured(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["distill", "fit", str(runs_csv), "--law", "supervised", "--starts", "100", "--bootstrap", "8"]
     assert (

@@ -65,3 +65,13 @@ def test_bad_csv_names_row_and_column(tmp_path: Path, text: str, message: str) -
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such file"):
         read_runs(tmp_path / "nope.csv")
+    with pytest.raises(UserError, match="a directory, not a file"):
+        read_runs(tmp_path)
+
+
+def test_a_utf16_file_is_refused_with_how_to_save_it(tmp_path: Path) -> None:
+    """Excel's "Unicode text" is UTF-16: a clear error naming the fix, not an internal error."""
+    path = tmp_path / "runs.csv"
+    path.write_text("N,D,loss\n1e8,1e9,3.0\n", encoding="utf-16")
+    with pytest.raises(UserError, match=r"not UTF-8 text \(byte 0xff at offset 0\); save it as CSV UTF-8"):
+        read_runs(path)

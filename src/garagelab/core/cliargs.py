@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
 
 def examples(*lines: str) -> str:
@@ -19,6 +20,20 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number of at least 0 (where 0 switches something off)."""
     return _whole_number(text, 0)
+
+
+def count_up_to(maximum: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 0 to `maximum`, for a count whose time and memory
+    grow with it, so that a slip of the keyboard (1e8 for 1e3) is refused with `why` instead of
+    running for days or exhausting memory."""
+
+    def count(text: str) -> int:
+        value = _whole_number(text, 0)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{text} is more than {maximum:,}: {why}")
+        return value
+
+    return count
 
 
 def positive_float(text: str) -> float:

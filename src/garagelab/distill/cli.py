@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import examples, non_negative_int, positive_float
+from garagelab.core.cliargs import count_up_to, examples, non_negative_int, positive_float
 from garagelab.core.errors import UserError
 from garagelab.distill.conventions import add_flop_options, flop_model, parse_coefficients, parse_fixed
 from garagelab.distill.flops import PAPER_FLOPS
@@ -26,6 +26,12 @@ SCENARIO_NAMES = (
     "teacher-inference",
     "teacher-pretraining",
     "teacher-pretraining-inference",
+)
+
+
+# every sample is a coefficient set held in memory and priced in turn (about 0.3 ms each)
+SAMPLE_COUNT = count_up_to(
+    100_000, "10,000 samples already place the 5% and 95% points to within about half a percentile"
 )
 
 
@@ -171,7 +177,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     predict.add_argument("--input", type=Path, help="runs CSV to predict every row of")
     predict.add_argument("--output", type=Path, help="where to write the predictions CSV (with --input)")
     predict.add_argument(
-        "--samples", type=non_negative_int, default=256, help="coefficient samples for the 90%% intervals (0: none)"
+        "--samples", type=SAMPLE_COUNT, default=256, help="coefficient samples for the 90%% intervals (0: none)"
     )
     predict.set_defaults(func=_predict)
 
@@ -195,9 +201,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     plan.add_argument("--teacher", action="append", default=[], help="an existing teacher (repeatable)")
     plan.add_argument("--students", type=positive_float, default=1.0, help="students sharing the teacher's pretraining")
     plan.add_argument("--coefficients", default="busbridge2025", help="built-in name or fit JSON")
-    plan.add_argument(
-        "--samples", type=non_negative_int, default=256, help="coefficient samples for the margin's interval"
-    )
+    plan.add_argument("--samples", type=SAMPLE_COUNT, default=256, help="coefficient samples for the margin's interval")
     add_flop_options(plan, "default: what the fit stored, or the paper's")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=_plan)
@@ -415,7 +419,7 @@ def _fit_in(
 
 def _predict(args: argparse.Namespace) -> int:
     from garagelab.distill.planner import Teacher
-    from garagelab.distill.predict import crossover_tokens, optimal_teacher_loss
+    from garagelab.distill.predict import TOKEN_RANGE, crossover_tokens, distillation_advantage, optimal_teacher_loss
     from garagelab.distill.sources import coefficient_samples, load_coefficients, samples_note
 
     coefficients = load_coefficients(args.coefficients)
@@ -423,6 +427,9 @@ def _predict(args: argparse.Namespace) -> int:
         return _predict_csv(coefficients, args.input, args.output)
     if args.N is None or args.D is None:
         raise UserError("give --N and --D (or --input runs.csv)")
+    # the teacher is checked before anything is printed, so a bad one is an error, not a half answer
+    teacher = Teacher.parse(args.teacher) if args.teacher else None
+    lt = teacher.resolved_loss(coefficients) if teacher else math.nan
     samples = coefficient_samples(args.coefficients, args.samples) if args.samples else []
     supervised = float(coefficients.supervised_loss(args.N, args.D))
     best = optimal_teacher_loss(coefficients, args.N, args.D)
@@ -437,9 +444,7 @@ def _predict(args: argparse.Namespace) -> int:
         + f", giving a student loss of {best.student_loss:.4f}"
         + _spread([choice.student_loss for choice in choices])
     )
-    if args.teacher:
-        teacher = Teacher.parse(args.teacher)
-        lt = teacher.resolved_loss(coefficients)
+    if teacher:
         student = float(coefficients.student_loss(args.N, args.D, lt))
         crossover = crossover_tokens(coefficients, args.N, lt)
         # each sample prices the same teacher: by its loss, or by its size through its own law
@@ -448,7 +453,9 @@ def _predict(args: argparse.Namespace) -> int:
             f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}"
             + _spread([float(c.student_loss(args.N, args.D, t)) for c, t in zip(samples, sample_lts, strict=True)])
         )
-        if math.isnan(crossover):
+        if math.isnan(crossover) and distillation_advantage(coefficients, args.N, TOKEN_RANGE[0], lt) >= 0:
+            print("supervised training beats this teacher at every student token count from 1M to 100P")
+        elif math.isnan(crossover):
             print("supervised training does not overtake this teacher between 1M and 100P tokens")
         else:
             crossovers = [crossover_tokens(c, args.N, t) for c, t in zip(samples, sample_lts, strict=True)]
@@ -459,7 +466,10 @@ def _predict(args: argparse.Namespace) -> int:
     print(samples_note(args.coefficients, samples))
     for caveat in coefficients.caveats:
         print(f"warning: {caveat}")
-    for note in coefficients.domain.warnings(args.N, args.D):
+    notes = coefficients.domain.warnings(args.N, args.D, lt if teacher else None)
+    if teacher and not math.isnan(teacher.n) and not math.isnan(teacher.d):
+        notes += coefficients.domain.warnings(teacher.n, teacher.d, what="teacher")
+    for note in notes:
         print(f"warning: extrapolation: {note}")
     return 0
 

@@ -122,7 +122,19 @@ def read_runs(path: Path | str) -> RunTable:
     """Read and validate a runs CSV; every problem names the line and column."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file; give a CSV with columns N, D, loss (and L_T or N_T, D_T)")
+        what = "a directory, not a file" if path.is_dir() else "no such file"
+        raise UserError(f"{path}: {what}; give a CSV with columns N, D, loss (and L_T or N_T, D_T)")
+    try:
+        return _read_table(path)
+    except UnicodeDecodeError as error:  # e.g. Excel's "Unicode text", which is UTF-16
+        raise UserError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}); "
+            "save it as CSV UTF-8 (Excel: File > Save As > CSV UTF-8)"
+        ) from None
+
+
+def _read_table(path: Path) -> RunTable:
+    """The rows of a UTF-8 runs CSV, checked one by one."""
     with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of a name
         reader = csv.DictReader(handle)
         header = [ALIASES.get(h.strip().lower(), h.strip()) for h in (reader.fieldnames or [])]
