@@ -227,10 +227,12 @@ def _simulate(args: argparse.Namespace) -> int:
             f"{sram['workspace']:,} B kernel workspace of {device.sram_usable:,} B usable"
         )
     for name, row in baseline.items():
+        speed = result.decode_tpr / row["decode_tpr"]
+        energy = result.energy_per_token_j / row["energy_per_token_j"]
         print(
             f"  {name}: TTFT {row['ttft_s'] * 1e3:.1f} ms, {row['decode_tpr']:,.1f} tokens/s per request, "
-            f"{row['energy_per_token_j']:.3f} J per token; wafer decode {result.decode_tpr / row['decode_tpr']:.1f}x "
-            f"faster, {row['energy_per_token_j'] / result.energy_per_token_j:.2f}x the energy"
+            f"{row['energy_per_token_j']:.3f} J per token; the wafer decodes at {speed:.3g}x its speed per request "
+            f"and spends {energy:.3g}x its energy per token"
         )
     for name, why in unfit.items():
         print(f"  {name}: does not fit ({why})")
