@@ -92,6 +92,34 @@ def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:
     assert load_long_csv(bad).n_actions == 2  # a two-armed task where one arm was never taken
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("a,0,0,0.5,1", r"row 2 column choice: '0.5' is not an option number"),  # was truncated to 0
+        ("a,0,0,inf,1", r"row 2 column choice: 'inf' is not an option number"),  # was an internal error
+        ("a,0,0", r"row 2: no value for choice, reward \(fewer fields than the header\)"),  # likewise
+        ("a,0,0,1,1,inf", r"row 2: cannot convert float infinity"),  # forced = inf
+    ],
+)
+def test_long_csv_refuses_what_is_not_a_choice(tmp_path: Path, rows: str, message: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"subject,session,trial,choice,reward,forced\n{rows}\n")
+    with pytest.raises(UserError, match=message):
+        load_long_csv(bad)
+
+
+def test_long_csv_encodings(tmp_path: Path) -> None:
+    """Excel's CSV UTF-8 starts with a byte-order mark, which must not hide the first column;
+    its "Unicode text" is UTF-16, which is refused with how to save it instead."""
+    path = tmp_path / "excel.csv"
+    text = "subject,session,trial,choice,reward\na,0,0,1,1\na,0,1,0,0\n"
+    path.write_text(text, encoding="utf-8-sig")
+    assert load_long_csv(path).subjects == ("a",)
+    path.write_text(text, encoding="utf-16")
+    with pytest.raises(UserError, match="UTF-16 text, not UTF-8; save it as UTF-8"):
+        load_long_csv(path)
+
+
 def test_npz_keeps_the_data_sets_name(tmp_path: Path) -> None:
     """The report was titled "search_data" (the file name) for every run."""
     data = generate("q-learning", subjects=2, sessions=1, trials=10, seed=0)

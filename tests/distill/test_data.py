@@ -70,8 +70,12 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_a_utf16_file_is_refused_with_how_to_save_it(tmp_path: Path) -> None:
-    """Excel's "Unicode text" is UTF-16: a clear error naming the fix, not an internal error."""
+    """Excel's "Unicode text" is UTF-16: a clear error naming the fix, not an internal error; a
+    binary given by mistake likewise."""
     path = tmp_path / "runs.csv"
     path.write_text("N,D,loss\n1e8,1e9,3.0\n", encoding="utf-16")
-    with pytest.raises(UserError, match=r"not UTF-8 text \(byte 0xff at offset 0\); save it as CSV UTF-8"):
+    with pytest.raises(UserError, match="UTF-16 text, not UTF-8; save it as UTF-8"):
+        read_runs(path)
+    path.write_bytes(b"N,D,loss\n\xd0\x00\n")
+    with pytest.raises(UserError, match=r"not UTF-8 text \(byte 0xd0 at offset 9\)"):
         read_runs(path)

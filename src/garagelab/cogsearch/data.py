@@ -16,6 +16,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 
 
 @dataclass(frozen=True)
@@ -144,17 +146,16 @@ def _read_matrix(path: Path) -> list[list[float]]:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     rows = []
-    with path.open(newline="") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            values = []
-            for column, text in enumerate(row, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    values.append(float(text))
-                except ValueError:
-                    raise UserError(f"{path} row {number} column {column}: {text[:20]!r} is not a number") from None
-            rows.append(values)
+    for number, row in enumerate(csv.reader(io.StringIO(read_user_text(path), newline="")), start=1):
+        values = []
+        for column, text in enumerate(row, start=1):
+            if not text.strip():
+                continue
+            try:
+                values.append(float(text))
+            except ValueError:
+                raise UserError(f"{path} row {number} column {column}: {text[:20]!r} is not a number") from None
+        rows.append(values)
     if not rows:
         raise UserError(f"{path}: the file is empty")
     return rows
@@ -203,7 +204,7 @@ def load_rat_json(path: Path | str) -> BehaviourDataset:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        rats = json.loads(path.read_text())
+        rats = json.loads(read_user_text(path))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     if not isinstance(rats, list) or not rats:
@@ -249,25 +250,29 @@ def load_long_csv(path: Path | str) -> BehaviourDataset:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in LONG_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(LONG_COLUMNS)})")
-        records: dict[str, list[tuple]] = {}
-        for number, row in enumerate(reader, start=2):
-            try:
-                session, trial = int(row["session"]), int(row["trial"])
-                choice = int(float(row["choice"])) if row["choice"].strip() not in ("", "nan") else -1
-                reward = float(row["reward"] or 0.0)
-                forced = bool(int(float(row.get("forced") or 0)))
-            except ValueError as exc:
-                raise UserError(f"{path} row {number}: {exc}") from None
-            if not math.isfinite(reward):
-                raise UserError(f"{path} row {number} column reward: {row['reward']!r} is not finite")
-            if choice < -1:
-                raise UserError(f"{path} row {number} column choice: {choice} is negative")
-            records.setdefault(row["subject"], []).append((session, trial, choice, reward, forced))
+    reader = csv.DictReader(io.StringIO(read_user_text(path), newline=""))
+    missing = [c for c in LONG_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(LONG_COLUMNS)})")
+    records: dict[str, list[tuple]] = {}
+    for number, row in enumerate(reader, start=2):
+        short = [c for c in LONG_COLUMNS if row[c] is None]  # the reader fills a short row's tail with None
+        if short:
+            raise UserError(f"{path} row {number}: no value for {', '.join(short)} (fewer fields than the header)")
+        try:
+            session, trial = int(row["session"]), int(row["trial"])
+            choice = float(row["choice"]) if row["choice"].strip() not in ("", "nan") else -1.0
+            reward = float(row["reward"] or 0.0)
+            forced = bool(int(float(row.get("forced") or 0)))
+        except (ValueError, OverflowError) as exc:  # OverflowError: int(inf)
+            raise UserError(f"{path} row {number}: {exc}") from None
+        if not choice.is_integer():  # 0.5 or inf would otherwise be truncated or crash
+            raise UserError(f"{path} row {number} column choice: {row['choice']!r} is not an option number 0..k-1")
+        if not math.isfinite(reward):
+            raise UserError(f"{path} row {number} column reward: {row['reward']!r} is not finite")
+        if choice < -1:
+            raise UserError(f"{path} row {number} column choice: {choice} is negative")
+        records.setdefault(row["subject"], []).append((session, trial, int(choice), reward, forced))
     if not records:
         raise UserError(f"{path}: no rows")
     chosen = sorted({r[2] for rows in records.values() for r in rows if r[2] >= 0})

@@ -18,6 +18,7 @@ Empty cells are missing values; sizes and losses must be positive numbers.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 from garagelab.distill.laws import SupervisedLaw
 
 REQUIRED = ("N", "D", "loss")
@@ -124,49 +126,35 @@ def read_runs(path: Path | str) -> RunTable:
     if not path.is_file():
         what = "a directory, not a file" if path.is_dir() else "no such file"
         raise UserError(f"{path}: {what}; give a CSV with columns N, D, loss (and L_T or N_T, D_T)")
-    try:
-        return _read_table(path)
-    except UnicodeDecodeError as error:  # e.g. Excel's "Unicode text", which is UTF-16
+    reader = csv.DictReader(io.StringIO(read_user_text(path), newline=""))
+    header = [ALIASES.get(h.strip().lower(), h.strip()) for h in (reader.fieldnames or [])]
+    twice = sorted({c for c in header if header.count(c) > 1 and c in (*REQUIRED, *TEACHER)})
+    if twice:
+        raise UserError(f"{path}: column {twice[0]} is given twice (names are read in any case, and N_S, D_S, "
+                        "L_S are N, D, loss); keep one")  # fmt: skip
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
         raise UserError(
-            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}); "
-            "save it as CSV UTF-8 (Excel: File > Save As > CSV UTF-8)"
-        ) from None
-
-
-def _read_table(path: Path) -> RunTable:
-    """The rows of a UTF-8 runs CSV, checked one by one."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of a name
-        reader = csv.DictReader(handle)
-        header = [ALIASES.get(h.strip().lower(), h.strip()) for h in (reader.fieldnames or [])]
-        twice = sorted({c for c in header if header.count(c) > 1 and c in (*REQUIRED, *TEACHER)})
-        if twice:
-            raise UserError(f"{path}: column {twice[0]} is given twice (names are read in any case, and N_S, D_S, "
-                            "L_S are N, D, loss); keep one")  # fmt: skip
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise UserError(
-                f"{path}: missing column(s) {', '.join(missing)} "
-                f"(found: {', '.join(header) or 'none'}); the schema is N, D, loss and, "
-                "for distillation runs, L_T or N_T and D_T"
-            )
-        reader.fieldnames = header
-        sup, dist, need_lt = [], [], []
-        for line, row in enumerate(reader, start=2):
-            values = {c: _parse(row.get(c) or "", path, line, c) for c in (*REQUIRED, *TEACHER) if c in header}
-            for column in REQUIRED:
-                if math.isnan(values[column]):
-                    raise UserError(f"{path} line {line}, column {column}: value missing")
-            lt, nt, dt = (values.get(c, math.nan) for c in TEACHER)
-            if math.isnan(lt) and math.isnan(nt) and math.isnan(dt):
-                sup.append((values["N"], values["D"], values["loss"]))
-                continue
-            if math.isnan(lt) and (math.isnan(nt) or math.isnan(dt)):
-                column = "N_T" if math.isnan(nt) else "D_T"
-                raise UserError(
-                    f"{path} line {line}, column {column}: a distillation row needs L_T, or both N_T and D_T"
-                )
-            dist.append((values["N"], values["D"], lt, values["loss"], nt, dt))
-            need_lt.append(math.isnan(lt))
+            f"{path}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(header) or 'none'}); the schema is N, D, loss and, "
+            "for distillation runs, L_T or N_T and D_T"
+        )
+    reader.fieldnames = header
+    sup, dist, need_lt = [], [], []
+    for line, row in enumerate(reader, start=2):
+        values = {c: _parse(row.get(c) or "", path, line, c) for c in (*REQUIRED, *TEACHER) if c in header}
+        for column in REQUIRED:
+            if math.isnan(values[column]):
+                raise UserError(f"{path} line {line}, column {column}: value missing")
+        lt, nt, dt = (values.get(c, math.nan) for c in TEACHER)
+        if math.isnan(lt) and math.isnan(nt) and math.isnan(dt):
+            sup.append((values["N"], values["D"], values["loss"]))
+            continue
+        if math.isnan(lt) and (math.isnan(nt) or math.isnan(dt)):
+            column = "N_T" if math.isnan(nt) else "D_T"
+            raise UserError(f"{path} line {line}, column {column}: a distillation row needs L_T, or both N_T and D_T")
+        dist.append((values["N"], values["D"], lt, values["loss"], nt, dt))
+        need_lt.append(math.isnan(lt))
     if not sup and not dist:
         raise UserError(f"{path}: no data rows")
     s = np.array(sup, dtype=float).reshape(-1, 3)

@@ -148,7 +148,7 @@ class FitResult:
             )
         except FileNotFoundError:
             raise UserError(f"{path}: no such fit file; create one with `garagelab distill fit`") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is not a garagelab fit file ({exc}); refit with `garagelab distill fit`") from exc
 
 

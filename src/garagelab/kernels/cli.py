@@ -8,6 +8,7 @@ from pathlib import Path
 
 from garagelab.core.cliargs import examples, non_negative_int, positive_int
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 from garagelab.kernels.loop import STRATEGIES
 from garagelab.kernels.seeds import seed_for, with_shared_cpp
 
@@ -167,7 +168,7 @@ def _verify(args: argparse.Namespace) -> int:
     if not candidate.is_file():
         raise UserError(f"{candidate}: no such candidate file")
     task = build_task(resolve_problem(args.problem), args.size, timing=not args.no_timing)
-    outcome = task.evaluate(candidate.read_text())
+    outcome = task.evaluate(read_user_text(candidate))
     verdict = "correct" if outcome.ok else outcome.failure
     print(f"{task.name}: {verdict} ({outcome.seconds:.1f} s)")
     if outcome.message:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 
 CPU_ELEMENTS = 1 << 20
 SIZES = ("cpu", "gpu", "full")  # full: the file's own constants
@@ -136,7 +137,7 @@ def load_problem(path: Path | str) -> Problem:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such problem file")
-    source = path.read_text()
+    source = read_user_text(path)
     if "class Model" not in source or "def get_inputs" not in source:
         raise UserError(f"{path}: not a KernelBench problem (needs class Model and get_inputs())")
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def read_jsonl(path: Path | str) -> list[CallRecord]:
     if not path.is_file():
         raise UserError(f"{path}: no such recording; record calls with a JsonlRecorder or an evolve run first")
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_user_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from garagelab.core.errors import UserError
+from garagelab.core.textfiles import read_user_text
 
 ATTENTION = ("heads", "single")
 
@@ -127,7 +128,7 @@ def load_model(spec: str) -> LLMConfig:
     if not path.is_file():
         raise UserError(f"model {spec!r}: not a built-in ({', '.join(MODELS)}) and no config.json there")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_user_text(path))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc})") from exc
     return from_hf_config(data, name=path.parent.name or path.stem, source=str(path))
