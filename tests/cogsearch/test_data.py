@@ -68,6 +68,24 @@ def test_rat_json_marks_forced_and_violation_trials(tmp_path: Path) -> None:
     path.write_text("[{")
     with pytest.raises(UserError, match="not valid JSON"):
         load_rat_json(path)
+    for text, message in [
+        ("[1, 2]", r"rat 0: expected an object with sides"),  # was an internal error
+        ('[{"sides": "lr", "trial_types": "ff", "rewards": [1, "x"], "new_sess": [1, 0]}]', "rewards must be numbers"),
+        ('[{"sides": "lr", "trial_types": "ff", "rewards": [1, 1e999], "new_sess": [1, 0]}]', "trial 1: the reward"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(UserError, match=message):
+            load_rat_json(path)
+
+
+def test_an_npz_not_written_here_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    with pytest.raises(UserError, match=r"other.npz: not a data set saved by garagelab cogsearch \('choices"):
+        load_npz(path)
+    path.write_text("not an archive")
+    with pytest.raises(UserError, match="not a data set saved by garagelab cogsearch"):
+        load_npz(path)
 
 
 def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:

@@ -127,16 +127,20 @@ class BehaviourDataset:
 
 
 def load_npz(path: Path | str) -> BehaviourDataset:
-    with np.load(path) as data:
-        return BehaviourDataset(
-            data["choices"],
-            data["rewards"],
-            data["new_session"],
-            data["scored"],
-            tuple(str(s) for s in data["subjects"]),
-            int(data["n_actions"]),
-            str(data["name"]) if "name" in data.files else Path(path).stem,
-        )
+    """A data set written by `save_npz`; any other .npz is refused with what it lacks."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return BehaviourDataset(
+                data["choices"],
+                data["rewards"],
+                data["new_session"],
+                data["scored"],
+                tuple(str(s) for s in data["subjects"]),
+                int(data["n_actions"]),
+                str(data["name"]) if "name" in data.files else Path(path).stem,
+            )
+    except (OSError, ValueError, KeyError) as exc:  # not an archive, pickled objects, a missing array
+        raise UserError(f"{path}: not a data set saved by garagelab cogsearch ({exc})") from None
 
 
 # -- fly ---------------------------------------------------------------------------------------
@@ -213,6 +217,8 @@ def load_rat_json(path: Path | str) -> BehaviourDataset:
     parsed = []
     for index, rat in enumerate(rats):
         where = f"{path} rat {index}"
+        if not isinstance(rat, dict):
+            raise UserError(f"{where}: expected an object with sides, trial_types, rewards and new_sess")
         missing = [k for k in ("sides", "trial_types", "rewards", "new_sess") if k not in rat]
         if missing:
             raise UserError(f"{where}: missing {', '.join(missing)}")
@@ -222,6 +228,12 @@ def load_rat_json(path: Path | str) -> BehaviourDataset:
         for trial, (side, kind) in enumerate(zip(sides, types, strict=True)):
             if side not in ("l", "r", "v") or kind not in ("f", "l", "r"):
                 raise UserError(f"{where} trial {trial}: side {side!r} / trial type {kind!r} not understood")
+        try:
+            rewards = np.asarray(rewards, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: rewards must be numbers") from None
+        if not np.isfinite(rewards).all():
+            raise UserError(f"{where} trial {int(np.argmin(np.isfinite(rewards)))}: the reward is not finite")
         parsed.append((sides, types, rewards, new))
         width = max(width, len(sides))
     choices = np.full((len(parsed), width), -1, dtype=np.int32)
@@ -231,7 +243,7 @@ def load_rat_json(path: Path | str) -> BehaviourDataset:
     for i, (sides, types, rewards, new) in enumerate(parsed):
         n = len(sides)
         choices[i, :n] = [{"l": 0, "r": 1, "v": -1}[s] for s in sides]
-        reward[i, :n] = np.asarray(rewards, dtype=np.float32)
+        reward[i, :n] = rewards
         new_session[i, :n] = np.asarray(new, dtype=bool)
         new_session[i, 0] = True
         scored[i, :n] = (np.asarray(types) == "f") & (choices[i, :n] >= 0)
