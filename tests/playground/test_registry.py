@@ -32,6 +32,21 @@ def test_overrides_apply_and_are_checked() -> None:
         make_task("CartpoleBalance", {"sim_dt": "fast"})
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reward.pose": "nan"}, "'reward.pose' wants finite numbers, got 'nan'"),  # trained on silently
+        ({"kp": float("inf")}, "'kp' wants finite numbers"),
+        ({"lin_vel_x": "nan"}, r"'lin_vel_x' wants 2 values like \(0.3, 1.0\)"),  # failed inside numpy
+        ({"lin_vel_x": (-1.0, 0.0, 1.0)}, "'lin_vel_x' wants 2 values"),
+        ({"episode_length": 1e400}, "'episode_length' wants finite numbers"),
+    ],
+)
+def test_an_override_that_is_not_a_finite_number_or_a_range_is_refused(overrides: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        make_task("Go1JoystickForward", overrides)
+
+
 def test_bad_model_path_is_one_line(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         load_model(tmp_path / "missing.xml")

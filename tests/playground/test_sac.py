@@ -107,6 +107,8 @@ def test_sac_refuses_what_it_does_not_do(runs_dir: Path, capsys) -> None:
     assert "unknown SAC setting" in capsys.readouterr().err
     assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "sac.buffer_size=8"]) == 2
     assert "sac.batch 256 is larger than sac.buffer_size 8" in capsys.readouterr().err
+    assert main(["playground", "train", "CartpoleBalance", "--algo", "sac", "--set", "sac.learning_rate=0"]) == 2
+    assert "sac.learning_rate must be above 0" in capsys.readouterr().err
     assert not (runs_dir / "playground").exists()  # refused before a run was recorded
     with pytest.raises(UserError, match="must be at least 1"):
         sac.make_iterate(None, replace(sac.SACConfig(), num_envs=0))

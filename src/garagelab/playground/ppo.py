@@ -48,6 +48,20 @@ class Batching:
         return max(1, self.total_steps // self.batch_size)
 
 
+# every env holds its own MuJoCo state (kilobytes each, more with pixels); Playground's largest
+# batch is 8,192 envs on a GPU, and a million is past what one machine's memory holds for most tasks
+MAX_ENVS = 1 << 20
+
+
+def check_batching(config: Batching, algo: str, counts: tuple[str, ...]) -> None:
+    """A UserError for a count below 1 (`counts`, the batch's among them) or more envs than fit."""
+    for name in ("total_steps", "num_envs", "unroll_length", *counts):
+        if getattr(config, name) < 1:
+            raise UserError(f"{algo}.{name} must be at least 1 (got {getattr(config, name)})")
+    if config.num_envs > MAX_ENVS:
+        raise UserError(f"{algo}.num_envs {config.num_envs:,} is more than {MAX_ENVS:,}: each env holds its own state")
+
+
 @dataclass(frozen=True)
 class PPOConfig(Batching):
     total_steps: int = 1_000_000
@@ -98,10 +112,7 @@ def check(config: PPOConfig) -> PPOConfig:
     """The config, or a UserError naming the setting that cannot run (a negative desired_kl
     used to mean "off" silently; a minibatch count that does not divide the batch failed in a
     reshape inside the first update)."""
-    sizes = ("total_steps", "num_envs", "unroll_length", "num_minibatches", "update_epochs")
-    for name in sizes:
-        if getattr(config, name) < 1:
-            raise UserError(f"ppo.{name} must be at least 1 (got {getattr(config, name)})")
+    check_batching(config, "ppo", ("num_minibatches", "update_epochs"))
     if config.batch_size % config.num_minibatches:
         raise UserError(
             f"ppo.num_minibatches {config.num_minibatches} must divide the batch "

@@ -47,6 +47,7 @@ from garagelab.playground.ppo import (
     EpisodeTracker,
     Learner,
     as_observation,
+    check_batching,
     critic_input,
     finish_iteration,
 )
@@ -314,10 +315,10 @@ def iterate(env, config: SACConfig, learner: Learner, state, tracker: EpisodeTra
 
 def check(config: SACConfig) -> SACConfig:
     """The config, or a UserError naming the setting that cannot run."""
-    sizes = ("total_steps", "num_envs", "unroll_length", "updates_per_iteration", "batch", "buffer_size")
-    for name in sizes:
-        if getattr(config, name) < 1:
-            raise UserError(f"sac.{name} must be at least 1 (got {getattr(config, name)})")
+    check_batching(config, "sac", ("updates_per_iteration", "batch", "buffer_size"))
+    for name in ("learning_rate", "reward_scale"):
+        if not getattr(config, name) > 0:
+            raise UserError(f"sac.{name} must be above 0 (got {getattr(config, name)})")
     if config.batch > config.buffer_size:
         raise UserError(f"sac.batch {config.batch} is larger than sac.buffer_size {config.buffer_size}")
     if not 0 < config.tau <= 1 or not 0 <= config.gamma < 1 or config.init_alpha <= 0:

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from garagelab.core.config import parse_like
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.playground import ppo, sac
@@ -144,12 +145,34 @@ def tuned_config(env_name: str, pixels: bool = False, algo: str = "ppo", **overr
         tuned = (SAC_PIXELS_TUNED if pixels else SAC_TUNED).get(env_name, {})
     else:
         tuned = tuned_settings(env_name, pixels)
-    settings = {**tuned, **overrides}
+    settings = {**tuned, **typed_settings(algo, kind(), overrides)}
     for key in ("hidden", "cnn_channels"):
         if key in settings:
             settings[key] = tuple(int(h) for h in settings[key])
     config = replace(kind(), **settings)
     return sac.check(config) if algo == "sac" else ppo.check(config)
+
+
+def typed_settings(algo: str, defaults: Config, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` as the types of the learner's fields: `--set` hands over what Python's literal
+    syntax made of the text (1e9 is a float, nan stays a string), and a float where a count
+    belongs, or a NaN, failed deep inside (a mujoco constructor, a comparison with a string)."""
+    typed = {}
+    for key, value in overrides.items():
+        name, default = f"{algo}.{key}", getattr(defaults, key)
+        if isinstance(value, str) and not isinstance(default, str):
+            value = parse_like(value, default, name)
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            typed[key] = value
+        elif not isinstance(value, int | float) or not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number (got {value!r})")
+        elif isinstance(default, int):
+            if not float(value).is_integer():
+                raise UserError(f"{name} must be a whole number (got {value!r})")
+            typed[key] = int(value)
+        else:
+            typed[key] = float(value)
+    return typed
 
 
 def run_algorithm(settings: dict) -> str:
