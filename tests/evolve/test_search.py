@@ -191,6 +191,8 @@ def test_bad_model_lists_are_refused_with_the_reason(endpoints: tuple, proposers
         (["evolve", "export", "1", "--out", "x.txt"], "give a .py"),
         (["evolve", "run", "--cost-budget", "2"], "--cost-budget needs --price"),
         (["evolve", "run", "--token-budget", "-5"], "--token-budget must be a finite number >= 0"),
+        (["evolve", "run", "--reset-every", "-3"], "--reset-every: -3 must be at least 0"),  # was run
+        (["evolve", "run", "--temperature", "nan"], "--temperature: nan must be a number of at least 0"),
         (["evolve", "run", "--price", "1"], "give PROMPT,COMPLETION prices"),
         (["evolve", "run", "--proposers", "llm", "--models", "/nonexistent.json"], "not a JSON list of model"),
     ],

@@ -132,3 +132,9 @@ def test_a_mixed_search_needs_a_seed_and_a_real_seed_file(tmp_path: Path, runs_d
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--seed-kernel" in err and "no such file" in err
+    binary = tmp_path / "kernel.so"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xd0\x00")
+    assert main([*args[:-1], str(binary)]) == 2  # was an internal UnicodeDecodeError
+    assert "kernel.so: not UTF-8 text (byte 0xd0 at offset 8)" in capsys.readouterr().err
+    assert main(["kernels", "search", "--problem", "relu", "--budget-s", "nan"]) == 2  # ran, then crashed
+    assert "--budget-s: nan must be a positive number" in capsys.readouterr().err

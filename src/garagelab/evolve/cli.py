@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int
 from garagelab.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     )
     parser.add_argument("--rate-limit", type=float, default=0.0, metavar="CALLS_PER_MINUTE",
                         help="space model calls to stay within this rate (0: none)")  # fmt: skip
-    parser.add_argument("--reset-every", type=int, default=100, help="evaluations between island resets (0: never)")
+    parser.add_argument("--reset-every", type=non_negative_int, default=100,
+                        help="evaluations between island resets (0: never)")  # fmt: skip
     parser.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
     parser.add_argument("--seed", type=int, default=0)
     add_spend_arguments(parser)
@@ -112,7 +113,7 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
                         help="count each proposer's yield per proposal, per second or per unit of money")  # fmt: skip
     parser.add_argument("--llm-mode", choices=("whole", "diff"), default="whole", help="whole functions or diffs")
     parser.add_argument("--completion", action="store_true", help="completion prompts (base models)")
-    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--temperature", type=non_negative_float, default=0.8, help="sampling temperature (0: greedy)")
     parser.add_argument("--replay", default="", help="run directory, programs.sqlite or .jsonl to replay calls from")
     parser.add_argument("--pool", choices=("local", "ray"), default="local")
     parser.add_argument("--ray-address", default="", help="an existing Ray cluster (default: start a local one)")

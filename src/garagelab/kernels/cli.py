@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from garagelab.core.cliargs import examples, non_negative_int, positive_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_float, positive_int
 from garagelab.core.errors import UserError
 from garagelab.core.textfiles import read_user_text
 from garagelab.kernels.loop import STRATEGIES
@@ -92,7 +92,8 @@ def register(parser: argparse.ArgumentParser) -> None:
                         help="the model's answers from a recorded search (a run directory, programs.sqlite or "
                         ".jsonl) instead of a model")  # fmt: skip
     search.add_argument("--strategy", choices=STRATEGIES, default="refine")
-    search.add_argument("--budget-s", type=float, default=900.0, help="wall-clock seconds (NVIDIA: 15 minutes)")
+    search.add_argument("--budget-s", type=positive_float, default=900.0,
+                        help="wall-clock seconds (NVIDIA: 15 minutes)")  # fmt: skip
     search.add_argument("--max-attempts", type=positive_int, default=100)
     search.add_argument("--size", default="cpu", choices=("cpu", "gpu", "full"))
     search.add_argument("--llm", default="local", help="'local' (llama-server started for the run) or a base URL")
@@ -115,7 +116,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     resume.add_argument("run", help="the search's run id or directory")
-    resume.add_argument("--budget-s", type=float, help="a new total budget (default: the run's)")
+    resume.add_argument("--budget-s", type=positive_float, help="a new total budget (default: the run's)")
     resume.add_argument("--max-attempts", type=positive_int, help="a new total number of attempts")
     resume.set_defaults(func=_resume)
 
@@ -298,7 +299,7 @@ def _seed_source(problem: Path, settings: dict) -> str | None:
             raise UserError(
                 f"--seed-kernel {path}: no such file (give a kernel file, e.g. one of ours in kernels/seeds)"
             )
-        return with_shared_cpp(path.read_text())  # ours (kernels/seeds) as they are, markers and all
+        return with_shared_cpp(read_user_text(path))  # ours (kernels/seeds) as they are, markers and all
     if settings["proposer"] == "llm":
         return None
     seed = seed_for(problem)
