@@ -114,6 +114,16 @@ def test_corrupt_index_gives_clear_error(runs_dir: Path) -> None:
         RunStore().list()
 
 
+def test_a_runs_directory_that_cannot_be_one_gives_a_clear_error(tmp_path: Path) -> None:
+    """A file where the directory should be, or a path under one: each was an internal error."""
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    with pytest.raises(UserError, match="is a file, not a directory; give another with --runs-dir"):
+        RunStore(taken).list()
+    with pytest.raises(UserError, match="cannot use it"):
+        RunStore(taken / "runs").list()
+
+
 def test_runs_list_and_show_cli(capsys: pytest.CaptureFixture[str]) -> None:
     with RunStore().start("distill", "shown", {"k": 3}) as run:
         run.log(step=1, loss=1.5)

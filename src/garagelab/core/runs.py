@@ -78,10 +78,20 @@ class RunStore:
 
     # -- index ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError(f"runs directory {self.root} is a file, not a directory; give another with --runs-dir")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name, no permission, a read-only file system
+            raise UserError(
+                f"runs directory {self.root}: cannot use it ({exc.strerror}); give another with --runs-dir"
+            ) from None
         path = self.root / INDEX_NAME
         for attempt in range(100):
-            con = sqlite3.connect(path, timeout=60, isolation_level=None)
+            try:
+                con = sqlite3.connect(path, timeout=60, isolation_level=None)
+            except sqlite3.OperationalError as exc:  # a directory that cannot be written to
+                raise UserError(f"{path}: cannot open the run index ({exc}); give another --runs-dir") from None
             try:
                 con.execute("PRAGMA busy_timeout=60000")
                 # WAL is kept in the file: switch once. The switch (and the schema on a new file)
