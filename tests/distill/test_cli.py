@@ -87,6 +87,24 @@ def test_a_sample_count_that_would_run_for_days_is_refused(capsys: pytest.Captur
     for verb in (["predict", "--N", "1e9", "--D", "1e10"], ["plan", "--student", "1e9", "--compute", "1e21"]):
         assert main(["distill", *verb, "--samples", "100000000"]) == 2
         assert "100000000 is more than 100,000" in capsys.readouterr().err
+    assert main(["distill", "fit", "runs.csv", "--bootstrap", "100000000"]) == 2  # was a MemoryError
+    assert "--bootstrap: 100000000 is more than 100,000" in capsys.readouterr().err
+    assert main(["distill", "fit", "runs.csv", "--profile", "100000000"]) == 2
+    assert "--profile: 100000000 is more than 10,000" in capsys.readouterr().err
+
+
+def test_fit_options_that_would_do_nothing_or_emptied_the_runs_say_so(
+    runs_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["distill", "fit", str(runs_csv), "--law", "supervised", "--starts", "20"]
+    assert main([*argv, "--profile", "20"]) == 2  # the default profiled coefficients are the distillation law's
+    assert "--profile: its coefficients (c0, f1, d1) are not in the law fitted with --law supervised" in (
+        capsys.readouterr().err
+    )
+    assert main([*argv, "--min-tokens-per-param", "1e9"]) == 2
+    assert "has no supervised rows (rows without a teacher) left by --min-tokens-per-param 1e+09" in (
+        capsys.readouterr().err
+    )
 
 
 def test_fit_conventions_are_stored_and_honoured(runs_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:

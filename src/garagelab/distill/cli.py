@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import count_up_to, examples, non_negative_int, positive_float
+from garagelab.core.cliargs import count_up_to, examples, positive_float
 from garagelab.core.errors import UserError
 from garagelab.distill.conventions import add_flop_options, flop_model, parse_coefficients, parse_fixed
 from garagelab.distill.flops import PAPER_FLOPS
@@ -33,6 +33,12 @@ SCENARIO_NAMES = (
 SAMPLE_COUNT = count_up_to(
     100_000, "10,000 samples already place the 5% and 95% points to within about half a percentile"
 )
+
+
+# a bootstrap keeps every resample's run weights in memory (8 bytes a run); 1e8 asked for 30 GiB
+BOOTSTRAP_COUNT = count_up_to(100_000, "the paper uses 4,096, and 1,000 take about 4 minutes on 2 cores")
+# each simulated data set is refitted free and once per coefficient: seconds each
+NULL_COUNT = count_up_to(10_000, "the threshold's 90% point is within about a percentile at 1,000")
 
 
 def _with_flops(coefficients: CoefficientSet, args: argparse.Namespace) -> CoefficientSet:
@@ -82,7 +88,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="'paper' (full grid) or a number drawn from it",
     )
     fit.add_argument(
-        "--bootstrap", type=non_negative_int, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)"
+        "--bootstrap", type=BOOTSTRAP_COUNT, default=0, help="bootstrap refits for 90%% intervals (paper: 4096)"
     )
     fit.add_argument(
         "--bootstrap-kind",
@@ -92,7 +98,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     fit.add_argument(
         "--profile",
-        type=non_negative_int,
+        type=NULL_COUNT,
         default=0,
         metavar="NULLS",
         help="profile intervals whose threshold is simulated from NULLS data sets drawn from the fit (1 + 1 per "
@@ -310,10 +316,17 @@ def _fit_settings(args: argparse.Namespace) -> dict:
     )
     want_sup = args.law in ("both", "supervised")
     want_dist = args.law in ("both", "distillation")
+    # the filter, when it is what emptied a law's rows, is the thing to change
+    kept = f" left by --min-tokens-per-param {args.min_tokens_per_param:g}" if args.min_tokens_per_param else ""
     if want_sup and len(table.supervised) == 0:
-        raise UserError(f"{args.csv} has no supervised rows (rows without a teacher); use --law distillation")
+        raise UserError(f"{args.csv} has no supervised rows (rows without a teacher){kept}; use --law distillation")
     if want_dist and len(table.distillation) == 0:
-        raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T); use --law supervised")
+        raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T){kept}; use --law supervised")
+    if args.profile and not ((want_sup and sup_profiled) or (want_dist and dist_profiled)):
+        raise UserError(
+            f"--profile: its coefficients ({', '.join(sup_profiled + dist_profiled)}) are not in the law fitted "
+            f"with --law {args.law}; name that law's with --profile-coefficients"
+        )
     for fixed, profiled, law, wanted in (
         (sup_fixed, sup_profiled, "supervised", want_sup),
         (dist_fixed, dist_profiled, "distillation", want_dist),
