@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from garagelab.cli import main
 
 
@@ -30,3 +32,17 @@ def test_user_errors_are_one_line(capsys) -> None:
     assert main(["playground", "render", "CartpoleBalance", "--out", "x.avi"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "CartpoleBalance", "--num-envs", "10000000"], "at most 1,048,576 envs"),  # ran out of memory
+        (["bench", "CartpoleBalance", "--threads", "-4"], "--threads: -4 must be at least 0"),
+        (["train", "CartpoleBalance", "--video-steps", "-5"], "--video-steps: -5 must be at least 0"),
+        (["render", "CartpoleBalance", "--seed", "-1"], "--seed: -1 must be at least 0"),
+    ],
+)
+def test_counts_and_seeds_out_of_range_are_refused(argv: list[str], message: str, capsys) -> None:
+    assert main(["playground", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_int
 from garagelab.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     data.add_argument("source", help=DATA_HELP)
     data.add_argument("--heldout", type=float, default=1 / 3, help="fraction of subjects held out")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=non_negative_int, default=0)
     data.add_argument("--out", help="a folder to write search.csv and heldout.csv (long format) into")
     data.set_defaults(func=_data)
 
@@ -47,7 +47,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     baselines.add_argument("--heldout", type=float, default=1 / 3, help="fraction of subjects held out")
     baselines.add_argument("--split", choices=("search", "heldout"), default="heldout", help="subjects to fit")
     baselines.add_argument("--gru", action="store_true", help="also train the population GRU")
-    baselines.add_argument("--seed", type=int, default=0)
+    baselines.add_argument("--seed", type=non_negative_int, default=0)
     baselines.set_defaults(func=_baselines)
 
     run = verbs.add_parser(

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import count_up_to, examples, positive_float
+from garagelab.core.cliargs import count_up_to, examples, non_negative_int, positive_float
 from garagelab.core.errors import UserError
 from garagelab.distill.conventions import add_flop_options, flop_model, parse_coefficients, parse_fixed
 from garagelab.distill.flops import PAPER_FLOPS
@@ -156,7 +156,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     add_flop_options(fit, "stored in fit.json for plan; default: the paper's")
     fit.add_argument("--backend", choices=("auto", "jax", "numpy"), default="auto")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=non_negative_int, default=0)
     fit.add_argument("--name", default="fit", help="run name (the fit goes to runs/distill/<time>-<name>/)")
     fit.add_argument(
         "--resume",

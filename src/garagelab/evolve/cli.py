@@ -94,7 +94,7 @@ def add_search_arguments(parser: argparse.ArgumentParser, budget: int = 200, isl
     parser.add_argument("--reset-every", type=non_negative_int, default=100,
                         help="evaluations between island resets (0: never)")  # fmt: skip
     parser.add_argument("--map-elites", default="", metavar="METRIC", help="select parents from a size x METRIC grid")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     add_spend_arguments(parser)
     parser.add_argument("--price", type=_price, default=(0.0, 0.0), metavar="PROMPT,COMPLETION",
                         help="money per million prompt and completion tokens, for --cost-budget")  # fmt: skip

@@ -100,7 +100,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--model", default="", help="local: a built-in GGUF name or a .gguf path; remote: the model id")
     search.add_argument("--api-key-env", default="", help="environment variable with the endpoint's API key")
     search.add_argument("--max-tokens", type=positive_int, default=2048)
-    search.add_argument("--seed", type=int, default=0, help="the evolve strategy's sampling and the tuner's")
+    search.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the evolve strategy's sampling and the tuner's"
+    )
     search.add_argument("--remeasure", type=non_negative_int, default=3, metavar="K",
                         help="at the end, verify the top K kernels (and the tuner's seed) again with twice the rounds; "
                         "the winner is named from these (0: the search's best as measured)")  # fmt: skip

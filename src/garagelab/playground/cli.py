@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from garagelab.core.cliargs import examples, positive_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_int
 from garagelab.core.errors import UserError
-from garagelab.playground.config import ENGINES
+from garagelab.playground.config import ENGINES, MAX_ENVS
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -27,6 +27,8 @@ def _sizes(values: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{values!r}: expected whole numbers separated by commas") from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{values!r}: each size must be at least 1")
+    if max(sizes) > MAX_ENVS:  # 1e7 envs ran out of memory before the first step
+        raise argparse.ArgumentTypeError(f"{values!r}: at most {MAX_ENVS:,} envs (each holds its own state)")
     return sizes
 
 
@@ -62,7 +64,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     bench.add_argument("--engine", default="cpu", choices=ENGINES)
     bench.add_argument("--num-envs", type=_sizes, default=[1, 64, 256], help="comma-separated batch sizes")
     bench.add_argument("--steps", type=positive_int, default=200)
-    bench.add_argument("--threads", type=int, default=0, help="CPU engine threads (0: all cores)")
+    bench.add_argument("--threads", type=non_negative_int, default=0, help="CPU engine threads (0: all cores)")
     bench.set_defaults(func=_bench)
 
     render = verbs.add_parser(
@@ -80,7 +82,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     render.add_argument("--width", type=positive_int, default=480)
     render.add_argument("--height", type=positive_int, default=360)
     render.add_argument("--camera", default=None, help="a camera name from the model (default: a tracking one)")
-    render.add_argument("--seed", type=int, default=0)
+    render.add_argument("--seed", type=non_negative_int, default=0)
     render.set_defaults(func=_render)
 
     from garagelab.playground.train_cli import register_training  # its heavy imports are inside the verbs

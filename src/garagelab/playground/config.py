@@ -16,6 +16,9 @@ from garagelab.core.errors import UserError
 
 # where a batch of envs runs: numpy on mujoco.batch, jax on MJX, MuJoCo Warp's kernels
 ENGINES = ("cpu", "mjx", "warp")
+# every env holds its own MuJoCo state (kilobytes each, more with pixels); Playground's largest
+# batch is 8,192 envs on a GPU, and a million is past what one machine's memory holds for most tasks
+MAX_ENVS = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)

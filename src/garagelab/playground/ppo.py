@@ -29,6 +29,7 @@ import optax
 
 from garagelab.core.errors import UserError
 from garagelab.playground import networks as nets
+from garagelab.playground.config import MAX_ENVS
 
 
 class Batching:
@@ -46,11 +47,6 @@ class Batching:
     @property
     def iterations(self) -> int:
         return max(1, self.total_steps // self.batch_size)
-
-
-# every env holds its own MuJoCo state (kilobytes each, more with pixels); Playground's largest
-# batch is 8,192 envs on a GPU, and a million is past what one machine's memory holds for most tasks
-MAX_ENVS = 1 << 20
 
 
 def check_batching(config: Batching, algo: str, counts: tuple[str, ...]) -> None:

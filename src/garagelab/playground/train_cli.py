@@ -53,7 +53,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
                        "apart barely differ)")  # fmt: skip
     train.add_argument("--frames", type=positive_int, default=3, help="frames stacked (with --pixels)")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
-    train.add_argument("--video-steps", type=int, default=400, help="length of the clip written at the end (0: none)")
+    train.add_argument(
+        "--video-steps", type=non_negative_int, default=400, help="length of the clip written at the end (0: none)"
+    )
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
     train.add_argument("--init-from", metavar="RUN",
                        help="start from another run's trained networks and normalisers (same observation, action "
@@ -77,7 +79,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
         else:
             sub.add_argument("--out", default="", help="a .mp4 or .gif path (default: <run>/policy.mp4)")
             sub.add_argument("--steps", type=positive_int, default=400)
-            sub.add_argument("--seed", type=int, default=0, help="the episode's start (each seed draws one)")
+            sub.add_argument(
+                "--seed", type=non_negative_int, default=0, help="the episode's start (each seed draws one)"
+            )
         sub.set_defaults(func={"eval": _eval, "export": _export, "video": _video}[verb])
 
 

@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from garagelab.core.cliargs import non_negative_int
 from garagelab.core.errors import UserError
 from garagelab.wafer.program import Compute, MeshProgram, Multicast, Parallel, Reduce, Shift, Step, reduce_matrix
 
@@ -91,7 +92,7 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("kernel", help="allgather, summa, cannon, meshgemm, gemm-t, or gemv-pipeline/-ring/-ktree")
     parser.add_argument("--grid", default="4x4", help="rows x cols of cores (at most 16x16)")
     parser.add_argument("--shape", default="30x20x25", help="M x K x N (GEMV: K x N)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     args = parser.parse_args(argv)
     rows, cols = (int(v) for v in args.grid.lower().split("x"))
     from garagelab.wafer.kernels import gemm, gemm_t, gemv
