@@ -47,6 +47,12 @@ def test_an_override_that_is_not_a_finite_number_or_a_range_is_refused(overrides
         make_task("Go1JoystickForward", overrides)
 
 
+def test_a_range_read_back_from_json_is_a_range() -> None:
+    """A resumed run's env overrides come from config.json, where a (low, high) pair is a list."""
+    task = make_task("Go1JoystickForward", {"lin_vel_x": [0.2, 0.8]})
+    assert task.config.lin_vel_x == (0.2, 0.8)
+
+
 def test_bad_model_path_is_one_line(tmp_path) -> None:
     with pytest.raises(UserError, match="does not exist"):
         load_model(tmp_path / "missing.xml")

@@ -56,6 +56,8 @@ def _coerce(key: str, old: Any, new: Any) -> Any:
     range (every tuple in a task config is a (low, high) pair) of another length: a NaN reward
     scale trained on silently, and `lin_vel_x=nan` failed inside numpy."""
     value = _as_type_of(key, old, new)
+    if isinstance(old, tuple) and isinstance(value, list):  # a range read back from a run's config.json
+        value = tuple(value)
     if isinstance(old, tuple) and old and (not isinstance(value, tuple) or len(value) != len(old)):
         raise UserError(f"config key {key!r} wants {len(old)} values like {old}, got {new!r}")
     numbers = value if isinstance(value, tuple) else (value,)
