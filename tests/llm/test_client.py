@@ -195,3 +195,18 @@ def test_a_rate_limit_spaces_concurrent_calls() -> None:
     # four threads, yet the six calls are spread over five intervals of 0.1 s (without the limit:
     # a few ms); the span, not each gap, so that loopback jitter on one request cannot fail it
     assert len(arrivals) == 6 and arrivals[-1] - arrivals[0] >= 0.45
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--port", "70000"], "--port: 70000 is more than 65,535"),  # was printed as served
+        (["serve", "--slots", "0"], "--slots: 0 must be at least 1"),  # llama-server's own usage text
+        (["chat", "--max-tokens", "0", "hi"], "--max-tokens: 0 must be at least 1"),  # asked for 1 token
+    ],
+)
+def test_llm_options_out_of_range_are_refused_before_a_server_starts(argv: list[str], message: str, capsys) -> None:
+    from garagelab.cli import main
+
+    assert main(["llm", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -22,10 +22,10 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def count_up_to(maximum: int, why: str) -> Callable[[str], int]:
-    """An argparse type: a whole number from 0 to `maximum`, for a count whose time and memory
-    grow with it, so that a slip of the keyboard (1e8 for 1e3) is refused with `why` instead of
-    running for days or exhausting memory."""
+def whole_number_up_to(maximum: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 0 to `maximum`, and `why` not more. For a count whose
+    time and memory grow with it, a slip of the keyboard (1e8 for 1e3) is then refused instead of
+    running for days or exhausting memory; for a port, instead of being passed on."""
 
     def count(text: str) -> int:
         value = _whole_number(text, 0)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from garagelab.core.cliargs import count_up_to, examples, non_negative_int, positive_float
+from garagelab.core.cliargs import examples, non_negative_int, positive_float, whole_number_up_to
 from garagelab.core.errors import UserError
 from garagelab.distill.conventions import add_flop_options, flop_model, parse_coefficients, parse_fixed
 from garagelab.distill.flops import PAPER_FLOPS
@@ -30,15 +30,15 @@ SCENARIO_NAMES = (
 
 
 # every sample is a coefficient set held in memory and priced in turn (about 0.3 ms each)
-SAMPLE_COUNT = count_up_to(
+SAMPLE_COUNT = whole_number_up_to(
     100_000, "10,000 samples already place the 5% and 95% points to within about half a percentile"
 )
 
 
 # a bootstrap keeps every resample's run weights in memory (8 bytes a run); 1e8 asked for 30 GiB
-BOOTSTRAP_COUNT = count_up_to(100_000, "the paper uses 4,096, and 1,000 take about 4 minutes on 2 cores")
+BOOTSTRAP_COUNT = whole_number_up_to(100_000, "the paper uses 4,096, and 1,000 take about 4 minutes on 2 cores")
 # each simulated data set is refitted free and once per coefficient: seconds each
-NULL_COUNT = count_up_to(10_000, "the threshold's 90% point is within about a percentile at 1,000")
+NULL_COUNT = whole_number_up_to(10_000, "the threshold's 90% point is within about a percentile at 1,000")
 
 
 def _with_flops(coefficients: CoefficientSet, args: argparse.Namespace) -> CoefficientSet:

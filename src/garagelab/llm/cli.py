@@ -6,6 +6,11 @@ import argparse
 import sys
 import time
 
+from garagelab.core.cliargs import positive_int, whole_number_up_to
+
+# 0 lets the system pick a free port; 70000 was passed on and printed as the address being served
+PORT = whole_number_up_to(65535, "a TCP port is at most 65535 (0: any free one)")
+
 
 def register(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", metavar="<verb>")
@@ -27,9 +32,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         formatter_class=fmt,
     )
     serve.add_argument("--model", default="", help="smollm2-135m (default), an installed model's name, or a .gguf path")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--context", type=int, default=4096, help="tokens per request (prompt and answer)")
-    serve.add_argument("--slots", type=int, default=2, help="requests served at once")
+    serve.add_argument("--port", type=PORT, default=8080, help="0: any free one")
+    serve.add_argument("--context", type=positive_int, default=4096, help="tokens per request (prompt and answer)")
+    serve.add_argument("--slots", type=positive_int, default=2, help="requests served at once")
     serve.set_defaults(func=_serve)
 
     chat = verbs.add_parser(
@@ -44,7 +49,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     chat.add_argument("--base-url", default="", help="an OpenAI-compatible endpoint (default: start the local one)")
     chat.add_argument("--model", default="", help="the model id (remote) or GGUF (local)")
     chat.add_argument("--api-key-env", default="", help="environment variable holding the API key")
-    chat.add_argument("--max-tokens", type=int, default=256)
+    chat.add_argument("--max-tokens", type=positive_int, default=256)
     chat.add_argument("--completion", action="store_true", help="plain completion instead of chat")
     chat.set_defaults(func=_chat)
 
