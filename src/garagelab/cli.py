@@ -91,15 +91,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if debug:
+            raise
+        if exc.filename is None:  # a socket, a pipe: ours to explain
+            return _internal(exc)
+        # a path the user named that cannot be read or written (a missing folder, a file where a
+        # folder should be, no permission): the path and the reason, not an "internal error"
+        print(f"error: {exc.filename}: {exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
+        return 2
     except Exception as exc:
         if debug:
             raise
-        print(
-            f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
-            "rerun with --debug for the traceback and report it",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    """An error that is a bug of ours: one line, and how to get the traceback to report it."""
+    print(
+        f"error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+        "rerun with --debug for the traceback and report it",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _one_line(exc: BaseException) -> str:

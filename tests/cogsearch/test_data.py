@@ -78,6 +78,11 @@ def test_rat_json_marks_forced_and_violation_trials(tmp_path: Path) -> None:
             load_rat_json(path)
 
 
+def test_a_synthetic_set_too_large_to_hold_is_refused() -> None:
+    with pytest.raises(UserError, match="at most 100,000 simulated subjects"):  # 1e9 was a MemoryError
+        load_source("synthetic:afp:1000000000", 1 / 3, 0)
+
+
 def test_an_npz_not_written_here_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.npz"
     np.savez(path, a=np.zeros(3))

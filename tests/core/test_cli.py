@@ -7,7 +7,13 @@ import sys
 import pytest
 
 from garagelab.cli import main
-from garagelab.core.cliargs import non_negative_float, non_negative_int, positive_float, positive_int
+from garagelab.core.cliargs import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    whole_number_up_to,
+)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +41,23 @@ def test_user_error_is_one_line_without_traceback() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith("error: no run '424242'")
     assert "Traceback" not in result.stderr
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_exit_2(tmp_path, capsys) -> None:
+    """A file the user names under a folder that does not exist was an "internal error"."""
+    missing = tmp_path / "no" / "such" / "table.csv"
+    assert main(["wafer", "table", "3", "--csv", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {missing}: No such file or directory; check the path and its permissions\n"
+
+
+def test_whole_number_up_to_refuses_more_with_the_reason() -> None:
+    count = whole_number_up_to(10, "ten is plenty")
+    assert count("0") == 0 and count("10") == 10
+    with pytest.raises(argparse.ArgumentTypeError, match="11 is more than 10: ten is plenty"):
+        count("11")
+    with pytest.raises(argparse.ArgumentTypeError, match="must be at least 0"):
+        count("-1")
 
 
 def test_debug_adds_traceback() -> None:

@@ -332,6 +332,7 @@ def save_long_csv(dataset: BehaviourDataset, path: Path | str) -> Path:
 
 # -- any source --------------------------------------------------------------------------------
 
+MAX_SYNTHETIC_SUBJECTS = 100_000
 SOURCES = (
     "a fly folder (training_/test_ CSVs), a rat .json, a long .csv, an .npz, or synthetic:GENERATOR; "
     "several joined with + are merged"
@@ -385,6 +386,8 @@ def load_source(spec: str, heldout_fraction: float = 1 / 3, seed: int = 0) -> tu
             raise UserError(f"--data {spec}: unknown generator {generator!r}; choose {', '.join(GENERATORS)}")
         if count and not count.isdigit():
             raise UserError(f"--data {spec}: the subject count {count!r} is not a whole number")
+        if int(count or 0) > MAX_SYNTHETIC_SUBJECTS:  # 1e9 asked numpy for 37 GiB
+            raise UserError(f"--data {spec}: at most {MAX_SYNTHETIC_SUBJECTS:,} simulated subjects")
         dataset = generate(generator, subjects=int(count or 40), seed=seed)
         return dataset.split_subjects(heldout_fraction, seed)
     path = Path(spec)
