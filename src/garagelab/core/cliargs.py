@@ -22,13 +22,13 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
-def whole_number_up_to(maximum: int, why: str) -> Callable[[str], int]:
-    """An argparse type: a whole number from 0 to `maximum`, and `why` not more. For a count whose
-    time and memory grow with it, a slip of the keyboard (1e8 for 1e3) is then refused instead of
-    running for days or exhausting memory; for a port, instead of being passed on."""
+def whole_number_up_to(maximum: int, why: str, minimum: int = 0) -> Callable[[str], int]:
+    """An argparse type: a whole number from `minimum` to `maximum`, and `why` not more. For a count
+    whose time and memory grow with it, a slip of the keyboard (1e8 for 1e3) is then refused instead
+    of running for days or exhausting memory; for a port, instead of being passed on."""
 
     def count(text: str) -> int:
-        value = _whole_number(text, 0)
+        value = _whole_number(text, minimum)
         if value > maximum:
             raise argparse.ArgumentTypeError(f"{text} is more than {maximum:,}: {why}")
         return value

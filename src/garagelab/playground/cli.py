@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 
-from garagelab.core.cliargs import examples, non_negative_int, positive_int
+from garagelab.core.cliargs import examples, non_negative_int, positive_int, whole_number_up_to
 from garagelab.core.errors import UserError
-from garagelab.playground.config import ENGINES, MAX_ENVS
+from garagelab.playground.config import ENGINES, MAX_CLIP_STEPS, MAX_ENVS
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -18,6 +19,11 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
             raise UserError(f"--set {item!r}: expected key=value, e.g. --set ctrl_dt=0.02")
         out[key] = value
     return out
+
+
+def clip_steps(minimum: int) -> Callable[[str], int]:
+    """An argparse type for a clip's length: its frames are held in memory until it is written."""
+    return whole_number_up_to(MAX_CLIP_STEPS, "a clip's frames are held in memory until it is written", minimum)
 
 
 def _sizes(values: str) -> list[int]:
@@ -78,7 +84,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     render.add_argument("env")
     render.add_argument("--out", default="", help="a .mp4 or .gif path (default: <env>.mp4)")
-    render.add_argument("--steps", type=positive_int, default=200)
+    render.add_argument("--steps", type=clip_steps(1), default=200)
     render.add_argument("--width", type=positive_int, default=480)
     render.add_argument("--height", type=positive_int, default=360)
     render.add_argument("--camera", default=None, help="a camera name from the model (default: a tracking one)")

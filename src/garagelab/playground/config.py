@@ -19,6 +19,8 @@ ENGINES = ("cpu", "mjx", "warp")
 # every env holds its own MuJoCo state (kilobytes each, more with pixels); Playground's largest
 # batch is 8,192 envs on a GPU, and a million is past what one machine's memory holds for most tasks
 MAX_ENVS = 1 << 20
+# a clip's frames are held in memory until it is written (230 KB each at 320x240)
+MAX_CLIP_STEPS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)

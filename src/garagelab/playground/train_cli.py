@@ -10,6 +10,7 @@ from typing import Any
 
 from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int
 from garagelab.core.errors import UserError
+from garagelab.playground.cli import clip_steps
 from garagelab.playground.config import ENGINES
 
 
@@ -54,7 +55,10 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
     train.add_argument("--frames", type=positive_int, default=3, help="frames stacked (with --pixels)")
     train.add_argument("--checkpoint-every", type=positive_int, default=10, help="PPO iterations")
     train.add_argument(
-        "--video-steps", type=non_negative_int, default=400, help="length of the clip written at the end (0: none)"
+        "--video-steps",
+        type=clip_steps(0),
+        default=400,
+        help="length of the clip written at the end (0: none)",
     )
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run from its checkpoint")
     train.add_argument("--init-from", metavar="RUN",
@@ -78,7 +82,7 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
             sub.add_argument("--out", default="", help="default: <run>/policy.onnx")
         else:
             sub.add_argument("--out", default="", help="a .mp4 or .gif path (default: <run>/policy.mp4)")
-            sub.add_argument("--steps", type=positive_int, default=400)
+            sub.add_argument("--steps", type=clip_steps(1), default=400)
             sub.add_argument(
                 "--seed", type=non_negative_int, default=0, help="the episode's start (each seed draws one)"
             )
