@@ -208,6 +208,10 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     assert main(["playground", "video", run.name, "--steps", "5", "--seed", "3", "--out", str(run / "clip.gif")]) == 0
     assert main(["playground", "train", "--resume", run.name, "--steps", "4096", "--video-steps", "0"]) == 0
     assert "4,096 steps" in capsys.readouterr().out
+    # a smaller total would rewrite the run's config to say less than it trained
+    assert main(["playground", "train", "--resume", run.name, "--steps", "64"]) == 2
+    assert "has trained 4,096 steps; --steps is the new total, so give more" in capsys.readouterr().err
+    assert json.loads((run / "config.json").read_text())["ppo"]["total_steps"] == 4096
     assert main(["playground", "train", "CartpoleBalance", "--set", "ppo.lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "lr=1"]) == 2
     assert main(["playground", "train", "CartpoleBalance", "--set", "env.episode_length=-5"]) == 2

@@ -215,6 +215,12 @@ def load_checkpoint(path: Path, template: ppo.Learner) -> ppo.Learner:
     return ppo.Learner(params, opt_state, obs, critic, key, meta["iteration"], meta["steps"], meta["history"], value)
 
 
+def trained_steps(directory: Path) -> int:
+    """Env steps the run in `directory` has trained, as its checkpoint says (0 without one)."""
+    path = Path(directory) / CHECKPOINT
+    return int(json.loads(str(_open_checkpoint(path)["meta"]))["steps"]) if path.is_file() else 0
+
+
 def warm_start(path: Path, fresh: ppo.Learner, keep_log_std: bool = True) -> ppo.Learner:
     """`fresh` with the networks and normalisers saved at `path`. Its optimiser state, counters and
     key stay fresh: the new run is a new optimisation from a trained point. With `keep_log_std`

@@ -123,6 +123,11 @@ def _train(args: argparse.Namespace) -> int:
         if record.system != "playground" or algo not in settings:
             raise UserError(f"run {record.label} is not a playground training run")
         if args.steps:  # a longer run than planned
+            done = train.trained_steps(store.directory(args.resume))
+            if args.steps <= done:  # the stored total would then say less than was trained
+                raise UserError(
+                    f"run {record.label} has trained {done:,} steps; --steps is the new total, so give more"
+                )
             settings[algo]["total_steps"] = args.steps
         config = train.tuned_config(settings["env"], algo=algo, **settings[algo])  # the stored settings are complete
         context = store.reopen(args.resume)
