@@ -33,6 +33,10 @@ def test_run_resume_report(runs_dir: Path, capsys) -> None:
     assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 4
     assert main(["cogsearch", "resume", directory.name, "--budget", "6", "--time-budget", "30", "--no-report"]) == 0
     assert ProgramDB(directory / "programs.sqlite").evaluated_count() == 6
+    # a smaller total would rewrite the run's config.json to a budget below what it evaluated
+    assert main(["cogsearch", "resume", directory.name, "--budget", "5", "--no-report"]) == 2
+    assert "the search has made 6 evaluations; --budget is the new total" in capsys.readouterr().err
+    assert json.loads((directory / "config.json").read_text())["search"]["engine"]["budget"] == 6
     # the resume's budgets are stored with the run, so the next resume keeps them
     assert json.loads((directory / "config.json").read_text())["search"]["engine"]["max_minutes"] == 30
     assert main(["cogsearch", "report", str(directory), "--top", "1", "--no-gru"]) == 0

@@ -92,7 +92,7 @@ def resume(
     if record.system != "cogsearch":
         raise UserError(f"run {record.label} is a {record.system} run, not a cogsearch search")
     config = CogSearchConfig.from_dict(store.read_config(record))
-    config = replace(config, search=extended(config.search, budget, limits))
+    config = replace(config, search=extended(config.search, budget, limits, record.path))
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config.search, run.path / DB_NAME, run, progress, task=run_task(run.path, config))

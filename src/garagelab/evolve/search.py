@@ -315,15 +315,28 @@ def resume(
     record = store.get(key)
     if record.system != "evolve":
         raise UserError(f"run {record.label} is a {record.system} run, not an evolve search")
-    config = extended(SearchConfig.from_dict(store.read_config(record)), budget, limits)
+    config = extended(SearchConfig.from_dict(store.read_config(record)), budget, limits, record.path)
     with store.reopen(key) as run:
         (run.path / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
         execute(config, run.path / DB_NAME, run, progress)
     return run.path
 
 
-def extended(config: SearchConfig, budget: int | None, limits: dict[str, float] | None) -> SearchConfig:
-    """`config` with a resume's new evaluation `budget` and spend `limits` (those given)."""
+def extended(
+    config: SearchConfig, budget: int | None, limits: dict[str, float] | None, directory: Path
+) -> SearchConfig:
+    """`config` with a resume's new evaluation `budget` and spend `limits` (those given). A budget
+    below the evaluations the run in `directory` has made is refused: the run's config.json would
+    say less than it did."""
+    database = Path(directory) / DB_NAME
+    if budget is not None and database.is_file():
+        db = ProgramDB(database)
+        try:
+            done = db.evaluated_count()
+        finally:
+            db.close()
+        if budget < done:
+            raise UserError(f"the search has made {done:,} evaluations; --budget is the new total, so give more")
     changes = {**({"budget": budget} if budget is not None else {}), **(limits or {})}
     return replace(config, engine=replace(config.engine, **changes)) if changes else config
 
