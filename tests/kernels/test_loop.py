@@ -241,6 +241,10 @@ def test_a_stopped_search_resumes_from_its_database(runs_dir: Path) -> None:
     assert [p.source for p in after[:2]] == before and len(after) == 4
     assert len({p.source for p in after}) == 4  # the tuner knew what the first part had tried
     assert main(["kernels", "resume", "nonexistent"]) == 2
+    # a total at or below what was spent would rewrite the run's config.json to less than it spent
+    assert main(["kernels", "resume", run.name, "--max-attempts", "3"]) == 2
+    assert main(["kernels", "resume", run.name, "--budget-s", "0.001"]) == 2
+    assert json.loads((run / "config.json").read_text())["max_attempts"] == 4
 
 
 @pytest.mark.slow

@@ -225,12 +225,20 @@ def _resume(args: argparse.Namespace) -> int:
     import json
 
     from garagelab.core.runs import RunStore
+    from garagelab.evolve.search import DB_NAME
+    from garagelab.kernels.loop import spent
 
     store = RunStore()
     record = store.get(args.run)
     if record.system != "kernels":
         raise UserError(f"run {record.label} is a {record.system} run, not a kernels search")
     settings = store.read_config(record)
+    attempts, seconds = spent(record.path / DB_NAME)
+    # a smaller total would rewrite the run's config.json to less than it spent, and stop at once
+    if args.budget_s is not None and args.budget_s <= seconds:
+        raise UserError(f"the search has spent {seconds:.0f} s; --budget-s is the new total, so give more")
+    if args.max_attempts is not None and args.max_attempts <= attempts:
+        raise UserError(f"the search has made {attempts} attempts; --max-attempts is the new total, so give more")
     for key in ("budget_s", "max_attempts"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)

@@ -336,6 +336,18 @@ def better(attempt: Attempt, best: Attempt | None) -> Attempt | None:
     return attempt if attempt.outcome.ok and (best is None or attempt.outcome.score > best.outcome.score) else best
 
 
+def spent(db_path: Path) -> tuple[int, float]:
+    """(attempts, seconds) a stopped search has spent: what a new total budget must exceed."""
+    if not Path(db_path).is_file():
+        return 0, 0.0
+    db = ProgramDB(db_path)
+    try:
+        attempts, seconds = _history(db)
+    finally:
+        db.close()
+    return len(attempts), seconds
+
+
 def _history(db: ProgramDB) -> tuple[list[Attempt], float]:
     """The attempts a database already holds (not the re-measurements), and the seconds they took."""
     outcomes = db.outcomes()
