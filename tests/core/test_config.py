@@ -38,6 +38,7 @@ def test_overrides_apply_typed_values() -> None:
         ("ppo.resume=maybe", "not a valid bool"),
         ("name", "expected key=value"),
         ("name.x=1", "is not a group of settings"),
+        ("ppo.learning_rate=nan", r"not a valid float \(not a finite number\)"),  # trained on silently
     ],
 )
 def test_bad_overrides_are_user_errors(assignment: str, message: str) -> None:

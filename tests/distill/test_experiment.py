@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,22 @@ def test_entropy_rate_matches_the_empirical_conditional_entropy() -> None:
 def test_bad_source_settings() -> None:
     with pytest.raises(UserError, match="support"):
         MarkovSource(vocab=4, support=9)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("sizes=-5", r"--set sizes: every value must be above 0, not \(-5.0,\)"),  # ran
+        ("train.learning_rate=-1", "--set train.learning_rate: every value must be above 0"),  # diverged runs kept
+        ("train.warmup=2", r"--set train.warmup: must lie in \[0, 1\)"),
+        ("vocab=1", "--set vocab: must be at least 2"),
+        ("min_tokens_per_param=1e5", "min_tokens_per_param must be below max_tokens_per_param"),
+    ],
+)
+def test_a_sweep_setting_that_cannot_run_is_refused_before_any_training(setting: str, message: str, capsys) -> None:
+    assert main(["distill", "run", "--preset", "quick", "--set", setting]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not RunStore().list("distill")  # refused before a run was recorded
 
 
 @pytest.mark.parametrize("kind", ["mlp", "transformer"])

@@ -222,8 +222,8 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
         ("ppo.learning_rate=0", "learning_rate must be above 0"),
         ("ppo.gamma=1.0", "gamma must lie in [0, 1)"),
         # --set's literal syntax leaves nan a string and makes 1e9 a float: each failed deep inside
-        ("ppo.learning_rate=nan", "ppo.learning_rate must be a finite number (got nan)"),
-        ("ppo.entropy_coef=inf", "ppo.entropy_coef must be a finite number (got inf)"),
+        ("ppo.learning_rate=nan", "ppo.learning_rate=nan: not a valid float (not a finite number)"),
+        ("ppo.entropy_coef=1e999", "ppo.entropy_coef must be a finite number (got inf)"),  # inf by literal syntax
         ("ppo.num_envs=2.5", "ppo.num_envs must be a whole number (got 2.5)"),
         ("ppo.num_envs=1e9", "ppo.num_envs 1,000,000,000 is more than 1,048,576"),
     ]:

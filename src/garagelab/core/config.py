@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import fields, is_dataclass, replace
 from typing import Any, TypeVar
@@ -48,7 +49,10 @@ def parse_like(raw: str, current: Any, key: str) -> Any:
         if isinstance(current, int):
             return int(float(raw)) if "e" in raw.lower() else int(raw)
         if isinstance(current, float):
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value):  # no setting here means "off" by inf, and a NaN trains on silently
+                raise ValueError("not a finite number")
+            return value
         if isinstance(current, str):
             return raw
         if isinstance(current, tuple):

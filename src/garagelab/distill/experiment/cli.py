@@ -50,10 +50,7 @@ def _config(args: argparse.Namespace):
         config = replace(config, corpus=args.corpus)
     if args.seeds:
         config = replace(config, seeds=args.seeds)
-    config = apply_overrides(config, args.set)
-    if config.seeds < 1:
-        raise UserError(f"seeds must be at least 1, not {config.seeds}")
-    return config
+    return apply_overrides(config, args.set).check()
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ and skips every run already in the file):
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import time
@@ -80,12 +81,40 @@ class SweepConfig:
     # key suffix -s<r> and its students learn from replica r of their teacher
     seeds: int = 1
 
+    def check(self) -> SweepConfig:
+        """The config, or a UserError naming the setting that cannot run (a negative size ran, and
+        a negative learning rate appended diverged runs to runs.csv as if they were data)."""
+        counts = {"vocab": 2, "order": 1, "support": 1, "equal_loss_pairs": 0, "seeds": 1}
+        counts.update({f"train.{k}": 1 for k in ("batch_tokens", "eval_tokens")})
+        for name, least in counts.items():
+            if _setting(self, name) < least:
+                raise UserError(f"--set {name}: must be at least {least}, not {_setting(self, name)}")
+        positive = ("sizes", "budgets", "teacher_sizes", "student_sizes", "student_budgets",
+                    "teacher_tokens_per_param", "equal_loss_student", "equal_loss_budget", "min_tokens_per_param",
+                    "max_tokens_per_param", "train.learning_rate")  # fmt: skip
+        for name in positive:
+            values = _setting(self, name)
+            if not all(v > 0 for v in (values if isinstance(values, tuple) else (values,))):
+                raise UserError(f"--set {name}: every value must be above 0, not {values}")
+        fractions = {"train.warmup": (0, 1), "train.min_learning_rate": (0, 1), "train.weight_decay": (0, 1)}
+        for name, (low, high) in fractions.items():
+            if not low <= _setting(self, name) < high:
+                raise UserError(f"--set {name}: must lie in [{low}, {high}), not {_setting(self, name)}")
+        if self.min_tokens_per_param >= self.max_tokens_per_param:
+            raise UserError("--set min_tokens_per_param must be below max_tokens_per_param")
+        return self
+
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:
         """Rebuild a config saved with `dataclasses.asdict` (lists back to tuples)."""
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         values["train"] = TrainConfig(**values.get("train", {}))
         return cls(**values)
+
+
+def _setting(config: SweepConfig, name: str):
+    """A setting by its `--set` name (`train.x` for the optimiser's)."""
+    return getattr(config.train, name.removeprefix("train.")) if name.startswith("train.") else getattr(config, name)
 
 
 PRESETS: dict[str, SweepConfig] = {
@@ -346,6 +375,10 @@ class Sweep:
         teacher: str,
         seconds: float,
     ) -> dict[str, object]:
+        if not math.isfinite(loss):  # a NaN in runs.csv would stop every fit of it; the runs before are kept
+            raise UserError(
+                f"run {planned.key} diverged (held-out loss {loss}); start a new sweep with a lower train.learning_rate"
+            )
         return {
             "key": planned.key,
             "kind": planned.kind,
