@@ -47,6 +47,14 @@ def test_bad_source_settings() -> None:
         MarkovSource(vocab=4, support=9)
 
 
+def test_a_diverged_run_stops_the_sweep_instead_of_becoming_data(runs_dir: Path, capsys) -> None:
+    argv = ["distill", "run", "--preset", "quick", "--set", "sizes=2e3", "--set", "budgets=3e8"]
+    assert main([*argv, "--set", "train.learning_rate=1e4"]) == 2  # 261-853 nats at V = 32, once appended
+    assert "diverged: held-out loss" in capsys.readouterr().err
+    (run,) = (runs_dir / "distill").iterdir()
+    assert not (run / "runs.csv").is_file() or len((run / "runs.csv").read_text().splitlines()) <= 1
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
