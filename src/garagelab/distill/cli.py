@@ -322,11 +322,6 @@ def _fit_settings(args: argparse.Namespace) -> dict:
         raise UserError(f"{args.csv} has no supervised rows (rows without a teacher){kept}; use --law distillation")
     if want_dist and len(table.distillation) == 0:
         raise UserError(f"{args.csv} has no distillation rows (rows with L_T or N_T, D_T){kept}; use --law supervised")
-    if args.profile and not ((want_sup and sup_profiled) or (want_dist and dist_profiled)):
-        raise UserError(
-            f"--profile: its coefficients ({', '.join(sup_profiled + dist_profiled)}) are not in the law fitted "
-            f"with --law {args.law}; name that law's with --profile-coefficients"
-        )
     for fixed, profiled, law, wanted in (
         (sup_fixed, sup_profiled, "supervised", want_sup),
         (dist_fixed, dist_profiled, "distillation", want_dist),
@@ -340,6 +335,11 @@ def _fit_settings(args: argparse.Namespace) -> dict:
                 )
         if both := [name for name in profiled if name in fixed]:
             raise UserError(f"--profile-coefficients {', '.join(both)}: held fixed by --fix, so there is no interval")
+    if args.profile and not ((want_sup and sup_profiled) or (want_dist and dist_profiled)):  # the default's
+        raise UserError(
+            f"--profile: its default coefficients ({', '.join(dist_profiled)}) are the distillation law's, not "
+            f"fitted with --law {args.law}; name the supervised law's with --profile-coefficients"
+        )
     if want_dist and not want_sup and not args.supervised_from:
         raise UserError("--law distillation needs --supervised-from (a built-in name or fit JSON) for Lt_S")
 
