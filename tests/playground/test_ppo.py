@@ -171,6 +171,10 @@ def test_tuned_settings_follow_playground_for_the_dm_control_set() -> None:
 def test_bad_settings_are_named() -> None:
     with pytest.raises(UserError, match=r"unknown PPO setting.*lerning_rate"):
         train.tuned_config("CartpoleBalance", lerning_rate=1e-3)
+    # --set's literal syntax makes `64` a number and `false` a string: each is typed as its field
+    assert train.tuned_config("CartpoleBalance", hidden=64, anneal_lr="false", num_envs=1e2).hidden == (64,)
+    assert not train.tuned_config("CartpoleBalance", anneal_lr="false").anneal_lr  # the string was truthy
+    assert train.tuned_config("CartpoleBalance", num_envs=1e2).num_envs == 100
 
 
 def test_action_latency_delays_each_action() -> None:
@@ -226,6 +230,7 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
         ("ppo.entropy_coef=1e999", "ppo.entropy_coef must be a finite number (got inf)"),  # inf by literal syntax
         ("ppo.num_envs=2.5", "ppo.num_envs must be a whole number (got 2.5)"),
         ("ppo.num_envs=1e9", "ppo.num_envs 1,000,000,000 is more than 1,048,576"),
+        ("ppo.hidden=32,0", "ppo.hidden must be layer sizes"),  # ppo.hidden=64 was an internal error
     ]:
         assert main(["playground", "train", "CartpoleBalance", "--set", setting]) == 2
         assert message in capsys.readouterr().err, setting

@@ -162,7 +162,12 @@ def typed_settings(algo: str, defaults: Config, overrides: dict[str, Any]) -> di
         name, default = f"{algo}.{key}", getattr(defaults, key)
         if isinstance(value, str) and not isinstance(default, str):
             value = parse_like(value, default, name)
-        if isinstance(default, bool) or not isinstance(default, int | float):
+        if isinstance(default, tuple):  # layer sizes (hidden, cnn_channels): `64` is one layer
+            layers = tuple(value) if isinstance(value, tuple | list) else (value,)
+            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers):
+                raise UserError(f"{name} must be layer sizes, whole numbers of at least 1, e.g. 64,64 (got {value!r})")
+            typed[key] = layers
+        elif isinstance(default, bool) or not isinstance(default, int | float):
             typed[key] = value
         elif not isinstance(value, int | float) or not math.isfinite(value):
             raise UserError(f"{name} must be a finite number (got {value!r})")
