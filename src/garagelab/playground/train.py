@@ -145,11 +145,7 @@ def tuned_config(env_name: str, pixels: bool = False, algo: str = "ppo", **overr
         tuned = (SAC_PIXELS_TUNED if pixels else SAC_TUNED).get(env_name, {})
     else:
         tuned = tuned_settings(env_name, pixels)
-    settings = {**tuned, **typed_settings(algo, kind(), overrides)}
-    for key in ("hidden", "cnn_channels"):
-        if key in settings:
-            settings[key] = tuple(int(h) for h in settings[key])
-    config = replace(kind(), **settings)
+    config = replace(kind(), **{**tuned, **typed_settings(algo, kind(), overrides)})
     return sac.check(config) if algo == "sac" else ppo.check(config)
 
 
