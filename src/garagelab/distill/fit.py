@@ -20,6 +20,7 @@ import numpy as np
 
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
+from garagelab.core.textfiles import read_user_text
 from garagelab.distill.bootstrap import bootstrap_fit, intervals_from_samples
 from garagelab.distill.data import DistillationRuns, SupervisedRuns
 from garagelab.distill.evaluate import make_evaluator, resolve_backend
@@ -138,7 +139,7 @@ class FitResult:
     def load(cls, path: Path | str) -> FitResult:
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_user_text(path))
             return cls(
                 name=data["name"],
                 supervised=LawFit.from_dict(data["supervised"]) if data.get("supervised") else None,
@@ -148,7 +149,7 @@ class FitResult:
             )
         except FileNotFoundError:
             raise UserError(f"{path}: no such fit file; create one with `garagelab distill fit`") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, IsADirectoryError, KeyError, TypeError) as exc:
             raise UserError(f"{path} is not a garagelab fit file ({exc}); refit with `garagelab distill fit`") from exc
 
 
