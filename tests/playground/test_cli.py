@@ -43,6 +43,7 @@ def test_user_errors_are_one_line(capsys) -> None:
         (["render", "CartpoleBalance", "--seed", "-1"], "--seed: -1 must be at least 0"),
         (["render", "CartpoleBalance", "--steps", "20000"], "20000 is more than 10,000: a clip's frames are held"),
         (["train", "CartpoleBalance", "--video-steps", "99999"], "99999 is more than 10,000"),  # 1e8 ran out of memory
+        (["eval", "12", "--episodes", "100000"], "100000 is more than 10,000: the episodes run side by side"),
     ],
 )
 def test_counts_and_seeds_out_of_range_are_refused(argv: list[str], message: str, capsys) -> None:

@@ -204,8 +204,9 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     assert evaluations["train"]["conditions"] == {"action_latency": 1} and evaluations["nominal"]["conditions"] == {}
     capsys.readouterr()
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "(nominal: the nominal env)" in out and "(train: action_latency=1)" in out
+    assert "eval CartpoleBalance (1 side by side): " in err  # the progress line, one per condition
     assert main(["playground", "eval", run.name, "--episodes", "1", "--conditions", "train"]) == 0
     assert "nominal" not in capsys.readouterr().out
     assert main(["playground", "export", run.name]) == 0 and (run / "policy.onnx").is_file()

@@ -452,12 +452,14 @@ def evaluate(
     seed: int = 1,
     conditions: dict[str, Any] | None = None,
     interface: dict | None = None,
+    progress: bool = False,
 ) -> Evaluation:
     """Deterministic rollouts of whole episodes (the policy's mean action), one env per episode.
 
     `conditions` (from `training_conditions`) evaluates under what the policy trained with:
     randomised models (drawn from `seed`, not the training draw), observation noise, latency.
     Without it the env is nominal. `interface`: the pixels and action repeat the policy trained with.
+    `progress` shows the batch's control steps against the episode length (the most it can take).
     """
     from garagelab.playground.registry import load
 
@@ -467,9 +469,11 @@ def evaluate(
     state = env.reset(seed)
     returns, lengths = np.zeros(episodes), np.zeros(episodes, np.int64)
     alive = np.ones(episodes, bool)
-    while alive.any():
-        state = env.step(state, policy(state.obs))
-        returns += np.where(alive, state.reward, 0.0)
-        lengths += alive
-        alive &= state.done == 0
+    with ProgressBar(env.length, f"eval {env_name} ({episodes} side by side)", unit="steps", enabled=progress) as bar:
+        while alive.any():
+            state = env.step(state, policy(state.obs))
+            returns += np.where(alive, state.reward, 0.0)
+            lengths += alive
+            alive &= state.done == 0
+            bar.advance()
     return Evaluation(returns.tolist(), lengths.tolist())

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int
+from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int, whole_number_up_to
 from garagelab.core.errors import UserError
 from garagelab.playground.cli import clip_steps
-from garagelab.playground.config import ENGINES
+from garagelab.playground.config import ENGINES, MAX_EVAL_EPISODES
 
 
 def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
@@ -74,7 +74,8 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
         sub = verbs.add_parser(verb, help=text, epilog=examples(f"garagelab playground {verb} 12"), formatter_class=fmt)
         sub.add_argument("run", help="a training run's id or directory")
         if verb == "eval":
-            sub.add_argument("--episodes", type=positive_int, default=8)
+            sub.add_argument("--episodes", default=8, type=whole_number_up_to(
+                MAX_EVAL_EPISODES, "the episodes run side by side, one env each", minimum=1))  # fmt: skip
             sub.add_argument("--conditions", choices=CONDITIONS, default="both",
                              help="nominal: the plain env; train: the randomisation, observation noise and latency "
                              "the run trained with; both (default): each, when the run trained with any")  # fmt: skip
@@ -232,10 +233,11 @@ def _evaluations(
     wanted = {"nominal": {}, "train": conditions}
     if which != "both":
         wanted = {which: wanted[which]}
+    scored = {name: options for name, options in wanted.items() if name == "nominal" or options}
+    shared = {"interface": interface, "progress": True}
     return {
-        name: (train.evaluate(env, learner, episodes, overrides, conditions=options, interface=interface), options)
-        for name, options in wanted.items()
-        if name == "nominal" or options
+        name: (train.evaluate(env, learner, episodes, overrides, conditions=options, **shared), options)
+        for name, options in scored.items()
     }
 
 
