@@ -8,12 +8,14 @@ import pytest
 
 from garagelab.cli import main
 from garagelab.core.cliargs import (
+    check_new_total,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
     whole_number_up_to,
 )
+from garagelab.core.errors import UserError
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,6 +60,14 @@ def test_whole_number_up_to_refuses_more_with_the_reason() -> None:
         count("11")
     with pytest.raises(argparse.ArgumentTypeError, match="must be at least 0"):
         count("-1")
+
+
+def test_a_resumes_new_total_must_exceed_what_was_done() -> None:
+    check_new_total("--steps", None, 4096, "unused")  # not given: the stored total stands
+    check_new_total("--steps", 4097, 4096, "unused")
+    for given in (4096, 100):  # the same total would stop at once; a smaller one rewrites config.json below it
+        with pytest.raises(UserError, match=r"^run 3 has trained 4,096 steps; --steps is the new total, so give more$"):
+            check_new_total("--steps", given, 4096, "run 3 has trained 4,096 steps")
 
 
 def test_debug_adds_traceback() -> None:

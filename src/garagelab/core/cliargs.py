@@ -6,6 +6,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from garagelab.core.errors import UserError
+
 
 def examples(*lines: str) -> str:
     """An epilog listing example command lines."""
@@ -34,6 +36,14 @@ def whole_number_up_to(maximum: int, why: str, minimum: int = 0) -> Callable[[st
         return value
 
     return count
+
+
+def check_new_total(option: str, given: float | None, done: float, done_text: str) -> None:
+    """Refuse a resume's `option` (a new total: steps, evaluations, seconds) that is not above what
+    the run has done (`done_text` says it, e.g. "run 12 has trained 4,096 steps"). A smaller one
+    would rewrite the run's config.json to say less than it did, then stop at once."""
+    if given is not None and given <= done:
+        raise UserError(f"{done_text}; {option} is the new total, so give more")
 
 
 def positive_float(text: str) -> float:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from garagelab.core.cliargs import check_new_total
 from garagelab.core.errors import UserError
 from garagelab.core.runs import Run, RunStore
 from garagelab.evolve.database import Program, ProgramDB
@@ -326,8 +327,7 @@ def extended(
     config: SearchConfig, budget: int | None, limits: dict[str, float] | None, directory: Path
 ) -> SearchConfig:
     """`config` with a resume's new evaluation `budget` and spend `limits` (those given). A budget
-    below the evaluations the run in `directory` has made is refused: the run's config.json would
-    say less than it did."""
+    not above the evaluations the run in `directory` has made is refused (`check_new_total`)."""
     database = Path(directory) / DB_NAME
     if budget is not None and database.is_file():
         db = ProgramDB(database)
@@ -335,8 +335,7 @@ def extended(
             done = db.evaluated_count()
         finally:
             db.close()
-        if budget < done:
-            raise UserError(f"the search has made {done:,} evaluations; --budget is the new total, so give more")
+        check_new_total("--budget", budget, done, f"the search has made {done:,} evaluations")
     changes = {**({"budget": budget} if budget is not None else {}), **(limits or {})}
     return replace(config, engine=replace(config.engine, **changes)) if changes else config
 

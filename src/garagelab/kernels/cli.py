@@ -6,7 +6,7 @@ import argparse
 import contextlib
 from pathlib import Path
 
-from garagelab.core.cliargs import examples, non_negative_int, positive_float, positive_int
+from garagelab.core.cliargs import check_new_total, examples, non_negative_int, positive_float, positive_int
 from garagelab.core.errors import UserError
 from garagelab.core.textfiles import read_user_text
 from garagelab.kernels.loop import STRATEGIES
@@ -234,11 +234,8 @@ def _resume(args: argparse.Namespace) -> int:
         raise UserError(f"run {record.label} is a {record.system} run, not a kernels search")
     settings = store.read_config(record)
     attempts, seconds = spent(record.path / DB_NAME)
-    # a smaller total would rewrite the run's config.json to less than it spent, and stop at once
-    if args.budget_s is not None and args.budget_s <= seconds:
-        raise UserError(f"the search has spent {seconds:.0f} s; --budget-s is the new total, so give more")
-    if args.max_attempts is not None and args.max_attempts <= attempts:
-        raise UserError(f"the search has made {attempts} attempts; --max-attempts is the new total, so give more")
+    check_new_total("--budget-s", args.budget_s, seconds, f"the search has spent {seconds:.0f} s")
+    check_new_total("--max-attempts", args.max_attempts, attempts, f"the search has made {attempts} attempts")
     for key in ("budget_s", "max_attempts"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)

@@ -8,7 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from garagelab.core.cliargs import examples, non_negative_float, non_negative_int, positive_int, whole_number_up_to
+from garagelab.core.cliargs import (
+    check_new_total,
+    examples,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+    whole_number_up_to,
+)
 from garagelab.core.errors import UserError
 from garagelab.playground.cli import clip_steps
 from garagelab.playground.config import ENGINES, MAX_EVAL_EPISODES
@@ -125,10 +132,7 @@ def _train(args: argparse.Namespace) -> int:
             raise UserError(f"run {record.label} is not a playground training run")
         if args.steps:  # a longer run than planned
             done = train.trained_steps(store.directory(args.resume))
-            if args.steps <= done:  # the stored total would then say less than was trained
-                raise UserError(
-                    f"run {record.label} has trained {done:,} steps; --steps is the new total, so give more"
-                )
+            check_new_total("--steps", args.steps, done, f"run {record.label} has trained {done:,} steps")
             settings[algo]["total_steps"] = args.steps
         config = train.tuned_config(settings["env"], algo=algo, **settings[algo])  # the stored settings are complete
         context = store.reopen(args.resume)
