@@ -39,6 +39,7 @@ def test_overrides_apply_typed_values() -> None:
         ("name", "expected key=value"),
         ("name.x=1", "is not a group of settings"),
         ("ppo.learning_rate=nan", r"not a valid float \(not a finite number\)"),  # trained on silently
+        ("ppo.widths=4x5", "ppo.widths=4x5: expected int values separated by commas, like ppo.widths=8,16"),
     ],
 )
 def test_bad_overrides_are_user_errors(assignment: str, message: str) -> None:

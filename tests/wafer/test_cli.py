@@ -84,7 +84,12 @@ def test_every_quick_table_command_runs(name: str, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize(
     ("setting", "message"),
-    [("alpha=-1", "alpha must be finite and non-negative"), ("clock_hz=0", "clock_hz must be finite and positive")],
+    [
+        ("alpha=-1", "alpha must be finite and non-negative"),
+        ("clock_hz=0", "clock_hz must be finite and positive"),
+        ("usable=750x994", "--set usable=750x994: expected int values separated by commas, like usable=750,994"),
+        ("fabric=3", "fabric is (rows, columns), two numbers, got (3,); e.g. fabric=757,996"),
+    ],
 )
 def test_invalid_device_settings_are_one_line_errors(
     setting: str, message: str, capsys: pytest.CaptureFixture[str]

@@ -58,7 +58,12 @@ def parse_like(raw: str, current: Any, key: str) -> Any:
         if isinstance(current, tuple):
             items = [s for s in raw.split(",") if s.strip()]
             if current:
-                return tuple(parse_like(s, current[0], key) for s in items)
+                try:
+                    return tuple(parse_like(s, current[0], key) for s in items)
+                except UserError as exc:  # name the whole value and its form, then the item's fault
+                    example = ",".join(str(item) for item in current)
+                    raise UserError(f"--set {key}={raw}: expected {type(current[0]).__name__} values separated "
+                                    f"by commas, like {key}={example} ({exc.__cause__})") from exc  # fmt: skip
             return tuple(json.loads(s) for s in items)
         return json.loads(raw)
     except (ValueError, json.JSONDecodeError) as exc:

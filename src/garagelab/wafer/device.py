@@ -95,6 +95,12 @@ class DeviceModel:
                 f"unknown device parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(asdict(self))}"
             )
         device = replace(self, **changes)  # type: ignore[arg-type]
+        for name in ("fabric", "usable"):
+            value = getattr(device, name)
+            if name in changes and len(value) != 2:
+                rows, columns = getattr(self, name)
+                raise UserError(f"{device.name}: {name} is (rows, columns), two numbers, got {value}; "
+                                f"e.g. {name}={rows},{columns}")  # fmt: skip
         _check_values(device, changes)
         if not 0 <= device.sram_reserved < device.sram_bytes:
             raise UserError(f"{device.name}: sram_reserved must be below sram_bytes ({device.sram_bytes:,})")

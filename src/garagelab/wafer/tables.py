@@ -268,7 +268,9 @@ def table2(
 
 def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660)) -> list[dict]:
     """Predicted maximum decode length (tokens of context) on one chip, shift vs concat KV
-    caches; a grid on which the model does not fit one chip says so."""
+    caches; a grid on which the model does not fit one chip says so. The columns name their unit:
+    bare, "shift" and "concat" read as cycles or bytes like the other tables' columns."""
+    shift_tokens, concat_tokens = "shift (tokens)", "concat (tokens)"
     rows = []
     for name in ("llama3-8b", "llama2-13b"):
         model = PAPER_MODELS[name]
@@ -277,15 +279,15 @@ def table5(device: DeviceModel = WSE2, sides=(360, 420, 540, 660)) -> list[dict]
             try:
                 plan(model, device, "decode", side, 1)
             except UserError as exc:  # refused with the reason, never priced by scaling
-                rows.append({**row, "shift": NAN, "concat": NAN, "shift / concat": NAN, "note": str(exc)})
+                rows.append({**row, shift_tokens: NAN, concat_tokens: NAN, "shift / concat": NAN, "note": str(exc)})
                 continue
             shift = max_context(model, device, side, "shift")
             concat = max_context(model, device, side, "concat")
             rows.append(
                 {
                     **row,
-                    "shift": shift,
-                    "concat": concat,
+                    shift_tokens: shift,
+                    concat_tokens: concat,
                     "shift / concat": shift / concat if concat else NAN,
                     "note": "",
                 }
