@@ -58,6 +58,29 @@ def test_ppo_learns_cartpole_balance(trained) -> None:
     assert (path / "metrics.csv").read_text().count("\n") == len(learner.history) + 1
 
 
+def test_staggered_starts_spread_the_episode_ends() -> None:
+    from garagelab.playground.registry import load
+
+    env = load("CartpoleBalance", "cpu", 64, None, nthread=1)
+    state = train.stagger_starts(env, env.reset(0), seed=3)
+    clocks = np.asarray(state.info["steps"])
+    assert clocks.min() >= 0 and clocks.max() < env.length and len(set(clocks.tolist())) > 40
+    ends = []
+    for step in range(env.length):
+        state = env.step(state, np.zeros((64, 1)))
+        ends += [step] * int(state.done.sum())
+    assert len(ends) == 64 and len(set(ends)) > 40  # in step, all 64 ended at the last step
+
+
+@pytest.mark.slow
+def test_sparse_balance_learns_with_staggered_starts(tmp_path: Path) -> None:
+    """In step, PPO ended below a zero action here (return 30-40 against 129 after 3M steps)."""
+    config = train.tuned_config("CartpoleBalanceSparse", total_steps=800_000)
+    assert config.stagger_starts
+    learner = train.train("CartpoleBalanceSparse", config, tmp_path, progress=False)
+    assert train.evaluate("CartpoleBalanceSparse", learner, episodes=4).mean_return > 600
+
+
 @pytest.mark.slow
 def test_a_checkpoint_restores_the_learner_exactly(trained, tmp_path: Path) -> None:
     learner, path, config = trained

@@ -31,6 +31,7 @@ from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.playground import ppo, sac
 from garagelab.playground.networks import RunningNorm
+from garagelab.playground.state import State
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -38,11 +39,11 @@ CHECKPOINT = "checkpoint.npz"
 # sized for a 2-core CPU: few envs, short unrolls, a small network
 TUNED: dict[str, dict[str, Any]] = {
     "CartpoleBalance": {"total_steps": 1_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995, "entropy_coef": 1e-2},
+                        "gamma": 0.995, "entropy_coef": 1e-2, "stagger_starts": True},
     "CartpoleSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995, "entropy_coef": 1e-2},
+                        "gamma": 0.995, "entropy_coef": 1e-2, "stagger_starts": True},
     "PendulumSwingup": {"total_steps": 3_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-                        "gamma": 0.995, "entropy_coef": 1e-2},
+                        "gamma": 0.995, "entropy_coef": 1e-2, "stagger_starts": True},
     "Go1JoystickFlatTerrain": {"total_steps": 20_000_000, "num_envs": 256, "unroll_length": 32,
                                "learning_rate": 3e-4, "gamma": 0.97, "hidden": (128, 128, 128), "entropy_coef": 1e-2},
     "Go1JoystickForward": {"total_steps": 40_000_000, "num_envs": 256, "unroll_length": 32, "learning_rate": 3e-4,
@@ -71,7 +72,7 @@ TUNED: dict[str, dict[str, Any]] = {
 # changes: longer for acrobot, swimmer and walker-run, a shorter horizon for ball-in-cup and
 # finger-spin) at the sizes above for 2 cores; its 60M/100M steps at 2048 envs become 20M/40M.
 DM_CONTROL = {"total_steps": 20_000_000, "num_envs": 128, "unroll_length": 32, "learning_rate": 1e-3,
-              "gamma": 0.995, "entropy_coef": 1e-2}  # fmt: skip
+              "gamma": 0.995, "entropy_coef": 1e-2, "stagger_starts": True}  # fmt: skip
 DM_CONTROL_CHANGES: dict[str, dict[str, Any]] = {
     "AcrobotSwingup": {"total_steps": 40_000_000},
     "AcrobotSwingupSparse": {"total_steps": 40_000_000},
@@ -285,6 +286,15 @@ def make_env(env_name: str, config: ppo.PPOConfig, overrides: dict | None = None
     return load(env_name, engine, config.num_envs, overrides, seed=config.seed, **options)
 
 
+def stagger_starts(env, state: State, seed: int) -> State:
+    """`state` with each env's episode clock set to a random step of the episode limit, so that
+    the envs' first episodes end at different times and every later one does too (PPO's
+    `stagger_starts`). Those first episodes are shorter: their returns in the training log are
+    partial, for one episode limit's worth of steps."""
+    steps = np.random.default_rng([seed, 7]).integers(0, env.length, env.num_envs)
+    return state.replace(info={**state.info, "steps": env.xp.asarray(steps, dtype=env.xp.float32)})
+
+
 def make_iterate(env, config: Config, engine: str = "cpu"):
     """The engine's iteration: envs stepped from Python (CPU, Warp), or (PPO) MJX's on-device scan."""
     if algorithm_of(config) == "sac":
@@ -331,6 +341,8 @@ def train(
             on_resume(learner.iteration)
     elif init_from is not None:
         learner = warm_start(init_from, learner, keep_log_std)
+    if getattr(config, "stagger_starts", False):
+        state = stagger_starts(env, state, config.seed + learner.iteration)
     iterate = make_iterate(env, config, env_options.get("engine", "cpu"))
     total = config.iterations * config.batch_size
     board = _tensorboard(Path(directory) / "tensorboard")
