@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from garagelab.core.config import apply_overrides
+from garagelab.core.config import apply_overrides, coerce_like
 from garagelab.core.errors import UserError
 
 
@@ -45,3 +45,13 @@ def test_overrides_apply_typed_values() -> None:
 def test_bad_overrides_are_user_errors(assignment: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         apply_overrides(Outer(), [assignment])
+
+
+def test_coerce_like_takes_text_or_numbers_and_refuses_what_cannot_run() -> None:
+    assert coerce_like("3e2", 1, "n") == 300 and coerce_like(300.0, 1, "n") == 300 and coerce_like(2, 0.5, "x") == 2.0
+    assert coerce_like(10**30, 1, "n") == 10**30  # a big whole number is not pushed through float
+    assert coerce_like([1, 2], (1,), "t") == [1, 2] and coerce_like("on", False, "b") is True
+    for value, message in ((2.5, "n must be a whole number"), (float("nan"), "n must be a finite number"),
+                           (True, "n must be a finite number"), ("x", "not a valid int")):  # fmt: skip
+        with pytest.raises(UserError, match=message):
+            coerce_like(value, 1, "n")

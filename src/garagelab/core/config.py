@@ -38,6 +38,24 @@ def _set(obj: Any, path: list[str], raw: str, full_key: str) -> Any:
     return replace(obj, **{head: value})
 
 
+def coerce_like(value: Any, current: Any, key: str) -> Any:
+    """`value` (text from `--set`, or a number from JSON or Python) as the type of `current`: text
+    parsed as `parse_like` does; a number must be finite, and whole where `current` is an int (a
+    float where a count belongs failed deep inside a constructor, a NaN trained on silently).
+    Values of other types pass through."""
+    if isinstance(value, str) and not isinstance(current, str):
+        return parse_like(value, current, key)
+    if isinstance(current, bool) or not isinstance(current, int | float):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UserError(f"{key} must be a finite number (got {value!r})")
+    if not isinstance(current, int):
+        return float(value)
+    if not (isinstance(value, int) or value.is_integer()):
+        raise UserError(f"{key} must be a whole number (got {value!r})")
+    return int(value)
+
+
 def parse_like(raw: str, current: Any, key: str) -> Any:
     """Parse `raw` into the type of `current` (bool, int, float, str, tuple, or JSON)."""
     try:

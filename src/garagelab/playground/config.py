@@ -7,11 +7,10 @@ checking and one-line errors that list the valid keys.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from garagelab.core.config import parse_like
+from garagelab.core.config import coerce_like, parse_like
 from garagelab.core.errors import UserError
 
 # where a batch of envs runs: numpy on mujoco.batch, jax on MJX, MuJoCo Warp's kernels
@@ -57,30 +56,16 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _coerce(key: str, old: Any, new: Any) -> Any:
-    """`new` as the type of `old`, refused if it is not a finite number where one belongs or a
-    range (every tuple in a task config is a (low, high) pair) of another length: a NaN reward
-    scale trained on silently, and `lin_vel_x=nan` failed inside numpy."""
-    value = _as_type_of(key, old, new)
-    if isinstance(old, tuple) and isinstance(value, list):  # a range read back from a run's config.json
+    """`new` as the type of `old` (`coerce_like`), and a range (every tuple in a task config is a
+    (low, high) pair) of the same length, each end so: `lin_vel_x=nan` failed inside numpy."""
+    if not isinstance(old, tuple):
+        return coerce_like(new, old, key)
+    value = parse_like(new, old, key) if isinstance(new, str) else new
+    if isinstance(value, list):  # a range read back from a run's config.json
         value = tuple(value)
-    if isinstance(old, tuple) and old and (not isinstance(value, tuple) or len(value) != len(old)):
+    if not isinstance(value, tuple) or len(value) != len(old):
         raise UserError(f"config key {key!r} wants {len(old)} values like {old}, got {new!r}")
-    numbers = value if isinstance(value, tuple) else (value,)
-    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
-        raise UserError(f"config key {key!r} wants finite numbers, got {new!r}")
-    return value
-
-
-def _as_type_of(key: str, old: Any, new: Any) -> Any:
-    """`new` as the type of `old`: strings (from the CLI) parsed as core's `--set` does."""
-    if isinstance(new, str) and not isinstance(old, str):
-        return parse_like(new, old, key)
-    if isinstance(old, bool) or not isinstance(old, (int, float)):
-        return new
-    try:
-        return type(old)(new) if not isinstance(old, int) or float(new).is_integer() else float(new)
-    except (TypeError, ValueError, OverflowError):
-        raise UserError(f"config key {key!r} wants a number, got {new!r}") from None
+    return tuple(coerce_like(v, o, key) for v, o in zip(value, old, strict=True))
 
 
 def override(config: Any, overrides: Mapping[str, Any] | None) -> Any:

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from garagelab.core.config import parse_like
+from garagelab.core.config import coerce_like, parse_like
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.playground import ppo, sac
@@ -157,23 +157,14 @@ def typed_settings(algo: str, defaults: Config, overrides: dict[str, Any]) -> di
     typed = {}
     for key, value in overrides.items():
         name, default = f"{algo}.{key}", getattr(defaults, key)
-        if isinstance(value, str) and not isinstance(default, str):
-            value = parse_like(value, default, name)
-        if isinstance(default, tuple):  # layer sizes (hidden, cnn_channels): `64` is one layer
-            layers = tuple(value) if isinstance(value, tuple | list) else (value,)
-            if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers):
-                raise UserError(f"{name} must be layer sizes, whole numbers of at least 1, e.g. 64,64 (got {value!r})")
-            typed[key] = layers
-        elif isinstance(default, bool) or not isinstance(default, int | float):
-            typed[key] = value
-        elif not isinstance(value, int | float) or not math.isfinite(value):
-            raise UserError(f"{name} must be a finite number (got {value!r})")
-        elif isinstance(default, int):
-            if not float(value).is_integer():
-                raise UserError(f"{name} must be a whole number (got {value!r})")
-            typed[key] = int(value)
-        else:
-            typed[key] = float(value)
+        if not isinstance(default, tuple):
+            typed[key] = coerce_like(value, default, name)
+            continue
+        value = parse_like(value, default, name) if isinstance(value, str) else value
+        layers = tuple(value) if isinstance(value, tuple | list) else (value,)  # layer sizes: `64` is one layer
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers):
+            raise UserError(f"{name} must be layer sizes, whole numbers of at least 1, e.g. 64,64 (got {value!r})")
+        typed[key] = layers
     return typed
 
 
