@@ -72,6 +72,16 @@ def test_staggered_starts_spread_the_episode_ends() -> None:
     assert len(ends) == 64 and len(set(ends)) > 40  # in step, all 64 ended at the last step
 
 
+def test_an_episode_begun_part_way_is_not_logged_as_a_whole_one() -> None:
+    tracker = ppo.EpisodeTracker(2, staggered=True)
+    tracker.add(np.ones(2), np.array([1.0, 0.0]))  # env 0's staggered first episode ends
+    assert tracker.drain()[2] == 0
+    tracker.add(np.ones(2), np.ones(2))  # env 0's first whole episode, env 1's staggered one
+    assert tracker.drain() == (1.0, 1.0, 1)
+    tracker.add(np.full(2, 3.0), np.ones(2))
+    assert tracker.drain() == (3.0, 1.0, 2)
+
+
 @pytest.mark.slow
 def test_sparse_balance_learns_with_staggered_starts(tmp_path: Path) -> None:
     """In step, PPO ended below a zero action here (return 30-40 against 129 after 3M steps)."""

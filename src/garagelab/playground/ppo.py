@@ -293,21 +293,26 @@ def make_update(config: PPOConfig):
 
 
 class EpisodeTracker:
-    """Returns and lengths of the episodes that ended during training (numpy, per env)."""
+    """Returns and lengths of the episodes that ended during training (numpy, per env). With
+    `staggered` (`stagger_starts`) each env's first episode began part way and is not counted:
+    its return would read as a whole episode's, low by the part it skipped."""
 
-    def __init__(self, num_envs: int) -> None:
+    def __init__(self, num_envs: int, staggered: bool = False) -> None:
         self.returns = np.zeros(num_envs)
         self.lengths = np.zeros(num_envs, np.int64)
+        self.whole = np.full(num_envs, not staggered)
         self.finished: list[tuple[float, int]] = []
 
     def add(self, reward: Any, done: Any) -> None:
         reward, done = np.asarray(reward), np.asarray(done)  # the Warp engine's are jax arrays
         self.returns += reward
         self.lengths += 1
-        for env in np.flatnonzero(done):
+        ended = done > 0
+        for env in np.flatnonzero(ended & self.whole):
             self.finished.append((float(self.returns[env]), int(self.lengths[env])))
-        self.returns[done > 0] = 0.0
-        self.lengths[done > 0] = 0
+        self.returns[ended] = 0.0
+        self.lengths[ended] = 0
+        self.whole |= ended
 
     def drain(self) -> tuple[float, float, int]:
         """(mean return, mean length, count) of the episodes finished since the last drain."""
@@ -417,7 +422,7 @@ def finish_iteration(
 
 def make_iterate(env, config: PPOConfig):
     """`iterate(learner, state) -> (state, row)` for the CPU engine's numpy envs."""
-    update, tracker = make_update(config), EpisodeTracker(config.num_envs)
+    update, tracker = make_update(config), EpisodeTracker(config.num_envs, config.stagger_starts)
     return lambda learner, state: iterate(env, config, learner, state, tracker, update)
 
 

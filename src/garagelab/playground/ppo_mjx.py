@@ -34,11 +34,12 @@ def _moments(batch: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def make_collect(env, config: ppo.PPOConfig):
-    """The jitted rollout: (params, stats, env state, key, running returns/lengths) ->
-    (env state, key, returns/lengths, rollout arrays, episode sums, metric means, moments)."""
+    """The jitted rollout: (params, stats, env state, key, running returns/lengths/whole) ->
+    (env state, key, returns/lengths/whole, rollout arrays, episode sums, metric means, moments).
+    `whole` is 0 for an env whose episode began part way (`stagger_starts`): not counted."""
 
     def step(carry, _):
-        params, stats, state, key, returns, lengths = carry
+        params, stats, state, key, returns, lengths, whole = carry
         key, sample = jax.random.split(key)
         obs, critic = state.obs, ppo.critic_input(state).astype(jnp.float32)
         action, logp = ppo.act(params, obs, stats, sample)
@@ -46,7 +47,8 @@ def make_collect(env, config: ppo.PPOConfig):
         truncation = state.info["truncation"].astype(jnp.float32)
         done = state.done
         returns, lengths = returns + state.reward, lengths + 1
-        finished = (jnp.sum(returns * done), jnp.sum(lengths * done), jnp.sum(done))
+        counted = done * whole
+        finished = (jnp.sum(returns * counted), jnp.sum(lengths * counted), jnp.sum(counted))
         out = (
             obs,
             critic,
@@ -58,18 +60,18 @@ def make_collect(env, config: ppo.PPOConfig):
             truncation,
         )
         metrics = {k: jnp.mean(v) for k, v in state.metrics.items()}
-        carry = (params, stats, state, key, returns * (1 - done), lengths * (1 - done))
+        carry = (params, stats, state, key, returns * (1 - done), lengths * (1 - done), jnp.maximum(whole, done))
         return carry, (out, finished, metrics)
 
     @jax.jit
-    def collect(params, stats, state, key, returns, lengths):
-        carry = (params, stats, state, key, returns, lengths)
-        (_, _, state, key, returns, lengths), (rollout, finished, metrics) = jax.lax.scan(
+    def collect(params, stats, state, key, returns, lengths, whole):
+        carry = (params, stats, state, key, returns, lengths, whole)
+        (_, _, state, key, returns, lengths, whole), (rollout, finished, metrics) = jax.lax.scan(
             step, carry, None, length=config.unroll_length
         )
         sums = jax.tree.map(jnp.sum, finished)
         moments = (_moments(rollout[0]), _moments(rollout[1]))
-        return state, key, returns, lengths, rollout, sums, jax.tree.map(jnp.mean, metrics), moments
+        return state, key, returns, lengths, whole, rollout, sums, jax.tree.map(jnp.mean, metrics), moments
 
     return collect
 
@@ -96,15 +98,17 @@ def make_iterate(env, config: ppo.PPOConfig):
     """`iterate(learner, state) -> (state, row)` for an MJX env (`registry.load(..., "mjx")`)."""
     collect, update = make_collect(env, config), ppo.make_update(config)
     zeros = jnp.zeros(config.num_envs)
-    running = shard_envs({"returns": zeros, "lengths": zeros}, config.num_envs)
+    whole = jnp.full(config.num_envs, 0.0 if config.stagger_starts else 1.0)
+    running = shard_envs({"returns": zeros, "lengths": zeros, "whole": whole}, config.num_envs)
 
     def iterate(learner: ppo.Learner, state: Any) -> tuple[Any, dict]:
         start = time.perf_counter()
         state = shard_envs(state, config.num_envs)  # placed once: later states come back split
         stats = learner.obs_norm.arrays()
-        state, learner.key, running["returns"], running["lengths"], rollout, sums, metrics, moments = collect(
-            learner.params, stats, state, learner.key, running["returns"], running["lengths"]
+        state, learner.key, *episode, rollout, sums, metrics, moments = collect(
+            learner.params, stats, state, learner.key, running["returns"], running["lengths"], running["whole"]
         )
+        running.update(zip(("returns", "lengths", "whole"), episode, strict=True))
         (obs_mean, obs_var), (critic_mean, critic_var) = jax.device_get(moments)  # waits for the rollout
         rollout_s = time.perf_counter() - start
         if config.normalize_obs:
