@@ -88,9 +88,10 @@ class PPOConfig(Batching):
     normalize_value: bool = False  # the critic learns returns scaled by their running mean and std
     # each env's first episode starts at a random step of the episode limit, so episodes that
     # only end at the limit (DM Control's) do not end together. In step they do: on
-    # CartpoleBalanceSparse only the first of every 31 iterations saw a reward, the others fed
-    # the normalised advantages the critic's noise, and PPO ended below a zero action (return
-    # 30-40 against 129 after 3M steps); staggered it returned 1000 (`train.stagger_starts`)
+    # CartpoleBalanceSparse only the first few of every 31 iterations (until the pole fell) saw a
+    # reward, the rest fed the normalised advantages the critic's noise, and PPO ended below a
+    # zero action (return 30-40 against 129 after 3M steps); staggered it returned 1000
+    # (`train.stagger_starts`)
     stagger_starts: bool = False
     seed: int = 0
 
