@@ -29,9 +29,9 @@ def test_the_scanned_rollout_matches_a_python_loop() -> None:
     start = env.reset(2)
     learner = ppo.new_learner(config, env.observation_size, env.observation_size, env.action_size)
     stats = learner.obs_norm.arrays()
-    zeros = jnp.zeros(3)
+    zeros, ones = jnp.zeros(3), jnp.ones(3)
     collect = ppo_mjx.make_collect(env, config)
-    _, _, _, _, rollout, sums, _, _ = collect(learner.params, stats, start, learner.key, zeros, zeros)
+    _, _, _, _, _, rollout, sums, _, _ = collect(learner.params, stats, start, learner.key, zeros, zeros, ones)
     obs, _, _, action, _, reward, terminated, truncated = (np.asarray(a) for a in rollout)
 
     state, key, returns, finished = start, learner.key, np.zeros(3), 0.0
@@ -50,6 +50,9 @@ def test_the_scanned_rollout_matches_a_python_loop() -> None:
     assert truncated.sum() == 3  # every env hit the 5-step limit once
     np.testing.assert_allclose(float(sums[0]), finished, rtol=1e-5)
     assert float(sums[2]) == 3
+    # Marked as begun part way (staggered starts), those first episodes are left out of the sums.
+    *_, partial, _, _ = collect(learner.params, stats, start, learner.key, zeros, zeros, zeros)
+    assert float(partial[0]) == 0.0 and float(partial[2]) == 0.0
 
 
 @pytest.mark.slow
