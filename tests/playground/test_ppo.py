@@ -238,10 +238,14 @@ def test_cli_train_eval_export_video_resume(runs_dir: Path, capsys) -> None:
     capsys.readouterr()
     assert main(["playground", "eval", run.name, "--episodes", "1"]) == 0
     out, err = capsys.readouterr()
-    assert "(nominal: the nominal env)" in out and "(train: action_latency=1)" in out
+    assert "from seed 1's starts (nominal: the nominal env)" in out and "(train: action_latency=1)" in out
     assert "eval CartpoleBalance (1 side by side): " in err  # the progress line, one per condition
     assert main(["playground", "eval", run.name, "--episodes", "1", "--conditions", "train"]) == 0
     assert "nominal" not in capsys.readouterr().out
+    assert main(["playground", "eval", run.name, "--episodes", "1", "--seed", "5", "--conditions", "nominal"]) == 0
+    other = capsys.readouterr().out
+    assert "from seed 5's starts" in other
+    assert other.splitlines()[1] != out.splitlines()[1]  # the nominal returns, from other starts
     assert main(["playground", "export", run.name]) == 0 and (run / "policy.onnx").is_file()
     assert main(["playground", "video", run.name, "--steps", "5", "--seed", "3", "--out", str(run / "clip.gif")]) == 0
     assert main(["playground", "train", "--resume", run.name, "--steps", "4096", "--video-steps", "0"]) == 0

@@ -30,6 +30,7 @@ from garagelab.core.config import coerce_like, parse_like
 from garagelab.core.errors import UserError
 from garagelab.core.progress import ProgressBar
 from garagelab.playground import ppo, sac
+from garagelab.playground.config import EVAL_SEED
 from garagelab.playground.networks import RunningNorm
 from garagelab.playground.state import State
 
@@ -452,7 +453,7 @@ def evaluate(
     learner: ppo.Learner,
     episodes: int = 8,
     overrides: dict | None = None,
-    seed: int = 1,
+    seed: int = EVAL_SEED,
     conditions: dict[str, Any] | None = None,
     interface: dict | None = None,
     progress: bool = False,

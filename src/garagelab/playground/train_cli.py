@@ -18,7 +18,7 @@ from garagelab.core.cliargs import (
 )
 from garagelab.core.errors import UserError
 from garagelab.playground.cli import clip_steps
-from garagelab.playground.config import ENGINES, MAX_EVAL_EPISODES
+from garagelab.playground.config import ENGINES, EVAL_SEED, MAX_EVAL_EPISODES
 
 
 def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
@@ -86,6 +86,9 @@ def register_training(verbs: Any, fmt: type[argparse.HelpFormatter]) -> None:
             sub.add_argument("--conditions", choices=CONDITIONS, default="both",
                              help="nominal: the plain env; train: the randomisation, observation noise and latency "
                              "the run trained with; both (default): each, when the run trained with any")  # fmt: skip
+            sub.add_argument("--seed", type=non_negative_int, default=EVAL_SEED,
+                             help="draws the episodes' starts (and the randomised models under --conditions train); "
+                             "another seed scores the policy on other starts")  # fmt: skip
         elif verb == "export":
             sub.add_argument("--out", default="", help="default: <run>/policy.onnx")
         else:
@@ -226,7 +229,14 @@ PIXEL_ACTION_REPEAT = 2
 
 
 def _evaluations(
-    env: str, learner, episodes: int, overrides, conditions: dict, which: str, interface: dict | None = None
+    env: str,
+    learner,
+    episodes: int,
+    overrides,
+    conditions: dict,
+    which: str,
+    interface: dict | None = None,
+    seed: int = EVAL_SEED,
 ) -> dict[str, tuple]:
     """{"nominal"|"train": (Evaluation, conditions)} as `which` asks; "train" only where there were any."""
     from garagelab.playground import train
@@ -238,19 +248,19 @@ def _evaluations(
     if which != "both":
         wanted = {which: wanted[which]}
     scored = {name: options for name, options in wanted.items() if name == "nominal" or options}
-    shared = {"interface": interface, "progress": True}
+    shared = {"interface": interface, "progress": True, "seed": seed}
     return {
         name: (train.evaluate(env, learner, episodes, overrides, conditions=options, **shared), options)
         for name, options in scored.items()
     }
 
 
-def _evaluation_lines(env: str, evaluations: dict[str, tuple], episodes: int) -> list[str]:
+def _evaluation_lines(env: str, evaluations: dict[str, tuple], episodes: int, seed: int = EVAL_SEED) -> list[str]:
     lines = []
     for name, (evaluation, options) in evaluations.items():
         under = ", ".join(f"{k}={v}" for k, v in options.items()) if options else "the nominal env"
         lines.append(f"{env}: deterministic return {evaluation.mean_return:.1f} over {episodes} episodes "
-                     f"({name}: {under})")  # fmt: skip
+                     f"from seed {seed}'s starts ({name}: {under})")  # fmt: skip
     return lines
 
 
@@ -266,9 +276,10 @@ def _eval(args: argparse.Namespace) -> int:
         trained.conditions,
         args.conditions,
         trained.interface,
+        args.seed,
     )
     for line, (evaluation, _) in zip(
-        _evaluation_lines(trained.env, evaluations, args.episodes), evaluations.values(), strict=True
+        _evaluation_lines(trained.env, evaluations, args.episodes, args.seed), evaluations.values(), strict=True
     ):
         print(line)
         print("  returns: " + ", ".join(f"{r:.1f}" for r in evaluation.returns))
