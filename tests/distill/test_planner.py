@@ -126,3 +126,20 @@ def test_bad_budgets_and_sources() -> None:
         load_coefficients("nosuchset")
     assert math.isfinite(plan(C, 1e9, compute=1e21).margin)
     assert np.isfinite([s.supervised.E for s in coefficient_samples("busbridge2025", 8)]).all()
+
+
+@pytest.mark.parametrize(
+    ("compute", "scenario", "message"),
+    [
+        (1.0, "teacher-pretraining-inference", "leaves a student of 1e\\+09 at most 1.36e-10 tokens"),
+        (1e40, "teacher-inference", "gives a student of 1e\\+09 at least 5e\\+22 tokens"),
+        (1e40, "teacher-pretraining-inference", "where the student's tokens are in range, the teacher's are"),
+    ],
+)
+def test_a_budget_outside_the_planners_range_is_refused_with_its_side(
+    compute: float, scenario: str, message: str
+) -> None:
+    """Too large a budget used to be refused as if it were too small ("cannot train ... on 1e+06 tokens")."""
+    with pytest.raises(UserError, match=message) as refused:
+        plan(C, 1e9, compute=compute, scenario=scenario)
+    assert "within 1e+06..1e+17 tokens" in str(refused.value)

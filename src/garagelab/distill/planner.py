@@ -210,7 +210,7 @@ def _free_teacher_search(
     grid_nt, grid_v = np.meshgrid(np.linspace(log_lo, log_hi, 241), np.linspace(*v_range, 241))
     values = loss(grid_nt.ravel(), grid_v.ravel())
     if not np.isfinite(values).any():
-        raise UserError(f"a budget of {budget:.3g} FLOPs cannot train a student of {n_s:.3g} on {bounds[0]:.3g} tokens")
+        raise UserError(_no_split(budget, n_s, *config(grid_nt.ravel(), grid_v.ravel())[1:], bounds))
     best = int(np.argmin(values))
     start = np.array([grid_nt.ravel()[best], grid_v.ravel()[best]])
 
@@ -227,6 +227,24 @@ def _free_teacher_search(
     p = result.x if result.fun <= values[best] else start
     nt, dt, ds = config(np.array([np.clip(p[0], log_lo, log_hi)]), np.array([p[1]]))
     return float(nt[0]), float(dt[0]), float(ds[0])
+
+
+def _no_split(budget: float, n_s: float, dt: np.ndarray, ds: np.ndarray, bounds: tuple[float, float]) -> str:
+    """Why no teacher the search tries prices a plan: the token counts the budget leaves, against
+    the range both must be in (a budget too large is as out of range as one too small)."""
+    within = f"both must be within {bounds[0]:.3g}..{bounds[1]:.3g} tokens, the range the paper bounds its planner to"
+    if (ds < bounds[0]).all():
+        return f"a budget of {budget:.3g} FLOPs leaves a student of {n_s:.3g} at most {ds.max():.3g} tokens: {within}"
+    if (ds > bounds[1]).all():
+        return f"a budget of {budget:.3g} FLOPs gives a student of {n_s:.3g} at least {ds.min():.3g} tokens: {within}"
+    student_in = (ds >= bounds[0]) & (ds <= bounds[1])
+    teacher = dt[student_in]
+    if ((teacher < bounds[0]) | (teacher > bounds[1])).all():
+        return (
+            f"a budget of {budget:.3g} FLOPs has no split for a student of {n_s:.3g}: where the student's tokens "
+            f"are in range, the teacher's are {teacher.min():.3g}..{teacher.max():.3g}; {within}"
+        )
+    return f"the law gives no finite student loss for a student of {n_s:.3g} at any split of {budget:.3g} FLOPs"
 
 
 def _student_tokens(
