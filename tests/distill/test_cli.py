@@ -78,6 +78,9 @@ def test_predict_checks_the_teacher_before_answering(capsys: pytest.CaptureFixtu
     assert "teacher size 1e+13 is outside" in out
     assert main([*argv, "--teacher", "L_T=2.3"]) == 0
     assert "outside" not in capsys.readouterr().out  # a student and teacher inside the paper's domain
+    assert main([*argv, "--teacher", "L_T=1e300"]) == 0  # printed to 4 digits, not 300
+    out = capsys.readouterr().out
+    assert "(L_T=1e+300): student loss 1e+300" in out and "teacher loss 1e+300 is outside" in out
     assert main([*argv, "--teacher", "L_T=0.1"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "irreducible loss" in captured.err

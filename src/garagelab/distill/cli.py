@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -448,13 +449,13 @@ def _predict(args: argparse.Namespace) -> int:
     best = optimal_teacher_loss(coefficients, args.N, args.D)
     choices = [optimal_teacher_loss(c, args.N, args.D) for c in samples]  # the costly part: once per sample
     print(
-        f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {supervised:.4f}"
+        f"supervised loss L(N={args.N:.4g}, D={args.D:.4g}) = {_nats(supervised)}"
         + _spread([float(c.supervised_loss(args.N, args.D)) for c in samples])
     )
     print(
-        f"best teacher loss L_T* = {best.teacher_loss:.4f}"
+        f"best teacher loss L_T* = {_nats(best.teacher_loss)}"
         + _spread([choice.teacher_loss for choice in choices])
-        + f", giving a student loss of {best.student_loss:.4f}"
+        + f", giving a student loss of {_nats(best.student_loss)}"
         + _spread([choice.student_loss for choice in choices])
     )
     if teacher:
@@ -463,7 +464,7 @@ def _predict(args: argparse.Namespace) -> int:
         # each sample prices the same teacher: by its loss, or by its size through its own law
         sample_lts = [teacher.resolved_loss(c) if math.isnan(teacher.loss) else lt for c in samples]
         print(
-            f"distilled from {teacher.label()} (L_T={lt:.4f}): student loss {student:.4f}"
+            f"distilled from {teacher.label()} (L_T={_nats(lt)}): student loss {_nats(student)}"
             + _spread([float(c.student_loss(args.N, args.D, t)) for c, t in zip(samples, sample_lts, strict=True)])
         )
         if math.isnan(crossover) and distillation_advantage(coefficients, args.N, TOKEN_RANGE[0], lt) >= 0:
@@ -474,7 +475,7 @@ def _predict(args: argparse.Namespace) -> int:
             crossovers = [crossover_tokens(c, args.N, t) for c, t in zip(samples, sample_lts, strict=True)]
             print(
                 f"supervised training overtakes this teacher beyond {crossover:.4g} student tokens"
-                + _spread(crossovers, "{:.3g}")
+                + _spread(crossovers, "{:.3g}".format)
             )
     print(samples_note(args.coefficients, samples))
     for caveat in coefficients.caveats:
@@ -487,7 +488,13 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spread(values: list[float], fmt: str = "{:.4f}") -> str:
+def _nats(value: float) -> str:
+    """A loss to 4 decimals, or to 4 significant digits where decimals would run to hundreds of
+    digits (a teacher given as L_T=1e300 is accepted, with an extrapolation warning)."""
+    return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
+
+
+def _spread(values: list[float], fmt: Callable[[float], str] = _nats) -> str:
     """' (90%: lo .. hi)' of a quantity's values over the coefficient samples, or '' without samples."""
     from garagelab.distill.bootstrap import CONFIDENCE, percentile_interval
 
@@ -497,7 +504,7 @@ def _spread(values: list[float], fmt: str = "{:.4f}") -> str:
     if len(finite) < CONFIDENCE * len(values):
         return f" (90%: undetermined, {len(values) - len(finite)} of {len(values)} samples have none)"
     lo, hi = percentile_interval(finite)
-    return f" (90%: {fmt.format(lo)} .. {fmt.format(hi)})"
+    return f" (90%: {fmt(lo)} .. {fmt(hi)})"
 
 
 def _predict_csv(coefficients, input_path: Path, output: Path | None) -> int:
