@@ -14,6 +14,8 @@ def test_simulate_prints_wafer_and_gpus(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     assert "decode on" in out and "1xA100" in out and "8xA100" in out
     assert "this placement holds up to" in out
+    assert main(["wafer", "simulate", "--input", "64", "--output", "4", "--gpus", "1,12"]) == 0
+    assert "12xA100: cannot run it (tensor parallelism splits the 32 attention heads evenly" in capsys.readouterr().out
     # the ratios read as written: the wafer's speed and energy over the GPUs' (the energy ratio was
     # once GPU over wafer under the words "x the energy", so a costlier wafer read as a cheaper one)
     assert main(["wafer", "simulate", "--input", "256", "--output", "16", "--gpus", "1", "--json"]) == 0
@@ -44,7 +46,7 @@ def test_simulate_refuses_what_does_not_fit_and_runs_it_on_the_chips_allowed(
     capsys.readouterr()
     assert main([*argv, "--chips", "14"]) == 0
     out = capsys.readouterr().out
-    assert "1xA100: does not fit (needs 145 GB" in out and "8xA100: TTFT" in out
+    assert "1xA100: cannot run it (needs 145 GB" in out and "8xA100: TTFT" in out
     assert "decode: 14 chips, layers pipelined across them over the chip link" in out
     assert main([*argv, "--chips", "14", "--json"]) == 0
     linked = json.loads(capsys.readouterr().out)
@@ -64,6 +66,9 @@ def test_simulate_json_with_overrides(capsys: pytest.CaptureFixture[str]) -> Non
     assert slower["decode_grid"] == base["decode_grid"] == [360, 360]
     assert slower["tpot_s"] > base["tpot_s"]
     assert base["kv_capacity_tokens"] >= 136  # the context this placement holds, at least the request's
+    # vast SRAM lets the autotuner try tiles whose element count overflowed int64 (an internal error)
+    assert main(["wafer", "simulate", "--input", "128", "--output", "8", "--json", "--set", "sram_bytes=1e30"]) == 0
+    assert json.loads(capsys.readouterr().out)["tpot_s"] > 0
 
 
 def test_table_prints_paper_vs_ours(capsys: pytest.CaptureFixture[str], tmp_path) -> None:

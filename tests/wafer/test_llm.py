@@ -22,7 +22,7 @@ from garagelab.wafer.calibrate import (
     wse_targets,
 )
 from garagelab.wafer.device import A100, WSE2, WSE3
-from garagelab.wafer.explore import phase_tpr
+from garagelab.wafer.explore import batch_curves, phase_tpr
 from garagelab.wafer.kvcache import KVCache, capacity, slots_per_core
 from garagelab.wafer.llm import (
     _simulate_on,
@@ -43,7 +43,7 @@ from garagelab.wafer.llm import (
 from garagelab.wafer.models import MODELS, PAPER_MODELS, LLMConfig, from_hf_config, load_model
 from garagelab.wafer.plots import decode_vs_grid_figure
 from garagelab.wafer.program import PLMRViolation, check_plmr, memory_per_core
-from garagelab.wafer.tables import summary, table2, table4, table6, table8
+from garagelab.wafer.tables import summary, table2, table3, table4, table6, table8
 
 LLAMA = MODELS["llama3-8b"]
 
@@ -311,6 +311,24 @@ def test_gpu_memory_is_checked() -> None:
     rows = {row["system"]: row for row in table4() if row["model"] == "qwen2-72b"}
     assert rows["1 x A100"]["note"].startswith("exceeds GPU memory")  # the paper published a run
     assert rows["8 x A100"]["note"] == ""
+
+
+def test_a_gpu_count_that_cannot_split_the_heads_is_refused_not_priced() -> None:
+    """LLaMA2-13B's 40 heads do not split over 16 GPUs (the paper's table has no entry); the
+    roofline priced it at 121 tokens/s, and 1e9 A100s for LLaMA3-8B just as readily."""
+    thirteen = MODELS["llama2-13b"]
+    assert "40 attention heads" in gpus.tensor_parallel_refusal(thirteen, 16)
+    assert gpus.tensor_parallel_refusal(thirteen, 8) is None
+    assert gpus.tensor_parallel_refusal(LLAMA, 16) is None  # 8 key/value heads, replicated twice
+    assert "key/value heads" in gpus.tensor_parallel_refusal(replace(LLAMA, kv_heads=3, heads=48), 16)
+    with pytest.raises(UserError, match="16 GPUs cannot run llama2-13b"):
+        gpus.decode_seconds(thirteen, A100, 16, 4096)
+    with pytest.raises(UserError, match="does not divide"):
+        gpus.prefill_seconds(LLAMA, A100, 10**9, 4096)
+    for table in (table3, table4):
+        (row,) = [r for r in table() if r["model"] == "llama2-13b" and r["system"] == "16 x A100"]
+        assert np.isnan(row["ours TPR"]) and row["note"].startswith("cannot run: tensor parallelism")
+    assert set(batch_curves(thirteen, WSE2, A100, (1,), 1024)) == {"WSE-2", "1 x A100", "8 x A100"}  # no 16
 
 
 def test_attention_heads_split_the_reductions_and_widen_the_prefill_scores() -> None:

@@ -153,9 +153,11 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     baseline, unfit = {}, {}
     for count in args.gpus:
-        shortfall = gpus.memory_shortfall(model, gpu, count, args.input + args.output, args.batch)
-        if shortfall:  # refused with the reason, never priced
-            unfit[f"{count}x{gpu.name}"] = shortfall
+        reason = gpus.tensor_parallel_refusal(model, count) or gpus.memory_shortfall(
+            model, gpu, count, args.input + args.output, args.batch
+        )
+        if reason:  # refused with the reason, never priced
+            unfit[f"{count}x{gpu.name}"] = reason
             continue
         tpot = gpus.decode_seconds(model, gpu, count, args.input + args.output // 2, args.batch)
         ttft = gpus.prefill_seconds(model, gpu, count, args.input)
@@ -235,7 +237,7 @@ def _simulate(args: argparse.Namespace) -> int:
             f"and spends {energy:.3g}x its energy per token"
         )
     for name, why in unfit.items():
-        print(f"  {name}: does not fit ({why})")
+        print(f"  {name}: cannot run it ({why})")
     for note in result.notes:
         print(f"  note: {note}")
     return 0

@@ -72,6 +72,8 @@ def batch_curves(model: LLMConfig, device: DeviceModel, gpu: GPUModel, batches, 
             wafer.append((math.nan, math.nan))
     curves = {f"{device.name}": wafer}
     for count in gpu_counts:
+        if gpus.tensor_parallel_refusal(model, count):
+            continue  # no such cluster: no curve
         times = [gpus.decode_seconds(model, gpu, count, context, batch) for batch in batches]
         curves[f"{count} x {gpu.name}"] = [(1 / t, b / t) for t, b in zip(times, batches, strict=True)]
     return curves

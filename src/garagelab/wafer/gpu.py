@@ -17,9 +17,30 @@ from garagelab.wafer.models import LLMConfig
 GPUS_PER_NODE = 8
 
 
-def _check(gpus: int) -> None:
+def _check(gpus: int, model: LLMConfig | None = None) -> None:
     if gpus < 1:
         raise UserError(f"the number of GPUs must be at least 1, got {gpus}")
+    refusal = tensor_parallel_refusal(model, gpus) if model else None
+    if refusal:
+        raise UserError(f"{gpus} GPUs cannot run {model.name}: {refusal}")
+
+
+def tensor_parallel_refusal(model: LLMConfig, gpus: int) -> str | None:
+    """Why tensor parallelism over `gpus` GPUs cannot split `model`, or None when it can.
+
+    SGLang and vLLM give every GPU the same number of attention heads, and refuse a count that
+    does not divide them (key/value heads may instead be replicated, when the count is a multiple
+    of theirs). That is why the paper has no 16-GPU entry for LLaMA2-13B's 40 heads; pricing one
+    anyway, as the roofline would, gives a number no cluster can produce."""
+    if model.heads % gpus:
+        return f"tensor parallelism splits the {model.heads} attention heads evenly, and {gpus} does not divide them"
+    kv = model.kv_heads
+    if (kv % gpus) if gpus <= kv else (gpus % kv):
+        return (
+            f"tensor parallelism splits (or replicates) the {kv} key/value heads evenly, "
+            f"and {gpus} neither divides nor is a multiple of them"
+        )
+    return None
 
 
 def allreduce_seconds(gpu: GPUModel, gpus: int, nbytes: float) -> float:
@@ -52,7 +73,7 @@ def memory_shortfall(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, b
 
 def decode_seconds(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, batch: int = 1) -> float:
     """Time per output token for `batch` requests of `context` tokens."""
-    _check(gpus)
+    _check(gpus, model)
     share = gpus**gpu.decode_tp_exponent
     weights = 2 * model.params() / share
     kv = batch * model.kv_bytes_per_token() * context / share
@@ -63,7 +84,7 @@ def decode_seconds(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, bat
 
 def prefill_seconds(model: LLMConfig, gpu: GPUModel, gpus: int, length: int) -> float:
     """Time to first token for a prompt of `length` tokens."""
-    _check(gpus)
+    _check(gpus, model)
     dense = 2 * (model.params() - model.vocab * model.hidden) * length
     attention = 4 * model.layers * length * length * model.q_dim
     share = gpus**gpu.prefill_tp_exponent

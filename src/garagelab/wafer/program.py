@@ -79,7 +79,9 @@ class Buffer:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.bytes_per_element
+        """Exact (Python ints): an int64 product overflowed for the tiles a device with absurd SRAM
+        (`--set sram_bytes=1e30`) lets the autotuner try."""
+        return math.prod(int(n) for n in self.shape) * self.bytes_per_element
 
     @property
     def words(self) -> int:

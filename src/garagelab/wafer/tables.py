@@ -110,6 +110,11 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
                 }
             )
         for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
+            refusal = gpus.tensor_parallel_refusal(model, count)
+            if refusal:
+                rows.append({"model": name, "system": f"{count} x {gpu.name}", "paper TPR": value if value else NAN,
+                             "ours TPR": NAN, "ratio": NAN, "note": f"cannot run: {refusal}"})  # fmt: skip
+                continue
             seconds = _gpu_phase_seconds(model, gpu, phase, count, length)
             ours = 1 / seconds if phase == "decode" else length / seconds
             note = ""
@@ -248,7 +253,8 @@ def table2(
                         + outputs * gpus.decode_seconds(model, gpu, n, inputs + outputs // 2)
                     )
                     for n in paper.DECODE_GPUS
-                    if gpus.memory_shortfall(model, gpu, n, inputs + outputs) is None  # clusters that hold it
+                    if gpus.tensor_parallel_refusal(model, n) is None  # clusters that can run it
+                    and gpus.memory_shortfall(model, gpu, n, inputs + outputs) is None  # and hold it
                 ),
                 default=NAN,
             )
