@@ -105,14 +105,37 @@ def test_long_csv_round_trip_and_errors(tmp_path: Path) -> None:
     bad.write_text("subject,session,trial,choice,reward\na,0,0,1,1\na,0,1,one,0\n")
     with pytest.raises(UserError, match=r"bad.csv row 3"):
         load_long_csv(bad)
-    bad.write_text("subject,session,choice\n")
-    with pytest.raises(UserError, match="missing column"):
-        load_long_csv(bad)
     bad.write_text("subject,session,trial,choice,reward\na,0,0,0,1\na,0,1,5,0\n")
     with pytest.raises(UserError, match=r"options 1, 2, 3, 4 never occur among choices 0, 5"):
         load_long_csv(bad)
     bad.write_text("subject,session,trial,choice,reward\na,0,0,0,1\na,0,1,0,0\n")
     assert load_long_csv(bad).n_actions == 2  # a two-armed task where one arm was never taken
+
+
+def test_long_csv_header_from_a_spreadsheet(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" leads with a byte-order mark, and people capitalise and pad names: read
+    as the same columns."""
+    data = generate("q-learning", subjects=2, sessions=1, trials=10, seed=1)
+    plain = save_long_csv(data, tmp_path / "long.csv").read_text().splitlines()
+    styled = tmp_path / "styled.csv"
+    header = ", ".join(name.title() for name in plain[0].split(","))
+    styled.write_bytes(("\ufeff" + "\n".join([header, *plain[1:]]) + "\n").encode("utf-8"))
+    np.testing.assert_array_equal(load_long_csv(styled).choices, data.choices)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("subject,session,choice\n", r"missing column\(s\) trial, reward \(found: subject, session, choice"),
+        ("Subject,Session,Choice\n", r"missing column\(s\) trial, reward \(found: subject, session, choice"),
+        ("subject,Subject,session,trial,choice,reward\na,a,0,0,1,1\n", "column subject is given twice"),
+    ],
+)
+def test_long_csv_header_errors(tmp_path: Path, text: str, message: str) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_long_csv(bad)
 
 
 @pytest.mark.parametrize(

@@ -263,9 +263,18 @@ def load_long_csv(path: Path | str) -> BehaviourDataset:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     reader = csv.DictReader(io.StringIO(read_user_text(path), newline=""))
-    missing = [c for c in LONG_COLUMNS if c not in (reader.fieldnames or [])]
+    # names in any case, with spaces around them ("Subject , Trial" from a spreadsheet)
+    header = [name.strip().lower() for name in (reader.fieldnames or [])]
+    twice = sorted({name for name in header if header.count(name) > 1 and name in (*LONG_COLUMNS, "forced")})
+    if twice:
+        raise UserError(f"{path}: column {twice[0]} is given twice (names are read in any case); keep one")
+    missing = [c for c in LONG_COLUMNS if c not in header]
     if missing:
-        raise UserError(f"{path}: missing column(s) {', '.join(missing)} (need {', '.join(LONG_COLUMNS)})")
+        raise UserError(
+            f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(header) or 'none'}; "
+            f"need {', '.join(LONG_COLUMNS)})"
+        )
+    reader.fieldnames = header
     records: dict[str, list[tuple]] = {}
     for number, row in enumerate(reader, start=2):
         short = [c for c in LONG_COLUMNS if row[c] is None]  # the reader fills a short row's tail with None
