@@ -63,6 +63,7 @@ def test_a_diverged_run_stops_the_sweep_instead_of_becoming_data(runs_dir: Path,
         ("train.warmup=2", r"--set train.warmup: must lie in \[0, 1\)"),
         ("vocab=1", "--set vocab: must be at least 2"),
         ("min_tokens_per_param=1e5", "min_tokens_per_param must be below max_tokens_per_param"),
+        ("seeds=100000", "--seeds 100000 is more than 100: each seed trains"),  # planned minutes, then ran for years
     ],
 )
 def test_a_sweep_setting_that_cannot_run_is_refused_before_any_training(setting: str, message: str, capsys) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -129,17 +130,20 @@ def test_bad_budgets_and_sources() -> None:
 
 
 @pytest.mark.parametrize(
-    ("compute", "scenario", "message"),
+    ("compute", "scenario", "students", "message"),
     [
-        (1.0, "teacher-pretraining-inference", "leaves a student of 1e\\+09 at most 1.36e-10 tokens"),
-        (1e40, "teacher-inference", "gives a student of 1e\\+09 at least 5e\\+22 tokens"),
-        (1e40, "teacher-pretraining-inference", "where the student's tokens are in range, the teacher's are"),
+        (1.0, "teacher-pretraining-inference", 1, "leaves a student of 1e\\+09 at most 1.36e-10 tokens"),
+        (1e40, "teacher-inference", 1, "gives a student of 1e\\+09 at least 5e\\+22 tokens"),
+        (1e40, "teacher-pretraining-inference", 1, "where the student's tokens are in range, the teacher's are"),
+        (1e21, "teacher-pretraining-inference", 1e300, "the teacher's are inf..inf"),  # overflowed, with a warning
     ],
 )
 def test_a_budget_outside_the_planners_range_is_refused_with_its_side(
-    compute: float, scenario: str, message: str
+    compute: float, scenario: str, students: float, message: str
 ) -> None:
     """Too large a budget used to be refused as if it were too small ("cannot train ... on 1e+06 tokens")."""
-    with pytest.raises(UserError, match=message) as refused:
-        plan(C, 1e9, compute=compute, scenario=scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UserError, match=message) as refused:
+            plan(C, 1e9, compute=compute, scenario=scenario, students=students)
     assert "within 1e+06..1e+17 tokens" in str(refused.value)

@@ -188,15 +188,18 @@ def _free_teacher_search(
     pretrain = scenario.delta_pretrain > 0
 
     def config(log_nt: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        nt = np.exp(log_nt)
-        f_t = flops.forward(nt)
-        if pretrain:
-            share = 1.0 / (1.0 + np.exp(-v))
-            dt = share * budget * students / (3.0 * f_t * scenario.delta_pretrain)
-            ds = (1.0 - share) * budget / (3.0 * f_s + scenario.delta_logits * f_t)
-        else:
-            dt = np.exp(v)
-            ds = budget / (3.0 * f_s + scenario.delta_logits * f_t) * np.ones_like(nt)
+        # an absurd input (1e300 students, a context of 1e300) overflows to inf tokens: out of
+        # range below, and the refusal says so, without numpy's warning on the way
+        with np.errstate(over="ignore"):
+            nt = np.exp(log_nt)
+            f_t = flops.forward(nt)
+            if pretrain:
+                share = 1.0 / (1.0 + np.exp(-v))
+                dt = share * budget * students / (3.0 * f_t * scenario.delta_pretrain)
+                ds = (1.0 - share) * budget / (3.0 * f_s + scenario.delta_logits * f_t)
+            else:
+                dt = np.exp(v)
+                ds = budget / (3.0 * f_s + scenario.delta_logits * f_t) * np.ones_like(nt)
         return nt, dt, ds
 
     def loss(log_nt: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -55,6 +55,10 @@ COLUMNS = (
 )
 
 
+# seeds a sweep may train: a slip of the keyboard (1e5 for 5) would otherwise run for years
+MAX_SEEDS = 100
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """The grid of a sweep; every field can be overridden with `--set name=value`."""
@@ -102,6 +106,9 @@ class SweepConfig:
                 raise UserError(f"--set {name}: must lie in [{low}, {high}), not {_setting(self, name)}")
         if self.min_tokens_per_param >= self.max_tokens_per_param:
             raise UserError("--set min_tokens_per_param must be below max_tokens_per_param")
+        if self.seeds > MAX_SEEDS:
+            raise UserError(f"--seeds {self.seeds} is more than {MAX_SEEDS}: each seed trains the whole grid "
+                            "again (the tiny preset's takes about 30 minutes)")  # fmt: skip
         return self
 
     @classmethod
