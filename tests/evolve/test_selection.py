@@ -59,13 +59,29 @@ def test_map_elites_keeps_the_best_per_cell() -> None:
     assert grid.add(member(1, -2.0, size=10), {"mse": 2.0})
     assert not grid.add(member(2, -3.0, size=12), {"mse": 3.0})  # same cell, worse
     assert grid.add(member(3, -0.5, size=30), {"mse": 0.5})  # another cell
-    assert {m.program_id for m in grid.cells.values()} == {1, 3}
+    assert grid.add(member(4, -9.0, size=10), {"mse": [1.0]})  # no number: a cell of its own
+    assert {m.program_id for m in grid.cells().values()} == {1, 3, 4}
 
 
-def test_a_map_elites_search_runs(tmp_path: Path) -> None:
+def test_map_elites_buckets_the_metric_by_the_values_seen() -> None:
+    """Without edges every program used to share one metric bucket (a grid by size alone)."""
+    grid = MapElites("mse", size_edges=())
+    for pid, mse in enumerate([0.1, 0.2, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]):
+        grid.add(member(pid, -float(pid)), {"mse": mse})
+    cells = grid.cells()
+    assert len(cells) == 5  # quintiles of the ten values
+    assert {m.program_id for m in cells.values()} == {0, 2, 4, 6, 8}  # the best (lowest id) of each pair
+
+
+def test_a_map_elites_search_runs_and_refuses_a_metric_its_judge_lacks(tmp_path: Path) -> None:
     config = SearchConfig(engine=EngineConfig(budget=20, islands=2, workers=2, map_elites="mse"))
     assert execute(config, tmp_path / "p.sqlite", progress=False) is not None
     assert len(ProgramDB(tmp_path / "p.sqlite").programs()) == 20
+    misspelt = SearchConfig(engine=EngineConfig(budget=20, islands=2, workers=2, map_elites="msee"))
+    refused = r"--map-elites msee: task fit-points's judge reports no such number; it reports mse$"
+    with pytest.raises(UserError, match=refused):
+        execute(misspelt, tmp_path / "q.sqlite", progress=False)
+    assert len(ProgramDB(tmp_path / "q.sqlite").programs()) == 1  # stopped at its template
 
 
 def test_the_bandit_pulls_the_arm_that_yields() -> None:

@@ -340,6 +340,8 @@ class Engine:
         if outcome.ok:
             if program.proposer == "template":
                 self.template_score = outcome.score
+                if self.elites is not None:
+                    self.elites.require(outcome.metrics or {}, self.task.name)
             if outcome.fingerprint:
                 self.fingerprints.add(outcome.fingerprint)
             islands = range(self.config.islands) if program.proposer == "template" else [program.island]
