@@ -195,6 +195,7 @@ def test_bad_model_lists_are_refused_with_the_reason(endpoints: tuple, proposers
         (["evolve", "run", "--temperature", "nan"], "--temperature: nan must be a number of at least 0"),
         (["evolve", "run", "--price", "1"], "give PROMPT,COMPLETION prices"),
         (["evolve", "run", "--proposers", "llm", "--models", "/nonexistent.json"], "not a JSON list of model"),
+        (["evolve", "run", "--workers", "10000"], "--workers 10000 is more than"),  # started hundreds at once
     ],
 )
 def test_bad_input_is_one_clear_line(argv: list[str], message: str, capsys) -> None:

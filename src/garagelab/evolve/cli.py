@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,10 @@ from garagelab.core.errors import UserError
 if TYPE_CHECKING:
     from garagelab.evolve.engine import EngineConfig
     from garagelab.evolve.search import SearchConfig
+
+# evaluations at once per CPU for the local pool: an evaluation is CPU-bound, so more than a few
+# per CPU only adds processes and memory
+LOCAL_WORKERS_PER_CPU = 4
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +150,13 @@ def search_config(args: argparse.Namespace, task: str, engine: EngineConfig | No
     from garagelab.evolve.engine import EngineConfig
     from garagelab.evolve.search import SearchConfig, read_endpoints
 
+    most = LOCAL_WORKERS_PER_CPU * len(os.sched_getaffinity(0))
+    if args.pool == "local" and args.workers > most:  # a new run's; a resumed one keeps what it had
+        raise UserError(
+            f"--workers {args.workers} is more than {most} ({LOCAL_WORKERS_PER_CPU} per CPU here): each evaluation "
+            "runs in processes of its own on this machine, so more only adds processes and memory (10,000 put "
+            "a whole 200-evaluation budget in flight at once); for more machines, --pool ray --ray-address"
+        )
     engine = replace(
         engine or EngineConfig(),
         budget=args.budget,
