@@ -329,6 +329,10 @@ def test_a_gpu_count_that_cannot_split_the_heads_is_refused_not_priced() -> None
         (row,) = [r for r in table() if r["model"] == "llama2-13b" and r["system"] == "16 x A100"]
         assert np.isnan(row["ours TPR"]) and row["note"].startswith("cannot run: tensor parallelism")
     assert set(batch_curves(thirteen, WSE2, A100, (1,), 1024)) == {"WSE-2", "1 x A100", "8 x A100"}  # no 16
+    # nor is a batch the GPUs cannot hold (a million tokens of KV cache is 131 GB): a gap, not a price
+    curves = batch_curves(LLAMA, WSE2, A100, (1, 64), 10**6)
+    assert np.isnan(curves["1 x A100"]).all() and np.isfinite(curves["8 x A100"][0]).all()
+    assert np.isnan(curves["8 x A100"][1]).all()
 
 
 def test_attention_heads_split_the_reductions_and_widen_the_prefill_scores() -> None:

@@ -153,9 +153,7 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     baseline, unfit = {}, {}
     for count in args.gpus:
-        reason = gpus.tensor_parallel_refusal(model, count) or gpus.memory_shortfall(
-            model, gpu, count, args.input + args.output, args.batch
-        )
+        reason = gpus.cannot_run(model, gpu, count, args.input + args.output, args.batch)
         if reason:  # refused with the reason, never priced
             unfit[f"{count}x{gpu.name}"] = reason
             continue

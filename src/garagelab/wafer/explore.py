@@ -74,8 +74,14 @@ def batch_curves(model: LLMConfig, device: DeviceModel, gpu: GPUModel, batches, 
     for count in gpu_counts:
         if gpus.tensor_parallel_refusal(model, count):
             continue  # no such cluster: no curve
-        times = [gpus.decode_seconds(model, gpu, count, context, batch) for batch in batches]
-        curves[f"{count} x {gpu.name}"] = [(1 / t, b / t) for t, b in zip(times, batches, strict=True)]
+        points = []
+        for batch in batches:  # a batch whose weights and KV cache the GPUs cannot hold is a gap, as on the wafer
+            if gpus.cannot_run(model, gpu, count, context, batch):
+                points.append((math.nan, math.nan))
+                continue
+            seconds = gpus.decode_seconds(model, gpu, count, context, batch)
+            points.append((1 / seconds, batch / seconds))
+        curves[f"{count} x {gpu.name}"] = points
     return curves
 
 

@@ -71,6 +71,12 @@ def memory_shortfall(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, b
     return f"needs {needed / 1e9:,.0f} GB for fp16 weights and KV cache, {gpus} x {gpu.name} hold {have / 1e9:,.0f} GB"
 
 
+def cannot_run(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, batch: int = 1) -> str | None:
+    """Why `gpus` GPUs cannot serve `batch` requests of `context` tokens (the split or the
+    memory), or None: what is refused with its reason rather than priced."""
+    return tensor_parallel_refusal(model, gpus) or memory_shortfall(model, gpu, gpus, context, batch)
+
+
 def decode_seconds(model: LLMConfig, gpu: GPUModel, gpus: int, context: int, batch: int = 1) -> float:
     """Time per output token for `batch` requests of `context` tokens."""
     _check(gpus, model)

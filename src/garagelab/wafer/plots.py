@@ -57,7 +57,7 @@ def decode_vs_grid_figure(
     several = [np.nan if np.isfinite(one) else many for one, many in zip(one_chip, shipped, strict=True)]
     ax.plot(sides, several, "o", mfc="white", color=line.get_color(), label="needs several chips (links counted)")
     _band(ax, sides, [tpr(d) for d in spread], line.get_color(), BAND_LABEL)
-    for i, count in enumerate(c for c in gpu_counts if not gpus.tensor_parallel_refusal(model, c)):
+    for i, count in enumerate(c for c in gpu_counts if not gpus.cannot_run(model, gpu, c, context)):
         value = 1 / gpus.decode_seconds(model, gpu, count, context)
         ax.axhline(value, ls="--", color="gray", lw=0.8)
         if gpu_spread:  # an error bar at the right edge: spans across the plot would overlap

@@ -253,8 +253,7 @@ def table2(
                         + outputs * gpus.decode_seconds(model, gpu, n, inputs + outputs // 2)
                     )
                     for n in paper.DECODE_GPUS
-                    if gpus.tensor_parallel_refusal(model, n) is None  # clusters that can run it
-                    and gpus.memory_shortfall(model, gpu, n, inputs + outputs) is None  # and hold it
+                    if gpus.cannot_run(model, gpu, n, inputs + outputs) is None  # clusters that split and hold it
                 ),
                 default=NAN,
             )
