@@ -76,7 +76,7 @@ def batch_curves(model: LLMConfig, device: DeviceModel, gpu: GPUModel, batches, 
             continue  # no such cluster: no curve
         points = []
         for batch in batches:  # a batch whose weights and KV cache the GPUs cannot hold is a gap, as on the wafer
-            if gpus.cannot_run(model, gpu, count, context, batch):
+            if gpus.memory_shortfall(model, gpu, count, context, batch):
                 points.append((math.nan, math.nan))
                 continue
             seconds = gpus.decode_seconds(model, gpu, count, context, batch)

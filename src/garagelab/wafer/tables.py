@@ -111,18 +111,17 @@ def _phase_table(phase: str, device: DeviceModel, gpu: GPUModel) -> list[dict]:
             )
         for count, value in zip(paper.DECODE_GPUS, published[name]["a100"], strict=True):
             refusal = gpus.tensor_parallel_refusal(model, count)
-            if refusal:
-                rows.append({"model": name, "system": f"{count} x {gpu.name}", "paper TPR": value if value else NAN,
-                             "ours TPR": NAN, "ratio": NAN, "note": f"cannot run: {refusal}"})  # fmt: skip
-                continue
-            seconds = _gpu_phase_seconds(model, gpu, phase, count, length)
-            ours = 1 / seconds if phase == "decode" else length / seconds
-            note = ""
             shortfall = gpus.memory_shortfall(model, gpu, count, length)
-            if shortfall and value:  # kept to compare with a published run that must have offloaded
-                note = f"exceeds GPU memory ({shortfall}); the paper's run must offload or quantise"
-            elif shortfall:
+            if refusal:
+                ours, note = NAN, f"cannot run: {refusal}"
+            elif shortfall and not value:
                 ours, note = NAN, f"does not fit: {shortfall}"
+            else:
+                seconds = _gpu_phase_seconds(model, gpu, phase, count, length)
+                ours = 1 / seconds if phase == "decode" else length / seconds
+                note = ""
+                if shortfall:  # kept to compare with a published run that must have offloaded
+                    note = f"exceeds GPU memory ({shortfall}); the paper's run must offload or quantise"
             rows.append(
                 {
                     "model": name,
